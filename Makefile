@@ -1,0 +1,38 @@
+# zerodown — make help lists the targets.
+GO      ?= go
+BIN     ?= bin/zerodown
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
+           -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
+           -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+
+.PHONY: help build demo test unit vet fmt-check bench bench-go clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/zerodown
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/zerodown
+
+demo: build ## start the loopback test target with scheduled outages and watch it (about 40 s)
+	./$(BIN) demo --out zerodown-demo
+
+test: fmt-check vet unit ## everything CI runs: formatting, vet, unit and loopback tests
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench: build ## fidelity, detection and cost benchmarks on loopback (see bench/README.md)
+	./bench/run.sh
+
+bench-go: ## Go micro-benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin zerodown-demo

@@ -1,0 +1,147 @@
+// Package config holds zerodown's probe configuration: the YAML schema,
+// its defaults (defaults.go, the only place they live) and validation.
+// It imports nothing heavier than yaml, so every part of zerodown can use it.
+//
+// Load (or Parse) reads a file strictly, validates it, and returns it
+// resolved: every target carries every default, ready to probe. Targets
+// built elsewhere (TargetFromURL for the command line, discovery) join a
+// Config and go through Config.Resolved and Config.Validate. Target.Key
+// tells a reload which targets changed.
+package config
+
+import (
+	"regexp"
+	"time"
+)
+
+// Connection says how an HTTP or TCP target is sampled.
+type Connection string
+
+const (
+	// ConnNew opens a new connection for every request.
+	ConnNew Connection = "new"
+	// ConnReused keeps one connection alive and reuses it.
+	ConnReused Connection = "reused"
+)
+
+// Config is a whole zerodown probe configuration file.
+type Config struct {
+	// Defaults apply to every target that does not set the field itself.
+	// It is kept as written, also in a resolved Config.
+	Defaults Schedule `yaml:"defaults"`
+	// Targets may be empty: the command line may add targets.
+	Targets []Target `yaml:"targets"`
+}
+
+// Schedule is the timing of a target's probes.
+type Schedule struct {
+	// Interval between probes in steady state (>= 10ms).
+	Interval Duration `yaml:"interval"`
+	// FastInterval between probes while a target is failing, to pin down
+	// the end of an outage (>= 1ms, <= Interval).
+	FastInterval Duration `yaml:"fast_interval"`
+	// Timeout of one probe; a probe still running then fails with reason timeout.
+	Timeout Duration `yaml:"timeout"`
+	// MaxInFlight bounds the requests running at once per target and
+	// connection; 0 picks ceil(Timeout/FastInterval)+1, capped at 64.
+	MaxInFlight int `yaml:"max_in_flight"`
+}
+
+// Target is one thing to probe: exactly one of HTTP, TCP, DNS is set.
+type Target struct {
+	// Name is the backend label value: [a-zA-Z0-9_.:-]+, unique in the file.
+	Name string `yaml:"name"`
+	// Connections lists the connection modes to sample; HTTP and TCP
+	// default to both, DNS to new only.
+	Connections []Connection `yaml:"connections"`
+	// Schedule fields left zero take the file's defaults.
+	Schedule `yaml:",inline"`
+
+	HTTP *HTTPProbe `yaml:"http"`
+	TCP  *TCPProbe  `yaml:"tcp"`
+	DNS  *DNSProbe  `yaml:"dns"`
+}
+
+// HTTPProbe probes an http://, https:// or h2c:// URL.
+type HTTPProbe struct {
+	// URL is http://, https:// (HTTP/1.1 or HTTP/2 by ALPN) or h2c://
+	// (HTTP/2 without TLS, prior knowledge).
+	URL string `yaml:"url"`
+	// Method is GET (default) or HEAD.
+	Method string `yaml:"method"`
+	// HTTPVersion forces "1.1" or "2" for https; empty lets ALPN choose.
+	HTTPVersion string `yaml:"http_version"`
+	// ValidStatusCodes defaults to 200-399 when empty.
+	ValidStatusCodes []int `yaml:"valid_status_codes"`
+	// BodyContains must appear in the body (read up to MaxBodyBytes).
+	BodyContains string `yaml:"body_contains"`
+	// BodyRegex must match the body (read up to MaxBodyBytes).
+	BodyRegex Regexp `yaml:"body_regex"`
+	// Headers are added to every request.
+	Headers map[string]string `yaml:"headers"`
+	// Host overrides the Host header and the TLS SNI: a route reached
+	// through a router address.
+	Host string `yaml:"host"`
+	TLS  TLS    `yaml:"tls"`
+	// BearerTokenFile is read at every probe (tokens rotate).
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	// MaxBodyBytes bounds how much of a body is read (default 64KiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ServedBy identifies which backend answered (blue/green, canary).
+	ServedBy *ServedBy `yaml:"served_by"`
+}
+
+// TLS options of an https target.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// ServedBy names where the identity of the serving backend is found.
+// Values outside Values are counted as "other", so labels stay bounded.
+type ServedBy struct {
+	// Header is a response header whose value names the backend.
+	Header string `yaml:"header"`
+	// BodyRegex has one capture group naming the backend.
+	BodyRegex Regexp `yaml:"body_regex"`
+	// Values is the closed set of expected backend names.
+	Values []string `yaml:"values"`
+}
+
+// TCPProbe connects to Address, optionally sends Send and expects a reply
+// that starts with Expect.
+type TCPProbe struct {
+	Address string `yaml:"address"`
+	Send    string `yaml:"send"`
+	Expect  string `yaml:"expect"`
+}
+
+// DNSProbe asks Server (host:port; empty = the system's resolver) for Name.
+type DNSProbe struct {
+	Server string `yaml:"server"`
+	Name   string `yaml:"name"`
+	// Type is A (default), AAAA, CNAME or SRV.
+	Type string `yaml:"type"`
+	// Transport is udp (default) or tcp.
+	Transport string `yaml:"transport"`
+	// Rcode expected, NOERROR by default.
+	Rcode string `yaml:"rcode"`
+	// AllowEmpty accepts an answer section without records of Type.
+	AllowEmpty bool `yaml:"allow_empty"`
+	// AnswersContain lists values that must all be in the answer
+	// (addresses for A/AAAA, the target name for CNAME, "target:port" for SRV).
+	AnswersContain []string `yaml:"answers_contain"`
+}
+
+// Duration is a time.Duration written as "100ms", "1s", "2m"; a number
+// without a unit is an error.
+type Duration time.Duration
+
+// Regexp is a compiled regular expression written as a string; it is
+// compiled while decoding. The zero Regexp (or "") is unset.
+type Regexp struct {
+	*regexp.Regexp
+}

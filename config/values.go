@@ -1,0 +1,102 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// String formats d like time.Duration does ("100ms", "1s").
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML parses "100ms", "1s", "2m" (time.ParseDuration). A bare
+// number such as "100" is an error: the unit is never guessed.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	const want = `expected a duration like "100ms" or "1s"`
+	if n.Kind != yaml.ScalarNode {
+		return nodeError(n, "%s, got %s", want, describeKind(n))
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		if _, ferr := strconv.ParseFloat(n.Value, 64); ferr == nil {
+			return nodeError(n, `expected a duration with a unit, like "%sms" or "%ss", got %q`, n.Value, n.Value, n.Value)
+		}
+		return nodeError(n, "%s, got %q", want, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes d as "100ms", so a resolved Config can be printed and
+// parsed again.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// UnmarshalYAML compiles the expression (RE2 syntax, as package regexp).
+// An empty string leaves r unset.
+func (r *Regexp) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return nodeError(n, "expected a regular expression, got %s", describeKind(n))
+	}
+	if n.Value == "" {
+		r.Regexp = nil
+		return nil
+	}
+	re, err := regexp.Compile(n.Value)
+	if err != nil {
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			return nodeError(n, "invalid regular expression: %s: %q", se.Code, se.Expr)
+		}
+		return nodeError(n, "invalid regular expression: %v", err)
+	}
+	r.Regexp = re
+	return nil
+}
+
+// String is the source text of the expression, "" when unset.
+func (r Regexp) String() string {
+	if r.Regexp == nil {
+		return ""
+	}
+	return r.Regexp.String()
+}
+
+// MarshalYAML writes the source text of the expression.
+func (r Regexp) MarshalYAML() (any, error) {
+	if r.Regexp == nil {
+		return nil, nil
+	}
+	return r.Regexp.String(), nil
+}
+
+// MarshalText writes the source text of the expression; unlike the method
+// of *regexp.Regexp it shadows, it accepts an unset Regexp.
+func (r Regexp) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// nodeError is a decoding error that yaml.v3 collects (it keeps decoding
+// after a *yaml.TypeError). The column lets Parse find the node, and so
+// the field path, again.
+func nodeError(n *yaml.Node, format string, args ...any) error {
+	return &yaml.TypeError{Errors: []string{
+		fmt.Sprintf("line %d: column %d: %s", n.Line, n.Column, fmt.Sprintf(format, args...)),
+	}}
+}
+
+// describeKind names what a node holds, for "expected X, got Y" messages.
+func describeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.AliasNode:
+		return "an alias"
+	default:
+		return strconv.Quote(n.Value)
+	}
+}

@@ -1,0 +1,186 @@
+// Package demo runs zerodown against the loopback test target with a plan
+// of outages, then compares what it measured with the ground truth. It is
+// what `zerodown demo` (make demo) shows a newcomer, and what the fidelity
+// benchmark repeats many times.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/internal/fidelity"
+	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/watch"
+)
+
+// DefaultPlan is the demo's outages: one of each kind, 0.5 to 2 s long.
+func DefaultPlan() []testtarget.Window {
+	return []testtarget.Window{
+		{Fault: testtarget.Refuse, At: 3 * time.Second, Duration: 1500 * time.Millisecond},
+		{Fault: testtarget.HTTP503, At: 7 * time.Second, Duration: 2 * time.Second},
+		{Fault: testtarget.Hang, At: 11 * time.Second, Duration: time.Second},
+		{Fault: testtarget.Reset, At: 15 * time.Second, Duration: 500 * time.Millisecond},
+		{Fault: testtarget.DNSServfail, At: 18 * time.Second, Duration: time.Second},
+		{Fault: testtarget.DNSDrop, At: 21 * time.Second, Duration: 2 * time.Second},
+	}
+}
+
+// Options configures a demo run.
+type Options struct {
+	Plan     []testtarget.Window
+	Interval time.Duration // steady probe interval (default 100ms)
+	Tail     time.Duration // watching after the last window ends (default 2s)
+	OutDir   string
+	Listen   string
+	View     io.Writer
+	TTY      bool
+	Logger   *slog.Logger
+	// Report receives the truth-versus-measured comparison.
+	Report io.Writer
+}
+
+// Targets are the demo's series, all on the test target: every protocol,
+// over new and reused connections.
+func Targets(tt *testtarget.Server, caFile string, interval time.Duration) []config.Target {
+	return []config.Target{
+		{Name: "http", HTTP: &config.HTTPProbe{URL: "http://" + tt.HTTPAddr() + "/"}},
+		{Name: "https", HTTP: &config.HTTPProbe{URL: "https://" + tt.HTTPSAddr() + "/", TLS: config.TLS{CAFile: caFile}}},
+		{Name: "h2c", HTTP: &config.HTTPProbe{URL: "h2c://" + tt.H2CAddr() + "/"}},
+		{Name: "tcp", TCP: &config.TCPProbe{Address: tt.TCPAddr(), Send: "ping\n", Expect: "pong"}},
+		{Name: "dns-udp", DNS: &config.DNSProbe{Server: tt.DNSAddr(), Name: "web.test.", Transport: "udp"}},
+		{Name: "dns-tcp", Connections: []config.Connection{config.ConnNew, config.ConnReused},
+			DNS: &config.DNSProbe{Server: tt.DNSAddr(), Name: "web.test.", Transport: "tcp"}},
+	}
+}
+
+// Affects says which demo series a fault disrupts. Series are named
+// "backend/connection".
+func Affects(fault, series string) bool {
+	backend, _, _ := strings.Cut(series, "/")
+	switch testtarget.Fault(fault) {
+	case testtarget.Refuse, testtarget.Reset, testtarget.Hang:
+		return backend != "dns-udp"
+	case testtarget.HTTP503:
+		return backend == "http" || backend == "https" || backend == "h2c"
+	case testtarget.DNSServfail, testtarget.DNSDrop, testtarget.DNSGarbage:
+		return strings.HasPrefix(backend, "dns-")
+	}
+	return false
+}
+
+// Run starts the test target, watches it while the plan runs, and returns
+// the comparison of measured outages with the truth.
+func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error) {
+	if o.Plan == nil {
+		o.Plan = DefaultPlan()
+	}
+	if o.Interval <= 0 {
+		o.Interval = 100 * time.Millisecond
+	}
+	if o.Tail <= 0 {
+		o.Tail = 2 * time.Second
+	}
+	if o.OutDir == "" {
+		return fidelity.Report{}, nil, fmt.Errorf("demo needs an output folder")
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return fidelity.Report{}, nil, err
+	}
+	tt, err := testtarget.Start(testtarget.Options{})
+	if err != nil {
+		return fidelity.Report{}, nil, fmt.Errorf("starting the test target: %w", err)
+	}
+	defer tt.Close()
+	caFile := filepath.Join(o.OutDir, "testtarget-ca.pem")
+	if err := tt.WriteCAFile(caFile); err != nil {
+		return fidelity.Report{}, nil, err
+	}
+
+	cfg := &config.Config{
+		Defaults: config.Schedule{Interval: config.Duration(o.Interval)},
+		Targets:  Targets(tt, caFile, o.Interval),
+	}
+	cfg = cfg.Resolved()
+	if err := cfg.Validate(); err != nil {
+		return fidelity.Report{}, nil, fmt.Errorf("demo targets: %w", err)
+	}
+	var end time.Duration
+	for _, w := range o.Plan {
+		end = max(end, w.At+w.Duration)
+	}
+	// Intervals of earlier runs in the same folder would be compared too.
+	_ = os.Remove(filepath.Join(o.OutDir, watch.IntervalsFile))
+
+	planErr := make(chan error, 1)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		// Give the probes a moment to establish their reused connections.
+		select {
+		case <-time.After(time.Second):
+		case <-wctx.Done():
+			planErr <- wctx.Err()
+			return
+		}
+		err := tt.Run(wctx, o.Plan)
+		if err == nil {
+			select {
+			case <-time.After(o.Tail):
+			case <-wctx.Done():
+			}
+		}
+		planErr <- err
+		cancel()
+	}()
+	sum, werr := watch.Run(wctx, watch.Options{
+		Config: cfg, Listen: o.Listen, OutDir: o.OutDir, View: o.View, TTY: o.TTY, Logger: o.Logger,
+	})
+	perr := <-planErr
+	if werr != nil {
+		return fidelity.Report{}, sum, werr
+	}
+	if perr != nil && ctx.Err() == nil {
+		return fidelity.Report{}, sum, fmt.Errorf("running the outage plan: %w", perr)
+	}
+
+	ivs, err := intervals.ReadFile(filepath.Join(o.OutDir, watch.IntervalsFile))
+	if err != nil {
+		return fidelity.Report{}, sum, err
+	}
+	rep := Compare(tt.Truth(), ivs, cfg.Targets)
+	if o.Report != nil {
+		fmt.Fprintf(o.Report, "\nTrue outages (from the test target) against measured ones, interval %s:\n\n", o.Interval)
+		rep.Print(o.Report)
+	}
+	return rep, sum, nil
+}
+
+// Compare matches the truth of a test target with the disruption intervals
+// measured for targets.
+func Compare(truth []testtarget.Record, ivs []intervals.Interval, targets []config.Target) fidelity.Report {
+	windows := make([]fidelity.Window, 0, len(truth))
+	for _, r := range truth {
+		windows = append(windows, fidelity.Window{Fault: string(r.Fault), From: r.From, To: r.To})
+	}
+	var outages []fidelity.Outage
+	for _, iv := range intervals.Filter(ivs, "Disruption") {
+		k := iv.Locator.Keys
+		outages = append(outages, fidelity.Outage{Series: k["backend"] + "/" + k["connection"],
+			From: iv.From.Time, To: iv.To.Time, Reason: iv.Message.Cause})
+	}
+	var series []string
+	for _, t := range targets {
+		for _, c := range t.Connections {
+			series = append(series, t.Name+"/"+string(c))
+		}
+	}
+	return fidelity.Compare(windows, outages, series, Affects, 200*time.Millisecond)
+}

@@ -1,0 +1,236 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerodown/zerodown/config"
+)
+
+// Engine runs a set of targets, each over its connection modes, and exports
+// what it measures. Apply changes the set live: series of unchanged targets
+// keep running and keep their counters.
+type Engine struct {
+	log  *slog.Logger
+	sink Sink
+	dur  *prometheus.HistogramVec
+	lag  prometheus.Histogram
+
+	mu     sync.Mutex
+	ctx    context.Context
+	series map[string]*series // by target key and connection
+	order  []*series          // sorted by backend, then connection
+}
+
+// EngineOptions configures an Engine.
+type EngineOptions struct {
+	Logger *slog.Logger
+	// Sink gets outage edges and certificate changes (may be nil).
+	Sink Sink
+}
+
+// NewEngine returns an idle engine; Start starts it.
+func NewEngine(o EngineOptions) *Engine {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{
+		log:  o.Logger,
+		sink: o.Sink,
+		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:                            "zerodown_probe_duration_seconds",
+			Help:                            "Duration of probe requests, successful or not (a timeout observes the timeout).",
+			Buckets:                         []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  160,
+			NativeHistogramMinResetDuration: time.Hour,
+		}, []string{"backend", "protocol", "connection"}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:                            "zerodown_scheduler_lag_seconds",
+			Help:                            "How late probes started relative to their schedule.",
+			Buckets:                         []float64{.0001, .0005, .001, .002, .005, .01, .025, .05, .1, .5},
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  160,
+			NativeHistogramMinResetDuration: time.Hour,
+		}),
+		series: map[string]*series{},
+	}
+}
+
+// Start lets series run until ctx ends. Targets applied before Start begin
+// with it; targets applied later begin at once.
+func (e *Engine) Start(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ctx = ctx
+	n := len(e.order)
+	for i, s := range e.order {
+		e.startLocked(s, stagger(s.interval, i, n))
+	}
+}
+
+func stagger(interval time.Duration, i, n int) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	return time.Duration(int64(interval) * int64(i) / int64(n))
+}
+
+func (e *Engine) startLocked(s *series, offset time.Duration) {
+	ctx, cancel := context.WithCancel(e.ctx)
+	s.cancel = cancel
+	go s.run(ctx, offset)
+}
+
+// Stop stops every series and waits for their loops (not for requests in
+// flight, which end at their deadline).
+func (e *Engine) Stop() {
+	e.mu.Lock()
+	all := append([]*series(nil), e.order...)
+	e.mu.Unlock()
+	for _, s := range all {
+		e.stopSeries(s)
+	}
+}
+
+func (e *Engine) stopSeries(s *series) {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
+	s.prober.Close()
+	e.dur.DeleteLabelValues(s.info.Backend, s.info.Protocol, string(s.info.Connection))
+}
+
+// Apply makes targets the running set. Targets must be resolved (defaults
+// applied) and valid. It returns how many series it added and removed.
+func (e *Engine) Apply(targets []config.Target) (added, removed int, err error) {
+	want := map[string]*series{}
+	var fresh []*series
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range targets {
+		t := &targets[i]
+		key := t.Key()
+		for _, c := range t.Connections {
+			k := key + "|" + string(c)
+			if old, ok := e.series[k]; ok {
+				want[k] = old
+				continue
+			}
+			s, err := e.newSeries(t, c, k)
+			if err != nil {
+				for _, f := range fresh {
+					f.prober.Close()
+				}
+				return 0, 0, fmt.Errorf("target %q (%s): %w", t.Name, c, err)
+			}
+			want[k] = s
+			fresh = append(fresh, s)
+		}
+	}
+	var gone []*series
+	for k, s := range e.series {
+		if _, ok := want[k]; !ok {
+			gone = append(gone, s)
+		}
+	}
+	// Stop the old series before the new ones start, so a changed target
+	// never has two series with the same labels.
+	e.mu.Unlock()
+	for _, s := range gone {
+		e.stopSeries(s)
+	}
+	e.mu.Lock()
+	e.series = want
+	e.order = e.order[:0]
+	for _, s := range want {
+		e.order = append(e.order, s)
+	}
+	sort.Slice(e.order, func(i, j int) bool {
+		a, b := e.order[i].info, e.order[j].info
+		if a.Backend != b.Backend {
+			return a.Backend < b.Backend
+		}
+		return a.Connection < b.Connection
+	})
+	if e.ctx != nil {
+		for i, s := range fresh {
+			e.startLocked(s, stagger(s.interval, i, len(fresh)))
+		}
+	}
+	return len(fresh), len(gone), nil
+}
+
+func (e *Engine) newSeries(t *config.Target, c config.Connection, key string) (*series, error) {
+	p, err := New(t, c)
+	if err != nil {
+		return nil, err
+	}
+	info := SeriesInfo{Backend: t.Name, Connection: c, Protocol: p.Protocol(), Kind: kindOf(t)}
+	maxIn := t.MaxInFlight
+	if maxIn <= 0 {
+		maxIn = 1
+	}
+	s := &series{
+		info:        info,
+		key:         key,
+		target:      t,
+		prober:      p,
+		interval:    time.Duration(t.Interval),
+		fast:        time.Duration(t.FastInterval),
+		timeout:     time.Duration(t.Timeout),
+		maxInFlight: maxIn,
+		hist:        e.dur.WithLabelValues(info.Backend, info.Protocol, string(c)),
+		lag:         e.lag,
+		sink:        e.sink,
+		log:         e.log,
+		wake:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		served:      map[string]uint64{},
+	}
+	if t.HTTP != nil && t.HTTP.ServedBy != nil {
+		s.servedVals = append(append([]string(nil), t.HTTP.ServedBy.Values...), OtherServedBy)
+	}
+	for _, r := range p.Reasons() {
+		s.listed[r] = true
+	}
+	return s, nil
+}
+
+func kindOf(t *config.Target) string {
+	switch {
+	case t.HTTP != nil:
+		return "http"
+	case t.TCP != nil:
+		return "tcp"
+	default:
+		return "dns"
+	}
+}
+
+// Statuses returns a snapshot of every series, sorted by backend and
+// connection.
+func (e *Engine) Statuses() []Status {
+	e.mu.Lock()
+	all := append([]*series(nil), e.order...)
+	e.mu.Unlock()
+	now := time.Now()
+	out := make([]Status, len(all))
+	for i, s := range all {
+		out[i] = s.status(now)
+	}
+	return out
+}
+
+// LatencyQuantile estimates quantile q of a series' request duration from
+// its histogram (classic buckets), or NaN without data.
+func (e *Engine) LatencyObserver(backend, protocol string, c config.Connection) prometheus.Observer {
+	return e.dur.WithLabelValues(backend, protocol, string(c))
+}

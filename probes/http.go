@@ -1,0 +1,421 @@
+package probes
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/zerodown/zerodown/config"
+)
+
+const defaultMaxBody = 64 << 10
+
+// httpProber probes one URL over one connection mode. HTTP/2 is spoken
+// through golang.org/x/net/http2: over TLS when ALPN picks it (or when
+// http_version is "2"), and with prior knowledge for h2c:// URLs.
+type httpProber struct {
+	cfg      *config.HTTPProbe
+	url      *url.URL
+	protocol string
+	newConn  bool
+	needH2   bool // http_version "2": a response over HTTP/1 is a failure
+	h2c      *http2.Transport
+	rt       http.RoundTripper
+	dialer   net.Dialer
+	statusOK [600]bool
+	maxBody  int64
+	needBody bool
+	servedBy *servedBy
+
+	traces sync.Pool
+
+	certMu   sync.Mutex
+	lastCert []byte
+}
+
+func newHTTP(cfg *config.HTTPProbe, conn config.Connection, timeout time.Duration) (*httpProber, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("url %q: %w", cfg.URL, err)
+	}
+	p := &httpProber{
+		cfg:     cfg,
+		url:     u,
+		newConn: conn != config.ConnReused,
+		maxBody: cfg.MaxBodyBytes,
+		dialer:  net.Dialer{Timeout: timeout, KeepAlive: -1},
+	}
+	if p.maxBody <= 0 {
+		p.maxBody = defaultMaxBody
+	}
+	for c := range p.statusOK {
+		p.statusOK[c] = cfg.ValidStatus(c)
+	}
+	if cfg.ServedBy != nil {
+		p.servedBy = newServedBy(cfg.ServedBy)
+	}
+	p.needBody = cfg.BodyContains != "" || cfg.BodyRegex.Regexp != nil ||
+		(p.servedBy != nil && p.servedBy.re != nil)
+	p.traces.New = func() any { return newTraceState() }
+
+	switch u.Scheme {
+	case "h2c":
+		p.protocol = "h2c"
+		u2 := *u
+		u2.Scheme = "http"
+		p.url = &u2
+		p.h2c = &http2.Transport{
+			AllowHTTP: true,
+			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+				return p.dial(ctx, network, addr)
+			},
+			DisableCompression: true,
+		}
+		p.rt = p.h2c
+	case "http", "https":
+		t1 := &http.Transport{
+			Proxy:               nil, // never an environment proxy: we measure the path to the target
+			DialContext:         p.dialer.DialContext,
+			DisableKeepAlives:   p.newConn,
+			DisableCompression:  true,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		}
+		p.protocol = "http"
+		if u.Scheme == "https" {
+			tc, err := tlsConfig(cfg, u)
+			if err != nil {
+				return nil, err
+			}
+			t1.TLSClientConfig = tc
+			t1.TLSHandshakeTimeout = timeout
+			p.protocol = "https"
+			switch cfg.HTTPVersion {
+			case "1.1":
+				tc.NextProtos = []string{"http/1.1"}
+			case "2":
+				p.protocol, p.needH2 = "h2", true
+				fallthrough
+			default:
+				if _, err := http2.ConfigureTransports(t1); err != nil {
+					return nil, fmt.Errorf("configuring HTTP/2: %w", err)
+				}
+			}
+		}
+		p.rt = t1
+	default:
+		return nil, fmt.Errorf("url %q: unsupported scheme %q", cfg.URL, u.Scheme)
+	}
+	return p, nil
+}
+
+func tlsConfig(cfg *config.HTTPProbe, u *url.URL) (*tls.Config, error) {
+	tc := &tls.Config{
+		InsecureSkipVerify: cfg.TLS.InsecureSkipVerify, //nolint:gosec // the operator asked for it
+		ServerName:         cfg.TLS.ServerName,
+	}
+	if tc.ServerName == "" {
+		tc.ServerName = cfg.Host
+	}
+	if tc.ServerName == "" {
+		tc.ServerName = u.Hostname()
+	}
+	if cfg.TLS.CAFile != "" {
+		pem, err := os.ReadFile(cfg.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate found", cfg.TLS.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func (p *httpProber) Protocol() string { return p.protocol }
+
+func (p *httpProber) Reasons() []Reason {
+	rs := []Reason{ReasonConnectRefused, ReasonConnectTimeout, ReasonReset, ReasonTimeout,
+		ReasonHTTPStatus, ReasonProtocol, ReasonOther}
+	if net.ParseIP(p.url.Hostname()) == nil {
+		rs = append(rs, ReasonDNS)
+	}
+	if p.url.Scheme == "https" {
+		rs = append(rs, ReasonTLS)
+	}
+	if p.needBody {
+		rs = append(rs, ReasonBodyMismatch)
+	}
+	return rs
+}
+
+func (p *httpProber) Close() {
+	switch t := p.rt.(type) {
+	case *http.Transport:
+		t.CloseIdleConnections()
+	case *http2.Transport:
+		t.CloseIdleConnections()
+	}
+}
+
+// dial connects for the h2c transport, reporting the connect phase to the
+// request's trace the way net/http does for its own dials.
+func (p *httpProber) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	tr := httptrace.ContextClientTrace(ctx)
+	if tr != nil && tr.ConnectStart != nil {
+		tr.ConnectStart(network, addr)
+	}
+	c, err := p.dialer.DialContext(ctx, network, addr)
+	if tr != nil && tr.ConnectDone != nil {
+		tr.ConnectDone(network, addr, err)
+	}
+	return c, err
+}
+
+// traceState collects the phase times of one request. One ClientTrace is
+// built per state and the states are pooled, so a probe allocates little.
+type traceState struct {
+	dnsStart, dnsDone, connStart, connDone, tlsStart, tlsDone, firstByte time.Time
+	connected                                                            bool
+	trace                                                                *httptrace.ClientTrace
+	buf                                                                  bytes.Buffer
+}
+
+func newTraceState() *traceState {
+	s := &traceState{}
+	s.trace = &httptrace.ClientTrace{
+		DNSStart:             func(httptrace.DNSStartInfo) { s.dnsStart = time.Now() },
+		DNSDone:              func(httptrace.DNSDoneInfo) { s.dnsDone = time.Now() },
+		ConnectStart:         func(string, string) { s.connStart = time.Now() },
+		ConnectDone:          func(_, _ string, err error) { s.connDone = time.Now(); s.connected = err == nil },
+		TLSHandshakeStart:    func() { s.tlsStart = time.Now() },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { s.tlsDone = time.Now() },
+		GotConn:              func(httptrace.GotConnInfo) { s.connected = true },
+		GotFirstResponseByte: func() { s.firstByte = time.Now() },
+	}
+	return s
+}
+
+func (s *traceState) reset() {
+	buf := s.buf
+	buf.Reset()
+	*s = traceState{trace: s.trace, buf: buf}
+}
+
+func (s *traceState) phases(start, end time.Time) Phases {
+	var ph Phases
+	if !s.dnsDone.IsZero() {
+		ph.DNS = s.dnsDone.Sub(s.dnsStart)
+	}
+	if !s.connDone.IsZero() {
+		ph.Connect = s.connDone.Sub(s.connStart)
+	}
+	if !s.tlsDone.IsZero() {
+		ph.TLS = s.tlsDone.Sub(s.tlsStart)
+	}
+	if !s.firstByte.IsZero() {
+		ph.FirstByte = s.firstByte.Sub(start)
+		ph.Transfer = end.Sub(s.firstByte)
+	}
+	return ph
+}
+
+func (p *httpProber) Probe(ctx context.Context, r *Result) {
+	ts := p.traces.Get().(*traceState)
+	defer func() {
+		ts.reset()
+		p.traces.Put(ts)
+	}()
+	start := time.Now()
+	err := p.do(httptrace.WithClientTrace(ctx, ts.trace), ts, r)
+	r.Phases = ts.phases(start, time.Now())
+	if err != nil {
+		r.Err = err
+		if r.Reason == ReasonNone {
+			r.Reason = classify(err, ts.connected)
+		}
+	}
+}
+
+func (p *httpProber) do(ctx context.Context, ts *traceState, r *Result) error {
+	method := p.cfg.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.url.String(), nil)
+	if err != nil {
+		r.Reason = ReasonOther
+		return err
+	}
+	for k, v := range p.cfg.Headers {
+		req.Header.Set(k, v)
+	}
+	if p.cfg.Host != "" {
+		req.Host = p.cfg.Host
+	}
+	if p.cfg.BearerTokenFile != "" {
+		tok, err := os.ReadFile(p.cfg.BearerTokenFile)
+		if err != nil {
+			r.Reason = ReasonOther
+			return fmt.Errorf("bearer_token_file: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	}
+
+	var resp *http.Response
+	if p.h2c != nil && p.newConn {
+		resp, err = p.roundTripNewH2C(ctx, req)
+	} else {
+		resp, err = p.rt.RoundTrip(req)
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	r.Status = resp.StatusCode
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		r.Cert = p.noticeCert(resp.TLS.PeerCertificates[0])
+	}
+
+	// Read the body, bounded: an endless or huge body is cut at maxBody.
+	body := io.LimitReader(resp.Body, p.maxBody)
+	if p.needBody {
+		_, err = ts.buf.ReadFrom(body)
+	} else {
+		_, err = io.Copy(io.Discard, body)
+	}
+	if err != nil {
+		return fmt.Errorf("reading body: %w", err)
+	}
+	if p.servedBy != nil {
+		r.ServedBy = p.servedBy.value(resp.Header, ts.buf.Bytes())
+	}
+	if !p.statusOK[min(max(resp.StatusCode, 0), len(p.statusOK)-1)] {
+		r.Reason = ReasonHTTPStatus
+		return fmt.Errorf("unexpected status %s", resp.Status)
+	}
+	if p.needH2 && resp.ProtoMajor != 2 {
+		r.Reason = ReasonProtocol
+		return fmt.Errorf("answered over %s, not HTTP/2", resp.Proto)
+	}
+	if p.cfg.BodyContains != "" && !bytes.Contains(ts.buf.Bytes(), []byte(p.cfg.BodyContains)) {
+		r.Reason = ReasonBodyMismatch
+		return fmt.Errorf("body does not contain %q", p.cfg.BodyContains)
+	}
+	if re := p.cfg.BodyRegex.Regexp; re != nil && !re.Match(ts.buf.Bytes()) {
+		r.Reason = ReasonBodyMismatch
+		return fmt.Errorf("body does not match %q", re.String())
+	}
+	return nil
+}
+
+// roundTripNewH2C sends one request over a new h2c connection and closes
+// the connection when the body is closed.
+func (p *httpProber) roundTripNewH2C(ctx context.Context, req *http.Request) (*http.Response, error) {
+	conn, err := p.dial(ctx, "tcp", p.url.Host)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := p.h2c.NewClientConn(conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		cc.Close()
+		return nil, err
+	}
+	resp.Body = &closeBoth{ReadCloser: resp.Body, cc: cc}
+	return resp, nil
+}
+
+type closeBoth struct {
+	io.ReadCloser
+	cc *http2.ClientConn
+}
+
+func (c *closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	return errors.Join(err, c.cc.Close())
+}
+
+// noticeCert returns the certificate's description when it differs from
+// the last one this prober saw (the first one, or a rotation), else nil.
+func (p *httpProber) noticeCert(leaf *x509.Certificate) *Cert {
+	p.certMu.Lock()
+	defer p.certMu.Unlock()
+	if bytes.Equal(p.lastCert, leaf.Raw) {
+		return nil
+	}
+	p.lastCert = leaf.Raw
+	sum := sha256.Sum256(leaf.Raw)
+	return &Cert{
+		NotAfter:    leaf.NotAfter,
+		Fingerprint: hex.EncodeToString(sum[:]),
+		Subject:     leaf.Subject.String(),
+		Serial:      leaf.SerialNumber.String(),
+	}
+}
+
+// servedBy finds which backend answered, in a header or the body, and
+// bounds the answer to the configured values ("other" for the rest).
+type servedBy struct {
+	header string
+	re     interface{ FindSubmatch([]byte) [][]byte }
+	values map[string]string
+}
+
+// OtherServedBy is the served_by value of answers outside the configured set.
+const OtherServedBy = "other"
+
+func newServedBy(c *config.ServedBy) *servedBy {
+	s := &servedBy{header: c.Header, values: make(map[string]string, len(c.Values))}
+	if c.BodyRegex.Regexp != nil {
+		s.re = c.BodyRegex.Regexp
+	}
+	for _, v := range c.Values {
+		s.values[v] = v
+	}
+	return s
+}
+
+func (s *servedBy) value(h http.Header, body []byte) string {
+	var v string
+	if s.header != "" {
+		v = h.Get(s.header)
+	} else if s.re != nil {
+		if m := s.re.FindSubmatch(body); len(m) > 1 {
+			v = string(m[1])
+		}
+	}
+	if known, ok := s.values[v]; ok {
+		return known
+	}
+	return OtherServedBy
+}

@@ -1,0 +1,136 @@
+package probes
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/zerodown/zerodown/intervals"
+)
+
+// IntervalSink writes outages and certificate changes as intervals, an
+// outage's beginning when it begins and its end when it ends, and logs
+// them at Info. Extra keys (e.g. the poller's node) go into every locator.
+type IntervalSink struct {
+	w     *intervals.Writer
+	log   *slog.Logger
+	extra map[string]string
+
+	mu   sync.Mutex
+	open map[seriesID]string // interval ID of each series' open outage
+}
+
+type seriesID struct {
+	backend string
+	conn    string
+}
+
+// NewIntervalSink returns a sink writing to w (which may be nil: log only).
+func NewIntervalSink(w *intervals.Writer, log *slog.Logger, extra map[string]string) *IntervalSink {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &IntervalSink{w: w, log: log, extra: extra, open: map[seriesID]string{}}
+}
+
+func (k *IntervalSink) locator(s SeriesInfo) intervals.Locator {
+	keys := map[string]string{
+		"backend":    s.Backend,
+		"connection": string(s.Connection),
+		"protocol":   s.Protocol,
+	}
+	for n, v := range k.extra {
+		keys[n] = v
+	}
+	return intervals.Locator{Type: "Disruption", Keys: keys}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// OutageBegan implements Sink.
+func (k *IntervalSink) OutageBegan(s SeriesInfo, start time.Time, reason Reason, err error) {
+	k.log.Info("outage began", "backend", s.Backend, "connection", s.Connection,
+		"start", start.UTC().Format(time.RFC3339Nano), "reason", reason.String(), "err", err)
+	if k.w == nil {
+		return
+	}
+	id, werr := k.w.Begin(intervals.Interval{
+		From:    intervals.Time{Time: start},
+		Level:   intervals.LevelError,
+		Source:  "Disruption",
+		Locator: k.locator(s),
+		Message: intervals.Message{
+			Reason:       "DisruptionBegan",
+			Cause:        reason.String(),
+			HumanMessage: fmt.Sprintf("%s over %s connections stopped responding: %s", s.Backend, s.Connection, errText(err)),
+		},
+	})
+	if werr != nil {
+		k.log.Error("writing interval", "err", werr)
+		return
+	}
+	k.mu.Lock()
+	k.open[seriesID{s.Backend, string(s.Connection)}] = id
+	k.mu.Unlock()
+}
+
+// OutageEnded implements Sink.
+func (k *IntervalSink) OutageEnded(s SeriesInfo, start, end time.Time, reason Reason, err error) {
+	d := end.Sub(start)
+	k.log.Info("outage ended", "backend", s.Backend, "connection", s.Connection,
+		"duration", d, "reason", reason.String())
+	if k.w == nil {
+		return
+	}
+	sid := seriesID{s.Backend, string(s.Connection)}
+	k.mu.Lock()
+	id, ok := k.open[sid]
+	delete(k.open, sid)
+	k.mu.Unlock()
+	if !ok {
+		return
+	}
+	msg := &intervals.Message{
+		Reason:       "DisruptionEnded",
+		Cause:        reason.String(),
+		HumanMessage: fmt.Sprintf("%s over %s connections was disrupted for %s; last error: %s", s.Backend, s.Connection, d, errText(err)),
+		Annotations:  map[string]string{"duration_seconds": fmt.Sprintf("%.6f", d.Seconds())},
+	}
+	if werr := k.w.End(id, end, msg); werr != nil {
+		k.log.Error("writing interval", "err", werr)
+	}
+}
+
+// CertChanged implements Sink.
+func (k *IntervalSink) CertChanged(s SeriesInfo, at time.Time, old, cur *Cert) {
+	k.log.Info("certificate changed", "backend", s.Backend, "connection", s.Connection,
+		"old_serial", old.Serial, "new_serial", cur.Serial, "not_after", cur.NotAfter)
+	if k.w == nil {
+		return
+	}
+	loc := k.locator(s)
+	loc.Type = "Certificate"
+	if err := k.w.Point(intervals.Interval{
+		From:    intervals.Time{Time: at},
+		To:      intervals.Time{Time: at},
+		Level:   intervals.LevelWarning,
+		Source:  "Certificate",
+		Locator: loc,
+		Message: intervals.Message{
+			Reason:       "CertificateChanged",
+			HumanMessage: fmt.Sprintf("%s presented a new certificate (serial %s, expires %s)", s.Backend, cur.Serial, cur.NotAfter.UTC().Format(time.RFC3339)),
+			Annotations: map[string]string{
+				"old_fingerprint": old.Fingerprint, "new_fingerprint": cur.Fingerprint,
+				"old_serial": old.Serial, "new_serial": cur.Serial,
+			},
+		},
+	}); err != nil {
+		k.log.Error("writing interval", "err", err)
+	}
+}

@@ -1,0 +1,107 @@
+package probes
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	requestsDesc = prometheus.NewDesc("zerodown_probe_requests_total",
+		"Probe requests by result: success or the failure reason.",
+		[]string{"backend", "protocol", "connection", "result"}, nil)
+	disruptionDesc = prometheus.NewDesc("zerodown_disruption_seconds_total",
+		"Time the backend was disrupted, by the reason of the failures; an ongoing outage is counted up to its latest failed probe.",
+		[]string{"backend", "connection", "reason"}, nil)
+	disruptionsDesc = prometheus.NewDesc("zerodown_disruptions_total",
+		"Outages begun.",
+		[]string{"backend", "connection"}, nil)
+	observedDesc = prometheus.NewDesc("zerodown_observed_seconds_total",
+		"Time the backend has been under observation: the denominator of availability.",
+		[]string{"backend", "connection"}, nil)
+	upDesc = prometheus.NewDesc("zerodown_backend_up",
+		"1 if the backend answers now, 0 if its latest answer failed or a request is overdue.",
+		[]string{"backend", "connection"}, nil)
+	servedByDesc = prometheus.NewDesc("zerodown_probe_served_by_total",
+		"Successful and failed answers by the backend that served them (values bounded by the target's served_by.values; the rest is \"other\").",
+		[]string{"backend", "connection", "served_by"}, nil)
+	certExpiryDesc = prometheus.NewDesc("zerodown_probe_tls_certificate_expiry_timestamp_seconds",
+		"NotAfter of the latest leaf certificate the backend presented, as a Unix time.",
+		[]string{"backend", "connection"}, nil)
+	certChangesDesc = prometheus.NewDesc("zerodown_probe_tls_certificate_changes_total",
+		"Times the backend presented a different leaf certificate than before.",
+		[]string{"backend", "connection"}, nil)
+	skippedDesc = prometheus.NewDesc("zerodown_probes_skipped_total",
+		"Probes not started because max_in_flight requests were still running.",
+		[]string{"backend", "connection"}, nil)
+	inFlightDesc = prometheus.NewDesc("zerodown_probes_in_flight",
+		"Probe requests running now.",
+		[]string{"backend", "connection"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{requestsDesc, disruptionDesc, disruptionsDesc, observedDesc,
+		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc} {
+		ch <- d
+	}
+	e.dur.Describe(ch)
+	e.lag.Describe(ch)
+}
+
+// Collect implements prometheus.Collector. It reads each series' state
+// under its lock and builds constant metrics; it never probes.
+func (e *Engine) Collect(ch chan<- prometheus.Metric) {
+	e.mu.Lock()
+	all := append([]*series(nil), e.order...)
+	e.mu.Unlock()
+	now := time.Now()
+	for _, s := range all {
+		s.collect(ch, now)
+	}
+	e.dur.Collect(ch)
+	e.lag.Collect(ch)
+}
+
+func (s *series) collect(ch chan<- prometheus.Metric, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, c, p := s.info.Backend, string(s.info.Connection), s.info.Protocol
+	counter := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	}
+	// Known label values are always exported, so rate() sees zeros.
+	counter(requestsDesc, float64(s.requests[ReasonNone]), b, p, c, "success")
+	for r := ReasonDNS; r < numReasons; r++ {
+		if !s.listed[r] && s.requests[r] == 0 {
+			continue
+		}
+		counter(requestsDesc, float64(s.requests[r]), b, p, c, r.String())
+		counter(disruptionDesc, s.tracker.Disruption(r).Seconds(), b, c, r.String())
+	}
+	counter(disruptionsDesc, float64(s.tracker.Outages()), b, c)
+	if !s.startedAt.IsZero() {
+		counter(observedDesc, now.Sub(s.startedAt).Seconds(), b, c)
+	}
+	if s.haveResult || s.failingLocked(now) {
+		up := 1.0
+		if s.failingLocked(now) {
+			up = 0
+		}
+		gauge(upDesc, up, b, c)
+	}
+	for _, v := range s.servedVals {
+		counter(servedByDesc, float64(s.served[v]), b, c, v)
+	}
+	if s.cert != nil {
+		gauge(certExpiryDesc, float64(s.cert.NotAfter.Unix()), b, c)
+	}
+	if s.info.Protocol == "https" || s.info.Protocol == "h2" {
+		counter(certChangesDesc, float64(s.certChanges), b, c)
+	}
+	counter(skippedDesc, float64(s.skipped), b, c)
+	gauge(inFlightDesc, float64(s.inFlight), b, c)
+}

@@ -1,0 +1,313 @@
+package probes
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerodown/zerodown/config"
+)
+
+// Sink receives what the scheduler finds, for intervals and logs. It is
+// called with the series lock held, in the order events happen: it must be
+// quick and must not call back into the engine.
+type Sink interface {
+	OutageBegan(s SeriesInfo, start time.Time, reason Reason, err error)
+	OutageEnded(s SeriesInfo, start, end time.Time, reason Reason, err error)
+	CertChanged(s SeriesInfo, at time.Time, old, cur *Cert)
+}
+
+// SeriesInfo names a series: one target sampled over one connection mode.
+type SeriesInfo struct {
+	Backend    string
+	Connection config.Connection
+	Protocol   string
+	Kind       string // http, tcp or dns
+}
+
+// entry is a started probe that has not been settled yet.
+type entry struct {
+	start  time.Time
+	done   bool
+	reason Reason
+	err    error
+}
+
+// series probes one target over one connection mode on its own schedule.
+type series struct {
+	info        SeriesInfo
+	key         string
+	target      *config.Target
+	prober      Prober
+	listed      [numReasons]bool // reasons exported even at zero
+	servedVals  []string
+	interval    time.Duration
+	fast        time.Duration
+	timeout     time.Duration
+	maxInFlight int
+	hist        prometheus.Observer
+	lag         prometheus.Observer
+	sink        Sink
+	log         *slog.Logger
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu          sync.Mutex
+	ctx         context.Context
+	startedAt   time.Time
+	lastLaunch  time.Time
+	pending     []entry // started, not settled, in start order; pending[0] is in flight
+	base        uint64  // sequence number of pending[0]
+	inFlight    int
+	tracker     Tracker
+	requests    [numReasons]uint64
+	skipped     uint64
+	latestStart time.Time
+	latestFail  bool
+	haveResult  bool
+	latencyEWMA time.Duration
+	served      map[string]uint64
+	recent      [recentN]time.Duration // latest request durations, for live quantiles
+	nRecent     uint64
+	cert        *Cert
+	certChanges uint64
+}
+
+// minSlowAfter is the floor of the time after which a request still in
+// flight makes its series provisionally down.
+const minSlowAfter = 10 * time.Millisecond
+
+// recentN durations are kept per series for the live p99.
+const recentN = 256
+
+func (s *series) run(ctx context.Context, offset time.Duration) {
+	defer close(s.done)
+	s.mu.Lock()
+	s.ctx = ctx
+	s.startedAt = time.Now()
+	due := s.startedAt.Add(offset)
+	s.mu.Unlock()
+
+	timer := time.NewTimer(offset)
+	defer timer.Stop()
+	for {
+		fired := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-timer.C:
+			fired = true
+		}
+		now := time.Now()
+		if !now.Before(due) {
+			if fired {
+				s.lag.Observe(now.Sub(due).Seconds())
+			}
+			s.launch(now)
+			step := s.interval
+			if s.failing(now) {
+				step = s.fast
+			}
+			due = due.Add(step)
+			if due.Before(now) { // fell behind: skip the missed slots, keep the phase
+				due = now.Add(step - now.Sub(due)%step)
+			}
+		}
+		wakeAt := due
+		s.mu.Lock()
+		failing := s.failingLocked(now)
+		if failing {
+			if fastDue := s.lastLaunch.Add(s.fast); fastDue.Before(due) {
+				due, wakeAt = fastDue, fastDue
+			}
+		} else if len(s.pending) > 0 {
+			// Wake when the oldest request becomes overdue, to switch to
+			// fast re-probing at once.
+			if at := s.pending[0].start.Add(s.slowAfterLocked()); at.Before(wakeAt) {
+				wakeAt = at
+			}
+		}
+		s.mu.Unlock()
+		timer.Reset(max(wakeAt.Sub(now), 0))
+	}
+}
+
+// slowAfterLocked is how long a request may run before its series counts
+// as provisionally down: four times the usual latency, at least
+// minSlowAfter, at most the timeout.
+func (s *series) slowAfterLocked() time.Duration {
+	return min(max(4*s.latencyEWMA, minSlowAfter), s.timeout)
+}
+
+func (s *series) failing(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failingLocked(now)
+}
+
+// failingLocked: the newest answer was a failure, or the oldest request in
+// flight is overdue. Either way the series is probed fast.
+func (s *series) failingLocked(now time.Time) bool {
+	if s.latestFail {
+		return true
+	}
+	return len(s.pending) > 0 && now.Sub(s.pending[0].start) > s.slowAfterLocked()
+}
+
+func (s *series) launch(now time.Time) {
+	s.mu.Lock()
+	if s.inFlight >= s.maxInFlight {
+		s.skipped++
+		s.mu.Unlock()
+		return
+	}
+	seq := s.base + uint64(len(s.pending))
+	s.pending = append(s.pending, entry{start: now})
+	s.inFlight++
+	s.lastLaunch = now
+	ctx := s.ctx
+	s.mu.Unlock()
+	go s.probe(ctx, seq, now)
+}
+
+func (s *series) probe(parent context.Context, seq uint64, start time.Time) {
+	ctx, cancel := context.WithDeadline(parent, start.Add(s.timeout))
+	r := Result{Start: start}
+	s.prober.Probe(ctx, &r)
+	r.Duration = time.Since(start)
+	cancel()
+	if parent.Err() != nil {
+		// Stopping: an aborted request says nothing about the target.
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+		return
+	}
+	if r.Reason == ReasonNone && r.Duration >= s.timeout {
+		r.Reason, r.Err = ReasonTimeout, context.DeadlineExceeded
+	}
+	s.hist.Observe(r.Duration.Seconds())
+	if r.Reason != ReasonNone {
+		s.log.Debug("probe failed", "backend", s.info.Backend, "connection", s.info.Connection,
+			"reason", r.Reason.String(), "duration", r.Duration, "err", r.Err)
+	}
+	s.complete(seq, &r)
+}
+
+func (s *series) complete(seq uint64, r *Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight--
+	s.requests[r.Reason]++
+	s.recent[s.nRecent%recentN] = r.Duration
+	s.nRecent++
+	s.haveResult = true
+	wasFailing := s.latestFail
+	if !r.Start.Before(s.latestStart) {
+		s.latestStart, s.latestFail = r.Start, r.Reason != ReasonNone
+	}
+	if r.Reason == ReasonNone {
+		// Exponentially weighted latency of successes, for slowAfter.
+		if s.latencyEWMA == 0 {
+			s.latencyEWMA = r.Duration
+		} else {
+			s.latencyEWMA += (r.Duration - s.latencyEWMA) / 8
+		}
+	}
+	if r.ServedBy != "" {
+		s.served[r.ServedBy]++
+	}
+	if r.Cert != nil {
+		if s.cert != nil {
+			s.certChanges++
+			if s.sink != nil {
+				s.sink.CertChanged(s.info, r.Start, s.cert, r.Cert)
+			}
+		}
+		s.cert = r.Cert
+	}
+
+	i := int(seq - s.base)
+	s.pending[i].done, s.pending[i].reason, s.pending[i].err = true, r.Reason, r.Err
+	n := 0
+	for n < len(s.pending) && s.pending[n].done {
+		e := &s.pending[n]
+		if ev, ok := s.tracker.Observe(Sample{Start: e.start, Reason: e.reason, Err: e.err}); ok && s.sink != nil {
+			switch ev.Kind {
+			case OutageBegan:
+				s.sink.OutageBegan(s.info, ev.Start, ev.Reason, ev.Err)
+			case OutageEnded:
+				s.sink.OutageEnded(s.info, ev.Start, ev.End, ev.Reason, ev.Err)
+			}
+		}
+		n++
+	}
+	if n > 0 {
+		s.pending = append(s.pending[:0], s.pending[n:]...)
+		s.base += uint64(n)
+	}
+	if s.latestFail && !wasFailing {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Status is a snapshot of a series, for live views and summaries.
+type Status struct {
+	SeriesInfo
+	Up            bool
+	HaveResult    bool
+	Requests      uint64
+	Failures      uint64
+	Outages       uint64
+	Disruption    time.Duration
+	Observed      time.Duration
+	CurrentOutage time.Duration // zero when up
+	Skipped       uint64
+	InFlight      int
+	// P99 is the 99th percentile of the latest (up to 256) request durations.
+	P99 time.Duration
+}
+
+func (s *series) status(now time.Time) Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{
+		SeriesInfo: s.info,
+		HaveResult: s.haveResult,
+		Up:         !s.failingLocked(now),
+		Outages:    s.tracker.Outages(),
+		Disruption: s.tracker.TotalDisruption(),
+		Skipped:    s.skipped,
+		InFlight:   s.inFlight,
+	}
+	if !s.startedAt.IsZero() {
+		st.Observed = now.Sub(s.startedAt)
+	}
+	for r, n := range s.requests {
+		st.Requests += n
+		if r != int(ReasonNone) {
+			st.Failures += n
+		}
+	}
+	if n := min(s.nRecent, recentN); n > 0 {
+		d := append([]time.Duration(nil), s.recent[:n]...)
+		slices.Sort(d)
+		st.P99 = d[(len(d)*99-1)/100]
+	}
+	if down, since := s.tracker.Down(); down {
+		st.CurrentOutage = now.Sub(since)
+	} else if !st.Up && len(s.pending) > 0 {
+		st.CurrentOutage = now.Sub(s.pending[0].start)
+	}
+	return st
+}

@@ -1,0 +1,168 @@
+package probes
+
+import (
+	"testing"
+	"time"
+)
+
+// ms builds a sample stream: each entry is a start offset in milliseconds
+// and a reason (ReasonNone for success).
+type smp struct {
+	at     int
+	reason Reason
+}
+
+func TestTrackerOutages(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	type outage struct{ from, to int } // ms; to -1 = still open
+	tests := []struct {
+		name       string
+		samples    []smp
+		want       []outage
+		disruption map[Reason]time.Duration
+		outages    uint64
+		down       bool
+	}{
+		{
+			name:    "all success",
+			samples: []smp{{0, 0}, {100, 0}, {200, 0}},
+			outages: 0,
+		},
+		{
+			name:       "one outage, midpoints on both edges",
+			samples:    []smp{{0, 0}, {100, 0}, {200, ReasonConnectRefused}, {210, ReasonConnectRefused}, {220, 0}},
+			want:       []outage{{150, 215}},
+			disruption: map[Reason]time.Duration{ReasonConnectRefused: 65 * time.Millisecond},
+			outages:    1,
+		},
+		{
+			name:       "reasons split by the failures that saw them",
+			samples:    []smp{{0, 0}, {100, ReasonReset}, {110, ReasonConnectRefused}, {120, ReasonConnectRefused}, {130, 0}},
+			want:       []outage{{50, 125}},
+			disruption: map[Reason]time.Duration{ReasonReset: 50 * time.Millisecond, ReasonConnectRefused: 25 * time.Millisecond},
+			outages:    1,
+		},
+		{
+			name:       "failure first: the outage starts at the first sample",
+			samples:    []smp{{0, ReasonTimeout}, {10, ReasonTimeout}, {20, 0}},
+			want:       []outage{{0, 15}},
+			disruption: map[Reason]time.Duration{ReasonTimeout: 15 * time.Millisecond},
+			outages:    1,
+		},
+		{
+			name:       "ongoing outage counted up to the latest failure",
+			samples:    []smp{{0, 0}, {100, ReasonHTTPStatus}, {110, ReasonHTTPStatus}, {120, ReasonHTTPStatus}},
+			want:       []outage{{50, -1}},
+			disruption: map[Reason]time.Duration{ReasonHTTPStatus: 70 * time.Millisecond},
+			outages:    1,
+			down:       true,
+		},
+		{
+			name: "two outages",
+			samples: []smp{{0, 0}, {100, ReasonDNSRcode}, {110, 0}, {210, 0}, {310, ReasonTimeout},
+				{320, ReasonTimeout}, {330, 0}},
+			want:       []outage{{50, 105}, {260, 325}},
+			disruption: map[Reason]time.Duration{ReasonDNSRcode: 55 * time.Millisecond, ReasonTimeout: 65 * time.Millisecond},
+			outages:    2,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr Tracker
+			var got []outage
+			for _, s := range tc.samples {
+				ev, ok := tr.Observe(Sample{Start: at(s.at), Reason: s.reason})
+				if !ok {
+					continue
+				}
+				ms := func(x time.Time) int { return int(x.Sub(t0) / time.Millisecond) }
+				switch ev.Kind {
+				case OutageBegan:
+					got = append(got, outage{ms(ev.Start), -1})
+				case OutageEnded:
+					if len(got) == 0 || got[len(got)-1].to != -1 || got[len(got)-1].from != ms(ev.Start) {
+						t.Fatalf("end %v without a matching beginning in %v", ev, got)
+					}
+					got[len(got)-1].to = ms(ev.End)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("outages = %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("outage %d = %v, want %v", i, got[i], tc.want[i])
+				}
+			}
+			for r := ReasonDNS; r < numReasons; r++ {
+				if g, w := tr.Disruption(r), tc.disruption[r]; g != w {
+					t.Errorf("disruption[%s] = %v, want %v", r, g, w)
+				}
+			}
+			if tr.Outages() != tc.outages {
+				t.Errorf("outages = %d, want %d", tr.Outages(), tc.outages)
+			}
+			if down, _ := tr.Down(); down != tc.down {
+				t.Errorf("down = %v, want %v", down, tc.down)
+			}
+		})
+	}
+}
+
+// The counted disruption never decreases, and once an outage closes it
+// equals the outage's length exactly, for any interleaving of reasons.
+func TestTrackerMonotonicAndExact(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	var tr Tracker
+	prev := time.Duration(0)
+	var openedAt time.Time
+	var closedSum time.Duration
+	reasons := AllReasons()
+	for i := 0; i < 5000; i++ {
+		// A deterministic pseudo-random stream with runs of failures.
+		x := uint32(i*2654435761) >> 7
+		r := ReasonNone
+		if x%7 < 3 {
+			r = reasons[int(x)%len(reasons)]
+		}
+		ev, ok := tr.Observe(Sample{Start: t0.Add(time.Duration(i*10+int(x%5)) * time.Millisecond), Reason: r})
+		if ok && ev.Kind == OutageBegan {
+			openedAt = ev.Start
+		}
+		if ok && ev.Kind == OutageEnded {
+			if !ev.Start.Equal(openedAt) {
+				t.Fatalf("ended outage starts %v, began %v", ev.Start, openedAt)
+			}
+			closedSum += ev.End.Sub(ev.Start)
+			if got := tr.TotalDisruption(); got != closedSum {
+				t.Fatalf("after closing: total %v, sum of closed outages %v", got, closedSum)
+			}
+		}
+		cur := tr.TotalDisruption()
+		if cur < prev {
+			t.Fatalf("disruption went down: %v -> %v", prev, cur)
+		}
+		prev = cur
+	}
+	if tr.Outages() == 0 {
+		t.Fatal("stream produced no outages; the test is not testing anything")
+	}
+}
+
+func TestReasonNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range AllReasons() {
+		n := r.String()
+		if n == "" || seen[n] {
+			t.Fatalf("reason %d has empty or duplicate name %q", r, n)
+		}
+		seen[n] = true
+		if back, ok := ParseReason(n); !ok || back != r {
+			t.Errorf("ParseReason(%q) = %v, %v", n, back, ok)
+		}
+	}
+	if _, ok := ParseReason(""); ok {
+		t.Error(`ParseReason("") succeeded`)
+	}
+}

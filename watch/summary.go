@@ -1,0 +1,99 @@
+package watch
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/probes"
+)
+
+// Summary is what a watch run measured, written as summary.json.
+type Summary struct {
+	Started  time.Time       `json:"started"`
+	Ended    time.Time       `json:"ended"`
+	Duration float64         `json:"duration_seconds"`
+	Series   []SeriesSummary `json:"series"`
+	Outages  []OutageSummary `json:"outages"`
+}
+
+// SeriesSummary is one backend over one connection mode.
+type SeriesSummary struct {
+	Backend       string  `json:"backend"`
+	Connection    string  `json:"connection"`
+	Protocol      string  `json:"protocol"`
+	Requests      uint64  `json:"requests"`
+	Failures      uint64  `json:"failures"`
+	Outages       uint64  `json:"outages"`
+	Disruption    float64 `json:"disruption_seconds"`
+	Observed      float64 `json:"observed_seconds"`
+	Availability  float64 `json:"availability"`
+	P99Latency    float64 `json:"p99_latency_seconds"`
+	SkippedProbes uint64  `json:"skipped_probes"`
+}
+
+// OutageSummary is one outage, from the intervals file.
+type OutageSummary struct {
+	Backend    string    `json:"backend"`
+	Connection string    `json:"connection"`
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Duration   float64   `json:"duration_seconds"`
+	Reason     string    `json:"reason"`
+	Message    string    `json:"message"`
+}
+
+func newSummary(started, ended time.Time, st []probes.Status) *Summary {
+	s := &Summary{Started: started.UTC(), Ended: ended.UTC(), Duration: ended.Sub(started).Seconds(),
+		Series: []SeriesSummary{}, Outages: []OutageSummary{}}
+	for _, x := range st {
+		ss := SeriesSummary{
+			Backend: x.Backend, Connection: string(x.Connection), Protocol: x.Protocol,
+			Requests: x.Requests, Failures: x.Failures, Outages: x.Outages,
+			Disruption: x.Disruption.Seconds(), Observed: x.Observed.Seconds(),
+			P99Latency: x.P99.Seconds(), SkippedProbes: x.Skipped,
+		}
+		if ss.Observed > 0 {
+			ss.Availability = 1 - ss.Disruption/ss.Observed
+		}
+		s.Series = append(s.Series, ss)
+	}
+	return s
+}
+
+// addOutages adds the disruption intervals that began at or after since
+// (the file may hold earlier runs).
+func (s *Summary) addOutages(ivs []intervals.Interval, since time.Time) {
+	for _, iv := range ivs {
+		if iv.Source != "Disruption" || iv.From.Before(since.Add(-time.Second)) {
+			continue
+		}
+		s.Outages = append(s.Outages, OutageSummary{
+			Backend: iv.Locator.Keys["backend"], Connection: iv.Locator.Keys["connection"],
+			From: iv.From.UTC(), To: iv.To.UTC(), Duration: iv.Duration().Seconds(),
+			Reason: iv.Message.Cause, Message: iv.Message.HumanMessage,
+		})
+	}
+}
+
+// TotalDisruption is the disruption of all series, in seconds.
+func (s *Summary) TotalDisruption() float64 {
+	var t float64
+	for _, x := range s.Series {
+		t += x.Disruption
+	}
+	return t
+}
+
+func (s *Summary) write(path string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing summary: %w", err)
+	}
+	return nil
+}

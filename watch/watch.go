@@ -1,0 +1,219 @@
+// Package watch is the embedded default of zerodown: it probes the targets
+// of a configuration, serves their metrics, shows a live view, streams
+// intervals into an output folder and writes a summary when it ends.
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/probes"
+)
+
+// Options configures a watch run.
+type Options struct {
+	// Config is the loaded configuration (targets resolved and valid).
+	Config *config.Config
+	// Reload, when set, loads the configuration again; it is called for
+	// every value received on ReloadRequests (SIGHUP).
+	Reload         func() (*config.Config, error)
+	ReloadRequests <-chan struct{}
+	// Duration of the run; 0 runs until ctx ends.
+	Duration time.Duration
+	// Listen is the metrics address ("" = no server).
+	Listen string
+	// OutDir receives intervals.jsonl and summary.json ("" = nowhere).
+	OutDir string
+	// View receives the live view; TTY redraws it in place, otherwise
+	// state changes are printed as plain lines.
+	View io.Writer
+	TTY  bool
+	// Refresh is how often the live view is drawn (default 500ms).
+	Refresh time.Duration
+	Logger  *slog.Logger
+	// Extra locator keys for every interval (e.g. poller=node-1).
+	Extra map[string]string
+	// OnListen, when set, is called with the metrics address once it is
+	// bound (tests listen on port 0).
+	OnListen func(addr string)
+}
+
+// IntervalsFile and SummaryFile are the names written into OutDir.
+const (
+	IntervalsFile = "intervals.jsonl"
+	SummaryFile   = "summary.json"
+)
+
+// Run watches until the duration passes or ctx ends, then stops the
+// probes, closes the intervals (open outages end at the stop time) and
+// writes the summary. What was measured is written even when Run fails.
+func Run(ctx context.Context, o Options) (*Summary, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = 500 * time.Millisecond
+	}
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+
+	var iw *intervals.Writer
+	if o.OutDir != "" {
+		var err error
+		if iw, err = intervals.Create(filepath.Join(o.OutDir, IntervalsFile)); err != nil {
+			return nil, err
+		}
+	}
+	sink := probes.NewIntervalSink(iw, log, o.Extra)
+	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: sink})
+
+	reg := prometheus.NewRegistry()
+	reloadOK := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "zerodown_config_last_reload_successful",
+		Help: "Whether the last configuration reload succeeded (1) or failed (0).",
+	})
+	reloadTime := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "zerodown_config_last_reload_success_timestamp_seconds",
+		Help: "Time of the last successful configuration load, as a Unix time.",
+	})
+	reg.MustRegister(engine, reloadOK, reloadTime,
+		versioncollector.NewCollector("zerodown"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	started := time.Now()
+	if _, _, err := engine.Apply(o.Config.Targets); err != nil {
+		if iw != nil {
+			_ = iw.Close(time.Now())
+		}
+		return nil, err
+	}
+	reloadOK.Set(1)
+	reloadTime.Set(float64(started.Unix()))
+
+	var srv *http.Server
+	if o.Listen != "" {
+		ln, err := net.Listen("tcp", o.Listen)
+		if err != nil {
+			if iw != nil {
+				_ = iw.Close(time.Now())
+			}
+			return nil, fmt.Errorf("--listen %s: %w", o.Listen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			EnableOpenMetrics: true,
+			ErrorHandling:     promhttp.ContinueOnError,
+		}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		log.Info("serving metrics", "addr", ln.Addr().String())
+		if o.OnListen != nil {
+			o.OnListen(ln.Addr().String())
+		}
+	}
+
+	engine.Start(ctx)
+	view := newView(o.View, o.TTY, started, o.OutDir)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(o.Refresh)
+		defer tick.Stop()
+		beat := time.NewTicker(time.Second)
+		defer beat.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				view.draw(engine.Statuses())
+			case now := <-beat.C:
+				if iw != nil {
+					if err := iw.Heartbeat(now); err != nil {
+						log.Error("writing intervals", "err", err)
+					}
+				}
+			case <-o.ReloadRequests:
+				reload(o.Reload, engine, log, reloadOK, reloadTime)
+			}
+		}
+	}()
+	<-ctx.Done()
+	wg.Wait()
+	engine.Stop()
+	ended := time.Now()
+	statuses := engine.Statuses()
+	view.final(statuses)
+
+	var errs []error
+	if iw != nil {
+		if err := iw.Close(ended); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	sum := newSummary(started, ended, statuses)
+	if o.OutDir != "" {
+		if ivs, err := intervals.ReadFile(filepath.Join(o.OutDir, IntervalsFile)); err == nil {
+			sum.addOutages(ivs, started)
+		} else {
+			errs = append(errs, err)
+		}
+		if err := sum.write(filepath.Join(o.OutDir, SummaryFile)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return sum, errors.Join(errs...)
+}
+
+func reload(load func() (*config.Config, error), engine *probes.Engine, log *slog.Logger, ok, ts prometheus.Gauge) {
+	if load == nil {
+		return
+	}
+	cfg, err := load()
+	if err == nil {
+		var added, removed int
+		added, removed, err = engine.Apply(cfg.Targets)
+		if err == nil {
+			ok.Set(1)
+			ts.Set(float64(time.Now().Unix()))
+			log.Info("configuration reloaded", "series_added", added, "series_removed", removed)
+			return
+		}
+	}
+	ok.Set(0)
+	log.Error("configuration reload failed; keeping the running targets", "err", err)
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func IsTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
