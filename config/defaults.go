@@ -22,7 +22,7 @@ const (
 	defaultFastInterval = Duration(10 * time.Millisecond)
 	defaultTimeout      = Duration(time.Second)
 	// maxInFlightCap caps the computed default of MaxInFlight.
-	maxInFlightCap = 64
+	maxInFlightCap = 128
 
 	defaultMethod       = "GET"
 	defaultMaxBodyBytes = 64 << 10
@@ -33,12 +33,12 @@ const (
 )
 
 // Default returns the built-in schedule: interval 1s, fast_interval 10ms,
-// timeout 1s and max_in_flight computed from those (64).
+// timeout 1s and max_in_flight computed from those (101).
 //
 // Two built-ins depend on the target's resolved schedule rather than
 // being copied from here: an inherited fast_interval never exceeds the
 // target's interval, and an unset max_in_flight is
-// ceil(timeout/fast_interval)+1, capped at 64.
+// ceil(timeout/fast_interval)+1, capped at 128.
 func Default() Schedule {
 	return Schedule{
 		Interval:     defaultInterval,
@@ -48,7 +48,7 @@ func Default() Schedule {
 	}
 }
 
-// defaultMaxInFlight is ceil(timeout/fast)+1, between 1 and 64: enough
+// defaultMaxInFlight is ceil(timeout/fast)+1, between 1 and 128: enough
 // requests to keep probing every fast interval while earlier ones hang
 // until their timeout.
 func defaultMaxInFlight(timeout, fast Duration) int {

@@ -7,7 +7,7 @@ import (
 )
 
 func TestDefault(t *testing.T) {
-	want := Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 64}
+	want := Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 101}
 	if got := Default(); got != want {
 		t.Errorf("Default() = %+v, want %+v", got, want)
 	}
@@ -18,7 +18,8 @@ func TestDefaultMaxInFlight(t *testing.T) {
 		timeout, fast Duration
 		want          int
 	}{
-		{ms(1000), ms(10), 64}, // 101, capped
+		{ms(1000), ms(10), 101},
+		{ms(1000), ms(1), 128}, // 1001, capped
 		{ms(1000), ms(16), 64}, // 63+1
 		{ms(1000), ms(17), 60}, // ceil(58.8)+1
 		{ms(1000), ms(50), 21},
@@ -44,7 +45,7 @@ func TestDefaultsPrecedence(t *testing.T) {
 	}{
 		{
 			name: "built-in",
-			want: Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 64},
+			want: Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 101},
 		},
 		{
 			name:     "file defaults",

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/zerodown/zerodown/config"
-	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/internal/fidelity"
+	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/watch"
 )
@@ -66,8 +66,10 @@ func Targets(tt *testtarget.Server, caFile string, interval time.Duration) []con
 func Affects(fault, series string) bool {
 	backend, _, _ := strings.Cut(series, "/")
 	switch testtarget.Fault(fault) {
-	case testtarget.Refuse, testtarget.Reset, testtarget.Hang:
+	case testtarget.Refuse, testtarget.Reset:
 		return backend != "dns-udp"
+	case testtarget.Hang:
+		return true // over UDP, DNS queries in the window go unanswered
 	case testtarget.HTTP503:
 		return backend == "http" || backend == "https" || backend == "h2c"
 	case testtarget.DNSServfail, testtarget.DNSDrop, testtarget.DNSGarbage:

@@ -90,16 +90,17 @@ func (p *dnsProber) Probe(ctx context.Context, r *Result) {
 	m.SetQuestion(p.name, p.qtype)
 	m.RecursionDesired = true
 	var (
-		in  *dns.Msg
-		err error
+		in        *dns.Msg
+		err       error
+		connected = true
 	)
-	if p.reuse {
-		in, err = p.exchangeReused(ctx, m)
+	if p.client.Net == "tcp" {
+		in, connected, err = p.exchangeTCP(ctx, m)
 	} else {
 		in, _, err = p.client.ExchangeContext(ctx, m, p.server)
 	}
 	if err != nil {
-		r.Err, r.Reason = err, classify(err, p.client.Net == "udp" || in != nil)
+		r.Err, r.Reason = err, classify(err, connected)
 		if r.Reason == ReasonOther && strings.Contains(err.Error(), "dns") {
 			r.Reason = ReasonProtocol
 		}
@@ -119,33 +120,52 @@ func (p *dnsProber) Probe(ctx context.Context, r *Result) {
 	}
 }
 
-func (p *dnsProber) exchangeReused(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
-	p.mu.Lock()
+// exchangeTCP asks over a TCP connection: a new one, or in reused mode an
+// idle one. A kept-alive connection the server closed while it was idle
+// (DNS servers close idle TCP connections after a few seconds) is retried
+// once over a new connection, as HTTP clients do; a server that resets
+// every connection still fails. connected reports whether a connection
+// was established, to tell connect_timeout from timeout.
+func (p *dnsProber) exchangeTCP(ctx context.Context, m *dns.Msg) (*dns.Msg, bool, error) {
 	var co *dns.Conn
-	if n := len(p.idle); n > 0 {
-		co, p.idle = p.idle[n-1], p.idle[:n-1]
-	}
-	p.mu.Unlock()
-	if co == nil {
-		var err error
-		if co, err = p.client.DialContext(ctx, p.server); err != nil {
-			return nil, err
+	if p.reuse {
+		p.mu.Lock()
+		if n := len(p.idle); n > 0 {
+			co, p.idle = p.idle[n-1], p.idle[:n-1]
 		}
+		p.mu.Unlock()
 	}
-	in, _, err := p.client.ExchangeWithConnContext(ctx, m, co)
-	if err != nil {
-		co.Close()
-		return nil, err
+	for {
+		reused := co != nil
+		if co == nil {
+			var err error
+			if co, err = p.client.DialContext(ctx, p.server); err != nil {
+				return nil, false, err
+			}
+		}
+		in, _, err := p.client.ExchangeWithConnContext(ctx, m, co)
+		if err != nil {
+			co.Close()
+			if reused && peerClosed(err) && ctx.Err() == nil {
+				co = nil
+				continue
+			}
+			return nil, true, err
+		}
+		if !p.reuse {
+			co.Close()
+			return in, true, nil
+		}
+		p.mu.Lock()
+		if len(p.idle) < maxIdleTCP {
+			p.idle, co = append(p.idle, co), nil
+		}
+		p.mu.Unlock()
+		if co != nil {
+			co.Close()
+		}
+		return in, true, nil
 	}
-	p.mu.Lock()
-	if len(p.idle) < maxIdleTCP {
-		p.idle, co = append(p.idle, co), nil
-	}
-	p.mu.Unlock()
-	if co != nil {
-		co.Close()
-	}
-	return in, nil
 }
 
 // checkAnswer wants at least one record of the asked type (unless empty

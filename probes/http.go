@@ -86,6 +86,10 @@ func newHTTP(cfg *config.HTTPProbe, conn config.Connection, timeout time.Duratio
 				return p.dial(ctx, network, addr)
 			},
 			DisableCompression: true,
+			// A connection whose peer stopped answering is found by a ping
+			// and closed, as a well-configured client would.
+			ReadIdleTimeout: timeout,
+			PingTimeout:     timeout,
 		}
 		p.rt = p.h2c
 	case "http", "https":
@@ -113,9 +117,11 @@ func newHTTP(cfg *config.HTTPProbe, conn config.Connection, timeout time.Duratio
 				p.protocol, p.needH2 = "h2", true
 				fallthrough
 			default:
-				if _, err := http2.ConfigureTransports(t1); err != nil {
+				t2, err := http2.ConfigureTransports(t1)
+				if err != nil {
 					return nil, fmt.Errorf("configuring HTTP/2: %w", err)
 				}
+				t2.ReadIdleTimeout, t2.PingTimeout = timeout, timeout
 			}
 		}
 		p.rt = t1
@@ -199,7 +205,11 @@ func (p *httpProber) dial(ctx context.Context, network, addr string) (net.Conn, 
 
 // traceState collects the phase times of one request. One ClientTrace is
 // built per state and the states are pooled, so a probe allocates little.
+// Transport goroutines may call the hooks after the request returned (a
+// dial or handshake still finishing), so fields are guarded, and a state
+// goes back to the pool only when no phase is left unfinished.
 type traceState struct {
+	mu                                                                   sync.Mutex
 	dnsStart, dnsDone, connStart, connDone, tlsStart, tlsDone, firstByte time.Time
 	connected                                                            bool
 	trace                                                                *httptrace.ClientTrace
@@ -208,27 +218,52 @@ type traceState struct {
 
 func newTraceState() *traceState {
 	s := &traceState{}
+	stamp := func(t *time.Time) {
+		now := time.Now()
+		s.mu.Lock()
+		*t = now
+		s.mu.Unlock()
+	}
 	s.trace = &httptrace.ClientTrace{
-		DNSStart:             func(httptrace.DNSStartInfo) { s.dnsStart = time.Now() },
-		DNSDone:              func(httptrace.DNSDoneInfo) { s.dnsDone = time.Now() },
-		ConnectStart:         func(string, string) { s.connStart = time.Now() },
-		ConnectDone:          func(_, _ string, err error) { s.connDone = time.Now(); s.connected = err == nil },
-		TLSHandshakeStart:    func() { s.tlsStart = time.Now() },
-		TLSHandshakeDone:     func(tls.ConnectionState, error) { s.tlsDone = time.Now() },
-		GotConn:              func(httptrace.GotConnInfo) { s.connected = true },
-		GotFirstResponseByte: func() { s.firstByte = time.Now() },
+		DNSStart:     func(httptrace.DNSStartInfo) { stamp(&s.dnsStart) },
+		DNSDone:      func(httptrace.DNSDoneInfo) { stamp(&s.dnsDone) },
+		ConnectStart: func(string, string) { stamp(&s.connStart) },
+		ConnectDone: func(_, _ string, err error) {
+			now := time.Now()
+			s.mu.Lock()
+			s.connDone, s.connected = now, err == nil
+			s.mu.Unlock()
+		},
+		TLSHandshakeStart: func() { stamp(&s.tlsStart) },
+		TLSHandshakeDone:  func(tls.ConnectionState, error) { stamp(&s.tlsDone) },
+		GotConn: func(httptrace.GotConnInfo) {
+			s.mu.Lock()
+			s.connected = true
+			s.mu.Unlock()
+		},
+		GotFirstResponseByte: func() { stamp(&s.firstByte) },
 	}
 	return s
 }
 
-func (s *traceState) reset() {
-	buf := s.buf
-	buf.Reset()
-	*s = traceState{trace: s.trace, buf: buf}
+// finished reports whether every phase that started has ended, so no hook
+// can still fire, and resets the state for reuse if so.
+func (s *traceState) finished() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if (!s.dnsStart.IsZero() && s.dnsDone.IsZero()) || (!s.connStart.IsZero() && s.connDone.IsZero()) ||
+		(!s.tlsStart.IsZero() && s.tlsDone.IsZero()) {
+		return false
+	}
+	s.dnsStart, s.dnsDone, s.connStart, s.connDone = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	s.tlsStart, s.tlsDone, s.firstByte, s.connected = time.Time{}, time.Time{}, time.Time{}, false
+	s.buf.Reset()
+	return true
 }
 
-func (s *traceState) phases(start, end time.Time) Phases {
-	var ph Phases
+func (s *traceState) phases(start, end time.Time) (ph Phases, connected bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !s.dnsDone.IsZero() {
 		ph.DNS = s.dnsDone.Sub(s.dnsStart)
 	}
@@ -242,23 +277,23 @@ func (s *traceState) phases(start, end time.Time) Phases {
 		ph.FirstByte = s.firstByte.Sub(start)
 		ph.Transfer = end.Sub(s.firstByte)
 	}
-	return ph
+	return ph, s.connected
 }
 
 func (p *httpProber) Probe(ctx context.Context, r *Result) {
 	ts := p.traces.Get().(*traceState)
-	defer func() {
-		ts.reset()
-		p.traces.Put(ts)
-	}()
 	start := time.Now()
 	err := p.do(httptrace.WithClientTrace(ctx, ts.trace), ts, r)
-	r.Phases = ts.phases(start, time.Now())
+	var connected bool
+	r.Phases, connected = ts.phases(start, time.Now())
 	if err != nil {
 		r.Err = err
 		if r.Reason == ReasonNone {
-			r.Reason = classify(err, ts.connected)
+			r.Reason = classify(err, connected)
 		}
+	}
+	if ts.finished() {
+		p.traces.Put(ts)
 	}
 }
 

@@ -120,7 +120,8 @@ func classify(err error, connected bool) Reason {
 	switch {
 	case strings.Contains(msg, "connection reset"), strings.Contains(msg, "server closed idle connection"),
 		strings.Contains(msg, "broken pipe"), strings.Contains(msg, "client connection lost"),
-		strings.Contains(msg, "http2: client connection force closed"):
+		strings.Contains(msg, "http2: client connection force closed"),
+		strings.Contains(msg, "http2: client conn could not be established"):
 		return ReasonReset
 	case strings.Contains(msg, "malformed HTTP"), strings.Contains(msg, "dns: "):
 		return ReasonProtocol
@@ -128,6 +129,12 @@ func classify(err error, connected bool) Reason {
 		return ReasonTLS
 	}
 	return ReasonOther
+}
+
+// peerClosed reports whether err says the peer closed or reset the
+// connection.
+func peerClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func isTimeout(err error) bool {

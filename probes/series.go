@@ -91,8 +91,15 @@ func (s *series) run(ctx context.Context, offset time.Duration) {
 	s.mu.Lock()
 	s.ctx = ctx
 	s.startedAt = time.Now()
-	due := s.startedAt.Add(offset)
+	// Steady probes fall on a fixed grid, phase + k*interval, so series keep
+	// their stagger however often they go through fast re-probing.
+	phase := s.startedAt.Add(offset)
 	s.mu.Unlock()
+	due := phase
+	// While failing, probes come every fastStep; spreading max_in_flight
+	// over the timeout makes sure hung requests never exhaust the slots, so
+	// the end of a hang is seen as sharply as the end of a refusal.
+	fastStep := max(s.fast, s.timeout/time.Duration(s.maxInFlight))
 
 	timer := time.NewTimer(offset)
 	defer timer.Stop()
@@ -106,28 +113,28 @@ func (s *series) run(ctx context.Context, offset time.Duration) {
 			fired = true
 		}
 		now := time.Now()
+		s.mu.Lock()
 		if !now.Before(due) {
 			if fired {
 				s.lag.Observe(now.Sub(due).Seconds())
 			}
-			s.launch(now)
-			step := s.interval
-			if s.failing(now) {
-				step = s.fast
+			s.launchLocked(now)
+			if s.failingLocked(now) {
+				due = now.Add(fastStep)
+			} else {
+				due = phase.Add((now.Sub(phase)/s.interval + 1) * s.interval)
 			}
-			due = due.Add(step)
-			if due.Before(now) { // fell behind: skip the missed slots, keep the phase
-				due = now.Add(step - now.Sub(due)%step)
+		} else if s.failingLocked(now) {
+			// Woken early by a failure or an overdue request: re-probe fast.
+			if fastDue := s.lastLaunch.Add(fastStep); fastDue.Before(due) {
+				due = fastDue
+				if due.Before(now) {
+					due = now
+				}
 			}
 		}
 		wakeAt := due
-		s.mu.Lock()
-		failing := s.failingLocked(now)
-		if failing {
-			if fastDue := s.lastLaunch.Add(s.fast); fastDue.Before(due) {
-				due, wakeAt = fastDue, fastDue
-			}
-		} else if len(s.pending) > 0 {
+		if !s.failingLocked(now) && len(s.pending) > 0 {
 			// Wake when the oldest request becomes overdue, to switch to
 			// fast re-probing at once.
 			if at := s.pending[0].start.Add(s.slowAfterLocked()); at.Before(wakeAt) {
@@ -146,12 +153,6 @@ func (s *series) slowAfterLocked() time.Duration {
 	return min(max(4*s.latencyEWMA, minSlowAfter), s.timeout)
 }
 
-func (s *series) failing(now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.failingLocked(now)
-}
-
 // failingLocked: the newest answer was a failure, or the oldest request in
 // flight is overdue. Either way the series is probed fast.
 func (s *series) failingLocked(now time.Time) bool {
@@ -161,20 +162,16 @@ func (s *series) failingLocked(now time.Time) bool {
 	return len(s.pending) > 0 && now.Sub(s.pending[0].start) > s.slowAfterLocked()
 }
 
-func (s *series) launch(now time.Time) {
-	s.mu.Lock()
+func (s *series) launchLocked(now time.Time) {
 	if s.inFlight >= s.maxInFlight {
 		s.skipped++
-		s.mu.Unlock()
 		return
 	}
 	seq := s.base + uint64(len(s.pending))
 	s.pending = append(s.pending, entry{start: now})
 	s.inFlight++
 	s.lastLaunch = now
-	ctx := s.ctx
-	s.mu.Unlock()
-	go s.probe(ctx, seq, now)
+	go s.probe(s.ctx, seq, now)
 }
 
 func (s *series) probe(parent context.Context, seq uint64, start time.Time) {

@@ -103,6 +103,20 @@ func (p *tcpProber) Probe(ctx context.Context, r *Result) {
 		conn, connected = c, true
 	}
 	err := p.exchange(ctx, conn, reused, r)
+	if err != nil && reused && peerClosed(err) && ctx.Err() == nil {
+		// The kept-alive connection was closed while idle: retry once on a
+		// new one, as HTTP clients do. A server resetting every
+		// connection still fails.
+		conn.Close()
+		*r = Result{Start: r.Start}
+		c, derr := p.dialer.DialContext(ctx, "tcp", p.addr)
+		if derr != nil {
+			r.Err, r.Reason = derr, classify(derr, false)
+			return
+		}
+		conn = c
+		err = p.exchange(ctx, conn, false, r)
+	}
 	if err != nil {
 		conn.Close()
 		r.Err, r.Reason = err, classifyOr(r.Reason, err, connected)
