@@ -186,6 +186,7 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection, key string) (*
 		interval:    time.Duration(t.Interval),
 		fast:        time.Duration(t.FastInterval),
 		timeout:     time.Duration(t.Timeout),
+		slowLimit:   min(time.Duration(t.Interval), time.Duration(t.Timeout)),
 		maxInFlight: maxIn,
 		hist:        e.dur.WithLabelValues(info.Backend, info.Protocol, string(c)),
 		lag:         e.lag,

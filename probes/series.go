@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -48,6 +49,7 @@ type series struct {
 	interval    time.Duration
 	fast        time.Duration
 	timeout     time.Duration
+	slowLimit   time.Duration // min(interval, timeout): slower answers are failures
 	maxInFlight int
 	hist        prometheus.Observer
 	lag         prometheus.Observer
@@ -187,8 +189,12 @@ func (s *series) probe(parent context.Context, seq uint64, start time.Time) {
 		s.mu.Unlock()
 		return
 	}
-	if r.Reason == ReasonNone && r.Duration >= s.timeout {
-		r.Reason, r.Err = ReasonTimeout, context.DeadlineExceeded
+	if r.Reason == ReasonNone && r.Duration > s.slowLimit {
+		// Still running when the next probe was due: a user waited that
+		// long, so it counts as disruption from its start, even if it was
+		// answered in the end (a hung connection released and retried).
+		r.Reason = ReasonTimeout
+		r.Err = fmt.Errorf("answered after %s, longer than the probe interval %s", r.Duration.Round(time.Microsecond), s.slowLimit)
 	}
 	s.hist.Observe(r.Duration.Seconds())
 	if r.Reason != ReasonNone {
