@@ -24,6 +24,7 @@ type Engine struct {
 
 	mu     sync.Mutex
 	ctx    context.Context
+	epoch  time.Time // origin of every series' schedule grid
 	series map[string]*series // by target key and connection
 	order  []*series          // sorted by backend, then connection
 }
@@ -69,23 +70,34 @@ func (e *Engine) Start(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.ctx = ctx
+	e.epoch = time.Now()
 	n := len(e.order)
 	for i, s := range e.order {
-		e.startLocked(s, stagger(s.interval, i, n))
+		e.startLocked(s, i, n)
 	}
 }
 
-func stagger(interval time.Duration, i, n int) time.Duration {
-	if n == 0 {
-		return 0
-	}
-	return time.Duration(int64(interval) * int64(i) / int64(n))
-}
+// staggerBurst is how many series share a start time. Series are spread
+// over their interval in groups of this size: the machine wakes once per
+// group rather than once per probe (waking an idle CPU costs as much as a
+// loopback request), while no group is big enough to delay its last probe
+// noticeably or to load a backend in spikes.
+const staggerBurst = 16
 
-func (e *Engine) startLocked(s *series, offset time.Duration) {
+// startLocked starts series i of n: its grid is the engine's epoch plus
+// the offset of its group, and its first probe is the first grid point
+// from now on.
+func (e *Engine) startLocked(s *series, i, n int) {
+	groups := (max(n, 1) + staggerBurst - 1) / staggerBurst
+	offset := time.Duration(int64(s.interval) * int64(i/staggerBurst) / int64(groups))
+	phase := e.epoch.Add(offset)
+	if now := time.Now(); now.Sub(phase) > time.Millisecond {
+		k := (now.Sub(phase) + s.interval - 1) / s.interval
+		phase = phase.Add(k * s.interval)
+	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	s.cancel = cancel
-	go s.run(ctx, offset)
+	go s.run(ctx, phase)
 }
 
 // Stop stops every series and waits for their loops (not for requests in
@@ -162,7 +174,7 @@ func (e *Engine) Apply(targets []config.Target) (added, removed int, err error) 
 	})
 	if e.ctx != nil {
 		for i, s := range fresh {
-			e.startLocked(s, stagger(s.interval, i, len(fresh)))
+			e.startLocked(s, i, len(fresh))
 		}
 	}
 	return len(fresh), len(gone), nil

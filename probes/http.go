@@ -32,6 +32,7 @@ const defaultMaxBody = 64 << 10
 type httpProber struct {
 	cfg      *config.HTTPProbe
 	url      *url.URL
+	urlStr   string
 	protocol string
 	newConn  bool
 	needH2   bool // http_version "2": a response over HTTP/1 is a failure
@@ -128,6 +129,7 @@ func newHTTP(cfg *config.HTTPProbe, conn config.Connection, timeout time.Duratio
 	default:
 		return nil, fmt.Errorf("url %q: unsupported scheme %q", cfg.URL, u.Scheme)
 	}
+	p.urlStr = p.url.String()
 	return p, nil
 }
 
@@ -302,7 +304,7 @@ func (p *httpProber) do(ctx context.Context, ts *traceState, r *Result) error {
 	if method == "" {
 		method = http.MethodGet
 	}
-	req, err := http.NewRequestWithContext(ctx, method, p.url.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, method, p.urlStr, nil)
 	if err != nil {
 		r.Reason = ReasonOther
 		return err

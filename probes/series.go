@@ -88,22 +88,21 @@ const minSlowAfter = 10 * time.Millisecond
 // recentN durations are kept per series for the live p99.
 const recentN = 256
 
-func (s *series) run(ctx context.Context, offset time.Duration) {
+func (s *series) run(ctx context.Context, phase time.Time) {
 	defer close(s.done)
 	s.mu.Lock()
 	s.ctx = ctx
 	s.startedAt = time.Now()
+	s.mu.Unlock()
 	// Steady probes fall on a fixed grid, phase + k*interval, so series keep
 	// their stagger however often they go through fast re-probing.
-	phase := s.startedAt.Add(offset)
-	s.mu.Unlock()
 	due := phase
 	// While failing, probes come every fastStep; spreading max_in_flight
 	// over the timeout makes sure hung requests never exhaust the slots, so
 	// the end of a hang is seen as sharply as the end of a refusal.
 	fastStep := max(s.fast, s.timeout/time.Duration(s.maxInFlight))
 
-	timer := time.NewTimer(offset)
+	timer := time.NewTimer(max(time.Until(phase), 0))
 	defer timer.Stop()
 	for {
 		fired := false
@@ -135,16 +134,11 @@ func (s *series) run(ctx context.Context, offset time.Duration) {
 				}
 			}
 		}
-		wakeAt := due
-		if !s.failingLocked(now) && len(s.pending) > 0 {
-			// Wake when the oldest request becomes overdue, to switch to
-			// fast re-probing at once.
-			if at := s.pending[0].start.Add(s.slowAfterLocked()); at.Before(wakeAt) {
-				wakeAt = at
-			}
-		}
+		// An overdue request shows the series down at once (backend_up is
+		// computed when scraped); re-probing fast starts at the next due
+		// time, which costs no extra wake-up per probe in steady state.
 		s.mu.Unlock()
-		timer.Reset(max(wakeAt.Sub(now), 0))
+		timer.Reset(max(due.Sub(now), 0))
 	}
 }
 

@@ -141,21 +141,6 @@ func (s *Server) trackedLocked() []*conn {
 	return out
 }
 
-// resetHungConns resets the connections that hung during a Hang window:
-// the backend that hung is gone when the window ends (a frozen process is
-// restarted), so kept-alive clients see their connection end then, not at
-// the cap.
-func (s *Server) resetHungConns() {
-	s.connMu.Lock()
-	open := s.trackedLocked()
-	s.connMu.Unlock()
-	for _, c := range open {
-		if c.hung.Load() {
-			c.reset()
-		}
-	}
-}
-
 func (s *Server) resetConns() {
 	s.connMu.Lock()
 	open := s.trackedLocked()

@@ -53,7 +53,8 @@ func (s *Server) Window(f Fault, d time.Duration) Record {
 // and returns when the last has ended. On ctx's end (or Close) it ends the
 // window in force and returns ctx.Err(). Windows must be in order and must
 // not overlap; Healthy windows are pauses. Run also returns the errors of
-// listening again after Refuse (the listener stays closed then).
+// listening again after Refuse: such a listener stays closed until the end
+// of a later Refuse window.
 func (s *Server) Run(ctx context.Context, plan []Window) error {
 	start := time.Now()
 	if err := validatePlan(plan); err != nil {
@@ -155,9 +156,6 @@ func (s *Server) set(f Fault) (time.Time, *Record, error) {
 	default:
 		at = time.Now()
 		s.fault.Store(faultPtr(f))
-		if prev == Hang {
-			s.resetHungConns()
-		}
 	}
 	var closed *Record
 	if s.open != nil {
@@ -168,8 +166,8 @@ func (s *Server) set(f Fault) (time.Time, *Record, error) {
 	if f != Healthy {
 		s.open = &Record{Fault: f, From: at}
 	}
-	if err != nil {
-		s.relistenErr = errors.Join(s.relistenErr, err)
+	if prev == Refuse {
+		s.relistenErr = err
 	}
 	return at, closed, err
 }

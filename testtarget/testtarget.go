@@ -49,9 +49,9 @@ const (
 	HTTP503 Fault = "http_503"
 	// Hang makes a TCP connection whose read returns data during the window
 	// hung: its data is discarded and it is never answered, until the
-	// client closes it or the window ends, when hung connections are reset
-	// (the frozen backend is replaced). DNS queries over UDP received in
-	// the window are not answered.
+	// client closes it (or for 2 minutes at most). A hung connection stays
+	// hung after the window. DNS queries over UDP received in the window
+	// are not answered.
 	Hang Fault = "hang"
 	// DNSServfail makes DNS answer SERVFAIL, over UDP and TCP.
 	DNSServfail Fault = "dns_servfail"
@@ -181,7 +181,7 @@ type Server struct {
 	switchMu    sync.Mutex
 	open        *Record // the window in force; nil while healthy
 	truth       []Record
-	relistenErr error
+	relistenErr error // of the last end of Refuse
 
 	lnHTTP, lnHTTPS, lnH2C, lnTCP, lnDNS *listener
 	udp                                  *packetConn
@@ -317,8 +317,8 @@ func (s *Server) Served() map[string]int64 { return s.split.counts() }
 
 // Close stops all servers and closes every connection, hung ones too, and
 // waits for the serving goroutines to end. A fault in force stays open:
-// Truth does not list it. Close also returns the errors of listening again
-// after Refuse that Set and Window could not report.
+// Truth does not list it. Close also reports listeners that are still
+// closed because they could not listen again after Refuse.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
@@ -332,7 +332,9 @@ func (s *Server) Close() error {
 		s.closing = true
 		open := s.trackedLocked()
 		s.connMu.Unlock()
-		_ = open
+		for _, c := range open {
+			c.Close()
+		}
 		for _, srv := range []*http.Server{s.httpSrv, s.httpsSrv, s.h2cSrv} {
 			if srv != nil {
 				if err := srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

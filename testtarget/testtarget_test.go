@@ -97,7 +97,10 @@ func classify(err error) string {
 		return ok
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return refused
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		// x/net/http2 drops the cause when the connection dies before the
+		// server's SETTINGS arrive.
+		strings.Contains(err.Error(), "http2: client conn could not be established"):
 		return reset
 	case errors.As(err, &netErr) && netErr.Timeout(), errors.Is(err, context.DeadlineExceeded):
 		return timedOut
@@ -681,6 +684,29 @@ func TestRunStops(t *testing.T) {
 	}
 }
 
+func TestRelistenFailure(t *testing.T) {
+	s := start(t, Options{})
+	s.Set(Refuse)
+	squatter, err := net.Listen("tcp", s.HTTPAddr())
+	if err != nil {
+		t.Fatalf("listen on the refused port: %v", err)
+	}
+	defer squatter.Close()
+	// Refuse is in force already: the window only ends it.
+	err = s.Run(context.Background(), []Window{{Fault: Refuse, Duration: 10 * time.Millisecond}})
+	if err == nil || !strings.Contains(err.Error(), "listen again on "+s.HTTPAddr()) {
+		t.Errorf("Run: %v, want an error listening again on %s", err, s.HTTPAddr())
+	}
+	if got := observeTCP(s, 5*time.Second); got != ok {
+		t.Errorf("tcp after the failed end of refuse: %s, want ok", got)
+	}
+	squatter.Close()
+	s.Window(Refuse, 10*time.Millisecond)
+	if got := observeHTTP(t, s, "http", 5*time.Second); got != ok {
+		t.Errorf("http after a later refuse window: %s, want ok", got)
+	}
+}
+
 func TestRunInvalidPlan(t *testing.T) {
 	s := start(t, Options{})
 	tests := []struct {
@@ -833,8 +859,15 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Errorf("Close: %v", err)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return within 10s")
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()

@@ -67,7 +67,7 @@ func newSummary(started, ended time.Time, st []probes.Status) *Summary {
 // (the file may hold earlier runs).
 func (s *Summary) addOutages(ivs []intervals.Interval, since time.Time) {
 	for _, iv := range ivs {
-		if iv.Source != "Disruption" || iv.From.Before(since.Add(-time.Second)) {
+		if iv.Source != "Disruption" || iv.From.Before(since) {
 			continue
 		}
 		s.Outages = append(s.Outages, OutageSummary{

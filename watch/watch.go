@@ -115,6 +115,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Listen != "" {
 		ln, err := net.Listen("tcp", o.Listen)
 		if err != nil {
+			engine.Stop()
 			if iw != nil {
 				_ = iw.Close(time.Now())
 			}
@@ -212,7 +213,7 @@ func reload(load func() (*config.Config, error), engine *probes.Engine, log *slo
 	log.Error("configuration reload failed; keeping the running targets", "err", err)
 }
 
-// isTerminal reports whether f is a character device (a terminal).
+// IsTerminal reports whether f is a character device (a terminal).
 func IsTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0

@@ -139,6 +139,12 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
+	view, tty, err := viewOf(*viewMode, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "zerodown:", err)
+		return exitUsage
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -146,15 +152,19 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	reloads := make(chan struct{}, 1)
 	go func() {
-		for range hup {
+		for {
 			select {
-			case reloads <- struct{}{}:
-			default:
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reloads <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}()
 
-	view, tty := viewOf(*viewMode, stdout)
 	sum, err := watch.Run(ctx, watch.Options{
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log,
@@ -220,18 +230,20 @@ func loadConfig(file string, urls []string, overrides config.Schedule) (*config.
 	return cfg, nil
 }
 
-func viewOf(mode string, stdout io.Writer) (io.Writer, bool) {
+func viewOf(mode string, stdout io.Writer) (io.Writer, bool, error) {
 	f, isFile := stdout.(*os.File)
 	tty := isFile && watch.IsTerminal(f)
 	switch mode {
+	case "auto":
+		return stdout, tty, nil
 	case "table":
-		return stdout, true
+		return stdout, true, nil
 	case "lines":
-		return stdout, false
+		return stdout, false, nil
 	case "none":
-		return nil, false
+		return nil, false, nil
 	}
-	return stdout, tty
+	return nil, false, fmt.Errorf("--view: want auto, table, lines or none, got %q", mode)
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
@@ -260,9 +272,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "zerodown:", err)
 		return exitUsage
 	}
+	view, tty, err := viewOf(*viewMode, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "zerodown:", err)
+		return exitUsage
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	view, tty := viewOf(*viewMode, stdout)
 	rep, _, err := demo.Run(ctx, demo.Options{
 		Interval: *interval, OutDir: *out, Listen: *listen, View: view, TTY: tty, Logger: log, Report: stdout,
 	})

@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/probes"
+	"github.com/zerodown/zerodown/testtarget"
+)
+
+// childResult is what a measuring child prints as its last line.
+type childResult struct {
+	Probes     uint64  `json:"probes"`
+	Failures   uint64  `json:"failures"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	MaxRSSMiB  float64 `json:"max_rss_mib"`
+	LagP99     float64 `json:"lag_p99_seconds"` // upper bound from the histogram's buckets
+	LagMax     float64 `json:"lag_max_bucket_seconds"`
+	Skipped    uint64  `json:"skipped"`
+}
+
+func cpuNow() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+func maxRSSMiB() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Maxrss) / 1024 // KiB on Linux
+}
+
+func pin(cpu int) {
+	if cpu < 0 {
+		return
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		fmt.Fprintln(os.Stderr, "pinning:", err)
+	}
+}
+
+// childServe runs the test target's servers until stdin closes or a signal.
+func childServe(args []string) error {
+	fs := newFlags("serve")
+	cpu := fs.Int("cpu", -1, "pin to this CPU")
+	_ = fs.Parse(args)
+	pin(*cpu)
+	tt, err := testtarget.Start(testtarget.Options{})
+	if err != nil {
+		return err
+	}
+	defer tt.Close()
+	fmt.Println(tt.HTTPAddr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(done) }()
+	select {
+	case <-sig:
+	case <-done:
+	}
+	return nil
+}
+
+// childMinimal is the yardstick: the plainest Go client, one request after
+// another as fast as it goes, reading each body.
+func childMinimal(args []string) error {
+	fs := newFlags("minimal")
+	var (
+		addr = fs.String("addr", "", "server address")
+		mode = fs.String("mode", "new", "new or reused connections")
+		n    = fs.Int("n", 20000, "requests")
+		cpu  = fs.Int("cpu", -1, "pin to this CPU")
+	)
+	_ = fs.Parse(args)
+	pin(*cpu)
+	tr := &http.Transport{DisableKeepAlives: *mode == "new", Proxy: nil}
+	client := &http.Client{Transport: tr, Timeout: time.Second}
+	url := "http://" + *addr + "/"
+	var res childResult
+	c0 := cpuNow()
+	for range *n {
+		resp, err := client.Get(url)
+		res.Probes++
+		if err != nil {
+			res.Failures++
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			res.Failures++
+		}
+	}
+	res.CPUSeconds = cpuNow() - c0
+	res.MaxRSSMiB = maxRSSMiB()
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// childEngine runs zerodown's engine on targets many HTTP targets for a
+// while and reports its CPU time, probes, RSS and scheduling lag.
+func childEngine(args []string) error {
+	fs := newFlags("engine")
+	var (
+		addr     = fs.String("addr", "", "server address")
+		mode     = fs.String("mode", "new", "new, reused or both")
+		targets  = fs.Int("targets", 100, "targets")
+		interval = fs.Duration("interval", 100*time.Millisecond, "probe interval")
+		duration = fs.Duration("duration", 10*time.Second, "measured time")
+		warmup   = fs.Duration("warmup", 2*time.Second, "time before measuring")
+		cpu      = fs.Int("cpu", -1, "pin to this CPU")
+		prof     = fs.String("cpuprofile", "", "write a CPU profile of the measured time")
+	)
+	_ = fs.Parse(args)
+	pin(*cpu)
+	var conns []config.Connection
+	switch *mode {
+	case "both":
+		conns = []config.Connection{config.ConnNew, config.ConnReused}
+	default:
+		conns = []config.Connection{config.Connection(*mode)}
+	}
+	var ts []config.Target
+	for i := range *targets {
+		t := config.Target{Name: "t" + strconv.Itoa(i), Connections: conns,
+			Schedule: config.Schedule{Interval: config.Duration(*interval)},
+			HTTP:     &config.HTTPProbe{URL: "http://" + *addr + "/t/" + strconv.Itoa(i)}}
+		ts = append(ts, t.Resolved(config.Schedule{}))
+	}
+	e := probes.NewEngine(probes.EngineOptions{})
+	if _, _, err := e.Apply(ts); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.Start(ctx)
+	sleepCtx(ctx, *warmup)
+	p0, f0, s0 := totals(e)
+	c0 := cpuNow()
+	lag0 := lagBuckets(reg)
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return err
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer f.Close()
+	}
+	sleepCtx(ctx, *duration)
+	if *prof != "" {
+		pprof.StopCPUProfile()
+	}
+	c1 := cpuNow()
+	p1, f1, s1 := totals(e)
+	lag1 := lagBuckets(reg)
+	e.Stop()
+	res := childResult{Probes: p1 - p0, Failures: f1 - f0, Skipped: s1 - s0, CPUSeconds: c1 - c0, MaxRSSMiB: maxRSSMiB()}
+	res.LagP99, res.LagMax = lagQuantile(lag0, lag1, 0.99)
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func totals(e *probes.Engine) (probesN, failures, skipped uint64) {
+	for _, s := range e.Statuses() {
+		probesN += s.Requests
+		failures += s.Failures
+		skipped += s.Skipped
+	}
+	return
+}
+
+type bucket struct {
+	le    float64
+	count uint64
+}
+
+func lagBuckets(reg *prometheus.Registry) []bucket {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "zerodown_scheduler_lag_seconds" {
+			continue
+		}
+		var bs []bucket
+		h := mf.GetMetric()[0].GetHistogram()
+		for _, b := range h.GetBucket() {
+			bs = append(bs, bucket{b.GetUpperBound(), b.GetCumulativeCount()})
+		}
+		return append(bs, bucket{le: inf, count: h.GetSampleCount()})
+	}
+	return nil
+}
+
+var inf = float64(1 << 62)
+
+// lagQuantile returns the upper bound of the bucket holding quantile q of
+// the observations between two snapshots, and the highest non-empty bucket.
+func lagQuantile(a, b []bucket, q float64) (float64, float64) {
+	if len(a) != len(b) || len(b) == 0 {
+		return 0, 0
+	}
+	total := b[len(b)-1].count - a[len(a)-1].count
+	if total == 0 {
+		return 0, 0
+	}
+	p, mx := 0.0, 0.0
+	found := false
+	for i := range b {
+		c := b[i].count - a[i].count
+		if !found && float64(c) >= q*float64(total) {
+			p, found = b[i].le, true
+		}
+		prev := uint64(0)
+		if i > 0 {
+			prev = b[i-1].count - a[i-1].count
+		}
+		if c > prev {
+			mx = b[i].le
+		}
+	}
+	return p, mx
+}
+
+// child runs this binary with args and decodes its JSON result.
+func child(args ...string) (childResult, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return childResult{}, err
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1") // pinned to one CPU
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return childResult{}, fmt.Errorf("%s: %w", strings.Join(args, " "), err)
+	}
+	var r childResult
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		return r, fmt.Errorf("%s: %w in %q", strings.Join(args, " "), err, out)
+	}
+	return r, nil
+}
+
+// startServer starts the test target in a child process pinned to cpu.
+func startServer(cpu int) (addr string, stop func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, "serve", "-cpu", strconv.Itoa(cpu))
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return "", nil, fmt.Errorf("server did not start: %w", err)
+	}
+	return strings.TrimSpace(line), func() { in.Close(); _ = cmd.Wait() }, nil
+}
+
+func runCost(args []string) error {
+	fs := newFlags("cost")
+	var (
+		rounds   = fs.Int("rounds", 3, "rounds (each measures both clients in both modes)")
+		targets  = fs.Int("targets", 100, "HTTP targets")
+		interval = fs.Duration("interval", 100*time.Millisecond, "probe interval per target")
+		duration = fs.Duration("duration", 10*time.Second, "measured time of zerodown per round and mode")
+		n        = fs.Int("n", 20000, "requests of the minimal client per round and mode")
+	)
+	_ = fs.Parse(args)
+	if runtime.NumCPU() < 2 {
+		return fmt.Errorf("cost needs two CPUs: client and server are pinned apart")
+	}
+	addr, stop, err := startServer(1)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Printf("cost: %d HTTP targets x %s interval (%.0f probes/s), client on CPU 0, server on CPU 1, %d rounds\n",
+		*targets, *interval, float64(*targets)*float64(time.Second)/float64(*interval), *rounds)
+	fmt.Printf("%-7s %5s %12s %12s %7s %9s %9s %8s\n", "MODE", "ROUND", "MINIMAL", "ZERODOWN", "RATIO", "RSS", "PROBES/S", "FAILED")
+	for _, mode := range []string{"new", "reused"} {
+		var ratios []float64
+		for r := range *rounds {
+			m, err := child("minimal", "-addr", addr, "-mode", mode, "-n", strconv.Itoa(*n), "-cpu", "0")
+			if err != nil {
+				return err
+			}
+			z, err := child("engine", "-addr", addr, "-mode", mode, "-targets", strconv.Itoa(*targets),
+				"-interval", interval.String(), "-duration", duration.String(), "-cpu", "0")
+			if err != nil {
+				return err
+			}
+			mu := m.CPUSeconds / float64(m.Probes) * 1e6
+			zu := z.CPUSeconds / float64(z.Probes) * 1e6
+			ratios = append(ratios, zu/mu)
+			fmt.Printf("%-7s %5d %9.1fµs %9.1fµs %7.2f %6.1fMiB %9.0f %8d\n", mode, r+1, mu, zu, zu/mu,
+				z.MaxRSSMiB, float64(z.Probes)/duration.Seconds(), z.Failures)
+		}
+		sort.Float64s(ratios)
+		fmt.Printf("%-7s median ratio %.2f (target <= 1.10)\n", mode, ratios[len(ratios)/2])
+	}
+	return nil
+}
+
+func runScale(args []string) error {
+	fs := newFlags("scale")
+	var (
+		targets  = fs.Int("targets", 2000, "HTTP targets")
+		interval = fs.Duration("interval", time.Second, "probe interval per target")
+		duration = fs.Duration("duration", 20*time.Second, "measured time")
+		mode     = fs.String("mode", "new", "connections: new, reused or both")
+	)
+	_ = fs.Parse(args)
+	addr, stop, err := startServer(1)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	z, err := child("engine", "-addr", addr, "-mode", *mode, "-targets", strconv.Itoa(*targets),
+		"-interval", interval.String(), "-duration", duration.String(), "-warmup", "3s", "-cpu", "0")
+	if err != nil {
+		return err
+	}
+	verdict := "PASS"
+	if z.LagP99 >= 0.010 {
+		verdict = "FAIL"
+	}
+	fmt.Printf("scale: %d targets (%s connections) x %s on one core: %.0f probes/s, CPU %.0f%% of the core, RSS %.1f MiB, skipped %d, failed %d\n",
+		*targets, *mode, *interval, float64(z.Probes)/duration.Seconds(), 100*z.CPUSeconds/duration.Seconds(), z.MaxRSSMiB, z.Skipped, z.Failures)
+	fmt.Printf("scheduling lag p99 <= %.1fms (bucket bound), highest bucket %.1fms (target p99 < 10ms) %s\n", z.LagP99*1e3, z.LagMax*1e3, verdict)
+	return nil
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/demo"
+	"github.com/zerodown/zerodown/probes"
+	"github.com/zerodown/zerodown/testtarget"
+)
+
+// runDetection measures how long after an outage starts /metrics shows it:
+// it gathers the registry (what a scrape reads) every millisecond and
+// notes when each series' zerodown_backend_up turns 0.
+func runDetection(args []string) error {
+	fs := newFlags("detection")
+	var (
+		rounds   = fs.Int("rounds", 4, "windows per fault kind")
+		interval = fs.Duration("interval", 100*time.Millisecond, "steady probe interval")
+		seed     = fs.Uint64("seed", 7, "random seed")
+		busy     = fs.Int("busy", 0, "CPU-burning processes alongside")
+	)
+	_ = fs.Parse(args)
+	stopBurn, err := startBurners(*busy)
+	if err != nil {
+		return err
+	}
+	defer stopBurn()
+	tt, err := testtarget.Start(testtarget.Options{})
+	if err != nil {
+		return err
+	}
+	defer tt.Close()
+	dir, err := os.MkdirTemp("", "zdbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ca := filepath.Join(dir, "ca.pem")
+	if err := tt.WriteCAFile(ca); err != nil {
+		return err
+	}
+	cfg := (&config.Config{Defaults: config.Schedule{Interval: config.Duration(*interval)},
+		Targets: demo.Targets(tt, ca, *interval)}).Resolved()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	e := probes.NewEngine(probes.EngineOptions{})
+	if _, _, err := e.Apply(cfg.Targets); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e)
+
+	kinds := []testtarget.Fault{testtarget.Refuse, testtarget.Reset, testtarget.HTTP503, testtarget.Hang, testtarget.DNSServfail, testtarget.DNSDrop}
+	rng := rand.New(rand.NewPCG(*seed, 3))
+	var plan []testtarget.Window
+	at := time.Second
+	for i := range *rounds * len(kinds) {
+		at += time.Duration(rng.Int64N(int64(*interval)))
+		plan = append(plan, testtarget.Window{Fault: kinds[i%len(kinds)], At: at, Duration: 700 * time.Millisecond})
+		at += 700*time.Millisecond + 1200*time.Millisecond
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.Start(ctx)
+	var (
+		mu    sync.Mutex
+		downs = map[string][]time.Time{} // series -> times it turned down
+	)
+	go func() {
+		was := map[string]bool{}
+		for ctx.Err() == nil {
+			now := time.Now()
+			mfs, err := reg.Gather()
+			if err == nil {
+				for _, mf := range mfs {
+					if mf.GetName() != "zerodown_backend_up" {
+						continue
+					}
+					for _, m := range mf.GetMetric() {
+						var b, c string
+						for _, l := range m.GetLabel() {
+							switch l.GetName() {
+							case "backend":
+								b = l.GetValue()
+							case "connection":
+								c = l.GetValue()
+							}
+						}
+						k := b + "/" + c
+						down := m.GetGauge().GetValue() == 0
+						if down && !was[k] {
+							mu.Lock()
+							downs[k] = append(downs[k], now)
+							mu.Unlock()
+						}
+						was[k] = down
+					}
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	if err := tt.Run(ctx, plan); err != nil {
+		return err
+	}
+	sleepCtx(ctx, time.Second)
+	cancel()
+	e.Stop()
+
+	limit := *interval + 20*time.Millisecond
+	type key struct{ fault, conn string }
+	delays := map[key][]time.Duration{}
+	missed := map[key]int{}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, w := range tt.Truth() {
+		for _, t := range cfg.Targets {
+			for _, c := range t.Connections {
+				s := t.Name + "/" + string(c)
+				if !demo.Affects(string(w.Fault), s) {
+					continue
+				}
+				k := key{string(w.Fault), string(c)}
+				found := false
+				for _, d := range downs[s] {
+					if !d.Before(w.From) && d.Before(w.To) {
+						delays[k] = append(delays[k], d.Sub(w.From))
+						found = true
+						break
+					}
+				}
+				if !found {
+					missed[k]++
+				}
+			}
+		}
+	}
+	fmt.Printf("detection: %d windows, interval %s, busy=%d; limit interval+20ms = %s\n", len(plan), *interval, *busy, limit)
+	fmt.Printf("%-13s %-7s %4s %6s %9s %9s %9s %s\n", "FAULT", "CONN", "N", "MISSED", "MEDIAN", "P90", "MAX", "")
+	var keys []key
+	for k := range delays {
+		keys = append(keys, k)
+	}
+	for k := range missed {
+		if _, ok := delays[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].fault != keys[j].fault {
+			return keys[i].fault < keys[j].fault
+		}
+		return keys[i].conn < keys[j].conn
+	})
+	overall := "PASS"
+	for _, k := range keys {
+		d := delays[k]
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		verdict := "ok"
+		var med, p90, mx time.Duration
+		if len(d) > 0 {
+			med, p90, mx = d[len(d)/2], d[(len(d)*9)/10], d[len(d)-1]
+		}
+		if mx > limit || missed[k] > 0 {
+			verdict, overall = "OVER", "FAIL"
+		}
+		fmt.Printf("%-13s %-7s %4d %6d %8.1fms %8.1fms %8.1fms %s\n", k.fault, k.conn, len(d), missed[k], ms(med), ms(p90), ms(mx), verdict)
+	}
+	fmt.Printf("overall: %s (every outage visible in /metrics within %s of its start)\n", overall, limit)
+	return nil
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/watch"
+)
+
+// runArgs runs the command with args and returns its exit code, stdout and
+// stderr.
+func runArgs(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startTarget(t *testing.T) *testtarget.Server {
+	t.Helper()
+	tt, err := testtarget.Start(testtarget.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tt.Close() })
+	return tt
+}
+
+// TestRunExitCodes covers the commands and flags that end before anything
+// is probed. None of them may reach a run: each would listen on the
+// default port and write into the working directory.
+func TestRunExitCodes(t *testing.T) {
+	valid := writeFile(t, "valid.yaml", `
+targets:
+  - name: web
+    http:
+      url: http://127.0.0.1:1/
+  - name: line
+    tcp:
+      address: 127.0.0.1:1
+`)
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     []string // substrings
+		stderr     []string
+		noStdout   bool
+		noStderrIn []string // substrings stderr must not contain
+	}{
+		{name: "no args", args: nil, code: exitUsage,
+			stderr: []string{"Usage:", "zerodown watch"}, noStdout: true},
+		{name: "help", args: []string{"help"}, code: exitOK,
+			stdout: []string{"Usage:", "zerodown watch", "zerodown version"}},
+		{name: "version", args: []string{"version"}, code: exitOK,
+			stdout: []string{"zerodown"}},
+		{name: "unknown command", args: []string{"wach"}, code: exitUsage,
+			stderr: []string{`unknown command "wach"`, "Usage:"}, noStdout: true},
+		{name: "config check valid", args: []string{"watch", "--config.check", "--config", valid}, code: exitOK,
+			stdout: []string{"configuration valid: 2 targets\n"}},
+		{name: "config check valid with CLI target", args: []string{"watch", "--config.check", "--config", valid, "tcp://127.0.0.1:2"}, code: exitOK,
+			stdout: []string{"configuration valid: 3 targets\n"}},
+		{name: "config file missing", args: []string{"watch", "--config.check", "--config", filepath.Join(t.TempDir(), "nope.yaml")}, code: exitUsage,
+			stderr: []string{"--config:", "nope.yaml"}, noStdout: true},
+		{name: "no targets", args: []string{"watch", "--listen", "", "--out", t.TempDir()}, code: exitUsage,
+			stderr: []string{"no targets", "give --config FILE or TARGET"}, noStdout: true},
+		{name: "bad CLI target", args: []string{"watch", "--listen", "", "--out", t.TempDir(), "ftp://x"}, code: exitUsage,
+			stderr: []string{`"ftp://x"`}, noStdout: true},
+		{name: "bad CLI target among good ones", args: []string{"watch", "--config.check", "http://127.0.0.1:1/", "tcp://127.0.0.1"}, code: exitUsage,
+			stderr: []string{`"tcp://127.0.0.1"`}, noStdout: true, noStderrIn: []string{`"http://127.0.0.1:1/"`}},
+		{name: "bad flag", args: []string{"watch", "--no-such-flag", "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{"no-such-flag"}, noStdout: true},
+		{name: "bad duration flag", args: []string{"watch", "--duration", "soon", "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{"-duration"}, noStdout: true},
+		{name: "bad log level", args: []string{"watch", "--log.level", "nope", "--listen", "", "--out", t.TempDir(), "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{"--log.level"}, noStdout: true},
+		{name: "bad log format", args: []string{"watch", "--log.format", "xml", "--listen", "", "--out", t.TempDir(), "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{"--log.format", `"xml"`}, noStdout: true},
+		{name: "bad interval override", args: []string{"watch", "--config.check", "--interval", "1ms", "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{"interval: must be at least 10ms"}, noStdout: true},
+		{name: "watch help", args: []string{"watch", "-h"}, code: exitOK,
+			stderr: []string{"Usage: zerodown watch", "SIGHUP", "-config.check", "-budget"}},
+		{name: "demo help", args: []string{"demo", "-h"}, code: exitOK,
+			stderr: []string{"Usage: zerodown demo"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runArgs(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
+			}
+			for _, w := range tc.stdout {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout has no %q:\n%s", w, stdout)
+				}
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr has no %q:\n%s", w, stderr)
+				}
+			}
+			for _, w := range tc.noStderrIn {
+				if strings.Contains(stderr, w) {
+					t.Errorf("stderr has %q:\n%s", w, stderr)
+				}
+			}
+			if tc.noStdout && stdout != "" {
+				t.Errorf("stdout is not empty:\n%s", stdout)
+			}
+		})
+	}
+}
+
+// TestConfigCheckInvalid: every problem of a file is reported at once, as
+// file:line: path: message, one per line.
+func TestConfigCheckInvalid(t *testing.T) {
+	path := writeFile(t, "bad.yaml", `defaults:
+  interval: 5ms
+targets:
+  - name: a
+    timeout: soon
+    http:
+      url: http://127.0.0.1:1/
+      urll: http://127.0.0.1:2/
+  - name: a
+    tcp:
+      address: 127.0.0.1:1
+`)
+	code, stdout, stderr := runArgs(t, "watch", "--config.check", "--config", path)
+	if code != exitUsage {
+		t.Errorf("exit code %d, want %d", code, exitUsage)
+	}
+	if stdout != "" {
+		t.Errorf("stdout is not empty:\n%s", stdout)
+	}
+	want := []string{
+		path + ":2: defaults.interval: ",
+		path + ":5: targets[0].timeout: ",
+		path + ":8: targets[0].http.urll: unknown field",
+		path + `:9: targets[1].name: duplicate name "a"`,
+	}
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("stderr has %d lines, want %d problems, one per line:\n%s", len(lines), len(want), stderr)
+	}
+	for _, w := range want {
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, w)
+		}
+		if !found {
+			t.Errorf("stderr has no line starting with %q:\n%s", w, stderr)
+		}
+	}
+}
+
+// TestWatch runs the command against a loopback test target: a healthy run
+// ends 0 and writes the summary; a run whose disruption exceeds --budget
+// ends 3 and says so.
+func TestWatch(t *testing.T) {
+	tt := startTarget(t)
+	url := "http://" + tt.HTTPAddr() + "/"
+	backend := strings.ReplaceAll(tt.HTTPAddr(), ":", "_")
+
+	t.Run("healthy", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "out")
+		code, stdout, stderr := runArgs(t, "watch", "--duration", "1s", "--listen", "", "--out", out, "--view", "none", url)
+		if code != exitOK {
+			t.Fatalf("exit code %d, want 0\nstderr:\n%s", code, stderr)
+		}
+		if stdout != "" {
+			t.Errorf("--view none wrote to stdout:\n%s", stdout)
+		}
+		b, err := os.ReadFile(filepath.Join(out, watch.SummaryFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum watch.Summary
+		if err := json.Unmarshal(b, &sum); err != nil {
+			t.Fatalf("summary.json: %v\n%s", err, b)
+		}
+		var got []string
+		for _, s := range sum.Series {
+			got = append(got, fmt.Sprintf("%s/%s", s.Backend, s.Connection))
+			if s.Requests == 0 {
+				// The first probe of a series is due within one interval of
+				// the start (1s by default, staggered over the series).
+				t.Errorf("%s/%s: no requests in a 1s watch at the default 1s interval", s.Backend, s.Connection)
+			}
+		}
+		if want := backend + "/new " + backend + "/reused"; strings.Join(got, " ") != want {
+			t.Errorf("summary series %v, want %s", got, want)
+		}
+		if _, err := os.Stat(filepath.Join(out, watch.IntervalsFile)); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("budget exceeded", func(t *testing.T) {
+		out := t.TempDir()
+		done := make(chan testtarget.Record, 1)
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			done <- tt.Window(testtarget.Refuse, 300*time.Millisecond)
+		}()
+		code, _, stderr := runArgs(t, "watch", "--duration", "1500ms", "--interval", "50ms", "--budget", "1ms",
+			"--listen", "", "--out", out, "--view", "none", url)
+		rec := <-done
+		if code != exitBudget {
+			t.Errorf("exit code %d, want %d (refused for %s)\nstderr:\n%s", code, exitBudget, rec.Duration(), stderr)
+		}
+		for _, w := range []string{"budget exceeded: " + backend + " over new connections", "budget exceeded: " + backend + " over reused connections", "(budget 1ms)"} {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("stderr has no %q:\n%s", w, stderr)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(out, watch.SummaryFile)); err != nil {
+			t.Errorf("no summary after exceeding the budget: %v", err)
+		}
+	})
+}

@@ -1,0 +1,548 @@
+package watch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/testtarget"
+)
+
+// startTarget starts a loopback test target for one test.
+func startTarget(t *testing.T) *testtarget.Server {
+	t.Helper()
+	tt, err := testtarget.Start(testtarget.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tt.Close() })
+	return tt
+}
+
+// httpConfig is a configuration of HTTP targets named names, all probing
+// url every 50ms over the given connections (both when none).
+func httpConfig(t *testing.T, url string, conns []string, names ...string) *config.Config {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("defaults:\n  interval: 50ms\n  timeout: 500ms\ntargets:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  - name: %s\n", n)
+		if len(conns) > 0 {
+			fmt.Fprintf(&b, "    connections: [%s]\n", strings.Join(conns, ", "))
+		}
+		fmt.Fprintf(&b, "    http:\n      url: %s\n", url)
+	}
+	cfg, err := config.Parse([]byte(b.String()), "test.yaml")
+	if err != nil {
+		t.Fatalf("config:\n%s\n%v", b.String(), err)
+	}
+	return cfg
+}
+
+type runResult struct {
+	sum *Summary
+	err error
+}
+
+// startRun runs Run in the background and returns the metrics address
+// once it is bound, and a channel that gets Run's result.
+func startRun(t *testing.T, ctx context.Context, o Options) (string, <-chan runResult) {
+	t.Helper()
+	addrc := make(chan string, 1)
+	o.OnListen = func(a string) { addrc <- a }
+	done := make(chan runResult, 1)
+	go func() {
+		sum, err := Run(ctx, o)
+		done <- runResult{sum, err}
+	}()
+	select {
+	case a := <-addrc:
+		return a, done
+	case r := <-done:
+		t.Fatalf("Run returned before listening: %v", r.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not listen within 10s")
+	}
+	return "", nil
+}
+
+func waitRun(t *testing.T, done <-chan runResult) runResult {
+	t.Helper()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return within 20s")
+	}
+	return runResult{}
+}
+
+// scrape gets /metrics with the given Accept header ("" for none) and
+// returns the response's Content-Type and body.
+func scrape(t *testing.T, addr, accept string) (string, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: status %s\n%s", resp.Status, body)
+	}
+	return resp.Header.Get("Content-Type"), string(body)
+}
+
+// metrics scrapes /metrics in the Prometheus text format and parses it.
+func metrics(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	_, body := scrape(t, addr, "")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v\n%s", err, body)
+	}
+	return mfs
+}
+
+// value is the value of the sample of family name whose labels include
+// labels.
+func value(mfs map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	mf, ok := mfs[name]
+	if !ok {
+		return 0, false
+	}
+	for _, m := range mf.GetMetric() {
+		if !hasLabels(m, labels) {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Untyped != nil:
+			return m.GetUntyped().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	n := 0
+	for _, lp := range m.GetLabel() {
+		if v, ok := want[lp.GetName()]; ok {
+			if v != lp.GetValue() {
+				return false
+			}
+			n++
+		}
+	}
+	return n == len(want)
+}
+
+// familiesWithBackend lists the families that have a sample with backend=name.
+func familiesWithBackend(mfs map[string]*dto.MetricFamily, name string) []string {
+	var out []string
+	for fam, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if hasLabels(m, map[string]string{"backend": name}) {
+				out = append(out, fam)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func within(at, ref time.Time, tol time.Duration) bool {
+	d := at.Sub(ref)
+	return d >= -tol && d <= tol
+}
+
+// TestRunRefuseWindow watches a target that refuses connections for 300ms
+// and checks the metrics served meanwhile, the summary and the intervals.
+func TestRunRefuseWindow(t *testing.T) {
+	tt := startTarget(t)
+	out := t.TempDir()
+	o := Options{
+		Config:   httpConfig(t, "http://"+tt.HTTPAddr()+"/", nil, "web"),
+		Duration: 1500 * time.Millisecond,
+		Listen:   "127.0.0.1:0",
+		OutDir:   out,
+	}
+	addr, done := startRun(t, context.Background(), o)
+
+	window := make(chan testtarget.Record, 1)
+	go func() {
+		time.Sleep(400 * time.Millisecond)
+		window <- tt.Window(testtarget.Refuse, 300*time.Millisecond)
+	}()
+
+	// Scrape while the run goes on (in the middle of the window).
+	time.Sleep(500 * time.Millisecond)
+	ct, _ := scrape(t, addr, "")
+	if !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("Content-Type without Accept = %q, want text/plain", ct)
+	}
+	mfs := metrics(t, addr)
+	for _, name := range []string{"zerodown_probe_requests_total", "zerodown_backend_up", "zerodown_build_info"} {
+		if _, ok := mfs[name]; !ok {
+			t.Errorf("/metrics has no %s", name)
+		}
+	}
+	if _, ok := value(mfs, "zerodown_probe_requests_total", map[string]string{"backend": "web", "connection": "new", "result": "success"}); !ok {
+		t.Errorf("/metrics has no zerodown_probe_requests_total{backend=\"web\",connection=\"new\",result=\"success\"}")
+	}
+	ct, body := scrape(t, addr, "application/openmetrics-text; version=1.0.0")
+	if !strings.HasPrefix(ct, "application/openmetrics-text") {
+		t.Errorf("Content-Type for OpenMetrics = %q, want application/openmetrics-text", ct)
+	}
+	if !strings.HasSuffix(body, "# EOF\n") {
+		t.Errorf("OpenMetrics body does not end with \"# EOF\\n\"; ends with %q", body[max(0, len(body)-40):])
+	}
+	if !strings.Contains(body, "zerodown_probe_requests_total{") {
+		t.Errorf("OpenMetrics body has no zerodown_probe_requests_total sample")
+	}
+
+	rec := <-window
+	r := waitRun(t, done)
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+
+	// The summary on disk.
+	b, err := os.ReadFile(filepath.Join(out, SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum Summary
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatalf("summary.json: %v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(sum.Series, r.sum.Series) {
+		t.Errorf("summary.json series differ from the returned ones:\nfile:     %+v\nreturned: %+v", sum.Series, r.sum.Series)
+	}
+	if sum.Duration < 1.4 || !sum.Ended.After(sum.Started) {
+		t.Errorf("summary: duration %.3fs from %s to %s, want about 1.5s", sum.Duration, sum.Started, sum.Ended)
+	}
+	t.Logf("window %s..%s (%s); series %+v", rec.From.Format(time.StampMilli), rec.To.Format(time.StampMilli), rec.Duration(), sum.Series)
+	var got []string
+	for _, s := range sum.Series {
+		got = append(got, s.Backend+"/"+s.Connection)
+		if s.Outages < 1 {
+			t.Errorf("%s/%s: outages = %d, want >= 1", s.Backend, s.Connection, s.Outages)
+		}
+		if s.Disruption < 0.15 || s.Disruption > 0.6 {
+			t.Errorf("%s/%s: disruption = %.3fs, want about %.3fs (0.15..0.6)", s.Backend, s.Connection, s.Disruption, rec.Duration().Seconds())
+		}
+		if s.Requests == 0 || s.Failures == 0 || s.Failures >= s.Requests {
+			t.Errorf("%s/%s: %d requests, %d failures; want some of each", s.Backend, s.Connection, s.Requests, s.Failures)
+		}
+		if s.Availability <= 0 || s.Availability >= 1 {
+			t.Errorf("%s/%s: availability = %v, want between 0 and 1", s.Backend, s.Connection, s.Availability)
+		}
+	}
+	if want := []string{"web/new", "web/reused"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("summary series = %v, want %v", got, want)
+	}
+	conns := map[string]bool{}
+	for _, o := range sum.Outages {
+		if o.Backend != "web" {
+			t.Errorf("summary outage of backend %q, want web", o.Backend)
+		}
+		if o.Reason == "" || o.Duration <= 0 {
+			t.Errorf("summary outage %+v: want a reason and a duration", o)
+		}
+		conns[o.Connection] = true
+	}
+	if !conns["new"] || !conns["reused"] {
+		t.Errorf("summary outages %+v: want outages over new and reused connections", sum.Outages)
+	}
+
+	// The intervals on disk: every outage ended inside the run, around the window.
+	ivs, err := intervals.ReadFile(filepath.Join(out, IntervalsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, iv := range ivs {
+		if iv.Source != "Disruption" {
+			continue
+		}
+		n++
+		t.Logf("interval %s %s..%s", iv.Locator, iv.From.Format(time.StampMilli), iv.To.Format(time.StampMilli))
+		if iv.Message.Annotations[intervals.AnnotationUnclosed] != "" {
+			t.Errorf("interval %s is unclosed", iv.Locator)
+		}
+		if iv.Locator.Keys["backend"] != "web" {
+			t.Errorf("interval %s: want backend=web", iv.Locator)
+		}
+		const tol = 150 * time.Millisecond
+		if !within(iv.From.Time, rec.From, tol) {
+			t.Errorf("interval %s from %s, want within %s of the window's start %s",
+				iv.Locator, iv.From.Format(time.RFC3339Nano), tol, rec.From.Format(time.RFC3339Nano))
+		}
+		if !within(iv.To.Time, rec.To, tol) {
+			t.Errorf("interval %s to %s, want within %s of the window's end %s",
+				iv.Locator, iv.To.Format(time.RFC3339Nano), tol, rec.To.Format(time.RFC3339Nano))
+		}
+	}
+	if n == 0 {
+		t.Errorf("intervals.jsonl has no Disruption intervals; window %s..%s", rec.From, rec.To)
+	}
+	if n != len(sum.Outages) {
+		t.Errorf("intervals.jsonl has %d Disruption intervals, summary %d outages", n, len(sum.Outages))
+	}
+}
+
+// TestRunReload reloads a running watch: unchanged targets keep their
+// counters, removed ones disappear, new ones appear; a failed reload keeps
+// the running targets and sets the reload gauge to 0.
+func TestRunReload(t *testing.T) {
+	tt := startTarget(t)
+	url := "http://" + tt.HTTPAddr() + "/"
+	newOnly := []string{"new"}
+	next := httpConfig(t, url, newOnly, "a", "c")
+
+	var mu sync.Mutex
+	reloadErr := error(nil)
+	reloads := make(chan struct{})
+	o := Options{
+		Config:         httpConfig(t, url, newOnly, "a", "b"),
+		ReloadRequests: reloads,
+		Reload: func() (*config.Config, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if reloadErr != nil {
+				return nil, reloadErr
+			}
+			return next, nil
+		},
+		Listen: "127.0.0.1:0",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startRun(t, ctx, o)
+	stopped := false
+	defer func() {
+		if !stopped {
+			cancel()
+			waitRun(t, done)
+		}
+	}()
+
+	aSuccess := map[string]string{"backend": "a", "connection": "new", "result": "success"}
+	reloadOK := func(mfs map[string]*dto.MetricFamily) float64 {
+		t.Helper()
+		v, ok := value(mfs, "zerodown_config_last_reload_successful", nil)
+		if !ok {
+			t.Fatal("/metrics has no zerodown_config_last_reload_successful")
+		}
+		return v
+	}
+	reload := func() {
+		t.Helper()
+		select {
+		case reloads <- struct{}{}:
+		case <-time.After(5 * time.Second):
+			t.Fatal("reload request not taken within 5s")
+		}
+	}
+	// poll scrapes until cond holds, for up to 5s.
+	poll := func(what string, cond func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mfs := metrics(t, addr)
+			if cond(mfs) {
+				return mfs
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 5s: %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	time.Sleep(500 * time.Millisecond)
+	mfs := metrics(t, addr)
+	before, ok := value(mfs, "zerodown_probe_requests_total", aSuccess)
+	if !ok || before < 1 {
+		t.Fatalf("before reload: a's successes = %v (present %v), want >= 1", before, ok)
+	}
+	if got := familiesWithBackend(mfs, "b"); len(got) == 0 {
+		t.Fatal("before reload: no series of b")
+	}
+	if v := reloadOK(mfs); v != 1 {
+		t.Errorf("before reload: zerodown_config_last_reload_successful = %v, want 1", v)
+	}
+
+	reload()
+	time.Sleep(300 * time.Millisecond)
+	mfs = poll("c's series did not appear", func(mfs map[string]*dto.MetricFamily) bool {
+		_, ok := value(mfs, "zerodown_probe_requests_total", map[string]string{"backend": "c"})
+		return ok
+	})
+	after, _ := value(mfs, "zerodown_probe_requests_total", aSuccess)
+	if after <= before {
+		t.Errorf("after reload: a's successes = %v, want more than %v before (not reset, still probed)", after, before)
+	}
+	if got := familiesWithBackend(mfs, "b"); len(got) != 0 {
+		t.Errorf("after reload: b, which was removed, still has series in %v", got)
+	}
+	if v := reloadOK(mfs); v != 1 {
+		t.Errorf("after reload: zerodown_config_last_reload_successful = %v, want 1", v)
+	}
+
+	mu.Lock()
+	reloadErr = errors.New("broken config")
+	mu.Unlock()
+	reload()
+	mfs = poll("zerodown_config_last_reload_successful did not become 0", func(mfs map[string]*dto.MetricFamily) bool {
+		return reloadOK(mfs) == 0
+	})
+	last, _ := value(mfs, "zerodown_probe_requests_total", aSuccess)
+	poll("a is not probed after a failed reload", func(mfs map[string]*dto.MetricFamily) bool {
+		v, _ := value(mfs, "zerodown_probe_requests_total", aSuccess)
+		return v > last
+	})
+	mfs = metrics(t, addr)
+	if _, ok := value(mfs, "zerodown_probe_requests_total", map[string]string{"backend": "c"}); !ok {
+		t.Error("after a failed reload: c is gone, want the running targets kept")
+	}
+
+	cancel()
+	stopped = true
+	if r := waitRun(t, done); r.err != nil {
+		t.Errorf("Run: %v", r.err)
+	}
+}
+
+// TestRunView checks the live view and the final table, drawn in place on
+// a terminal and as lines otherwise.
+func TestRunView(t *testing.T) {
+	const clear = "\x1b[H\x1b[2J"
+	tt := startTarget(t)
+	cfg := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "viewed")
+	for _, tc := range []struct {
+		name       string
+		tty        bool
+		wantClears int // at least
+		want       []string
+	}{
+		{"lines", false, 0, []string{"elapsed=", "series=1 down=", "zerodown watch", "BACKEND", "viewed"}},
+		{"table", true, 2, []string{"zerodown watch", "BACKEND", "viewed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			_, err := Run(context.Background(), Options{
+				Config:   cfg,
+				Duration: 500 * time.Millisecond,
+				View:     &buf,
+				TTY:      tc.tty,
+				Refresh:  20 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			s := buf.String()
+			for _, w := range tc.want {
+				if !strings.Contains(s, w) {
+					t.Errorf("view has no %q:\n%s", w, s)
+				}
+			}
+			n := strings.Count(s, clear)
+			switch {
+			case tc.wantClears == 0 && n > 0:
+				t.Errorf("view without a terminal has %d ANSI clear sequences, want none:\n%q", n, s)
+			case n < tc.wantClears:
+				t.Errorf("view on a terminal has %d ANSI clear sequences, want at least %d (redraws and the final table):\n%q", n, tc.wantClears, s)
+			}
+			// The final table is last, after its header.
+			if i, j := strings.LastIndex(s, "zerodown watch"), strings.LastIndex(s, "BACKEND"); i < 0 || j < i {
+				t.Errorf("view does not end with the final table:\n%s", s)
+			}
+		})
+	}
+}
+
+// TestRunListenInUse: an address in use fails the run with an error about
+// --listen and leaves the output folder usable by the next run.
+func TestRunListenInUse(t *testing.T) {
+	tt := startTarget(t)
+	cfg := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "web")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	out := t.TempDir()
+
+	_, err = Run(context.Background(), Options{Config: cfg, Duration: time.Second, Listen: busy.Addr().String(), OutDir: out})
+	if err == nil || !strings.Contains(err.Error(), "--listen") {
+		t.Fatalf("Run with %s in use: err = %v, want an error about --listen", busy.Addr(), err)
+	}
+	if _, err := os.Stat(filepath.Join(out, IntervalsFile)); err == nil {
+		if _, err := intervals.ReadFile(filepath.Join(out, IntervalsFile)); err != nil {
+			t.Errorf("intervals left by the failed run: %v", err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(out, SummaryFile)); err == nil {
+		if err := json.Unmarshal(b, &Summary{}); err != nil {
+			t.Errorf("summary left by the failed run: %v", err)
+		}
+	}
+
+	// The next run into the same folder works.
+	sum, err := Run(context.Background(), Options{Config: cfg, Duration: 300 * time.Millisecond, OutDir: out})
+	if err != nil {
+		t.Fatalf("next run: %v", err)
+	}
+	if len(sum.Series) != 1 || sum.Series[0].Requests == 0 {
+		t.Errorf("next run: series %+v, want web probed", sum.Series)
+	}
+	b, err := os.ReadFile(filepath.Join(out, SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onDisk Summary
+	if err := json.Unmarshal(b, &onDisk); err != nil {
+		t.Fatalf("summary.json: %v", err)
+	}
+	if !reflect.DeepEqual(onDisk.Series, sum.Series) {
+		t.Errorf("summary.json series %+v, want %+v", onDisk.Series, sum.Series)
+	}
+	if _, err := intervals.ReadFile(filepath.Join(out, IntervalsFile)); err != nil {
+		t.Errorf("intervals after the next run: %v", err)
+	}
+}
