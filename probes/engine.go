@@ -24,7 +24,7 @@ type Engine struct {
 
 	mu     sync.Mutex
 	ctx    context.Context
-	epoch  time.Time // origin of every series' schedule grid
+	epoch  time.Time          // origin of every series' schedule grid
 	series map[string]*series // by target key and connection
 	order  []*series          // sorted by backend, then connection
 }
