@@ -22,6 +22,8 @@ type Engine struct {
 	dur  *prometheus.HistogramVec
 	lag  prometheus.Histogram
 
+	pool *workerPool
+
 	mu     sync.Mutex
 	ctx    context.Context
 	epoch  time.Time          // origin of every series' schedule grid
@@ -61,6 +63,7 @@ func NewEngine(o EngineOptions) *Engine {
 			NativeHistogramMinResetDuration: time.Hour,
 		}),
 		series: map[string]*series{},
+		pool:   newWorkerPool(),
 	}
 }
 
@@ -204,6 +207,7 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection, key string) (*
 		lag:         e.lag,
 		sink:        e.sink,
 		log:         e.log,
+		pool:        e.pool,
 		wake:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		served:      map[string]uint64{},

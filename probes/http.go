@@ -32,7 +32,7 @@ const defaultMaxBody = 64 << 10
 type httpProber struct {
 	cfg      *config.HTTPProbe
 	url      *url.URL
-	urlStr   string
+	tmpl     *http.Request // every probe sends a copy of it
 	protocol string
 	newConn  bool
 	needH2   bool // http_version "2": a response over HTTP/1 is a failure
@@ -129,7 +129,19 @@ func newHTTP(cfg *config.HTTPProbe, conn config.Connection, timeout time.Duratio
 	default:
 		return nil, fmt.Errorf("url %q: unsupported scheme %q", cfg.URL, u.Scheme)
 	}
-	p.urlStr = p.url.String()
+	method := cfg.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if p.tmpl, err = http.NewRequest(method, p.url.String(), nil); err != nil {
+		return nil, fmt.Errorf("url %q: %w", cfg.URL, err)
+	}
+	for k, v := range cfg.Headers {
+		p.tmpl.Header.Set(k, v)
+	}
+	if cfg.Host != "" {
+		p.tmpl.Host = cfg.Host
+	}
 	return p, nil
 }
 
@@ -300,31 +312,23 @@ func (p *httpProber) Probe(ctx context.Context, r *Result) {
 }
 
 func (p *httpProber) do(ctx context.Context, ts *traceState, r *Result) error {
-	method := p.cfg.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	req, err := http.NewRequestWithContext(ctx, method, p.urlStr, nil)
-	if err != nil {
-		r.Reason = ReasonOther
-		return err
-	}
-	for k, v := range p.cfg.Headers {
-		req.Header.Set(k, v)
-	}
-	if p.cfg.Host != "" {
-		req.Host = p.cfg.Host
-	}
+	// The request is a shallow copy of a template built once: no URL
+	// parsing per probe. Its header is shared and must not be changed.
+	req := p.tmpl.WithContext(ctx)
 	if p.cfg.BearerTokenFile != "" {
 		tok, err := os.ReadFile(p.cfg.BearerTokenFile)
 		if err != nil {
 			r.Reason = ReasonOther
 			return fmt.Errorf("bearer_token_file: %w", err)
 		}
+		req.Header = req.Header.Clone()
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
 	}
 
-	var resp *http.Response
+	var (
+		resp *http.Response
+		err  error
+	)
 	if p.h2c != nil && p.newConn {
 		resp, err = p.roundTripNewH2C(ctx, req)
 	} else {

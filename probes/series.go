@@ -55,6 +55,7 @@ type series struct {
 	lag         prometheus.Observer
 	sink        Sink
 	log         *slog.Logger
+	pool        *workerPool
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -167,7 +168,7 @@ func (s *series) launchLocked(now time.Time) {
 	s.pending = append(s.pending, entry{start: now})
 	s.inFlight++
 	s.lastLaunch = now
-	go s.probe(s.ctx, seq, now)
+	s.pool.run(job{s: s, ctx: s.ctx, seq: seq, start: now})
 }
 
 func (s *series) probe(parent context.Context, seq uint64, start time.Time) {

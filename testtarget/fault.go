@@ -38,7 +38,8 @@ func (s *Server) Set(f Fault) time.Time {
 }
 
 // Window sets f, sleeps until d after the stamped start, sets Healthy and
-// returns the window's ground truth record.
+// returns the window's ground truth record. A Healthy window is a pause:
+// its record is not part of Truth.
 func (s *Server) Window(f Fault, d time.Duration) Record {
 	from, _, _ := s.set(f)
 	time.Sleep(time.Until(from.Add(d)))
