@@ -22,7 +22,10 @@ type Engine struct {
 	dur  *prometheus.HistogramVec
 	lag  prometheus.Histogram
 
-	pool *workerPool
+	pool      *workerPool
+	sched     *scheduler
+	stopSched context.CancelFunc
+	schedDone chan struct{}
 
 	mu     sync.Mutex
 	ctx    context.Context
@@ -56,14 +59,15 @@ func NewEngine(o EngineOptions) *Engine {
 		}, []string{"backend", "protocol", "connection"}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:                            "zerodown_scheduler_lag_seconds",
-			Help:                            "How late probes started relative to their schedule.",
-			Buckets:                         []float64{.0001, .0005, .001, .002, .005, .01, .025, .05, .1, .5},
+			Help:                            "How late probe requests really started against their schedule (dispatch and queueing for a worker).",
+			Buckets:                         []float64{.0001, .00025, .0005, .001, .0025, .005, .0075, .01, .025, .05, .1, .5},
 			NativeHistogramBucketFactor:     1.1,
 			NativeHistogramMaxBucketNumber:  160,
 			NativeHistogramMinResetDuration: time.Hour,
 		}),
 		series: map[string]*series{},
 		pool:   newWorkerPool(),
+		sched:  newScheduler(),
 	}
 }
 
@@ -72,8 +76,14 @@ func NewEngine(o EngineOptions) *Engine {
 func (e *Engine) Start(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.ctx = ctx
+	sctx, cancel := context.WithCancel(ctx)
+	e.ctx, e.stopSched = sctx, cancel
 	e.epoch = time.Now()
+	e.schedDone = make(chan struct{})
+	go func() {
+		defer close(e.schedDone)
+		e.sched.run(sctx)
+	}()
 	n := len(e.order)
 	for i, s := range e.order {
 		e.startLocked(s, i, n)
@@ -85,7 +95,7 @@ func (e *Engine) Start(ctx context.Context) {
 // group rather than once per probe (waking an idle CPU costs as much as a
 // loopback request), while no group is big enough to delay its last probe
 // noticeably or to load a backend in spikes.
-const staggerBurst = 16
+const staggerBurst = 32
 
 // startLocked starts series i of n: its grid is the engine's epoch plus
 // the offset of its group, and its first probe is the first grid point
@@ -99,25 +109,34 @@ func (e *Engine) startLocked(s *series, i, n int) {
 		phase = phase.Add(k * s.interval)
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
-	s.cancel = cancel
-	go s.run(ctx, phase)
+	s.mu.Lock()
+	s.ctx, s.cancel = ctx, cancel
+	s.startedAt = time.Now()
+	s.phase = phase
+	s.mu.Unlock()
+	e.sched.add(s, phase)
 }
 
-// Stop stops every series and waits for their loops (not for requests in
-// flight, which end at their deadline).
+// Stop stops the scheduler and every series (requests in flight are
+// cancelled).
 func (e *Engine) Stop() {
 	e.mu.Lock()
 	all := append([]*series(nil), e.order...)
+	stop, done := e.stopSched, e.schedDone
 	e.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
 	for _, s := range all {
 		e.stopSeries(s)
 	}
 }
 
 func (e *Engine) stopSeries(s *series) {
+	e.sched.remove(s)
 	if s.cancel != nil {
 		s.cancel()
-		<-s.done
 	}
 	s.prober.Close()
 	e.dur.DeleteLabelValues(s.info.Backend, s.info.Protocol, string(s.info.Connection))
@@ -203,13 +222,14 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection, key string) (*
 		timeout:     time.Duration(t.Timeout),
 		slowLimit:   min(time.Duration(t.Interval), time.Duration(t.Timeout)),
 		maxInFlight: maxIn,
+		fastStep:    max(time.Duration(t.FastInterval), time.Duration(t.Timeout)/time.Duration(maxIn)),
 		hist:        e.dur.WithLabelValues(info.Backend, info.Protocol, string(c)),
 		lag:         e.lag,
 		sink:        e.sink,
 		log:         e.log,
 		pool:        e.pool,
-		wake:        make(chan struct{}, 1),
-		done:        make(chan struct{}),
+		sched:       e.sched,
+		hidx:        -1,
 		served:      map[string]uint64{},
 	}
 	if t.HTTP != nil && t.HTTP.ServedBy != nil {

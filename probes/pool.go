@@ -10,7 +10,7 @@ type job struct {
 	s     *series
 	ctx   context.Context
 	seq   uint64
-	start time.Time
+	due   time.Time
 }
 
 // workerPool runs probes on long-lived goroutines when one is idle, and on
@@ -42,7 +42,7 @@ func (p *workerPool) run(j job) {
 	case p.sem <- struct{}{}:
 		go p.work(j)
 	default:
-		go j.s.probe(j.ctx, j.seq, j.start)
+		go j.s.probe(j.ctx, j.seq, j.due)
 	}
 }
 
@@ -51,7 +51,7 @@ func (p *workerPool) work(j job) {
 	idle := time.NewTimer(workerIdleTime)
 	defer idle.Stop()
 	for {
-		j.s.probe(j.ctx, j.seq, j.start)
+		j.s.probe(j.ctx, j.seq, j.due)
 		idle.Reset(workerIdleTime)
 		select {
 		case j = <-p.jobs:

@@ -57,9 +57,13 @@ type series struct {
 	log         *slog.Logger
 	pool        *workerPool
 
-	wake   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
+	sched    *scheduler
+	fastStep time.Duration // min(fast, timeout/max_in_flight): hung requests never exhaust the slots
+	phase    time.Time     // origin of the steady grid
+	due      time.Time     // guarded by sched.mu
+	hidx     int           // index in the scheduler's heap, -1 when not in it; guarded by sched.mu
+	removed  bool          // guarded by sched.mu
+	cancel   context.CancelFunc
 
 	mu          sync.Mutex
 	ctx         context.Context
@@ -89,58 +93,33 @@ const minSlowAfter = 10 * time.Millisecond
 // recentN durations are kept per series for the live p99.
 const recentN = 256
 
-func (s *series) run(ctx context.Context, phase time.Time) {
-	defer close(s.done)
+// tick launches a probe (the series is due at now) and returns when the
+// next one is due. Steady probes fall on a fixed grid, phase + k*interval,
+// so series keep their stagger however often they go through fast
+// re-probing; while failing, probes come every fastStep.
+func (s *series) tick(now, due time.Time) time.Time {
 	s.mu.Lock()
-	s.ctx = ctx
-	s.startedAt = time.Now()
-	s.mu.Unlock()
-	// Steady probes fall on a fixed grid, phase + k*interval, so series keep
-	// their stagger however often they go through fast re-probing.
-	due := phase
-	// While failing, probes come every fastStep; spreading max_in_flight
-	// over the timeout makes sure hung requests never exhaust the slots, so
-	// the end of a hang is seen as sharply as the end of a refusal.
-	fastStep := max(s.fast, s.timeout/time.Duration(s.maxInFlight))
-
-	timer := time.NewTimer(max(time.Until(phase), 0))
-	defer timer.Stop()
-	for {
-		fired := false
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		case <-timer.C:
-			fired = true
-		}
-		now := time.Now()
-		s.mu.Lock()
-		if !now.Before(due) {
-			if fired {
-				s.lag.Observe(now.Sub(due).Seconds())
-			}
-			s.launchLocked(now)
-			if s.failingLocked(now) {
-				due = now.Add(fastStep)
-			} else {
-				due = phase.Add((now.Sub(phase)/s.interval + 1) * s.interval)
-			}
-		} else if s.failingLocked(now) {
-			// Woken early by a failure or an overdue request: re-probe fast.
-			if fastDue := s.lastLaunch.Add(fastStep); fastDue.Before(due) {
-				due = fastDue
-				if due.Before(now) {
-					due = now
-				}
-			}
-		}
-		// An overdue request shows the series down at once (backend_up is
-		// computed when scraped); re-probing fast starts at the next due
-		// time, which costs no extra wake-up per probe in steady state.
-		s.mu.Unlock()
-		timer.Reset(max(due.Sub(now), 0))
+	defer s.mu.Unlock()
+	s.launchLocked(now, due)
+	if s.failingLocked(now) {
+		return now.Add(s.fastStep)
 	}
+	return s.phase.Add((now.Sub(s.phase)/s.interval + 1) * s.interval)
+}
+
+// expedite returns when the next probe should be due now that the series
+// is failing: a fast step after the last launch, or now.
+func (s *series) expedite(now time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.failingLocked(now) {
+		return s.due
+	}
+	due := s.lastLaunch.Add(s.fastStep)
+	if due.Before(now) {
+		due = now
+	}
+	return due
 }
 
 // slowAfterLocked is how long a request may run before its series counts
@@ -159,7 +138,7 @@ func (s *series) failingLocked(now time.Time) bool {
 	return len(s.pending) > 0 && now.Sub(s.pending[0].start) > s.slowAfterLocked()
 }
 
-func (s *series) launchLocked(now time.Time) {
+func (s *series) launchLocked(now, due time.Time) {
 	if s.inFlight >= s.maxInFlight {
 		s.skipped++
 		return
@@ -168,10 +147,15 @@ func (s *series) launchLocked(now time.Time) {
 	s.pending = append(s.pending, entry{start: now})
 	s.inFlight++
 	s.lastLaunch = now
-	s.pool.run(job{s: s, ctx: s.ctx, seq: seq, start: now})
+	s.pool.run(job{s: s, ctx: s.ctx, seq: seq, due: due})
 }
 
-func (s *series) probe(parent context.Context, seq uint64, start time.Time) {
+// probe runs one probe on a worker. The sample's time is when the request
+// really starts here, not when the scheduler launched it; how late that is
+// against the schedule is the scheduling lag.
+func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
+	start := time.Now()
+	s.lag.Observe(max(start.Sub(due), 0).Seconds())
 	ctx, cancel := context.WithDeadline(parent, start.Add(s.timeout))
 	r := Result{Start: start}
 	s.prober.Probe(ctx, &r)
@@ -233,7 +217,7 @@ func (s *series) complete(seq uint64, r *Result) {
 	}
 
 	i := int(seq - s.base)
-	s.pending[i].done, s.pending[i].reason, s.pending[i].err = true, r.Reason, r.Err
+	s.pending[i] = entry{start: r.Start, done: true, reason: r.Reason, err: r.Err}
 	n := 0
 	for n < len(s.pending) && s.pending[n].done {
 		e := &s.pending[n]
@@ -252,10 +236,7 @@ func (s *series) complete(seq uint64, r *Result) {
 		s.base += uint64(n)
 	}
 	if s.latestFail && !wasFailing {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.sched.expedite(s)
 	}
 }
 

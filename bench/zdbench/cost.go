@@ -131,6 +131,7 @@ func childEngine(args []string) error {
 		warmup   = fs.Duration("warmup", 2*time.Second, "time before measuring")
 		cpu      = fs.Int("cpu", -1, "pin to this CPU")
 		prof     = fs.String("cpuprofile", "", "write a CPU profile of the measured time")
+		memprof  = fs.String("memprofile", "", "write a heap profile at the end")
 	)
 	_ = fs.Parse(args)
 	pin(*cpu)
@@ -172,6 +173,15 @@ func childEngine(args []string) error {
 	sleepCtx(ctx, *duration)
 	if *prof != "" {
 		pprof.StopCPUProfile()
+	}
+	if *memprof != "" {
+		f, err := os.Create(*memprof)
+		if err != nil {
+			return err
+		}
+		runtime.GC()
+		_ = pprof.WriteHeapProfile(f)
+		f.Close()
 	}
 	c1 := cpuNow()
 	p1, f1, s1 := totals(e)
