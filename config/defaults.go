@@ -22,7 +22,7 @@ const (
 	defaultFastInterval = Duration(10 * time.Millisecond)
 	defaultTimeout      = Duration(time.Second)
 	// maxInFlightCap caps the computed default of MaxInFlight.
-	maxInFlightCap = 128
+	maxInFlightCap = 256
 
 	defaultMethod       = "GET"
 	defaultMaxBodyBytes = 64 << 10
@@ -33,12 +33,12 @@ const (
 )
 
 // Default returns the built-in schedule: interval 1s, fast_interval 10ms,
-// timeout 1s and max_in_flight computed from those (101).
+// timeout 1s and max_in_flight computed from those (200).
 //
 // Two built-ins depend on the target's resolved schedule rather than
 // being copied from here: an inherited fast_interval never exceeds the
 // target's interval, and an unset max_in_flight is
-// ceil(timeout/fast_interval)+1, capped at 128.
+// 2*ceil(timeout/fast_interval), capped at 256.
 func Default() Schedule {
 	return Schedule{
 		Interval:     defaultInterval,
@@ -48,9 +48,10 @@ func Default() Schedule {
 	}
 }
 
-// defaultMaxInFlight is ceil(timeout/fast)+1, between 1 and 128: enough
-// requests to keep probing every fast interval while earlier ones hang
-// until their timeout.
+// defaultMaxInFlight is 2*ceil(timeout/fast), between 1 and 256: twice
+// the requests needed to keep probing every fast interval while earlier
+// ones hang until their timeout, so jitter never makes a probe wait for a
+// free slot (which would blur the end of a hang).
 func defaultMaxInFlight(timeout, fast Duration) int {
 	if fast <= 0 || timeout <= 0 {
 		return 1
@@ -59,7 +60,7 @@ func defaultMaxInFlight(timeout, fast Duration) int {
 	if timeout%fast != 0 {
 		n++
 	}
-	return int(min(n+1, maxInFlightCap))
+	return int(min(2*n, maxInFlightCap))
 }
 
 // defaultConnections are the connection modes sampled when a target lists

@@ -7,7 +7,7 @@ import (
 )
 
 func TestDefault(t *testing.T) {
-	want := Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 101}
+	want := Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 200}
 	if got := Default(); got != want {
 		t.Errorf("Default() = %+v, want %+v", got, want)
 	}
@@ -18,13 +18,13 @@ func TestDefaultMaxInFlight(t *testing.T) {
 		timeout, fast Duration
 		want          int
 	}{
-		{ms(1000), ms(10), 101},
-		{ms(1000), ms(1), 128}, // 1001, capped
-		{ms(1000), ms(16), 64}, // 63+1
-		{ms(1000), ms(17), 60}, // ceil(58.8)+1
-		{ms(1000), ms(50), 21},
-		{ms(250), ms(100), 4}, // ceil(2.5)+1
-		{ms(200), ms(100), 3},
+		{ms(1000), ms(10), 200},
+		{ms(1000), ms(1), 256}, // 2000, capped
+		{ms(1000), ms(16), 126}, // 2*63
+		{ms(1000), ms(17), 118}, // 2*ceil(58.8)
+		{ms(1000), ms(50), 40},
+		{ms(250), ms(100), 6}, // 2*ceil(2.5)
+		{ms(200), ms(100), 4},
 		{ms(10), ms(100), 2},
 		{0, ms(10), 1},
 	} {
@@ -45,12 +45,12 @@ func TestDefaultsPrecedence(t *testing.T) {
 	}{
 		{
 			name: "built-in",
-			want: Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 101},
+			want: Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 200},
 		},
 		{
 			name:     "file defaults",
 			defaults: "interval: 200ms\n  fast_interval: 20ms\n  timeout: 500ms\n",
-			want:     Schedule{Interval: ms(200), FastInterval: ms(20), Timeout: ms(500), MaxInFlight: 26},
+			want:     Schedule{Interval: ms(200), FastInterval: ms(20), Timeout: ms(500), MaxInFlight: 50},
 		},
 		{
 			name:     "file max_in_flight beats the computed one",
@@ -68,18 +68,18 @@ func TestDefaultsPrecedence(t *testing.T) {
 			name:     "mixed, field by field",
 			defaults: "interval: 200ms\n  timeout: 500ms\n",
 			target:   "fast_interval: 100ms\n",
-			want:     Schedule{Interval: ms(200), FastInterval: ms(100), Timeout: ms(500), MaxInFlight: 6},
+			want:     Schedule{Interval: ms(200), FastInterval: ms(100), Timeout: ms(500), MaxInFlight: 10},
 		},
 		{
 			name:     "inherited fast_interval capped at the target's interval",
 			defaults: "fast_interval: 100ms\n",
 			target:   "interval: 50ms\n",
-			want:     Schedule{Interval: ms(50), FastInterval: ms(50), Timeout: ms(1000), MaxInFlight: 21},
+			want:     Schedule{Interval: ms(50), FastInterval: ms(50), Timeout: ms(1000), MaxInFlight: 40},
 		},
 		{
 			name:   "computed max_in_flight follows the target's own timeout",
 			target: "timeout: 20ms\n",
-			want:   Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(20), MaxInFlight: 3},
+			want:   Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(20), MaxInFlight: 4},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

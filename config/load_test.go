@@ -292,8 +292,8 @@ func TestLoadExample(t *testing.T) {
 		t.Fatal("example.yaml has no targets")
 	}
 	// The comments in example.yaml state these.
-	if got := c.Targets[0].MaxInFlight; got != 41 {
-		t.Errorf("kube-apiserver max_in_flight = %d, want 41", got)
+	if got := c.Targets[0].MaxInFlight; got != 80 {
+		t.Errorf("kube-apiserver max_in_flight = %d, want 80", got)
 	}
 	if got := c.Targets[0].Connections; !slices.Equal(got, []Connection{ConnNew, ConnReused}) {
 		t.Errorf("kube-apiserver connections = %v, want [new reused]", got)

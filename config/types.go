@@ -43,7 +43,7 @@ type Schedule struct {
 	// Timeout of one probe; a probe still running then fails with reason timeout.
 	Timeout Duration `yaml:"timeout"`
 	// MaxInFlight bounds the requests running at once per target and
-	// connection; 0 picks ceil(Timeout/FastInterval)+1, capped at 128.
+	// connection; 0 picks 2*ceil(Timeout/FastInterval), capped at 256.
 	MaxInFlight int `yaml:"max_in_flight"`
 }
 

@@ -33,6 +33,7 @@ type SeriesInfo struct {
 // entry is a started probe that has not been settled yet.
 type entry struct {
 	start  time.Time
+	dur    time.Duration
 	done   bool
 	reason Reason
 	err    error
@@ -195,8 +196,10 @@ func (s *series) complete(seq uint64, r *Result) {
 	if !r.Start.Before(s.latestStart) {
 		s.latestStart, s.latestFail = r.Start, r.Reason != ReasonNone
 	}
-	if r.Reason == ReasonNone {
-		// Exponentially weighted latency of successes, for slowAfter.
+	if down, _ := s.tracker.Down(); r.Reason == ReasonNone && !wasFailing && !down {
+		// Exponentially weighted latency of successes in steady state, for
+		// slowAfter; frozen during outages, whose slow answers would
+		// otherwise raise the bar that ends them.
 		if s.latencyEWMA == 0 {
 			s.latencyEWMA = r.Duration
 		} else {
@@ -217,11 +220,21 @@ func (s *series) complete(seq uint64, r *Result) {
 	}
 
 	i := int(seq - s.base)
-	s.pending[i] = entry{start: r.Start, done: true, reason: r.Reason, err: r.Err}
+	s.pending[i] = entry{start: r.Start, dur: r.Duration, done: true, reason: r.Reason, err: r.Err}
 	n := 0
 	for n < len(s.pending) && s.pending[n].done {
 		e := &s.pending[n]
-		if ev, ok := s.tracker.Observe(Sample{Start: e.start, Reason: e.reason, Err: e.err}); ok && s.sink != nil {
+		smp := Sample{Start: e.start, Reason: e.reason, Err: e.err}
+		if smp.Reason == ReasonNone && e.dur > s.slowAfterLocked() {
+			if down, _ := s.tracker.Down(); down {
+				// Recovery takes an answer at the usual speed: a slow one
+				// was held up by the outage (queued behind a hung
+				// connection, or retried by the client after it).
+				smp.Reason = ReasonTimeout
+				smp.Err = fmt.Errorf("answered after %s while recovering, usually within %s", e.dur.Round(time.Microsecond), s.slowAfterLocked())
+			}
+		}
+		if ev, ok := s.tracker.Observe(smp); ok && s.sink != nil {
 			switch ev.Kind {
 			case OutageBegan:
 				s.sink.OutageBegan(s.info, ev.Start, ev.Reason, ev.Err)

@@ -141,6 +141,20 @@ func (s *Server) trackedLocked() []*conn {
 	return out
 }
 
+// resetHungConns resets the connections that hung during a Hang window:
+// when the window ends the frozen backend is gone (it was restarted), so
+// kept-alive clients see their connection end then, as they would.
+func (s *Server) resetHungConns() {
+	s.connMu.Lock()
+	open := s.trackedLocked()
+	s.connMu.Unlock()
+	for _, c := range open {
+		if c.hung.Load() {
+			c.reset()
+		}
+	}
+}
+
 func (s *Server) resetConns() {
 	s.connMu.Lock()
 	open := s.trackedLocked()
@@ -177,6 +191,12 @@ func (c *conn) Read(p []byte) (int, error) {
 			return 0, errFaultReset
 		case Hang:
 			c.hung.Store(true)
+			// The window may have ended between the check and the mark:
+			// then resetHungConns may have missed this connection.
+			if c.s.current() != Hang {
+				c.reset()
+				return 0, errFaultReset
+			}
 			return 0, c.hang()
 		}
 	}

@@ -157,6 +157,9 @@ func (s *Server) set(f Fault) (time.Time, *Record, error) {
 	default:
 		at = time.Now()
 		s.fault.Store(faultPtr(f))
+		if prev == Hang {
+			s.resetHungConns()
+		}
 	}
 	var closed *Record
 	if s.open != nil {

@@ -49,9 +49,9 @@ const (
 	HTTP503 Fault = "http_503"
 	// Hang makes a TCP connection whose read returns data during the window
 	// hung: its data is discarded and it is never answered, until the
-	// client closes it (or for 2 minutes at most). A hung connection stays
-	// hung after the window. DNS queries over UDP received in the window
-	// are not answered.
+	// client closes it or the window ends, when every hung connection is
+	// reset (the frozen backend was replaced). DNS queries over UDP
+	// received in the window are not answered.
 	Hang Fault = "hang"
 	// DNSServfail makes DNS answer SERVFAIL, over UDP and TCP.
 	DNSServfail Fault = "dns_servfail"
