@@ -19,7 +19,7 @@ func TestDefaultMaxInFlight(t *testing.T) {
 		want          int
 	}{
 		{ms(1000), ms(10), 200},
-		{ms(1000), ms(1), 256}, // 2000, capped
+		{ms(1000), ms(1), 256},  // 2000, capped
 		{ms(1000), ms(16), 126}, // 2*63
 		{ms(1000), ms(17), 118}, // 2*ceil(58.8)
 		{ms(1000), ms(50), 40},

@@ -7,10 +7,10 @@ import (
 
 // job is one probe to run.
 type job struct {
-	s     *series
-	ctx   context.Context
-	seq   uint64
-	due   time.Time
+	s   *series
+	ctx context.Context
+	seq uint64
+	due time.Time
 }
 
 // workerPool runs probes on long-lived goroutines when one is idle, and on

@@ -32,11 +32,12 @@ type SeriesInfo struct {
 
 // entry is a started probe that has not been settled yet.
 type entry struct {
-	start  time.Time
-	dur    time.Duration
-	done   bool
-	reason Reason
-	err    error
+	start   time.Time
+	dur     time.Duration
+	aborted bool // cancelled by a stop: not a sample
+	done    bool
+	reason  Reason
+	err     error
 }
 
 // series probes one target over one connection mode on its own schedule.
@@ -164,9 +165,7 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 	cancel()
 	if parent.Err() != nil {
 		// Stopping: an aborted request says nothing about the target.
-		s.mu.Lock()
-		s.inFlight--
-		s.mu.Unlock()
+		s.abort(seq)
 		return
 	}
 	if r.Reason == ReasonNone && r.Duration > s.slowLimit {
@@ -182,6 +181,15 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 			"reason", r.Reason.String(), "duration", r.Duration, "err", r.Err)
 	}
 	s.complete(seq, &r)
+}
+
+// abort settles a request cancelled by a stop without judging the target.
+func (s *series) abort(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight--
+	s.pending[int(seq-s.base)] = entry{done: true, aborted: true}
+	s.settleLocked()
 }
 
 func (s *series) complete(seq uint64, r *Result) {
@@ -221,9 +229,21 @@ func (s *series) complete(seq uint64, r *Result) {
 
 	i := int(seq - s.base)
 	s.pending[i] = entry{start: r.Start, dur: r.Duration, done: true, reason: r.Reason, err: r.Err}
+	s.settleLocked()
+	if s.latestFail && !wasFailing {
+		s.sched.expedite(s)
+	}
+}
+
+// settleLocked feeds the finished requests at the head of pending to the
+// tracker, in start order, and reports the outage edges they reveal.
+func (s *series) settleLocked() {
 	n := 0
-	for n < len(s.pending) && s.pending[n].done {
+	for ; n < len(s.pending) && s.pending[n].done; n++ {
 		e := &s.pending[n]
+		if e.aborted {
+			continue
+		}
 		smp := Sample{Start: e.start, Reason: e.reason, Err: e.err}
 		if smp.Reason == ReasonNone && e.dur > s.slowAfterLocked() {
 			if down, _ := s.tracker.Down(); down {
@@ -242,14 +262,10 @@ func (s *series) complete(seq uint64, r *Result) {
 				s.sink.OutageEnded(s.info, ev.Start, ev.End, ev.Reason, ev.Err)
 			}
 		}
-		n++
 	}
 	if n > 0 {
 		s.pending = append(s.pending[:0], s.pending[n:]...)
 		s.base += uint64(n)
-	}
-	if s.latestFail && !wasFailing {
-		s.sched.expedite(s)
 	}
 }
 
