@@ -4,17 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/demo"
-	"github.com/zerodown/zerodown/probes"
 	"github.com/zerodown/zerodown/testtarget"
 )
 
@@ -35,29 +31,11 @@ func runDetection(args []string) error {
 		return err
 	}
 	defer stopBurn()
-	tt, err := testtarget.Start(testtarget.Options{})
+	tt, cfg, e, cleanup, err := demoEngine(*interval, nil)
 	if err != nil {
 		return err
 	}
-	defer tt.Close()
-	dir, err := os.MkdirTemp("", "zdbench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	ca := filepath.Join(dir, "ca.pem")
-	if err := tt.WriteCAFile(ca); err != nil {
-		return err
-	}
-	cfg := (&config.Config{Defaults: config.Schedule{Interval: config.Duration(*interval)},
-		Targets: demo.Targets(tt, ca, *interval)}).Resolved()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	e := probes.NewEngine(probes.EngineOptions{})
-	if _, _, err := e.Apply(cfg.Targets); err != nil {
-		return err
-	}
+	defer cleanup()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(e)
 

@@ -82,30 +82,12 @@ func runFidelity(args []string) error {
 	}
 	defer stopBurn()
 
-	tt, err := testtarget.Start(testtarget.Options{})
-	if err != nil {
-		return err
-	}
-	defer tt.Close()
-	dir, err := os.MkdirTemp("", "zdbench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	ca := filepath.Join(dir, "ca.pem")
-	if err := tt.WriteCAFile(ca); err != nil {
-		return err
-	}
-	cfg := (&config.Config{Defaults: config.Schedule{Interval: config.Duration(*interval)},
-		Targets: demo.Targets(tt, ca, *interval)}).Resolved()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
 	sink := &outageSink{}
-	e := probes.NewEngine(probes.EngineOptions{Sink: sink})
-	if _, _, err := e.Apply(cfg.Targets); err != nil {
+	tt, cfg, e, cleanup, err := demoEngine(*interval, sink)
+	if err != nil {
 		return err
 	}
+	defer cleanup()
 	plan := randomPlan(rand.New(rand.NewPCG(*seed, 42)), *windows, kinds)
 	total := plan[len(plan)-1].At + plan[len(plan)-1].Duration
 	fmt.Printf("fidelity: %d windows over %s, interval %s, %d series, busy=%d, seed=%d\n",
@@ -198,4 +180,36 @@ func childBurn() {
 			fmt.Println(x)
 		}
 	}
+}
+
+// demoEngine starts a test target and an engine (not yet started) probing
+// the demo's targets on it at interval.
+func demoEngine(interval time.Duration, sink probes.Sink) (*testtarget.Server, *config.Config, *probes.Engine, func(), error) {
+	tt, err := testtarget.Start(testtarget.Options{})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "zdbench")
+	cleanup := func() { tt.Close(); os.RemoveAll(dir) }
+	if err != nil {
+		tt.Close()
+		return nil, nil, nil, nil, err
+	}
+	ca := filepath.Join(dir, "ca.pem")
+	if err := tt.WriteCAFile(ca); err != nil {
+		cleanup()
+		return nil, nil, nil, nil, err
+	}
+	cfg := (&config.Config{Defaults: config.Schedule{Interval: config.Duration(interval)},
+		Targets: demo.Targets(tt, ca, interval)}).Resolved()
+	if err := cfg.Validate(); err != nil {
+		cleanup()
+		return nil, nil, nil, nil, err
+	}
+	e := probes.NewEngine(probes.EngineOptions{Sink: sink})
+	if _, _, err := e.Apply(cfg.Targets); err != nil {
+		cleanup()
+		return nil, nil, nil, nil, err
+	}
+	return tt, cfg, e, cleanup, nil
 }

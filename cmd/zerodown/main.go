@@ -68,59 +68,73 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-type logFlags struct{ level, format string }
+// common holds the flags every command shares: logging and the live view.
+type common struct{ level, format, view string }
 
-func (l *logFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.level, "log.level", "info", "log level: debug, info, warn, error (probe failures are logged at debug)")
-	fs.StringVar(&l.format, "log.format", "logfmt", "log format: logfmt or json")
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.level, "log.level", "info", "log level: debug, info, warn, error (probe failures are logged at debug)")
+	fs.StringVar(&c.format, "log.format", "logfmt", "log format: logfmt or json")
+	fs.StringVar(&c.view, "view", "auto", "live view: auto (table on a terminal, lines otherwise), table, lines or none")
 }
 
-func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+// parse parses args and builds the logger and the view. When ok is false
+// the command ends with code (0 after -h).
+func (c *common) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (log *slog.Logger, view io.Writer, tty bool, code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, false, exitOK, false
+		}
+		return nil, nil, false, exitUsage, false
+	}
+	log, err := c.logger(stderr)
+	if err == nil {
+		view, tty, err = viewOf(c.view, stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "zerodown:", err)
+		return nil, nil, false, exitUsage, false
+	}
+	return log, view, tty, exitOK, true
+}
+
+func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(l.level)); err != nil {
+	if err := lvl.UnmarshalText([]byte(c.level)); err != nil {
 		return nil, fmt.Errorf("--log.level: %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
-	switch l.format {
+	switch c.format {
 	case "logfmt":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("--log.format: want logfmt or json, got %q", l.format)
+	return nil, fmt.Errorf("--log.format: want logfmt or json, got %q", c.format)
 }
 
 func runWatch(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfgFile   = fs.String("config", "", "YAML file of targets (see config/testdata/example.yaml)")
-		check     = fs.Bool("config.check", false, "check the configuration, print the problems and exit (0 valid, 2 invalid)")
-		interval  = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s; at least 10ms)")
-		fast      = fs.Duration("fast-interval", 0, "probe interval while a target fails, to pin down the end of an outage (default 10ms)")
-		timeout   = fs.Duration("timeout", 0, "timeout of one probe (default 1s)")
-		duration  = fs.Duration("duration", 0, "how long to watch; 0 watches until SIGINT or SIGTERM")
-		listen    = fs.String("listen", "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
-		out       = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and summary.json")
-		budget    = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this (0 = no budget)")
-		viewMode  = fs.String("view", "auto", "live view: auto (table on a terminal, lines otherwise), table, lines or none")
-		logConfig logFlags
+		cfgFile  = fs.String("config", "", "YAML file of targets (see config/testdata/example.yaml)")
+		check    = fs.Bool("config.check", false, "check the configuration, print the problems and exit (0 valid, 2 invalid)")
+		interval = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s; at least 10ms)")
+		fast     = fs.Duration("fast-interval", 0, "probe interval while a target fails, to pin down the end of an outage (default 10ms)")
+		timeout  = fs.Duration("timeout", 0, "timeout of one probe (default 1s)")
+		duration = fs.Duration("duration", 0, "how long to watch; 0 watches until SIGINT or SIGTERM")
+		listen   = fs.String("listen", "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
+		out      = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and summary.json")
+		budget   = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this (0 = no budget)")
+		flags    common
 	)
-	logConfig.register(fs)
+	flags.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: zerodown watch [flags] [TARGET...]\n\nProbes targets from --config and the command line over new and reused\nconnections until --duration passes or it is interrupted. SIGHUP reloads --config.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	log, err := logConfig.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "zerodown:", err)
-		return exitUsage
+	log, view, tty, code, ok := flags.parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
 	load := func() (*config.Config, error) { return loadConfig(*cfgFile, fs.Args(), overrides) }
@@ -136,12 +150,6 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	if len(cfg.Targets) == 0 {
 		fmt.Fprintln(stderr, "zerodown watch: no targets: give --config FILE or TARGET arguments")
 		fs.Usage()
-		return exitUsage
-	}
-
-	view, tty, err := viewOf(*viewMode, stdout)
-	if err != nil {
-		fmt.Fprintln(stderr, "zerodown:", err)
 		return exitUsage
 	}
 
@@ -250,32 +258,19 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		out       = fs.String("out", "zerodown-demo", "folder for intervals.jsonl, summary.json and the test target's CA")
-		interval  = fs.Duration("interval", 100*time.Millisecond, "steady probe interval")
-		listen    = fs.String("listen", "127.0.0.1:9947", "address for /metrics while the demo runs; empty disables it")
-		viewMode  = fs.String("view", "auto", "live view: auto, table, lines or none")
-		logConfig logFlags
+		out      = fs.String("out", "zerodown-demo", "folder for intervals.jsonl, summary.json and the test target's CA")
+		interval = fs.Duration("interval", 100*time.Millisecond, "steady probe interval")
+		listen   = fs.String("listen", "127.0.0.1:9947", "address for /metrics while the demo runs; empty disables it")
+		flags    common
 	)
-	logConfig.register(fs)
+	flags.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: zerodown demo [flags]\n\nStarts a loopback test target (HTTP/1.1, HTTPS with HTTP/2, h2c, TCP, DNS over UDP\nand TCP), switches it to refuse, 503, hang, reset, SERVFAIL and drop for known\nwindows, watches it, and prints the true outages next to the measured ones.\nEverything stays on 127.0.0.1; it takes about 30 seconds.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	log, err := logConfig.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "zerodown:", err)
-		return exitUsage
-	}
-	view, tty, err := viewOf(*viewMode, stdout)
-	if err != nil {
-		fmt.Fprintln(stderr, "zerodown:", err)
-		return exitUsage
+	log, view, tty, code, ok := flags.parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
