@@ -131,6 +131,14 @@ func (s *series) slowAfterLocked() time.Duration {
 	return min(max(4*s.latencyEWMA, minSlowAfter), s.timeout)
 }
 
+// recoverWithinLocked is how fast an answer must be to end an outage:
+// slowAfter, but at least a quarter of the slow limit, so a client short
+// of CPU still sees the recovery while answers queued behind a hung
+// connection (which wait most of an interval) do not end it early.
+func (s *series) recoverWithinLocked() time.Duration {
+	return min(max(s.slowAfterLocked(), s.slowLimit/4), s.slowLimit)
+}
+
 // failingLocked: the newest answer was a failure, or the oldest request in
 // flight is overdue. Either way the series is probed fast.
 func (s *series) failingLocked(now time.Time) bool {
@@ -178,7 +186,8 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 	s.hist.Observe(r.Duration.Seconds())
 	if r.Reason != ReasonNone {
 		s.log.Debug("probe failed", "backend", s.info.Backend, "connection", s.info.Connection,
-			"reason", r.Reason.String(), "duration", r.Duration, "err", r.Err)
+			"reason", r.Reason.String(), "duration", r.Duration, "dns", r.Phases.DNS, "connect", r.Phases.Connect,
+			"tls", r.Phases.TLS, "first_byte", r.Phases.FirstByte, "transfer", r.Phases.Transfer, "err", r.Err)
 	}
 	s.complete(seq, &r)
 }
@@ -193,6 +202,16 @@ func (s *series) abort(seq uint64) {
 }
 
 func (s *series) complete(seq uint64, r *Result) {
+	// The scheduler takes its lock, then a series'; so a series asks to be
+	// expedited only once its own lock is released.
+	if s.completeLocked(seq, r) {
+		s.sched.expedite(s)
+	}
+}
+
+// completeLocked records a result and reports whether the series just
+// started failing.
+func (s *series) completeLocked(seq uint64, r *Result) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
@@ -230,9 +249,7 @@ func (s *series) complete(seq uint64, r *Result) {
 	i := int(seq - s.base)
 	s.pending[i] = entry{start: r.Start, dur: r.Duration, done: true, reason: r.Reason, err: r.Err}
 	s.settleLocked()
-	if s.latestFail && !wasFailing {
-		s.sched.expedite(s)
-	}
+	return s.latestFail && !wasFailing
 }
 
 // settleLocked feeds the finished requests at the head of pending to the
@@ -245,13 +262,13 @@ func (s *series) settleLocked() {
 			continue
 		}
 		smp := Sample{Start: e.start, Reason: e.reason, Err: e.err}
-		if smp.Reason == ReasonNone && e.dur > s.slowAfterLocked() {
+		if smp.Reason == ReasonNone && e.dur > s.recoverWithinLocked() {
 			if down, _ := s.tracker.Down(); down {
 				// Recovery takes an answer at the usual speed: a slow one
 				// was held up by the outage (queued behind a hung
 				// connection, or retried by the client after it).
 				smp.Reason = ReasonTimeout
-				smp.Err = fmt.Errorf("answered after %s while recovering, usually within %s", e.dur.Round(time.Microsecond), s.slowAfterLocked())
+				smp.Err = fmt.Errorf("answered after %s while recovering, usually within %s", e.dur.Round(time.Microsecond), s.recoverWithinLocked())
 			}
 		}
 		if ev, ok := s.tracker.Observe(smp); ok && s.sink != nil {
