@@ -280,6 +280,7 @@ func startServer(cpu int) (addr string, stop func(), err error) {
 		return "", nil, err
 	}
 	cmd := exec.Command(self, "serve", "-cpu", strconv.Itoa(cpu))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return "", nil, err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/zerodown/zerodown/config"
@@ -163,6 +164,7 @@ func startBurners(n int) (func(), error) {
 	}
 	for range n {
 		c := exec.Command(self, "burn")
+		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the benchmark
 		if err := c.Start(); err != nil {
 			stop()
 			return func() {}, err
