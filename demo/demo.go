@@ -49,7 +49,7 @@ type Options struct {
 
 // Targets are the demo's series, all on the test target: every protocol,
 // over new and reused connections.
-func Targets(tt *testtarget.Server, caFile string, interval time.Duration) []config.Target {
+func Targets(tt *testtarget.Server, caFile string) []config.Target {
 	return []config.Target{
 		{Name: "http", HTTP: &config.HTTPProbe{URL: "http://" + tt.HTTPAddr() + "/"}},
 		{Name: "https", HTTP: &config.HTTPProbe{URL: "https://" + tt.HTTPSAddr() + "/", TLS: config.TLS{CAFile: caFile}}},
@@ -108,7 +108,7 @@ func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error
 
 	cfg := &config.Config{
 		Defaults: config.Schedule{Interval: config.Duration(o.Interval)},
-		Targets:  Targets(tt, caFile, o.Interval),
+		Targets:  Targets(tt, caFile),
 	}
 	cfg = cfg.Resolved()
 	if err := cfg.Validate(); err != nil {

@@ -203,7 +203,7 @@ func demoEngine(interval time.Duration, sink probes.Sink) (*testtarget.Server, *
 		return nil, nil, nil, nil, err
 	}
 	cfg := (&config.Config{Defaults: config.Schedule{Interval: config.Duration(interval)},
-		Targets: demo.Targets(tt, ca, interval)}).Resolved()
+		Targets: demo.Targets(tt, ca)}).Resolved()
 	if err := cfg.Validate(); err != nil {
 		cleanup()
 		return nil, nil, nil, nil, err

@@ -1,0 +1,48 @@
+package demo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/watch"
+)
+
+// A short demo: every series the faults affect is found disrupted, close
+// to the truth, and the run leaves its files behind.
+func TestRunShortPlan(t *testing.T) {
+	dir := t.TempDir()
+	plan := []testtarget.Window{
+		{Fault: testtarget.Refuse, At: 300 * time.Millisecond, Duration: 400 * time.Millisecond},
+		{Fault: testtarget.DNSServfail, At: 1200 * time.Millisecond, Duration: 300 * time.Millisecond},
+	}
+	rep, sum, err := Run(context.Background(), Options{Plan: plan, Interval: 50 * time.Millisecond,
+		Tail: 500 * time.Millisecond, OutDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := rep.DurationStats(nil)
+	// refuse: 10 series (all but DNS over UDP); servfail: 3 DNS series.
+	if st.N != 13 || st.Missed != 0 {
+		t.Fatalf("matched %d, missed %d; want 13 and 0: %+v", st.N, st.Missed, rep.Matches)
+	}
+	// Sampling at 50 ms bounds each edge's error by about 25 ms; allow a
+	// noisy machine twice the sum.
+	if st.WorstAbs > 100*time.Millisecond {
+		t.Errorf("worst error %v", st.WorstAbs)
+	}
+	if len(rep.Spurious) != 0 {
+		t.Errorf("spurious outages: %+v", rep.Spurious)
+	}
+	if sum == nil || len(sum.Outages) != 13 {
+		t.Errorf("summary outages: %+v", sum)
+	}
+	for _, f := range []string{watch.IntervalsFile, watch.SummaryFile, "testtarget-ca.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
