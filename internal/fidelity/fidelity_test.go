@@ -14,7 +14,7 @@ func TestCompare(t *testing.T) {
 		{Fault: "http_503", From: at(5000), To: at(5500)},
 	}
 	outages := []Outage{
-		{Series: "web/new", From: at(1030), To: at(2010), Reason: "connect_refused"},  // -20ms
+		{Series: "web/new", From: at(1030), To: at(2010), Reason: "connect_refused"},   // -20ms
 		{Series: "web/reused", From: at(970), To: at(2000), Reason: "connect_refused"}, // +30ms
 		{Series: "web/new", From: at(4990), To: at(5520), Reason: "http_status"},       // +30ms
 		{Series: "web/new", From: at(8000), To: at(8100), Reason: "reset"},             // spurious
