@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,9 +115,12 @@ func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error
 	if err := cfg.Validate(); err != nil {
 		return fidelity.Report{}, nil, fmt.Errorf("demo targets: %w", err)
 	}
-	var end time.Duration
-	for _, w := range o.Plan {
-		end = max(end, w.At+w.Duration)
+	// Faults begin at random points between two probes, as real ones do:
+	// a plan on the probes' own grid would show the worst case every time.
+	plan := make([]testtarget.Window, len(o.Plan))
+	for i, w := range o.Plan {
+		w.At += time.Duration(rand.Int64N(int64(o.Interval)))
+		plan[i] = w
 	}
 	// Intervals of earlier runs in the same folder would be compared too.
 	_ = os.Remove(filepath.Join(o.OutDir, watch.IntervalsFile))
@@ -132,7 +136,7 @@ func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error
 			planErr <- wctx.Err()
 			return
 		}
-		err := tt.Run(wctx, o.Plan)
+		err := tt.Run(wctx, plan)
 		if err == nil {
 			select {
 			case <-time.After(o.Tail):
