@@ -6,7 +6,7 @@ LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
            -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: help build demo test unit vet fmt-check bench bench-go clean
+.PHONY: help build demo test unit vet fmt-check bench bench-go clean cluster-up cluster-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ bench: build ## fidelity, detection and cost benchmarks on loopback (see bench/R
 
 bench-go: ## Go micro-benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+cluster-up: ## start a loopback Kubernetes control plane with OpenShift CRDs (first run builds it, 7-30 min)
+	./e2e/controlplane/up.sh
+
+cluster-down: ## stop the control plane started by cluster-up and remove its state
+	./e2e/controlplane/down.sh
 
 clean:
 	rm -rf bin zerodown-demo

@@ -40,7 +40,8 @@ type Schedule struct {
 	// FastInterval between probes while a target is failing, to pin down
 	// the end of an outage (>= 1ms, <= Interval).
 	FastInterval Duration `yaml:"fast_interval"`
-	// Timeout of one probe; a probe still running then fails with reason timeout.
+	// Timeout of one probe; a probe still running after min(Interval,
+	// Timeout) fails with reason timeout (the next one is due by then).
 	Timeout Duration `yaml:"timeout"`
 	// MaxInFlight bounds the requests running at once per target and
 	// connection; 0 picks 2*ceil(Timeout/FastInterval), capped at 256.

@@ -166,7 +166,11 @@ func (s *series) launchLocked(now, due time.Time) {
 func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 	start := time.Now()
 	s.lag.Observe(max(start.Sub(due), 0).Seconds())
-	ctx, cancel := context.WithDeadline(parent, start.Add(s.timeout))
+	// A request still running after slowLimit = min(interval, timeout)
+	// already counts as failed from its start, whatever it would answer
+	// later; cancelling it then keeps a hung backend from holding many
+	// requests (and a burst of completions when it recovers).
+	ctx, cancel := context.WithDeadline(parent, start.Add(s.slowLimit))
 	r := Result{Start: start}
 	s.prober.Probe(ctx, &r)
 	r.Duration = time.Since(start)
