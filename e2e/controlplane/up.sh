@@ -85,25 +85,46 @@ trap cleanup EXIT
 
 show_log() { log "last lines of $1:"; tail -n 25 "$1" >&2 || true; }
 
-# --- free loopback ports -----------------------------------------------------------
+# --- free loopback ports -------------------------------------------------------------
+# Listen ports are drawn from below the kernel's ephemeral range: a port inside
+# it can be taken at any moment as the local end of an outgoing connection
+# (etcd even dials its own client port), which a connect test cannot see.
+read -r eph_low eph_high </proc/sys/net/ipv4/ip_local_port_range
+if [ "$eph_low" -gt 21000 ]; then
+	port_low=20000 port_high=$((eph_low - 1))
+elif [ "$eph_high" -lt 64535 ]; then
+	port_low=$((eph_high + 1)) port_high=65535
+else # the ephemeral range covers almost everything: rely on the socket check
+	port_low=10000 port_high=19999
+fi
 taken=" "
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
+port_in_use() { # any TCP socket with this local port, or something answering on it
+	if command -v ss >/dev/null; then
+		[ -n "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ] && return 0
+	fi
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+picked=
+pick_port() { # sets $picked (no subshell, so $taken is kept)
 	local p i
-	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 30000))
+	for i in $(seq 1 500); do
+		p=$((port_low + RANDOM % (port_high - port_low + 1)))
 		case "$taken" in *" $p "*) continue ;; esac
 		if ! port_in_use "$p"; then
 			taken="$taken$p "
-			echo "$p"
+			picked=$p
 			return 0
 		fi
 	done
-	die "no free loopback port found"
+	die "no free loopback port found in $port_low-$port_high"
 }
-etcd_client_port=$(pick_port)
-etcd_peer_port=$(pick_port)
-apiserver_port=${ZERODOWN_APISERVER_PORT:-$(pick_port)}
+pick_port; etcd_client_port=$picked
+pick_port; etcd_peer_port=$picked
+if [ -n "${ZERODOWN_APISERVER_PORT:-}" ]; then
+	apiserver_port=$ZERODOWN_APISERVER_PORT
+else
+	pick_port; apiserver_port=$picked
+fi
 port_in_use "$apiserver_port" && die "port $apiserver_port is in use"
 
 # --- certificates (self-made CA) ---------------------------------------------------
