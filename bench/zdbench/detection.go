@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,8 @@ func runDetection(args []string) error {
 		interval = fs.Duration("interval", 100*time.Millisecond, "steady probe interval")
 		seed     = fs.Uint64("seed", 7, "random seed")
 		busy     = fs.Int("busy", 0, "CPU-burning processes alongside")
+		faults   = fs.String("faults", "refuse,reset,http_503,hang,dns_servfail,dns_drop", "fault kinds")
+		verbose  = fs.Bool("v", false, "name the series of every missed window")
 	)
 	_ = fs.Parse(args)
 	stopBurn, err := startBurners(*busy)
@@ -39,7 +42,14 @@ func runDetection(args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(e)
 
-	kinds := []testtarget.Fault{testtarget.Refuse, testtarget.Reset, testtarget.HTTP503, testtarget.Hang, testtarget.DNSServfail, testtarget.DNSDrop}
+	var kinds []testtarget.Fault
+	for _, f := range strings.Split(*faults, ",") {
+		k, err := testtarget.ParseFault(f)
+		if err != nil {
+			return err
+		}
+		kinds = append(kinds, k)
+	}
 	rng := rand.New(rand.NewPCG(*seed, 3))
 	var plan []testtarget.Window
 	at := time.Second
@@ -121,6 +131,10 @@ func runDetection(args []string) error {
 				}
 				if !found {
 					missed[k]++
+					if *verbose {
+						fmt.Printf("missed: %s %s window %s..%s, down transitions %v\n", w.Fault, s,
+							w.From.Format("15:04:05.000"), w.To.Format("15:04:05.000"), fmtTimes(downs[s]))
+					}
 				}
 			}
 		}
@@ -158,4 +172,12 @@ func runDetection(args []string) error {
 	}
 	fmt.Printf("overall: %s (every outage visible in /metrics within %s of its start)\n", overall, limit)
 	return nil
+}
+
+func fmtTimes(ts []time.Time) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Format("15:04:05.000")
+	}
+	return out
 }
