@@ -69,8 +69,8 @@ func runDetection(args []string) error {
 	go func() {
 		was := map[string]bool{}
 		for ctx.Err() == nil {
-			now := time.Now()
 			mfs, err := reg.Gather()
+			now := time.Now() // when the scrape had it: after the gather
 			if err == nil {
 				for _, mf := range mfs {
 					if mf.GetName() != "zerodown_backend_up" {
