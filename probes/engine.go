@@ -158,7 +158,7 @@ func (e *Engine) Apply(targets []config.Target) (added, removed int, err error) 
 				want[k] = old
 				continue
 			}
-			s, err := e.newSeries(t, c, k)
+			s, err := e.newSeries(t, c)
 			if err != nil {
 				for _, f := range fresh {
 					f.prober.Close()
@@ -202,7 +202,7 @@ func (e *Engine) Apply(targets []config.Target) (added, removed int, err error) 
 	return len(fresh), len(gone), nil
 }
 
-func (e *Engine) newSeries(t *config.Target, c config.Connection, key string) (*series, error) {
+func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, error) {
 	p, err := New(t, c)
 	if err != nil {
 		return nil, err
@@ -214,8 +214,6 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection, key string) (*
 	}
 	s := &series{
 		info:        info,
-		key:         key,
-		target:      t,
 		prober:      p,
 		interval:    time.Duration(t.Interval),
 		fast:        time.Duration(t.FastInterval),
@@ -264,10 +262,4 @@ func (e *Engine) Statuses() []Status {
 		out[i] = s.status(now)
 	}
 	return out
-}
-
-// LatencyQuantile estimates quantile q of a series' request duration from
-// its histogram (classic buckets), or NaN without data.
-func (e *Engine) LatencyObserver(backend, protocol string, c config.Connection) prometheus.Observer {
-	return e.dur.WithLabelValues(backend, protocol, string(c))
 }

@@ -266,7 +266,7 @@ func TestEngineApplyKeepsUnchanged(t *testing.T) {
 func TestSeriesCollectExact(t *testing.T) {
 	tg := httpTarget("api", "127.0.0.1:9", 100*time.Millisecond)
 	e := NewEngine(EngineOptions{})
-	s, err := e.newSeries(&tg, config.ConnNew, "k")
+	s, err := e.newSeries(&tg, config.ConnNew)
 	if err != nil {
 		t.Fatal(err)
 	}

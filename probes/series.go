@@ -43,8 +43,6 @@ type entry struct {
 // series probes one target over one connection mode on its own schedule.
 type series struct {
 	info        SeriesInfo
-	key         string
-	target      *config.Target
 	prober      Prober
 	listed      [numReasons]bool // reasons exported even at zero
 	servedVals  []string
