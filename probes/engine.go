@@ -98,15 +98,16 @@ func (e *Engine) Start(ctx context.Context) {
 const staggerBurst = 32
 
 // startLocked starts series i of n: its grid is the engine's epoch plus
-// the offset of its group, and its first probe is the first grid point
-// from now on.
+// the offset of its group; its first probe is due at its grid point if
+// that is still ahead, else at once.
 func (e *Engine) startLocked(s *series, i, n int) {
 	groups := (max(n, 1) + staggerBurst - 1) / staggerBurst
 	offset := time.Duration(int64(s.interval) * int64(i/staggerBurst) / int64(groups))
 	phase := e.epoch.Add(offset)
-	if now := time.Now(); now.Sub(phase) > time.Millisecond {
-		k := (now.Sub(phase) + s.interval - 1) / s.interval
-		phase = phase.Add(k * s.interval)
+	if now := time.Now(); now.After(phase) {
+		// The latest grid point that has passed: the first probe is due at
+		// once, the next ones stay on the grid.
+		phase = phase.Add(now.Sub(phase) / s.interval * s.interval)
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	s.mu.Lock()
