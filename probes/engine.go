@@ -97,12 +97,18 @@ func (e *Engine) Start(ctx context.Context) {
 // noticeably or to load a backend in spikes.
 const staggerBurst = 32
 
+// staggerMinGroups spreads small sets of series over the interval.
+const staggerMinGroups = 4
+
 // startLocked starts series i of n: its grid is the engine's epoch plus
 // the offset of its group; its first probe is due at its grid point if
 // that is still ahead, else at once.
 func (e *Engine) startLocked(s *series, i, n int) {
-	groups := (max(n, 1) + staggerBurst - 1) / staggerBurst
-	offset := time.Duration(int64(s.interval) * int64(i/staggerBurst) / int64(groups))
+	// At least staggerMinGroups groups, so a few series still spread over
+	// the interval; series go round-robin into groups, so the two
+	// connection modes of a target are probed at different times.
+	groups := max((n+staggerBurst-1)/staggerBurst, min(n, staggerMinGroups), 1)
+	offset := time.Duration(int64(s.interval) * int64(i%groups) / int64(groups))
 	phase := e.epoch.Add(offset)
 	if now := time.Now(); now.After(phase) {
 		// The latest grid point that has passed: the first probe is due at
