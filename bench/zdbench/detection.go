@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -42,13 +41,9 @@ func runDetection(args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(e)
 
-	var kinds []testtarget.Fault
-	for _, f := range strings.Split(*faults, ",") {
-		k, err := testtarget.ParseFault(f)
-		if err != nil {
-			return err
-		}
-		kinds = append(kinds, k)
+	kinds, err := parseFaults(*faults)
+	if err != nil {
+		return err
 	}
 	rng := rand.New(rand.NewPCG(*seed, 3))
 	var plan []testtarget.Window

@@ -69,13 +69,9 @@ func runFidelity(args []string) error {
 		verbose  = fs.Bool("v", false, "print every window")
 	)
 	_ = fs.Parse(args)
-	var kinds []testtarget.Fault
-	for _, f := range strings.Split(*faults, ",") {
-		k, err := testtarget.ParseFault(f)
-		if err != nil {
-			return err
-		}
-		kinds = append(kinds, k)
+	kinds, err := parseFaults(*faults)
+	if err != nil {
+		return err
 	}
 	stopBurn, err := startBurners(*busy)
 	if err != nil {
@@ -214,4 +210,17 @@ func demoEngine(interval time.Duration, sink probes.Sink) (*testtarget.Server, *
 		return nil, nil, nil, nil, err
 	}
 	return tt, cfg, e, cleanup, nil
+}
+
+// parseFaults parses a comma-separated list of fault kinds.
+func parseFaults(list string) ([]testtarget.Fault, error) {
+	var kinds []testtarget.Fault
+	for _, f := range strings.Split(list, ",") {
+		k, err := testtarget.ParseFault(f)
+		if err != nil {
+			return nil, err
+		}
+		kinds = append(kinds, k)
+	}
+	return kinds, nil
 }
