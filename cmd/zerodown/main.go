@@ -129,7 +129,19 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	)
 	flags.register(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: zerodown watch [flags] [TARGET...]\n\nProbes targets from --config and the command line over new and reused\nconnections until --duration passes or it is interrupted. SIGHUP reloads --config.\n\nFlags:\n")
+		fmt.Fprint(stderr, `Usage: zerodown watch [flags] [TARGET...]
+
+Probes targets from --config and the command line over new and reused
+connections until --duration passes or it is interrupted. SIGHUP reloads --config.
+Exit codes: 0 done, 1 runtime error, 2 bad flags or configuration, 3 budget exceeded.
+
+Examples:
+  zerodown watch --interval 100ms https://api.example.com:6443/readyz tcp://db:5432
+  zerodown watch --config zerodown.yaml --duration 45m --budget 5s --out artifacts
+  zerodown watch --config zerodown.yaml --config.check
+
+Flags:
+`)
 		fs.PrintDefaults()
 	}
 	log, view, tty, code, ok := flags.parse(fs, args, stdout, stderr)
