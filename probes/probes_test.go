@@ -14,11 +14,7 @@ import (
 // startTarget starts a loopback test target for one test and writes its CA.
 func startTarget(t *testing.T, o testtarget.Options) (*testtarget.Server, string) {
 	t.Helper()
-	tt, err := testtarget.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tt.Close() })
+	tt := testtarget.StartForTest(t, o)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := tt.WriteCAFile(ca); err != nil {
 		t.Fatal(err)

@@ -78,15 +78,6 @@ func (s *Summary) addOutages(ivs []intervals.Interval, since time.Time) {
 	}
 }
 
-// TotalDisruption is the disruption of all series, in seconds.
-func (s *Summary) TotalDisruption() float64 {
-	var t float64
-	for _, x := range s.Series {
-		t += x.Disruption
-	}
-	return t
-}
-
 func (s *Summary) write(path string) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {

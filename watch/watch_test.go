@@ -26,17 +26,6 @@ import (
 	"github.com/zerodown/zerodown/testtarget"
 )
 
-// startTarget starts a loopback test target for one test.
-func startTarget(t *testing.T) *testtarget.Server {
-	t.Helper()
-	tt, err := testtarget.Start(testtarget.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tt.Close() })
-	return tt
-}
-
 // httpConfig is a configuration of HTTP targets named names, all probing
 // url every 50ms over the given connections (both when none).
 func httpConfig(t *testing.T, url string, conns []string, names ...string) *config.Config {
@@ -192,7 +181,7 @@ func within(at, ref time.Time, tol time.Duration) bool {
 // TestRunRefuseWindow watches a target that refuses connections for 300ms
 // and checks the metrics served meanwhile, the summary and the intervals.
 func TestRunRefuseWindow(t *testing.T) {
-	tt := startTarget(t)
+	tt := testtarget.StartForTest(t, testtarget.Options{})
 	out := t.TempDir()
 	o := Options{
 		Config:   httpConfig(t, "http://"+tt.HTTPAddr()+"/", nil, "web"),
@@ -329,7 +318,7 @@ func TestRunRefuseWindow(t *testing.T) {
 // counters, removed ones disappear, new ones appear; a failed reload keeps
 // the running targets and sets the reload gauge to 0.
 func TestRunReload(t *testing.T) {
-	tt := startTarget(t)
+	tt := testtarget.StartForTest(t, testtarget.Options{})
 	url := "http://" + tt.HTTPAddr() + "/"
 	newOnly := []string{"new"}
 	next := httpConfig(t, url, newOnly, "a", "c")
@@ -452,7 +441,7 @@ func TestRunReload(t *testing.T) {
 // a terminal and as lines otherwise.
 func TestRunView(t *testing.T) {
 	const clear = "\x1b[H\x1b[2J"
-	tt := startTarget(t)
+	tt := testtarget.StartForTest(t, testtarget.Options{})
 	cfg := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "viewed")
 	for _, tc := range []struct {
 		name       string
@@ -499,7 +488,7 @@ func TestRunView(t *testing.T) {
 // TestRunListenInUse: an address in use fails the run with an error about
 // --listen and leaves the output folder usable by the next run.
 func TestRunListenInUse(t *testing.T) {
-	tt := startTarget(t)
+	tt := testtarget.StartForTest(t, testtarget.Options{})
 	cfg := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "web")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -32,16 +32,6 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
-func startTarget(t *testing.T) *testtarget.Server {
-	t.Helper()
-	tt, err := testtarget.Start(testtarget.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tt.Close() })
-	return tt
-}
-
 // TestRunExitCodes covers the commands and flags that end before anything
 // is probed. None of them may reach a run: each would listen on the
 // default port and write into the working directory.
@@ -173,7 +163,7 @@ targets:
 // ends 0 and writes the summary; a run whose disruption exceeds --budget
 // ends 3 and says so.
 func TestWatch(t *testing.T) {
-	tt := startTarget(t)
+	tt := testtarget.StartForTest(t, testtarget.Options{})
 	url := "http://" + tt.HTTPAddr() + "/"
 	backend := strings.ReplaceAll(tt.HTTPAddr(), ":", "_")
 
