@@ -1,0 +1,382 @@
+// Package collectors turns Kubernetes and OpenShift state into metrics and
+// intervals: one file per resource kind, each a prometheus.Collector whose
+// Collect reads informer listers only, never the API. Condition changes
+// become intervals stamped with the condition's lastTransitionTime, in the
+// same JSON Lines stream as probe outages (see Conditions).
+//
+// On a cluster without OpenShift's CRDs the OpenShift collectors switch
+// themselves off (one log line, zerodown_collector_enabled 0); the rest
+// work.
+package collectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	configclient "github.com/openshift/client-go/config/clientset/versioned"
+	configinformers "github.com/openshift/client-go/config/informers/externalversions"
+	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	mcfginformers "github.com/openshift/client-go/machineconfiguration/informers/externalversions"
+	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Options configures a Set.
+type Options struct {
+	Kube          kubernetes.Interface
+	Config        configclient.Interface // may be nil: no ClusterOperator/ClusterVersion collectors
+	MachineConfig mcfgclient.Interface   // may be nil: no MachineConfigPool collector
+	// Intervals gets an interval for every condition change (may be nil).
+	Intervals IntervalWriter
+	Logger    *slog.Logger
+	// Workloads chooses the Deployments, DaemonSets, StatefulSets and
+	// PodDisruptionBudgets to collect.
+	Workloads WorkloadSelector
+	// Resync is the informers' resync period (0: none).
+	Resync time.Duration
+}
+
+// WorkloadSelector chooses workloads by namespace and label.
+type WorkloadSelector struct {
+	// Namespaces to watch; empty means all.
+	Namespaces []string
+	// LabelSelector in the usual syntax ("app=web,tier!=db"); empty: all.
+	LabelSelector string
+}
+
+// Names of the collectors, the values of the collector label.
+const (
+	CollectorClusterOperator   = "clusteroperator"
+	CollectorClusterVersion    = "clusterversion"
+	CollectorNode              = "node"
+	CollectorMachineConfigPool = "machineconfigpool"
+	CollectorWorkload          = "workload"
+	CollectorPDB               = "poddisruptionbudget"
+)
+
+var (
+	enabledDesc = prometheus.NewDesc("zerodown_collector_enabled",
+		"1 if the collector runs, 0 if it switched itself off (its API is not served by this cluster).",
+		[]string{"collector"}, nil)
+	syncedDesc = prometheus.NewDesc("zerodown_collector_synced",
+		"1 once the collector's informer caches have synced.",
+		[]string{"collector"}, nil)
+)
+
+// kind is one collector of a Set.
+type kind struct {
+	name    string
+	enabled bool
+	synced  []func() bool
+	collect func(ch chan<- prometheus.Metric)
+	descs   []*prometheus.Desc
+}
+
+// Set is every collector, their informers and the shared condition
+// tracker. It implements prometheus.Collector.
+type Set struct {
+	log   *slog.Logger
+	conds *Conditions
+	kinds []*kind
+
+	starters []func(stop <-chan struct{})
+
+	mu     sync.Mutex
+	synced map[string]bool
+}
+
+// New builds the collectors. It asks the API server (discovery) which
+// OpenShift APIs it serves; the collectors of missing ones are switched
+// off. Nothing runs before Start.
+func New(o Options) (*Set, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	sel, err := labels.Parse(o.Workloads.LabelSelector)
+	if err != nil {
+		return nil, fmt.Errorf("workload label selector %q: %w", o.Workloads.LabelSelector, err)
+	}
+	s := &Set{log: o.Logger, conds: NewConditions(o.Intervals, o.Logger), synced: map[string]bool{}}
+
+	kubeF := informers.NewSharedInformerFactory(o.Kube, o.Resync)
+	s.starters = append(s.starters, kubeF.Start)
+	s.kinds = append(s.kinds, newNodeCollector(kubeF, s.conds))
+
+	var wf []informers.SharedInformerFactory
+	tweak := informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = o.Workloads.LabelSelector })
+	if len(o.Workloads.Namespaces) == 0 {
+		wf = append(wf, informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, tweak))
+	}
+	for _, ns := range dedupe(o.Workloads.Namespaces) {
+		wf = append(wf, informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, tweak, informers.WithNamespace(ns)))
+	}
+	for _, f := range wf {
+		s.starters = append(s.starters, f.Start)
+	}
+	s.kinds = append(s.kinds, newWorkloadCollector(wf, sel, s.conds), newPDBCollector(wf, sel))
+
+	disco := o.Kube.Discovery()
+	if o.Config != nil {
+		cf := configinformers.NewSharedInformerFactory(o.Config, o.Resync)
+		co, cv := newClusterOperatorCollector(cf, s.conds), newClusterVersionCollector(cf, s.conds)
+		on, err := served(disco, "config.openshift.io/v1", "clusteroperators", "clusterversions")
+		if err != nil {
+			return nil, err
+		}
+		co.enabled, cv.enabled = on, on
+		if on {
+			s.starters = append(s.starters, cf.Start)
+		}
+		s.kinds = append(s.kinds, co, cv)
+	}
+	if o.MachineConfig != nil {
+		mf := mcfginformers.NewSharedInformerFactory(o.MachineConfig, o.Resync)
+		mcp := newMachineConfigPoolCollector(mf, s.conds)
+		on, err := served(disco, "machineconfiguration.openshift.io/v1", "machineconfigpools")
+		if err != nil {
+			return nil, err
+		}
+		mcp.enabled = on
+		if on {
+			s.starters = append(s.starters, mf.Start)
+		}
+		s.kinds = append(s.kinds, mcp)
+	}
+	for _, k := range s.kinds {
+		if !k.enabled {
+			s.log.Info("collector switched off: its API is not served by this cluster", "collector", k.name)
+		}
+	}
+	return s, nil
+}
+
+// served reports whether the API server serves every one of resources in
+// groupVersion. A group version that is not found is not served; other
+// errors are returned.
+func served(d discovery.DiscoveryInterface, groupVersion string, resources ...string) (bool, error) {
+	list, err := d.ServerResourcesForGroupVersion(groupVersion)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("asking the API server for %s: %w", groupVersion, err)
+	}
+	have := map[string]bool{}
+	for _, r := range list.APIResources {
+		have[r.Name] = true
+	}
+	for _, r := range resources {
+		if !have[r] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func dedupe(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Start starts the informers; they stop when ctx ends.
+func (s *Set) Start(ctx context.Context) {
+	for _, start := range s.starters {
+		start(ctx.Done())
+	}
+}
+
+// WaitForSync waits until every enabled collector's caches have synced,
+// or ctx ends (an error then names the collectors still syncing).
+func (s *Set) WaitForSync(ctx context.Context) error {
+	var missing []string
+	for _, k := range s.kinds {
+		if !k.enabled {
+			continue
+		}
+		if !cache.WaitForCacheSync(ctx.Done(), toSynced(k.synced)...) {
+			missing = append(missing, k.name)
+			continue
+		}
+		s.mu.Lock()
+		s.synced[k.name] = true
+		s.mu.Unlock()
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("caches of %s not synced: %w", strings.Join(missing, ", "), errors.Join(ctx.Err()))
+	}
+	return nil
+}
+
+// Synced reports whether every enabled collector has synced (for /readyz).
+func (s *Set) Synced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.kinds {
+		if k.enabled && !s.synced[k.name] {
+			return false
+		}
+	}
+	return true
+}
+
+// Enabled reports whether the named collector runs.
+func (s *Set) Enabled(name string) bool {
+	for _, k := range s.kinds {
+		if k.name == name {
+			return k.enabled
+		}
+	}
+	return false
+}
+
+// Describe implements prometheus.Collector.
+func (s *Set) Describe(ch chan<- *prometheus.Desc) {
+	ch <- enabledDesc
+	ch <- syncedDesc
+	for _, k := range s.kinds {
+		for _, d := range k.descs {
+			ch <- d
+		}
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (s *Set) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	synced := make(map[string]bool, len(s.synced))
+	for k, v := range s.synced {
+		synced[k] = v
+	}
+	s.mu.Unlock()
+	for _, k := range s.kinds {
+		ch <- prometheus.MustNewConstMetric(enabledDesc, prometheus.GaugeValue, b2f(k.enabled), k.name)
+		ch <- prometheus.MustNewConstMetric(syncedDesc, prometheus.GaugeValue, b2f(synced[k.name]), k.name)
+		if k.enabled && synced[k.name] {
+			k.collect(ch)
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// trackConditions feeds an informer's objects to the condition tracker.
+func trackConditions[T metav1.Object](inf cache.SharedIndexInformer, conds *Conditions, kindName string, condsOf func(T) []Cond) {
+	ref := func(o metav1.Object) ObjectRef {
+		return ObjectRef{Kind: kindName, Namespace: o.GetNamespace(), Name: o.GetName()}
+	}
+	observe := func(obj any) {
+		if o, ok := obj.(T); ok {
+			conds.Observe(ref(o), condsOf(o))
+		}
+	}
+	// AddEventHandler fails only on a stopped informer: not ours.
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, obj any) { observe(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if o, ok := obj.(metav1.Object); ok {
+				conds.Delete(ref(o))
+			}
+		},
+	})
+}
+
+// condDescs are the three metrics of a kind's conditions.
+type condDescs struct {
+	state, seconds, transitions *prometheus.Desc
+}
+
+func newCondDescs(prefix, what string, objLabels ...string) condDescs {
+	l := append(append([]string(nil), objLabels...), "condition", "status")
+	return condDescs{
+		state: prometheus.NewDesc(prefix+"_condition",
+			"1 for the status a "+what+" condition has now, 0 for the others (a missing condition is unknown).", l, nil),
+		seconds: prometheus.NewDesc(prefix+"_condition_seconds_total",
+			"Time a "+what+" condition spent in each status since zerodown first saw the object.", l, nil),
+		transitions: prometheus.NewDesc(prefix+"_condition_transitions_total",
+			"Changes of a "+what+" condition into each status seen by zerodown.", l, nil),
+	}
+}
+
+func (d condDescs) list() []*prometheus.Desc {
+	return []*prometheus.Desc{d.state, d.seconds, d.transitions}
+}
+
+// emit writes the condition metrics of one object: the state of every
+// condition in conds and the counters of every condition the tracker knows.
+func (d condDescs) emit(ch chan<- prometheus.Metric, conds []Cond, counters map[string]CondCounters, objLabels ...string) {
+	lv := func(typ string, s Status) []string {
+		return append(append(make([]string, 0, len(objLabels)+2), objLabels...), typ, s.String())
+	}
+	for _, c := range conds {
+		for s := range numStatuses {
+			ch <- prometheus.MustNewConstMetric(d.state, prometheus.GaugeValue, b2f(s == c.Status), lv(c.Type, s)...)
+		}
+	}
+	for _, typ := range sortedTypes(counters) {
+		cc := counters[typ]
+		for s := range numStatuses {
+			ch <- prometheus.MustNewConstMetric(d.seconds, prometheus.CounterValue, cc.Seconds[s], lv(typ, s)...)
+			ch <- prometheus.MustNewConstMetric(d.transitions, prometheus.CounterValue, float64(cc.Transitions[s]), lv(typ, s)...)
+		}
+	}
+}
+
+// pick returns the conditions named in want, in that order; a condition
+// the object lacks is reported with missing as its status.
+func pick(have map[string]Cond, want []string, missing func(typ string) Status) []Cond {
+	out := make([]Cond, 0, len(want))
+	for _, typ := range want {
+		c, ok := have[typ]
+		if !ok {
+			c = Cond{Type: typ, Status: missing(typ), Reason: "ConditionMissing"}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func missingUnknown(string) Status { return StatusUnknown }
+
+func unixTime(t *metav1.Time) (float64, bool) {
+	if t == nil || t.IsZero() {
+		return 0, false
+	}
+	return float64(t.UnixNano()) / 1e9, true
+}
+
+func toSynced(fs []func() bool) []cache.InformerSynced {
+	out := make([]cache.InformerSynced, len(fs))
+	for i, f := range fs {
+		out[i] = f
+	}
+	return out
+}

@@ -1,0 +1,137 @@
+package collectors
+
+import (
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	corelisters "k8s.io/client-go/listers/core/v1"
+
+	"github.com/zerodown/zerodown/intervals"
+)
+
+// Annotations the machine-config-daemon sets while it drains a node.
+const (
+	mcdDesiredDrain     = "machineconfiguration.openshift.io/desiredDrain"
+	mcdLastAppliedDrain = "machineconfiguration.openshift.io/lastAppliedDrain"
+)
+
+// Node pseudo-conditions, tracked like real ones.
+const (
+	CondUnschedulable = "Unschedulable"
+	CondDraining      = "Draining"
+)
+
+var (
+	nodeConds             = newCondDescs("zerodown_node", "Node", "node")
+	nodeUnschedulableDesc = prometheus.NewDesc("zerodown_node_unschedulable",
+		"1 if the node is cordoned (spec.unschedulable).", []string{"node"}, nil)
+	nodeDrainingDesc = prometheus.NewDesc("zerodown_node_draining",
+		"1 while the machine-config-daemon drains the node (its desiredDrain annotation asks for a drain not yet applied).",
+		[]string{"node"}, nil)
+)
+
+// NodeState is what the poller and the node collector need to know of a node.
+type NodeState struct {
+	Ready         Status
+	ReadySince    time.Time
+	Unschedulable bool
+	// UnschedulableSince is when the unschedulable taint was added (zero
+	// if the node does not say).
+	UnschedulableSince time.Time
+	Draining           bool
+}
+
+// Impaired names why a poller on this node cannot be trusted: "not_ready",
+// "draining", "cordoned", or "" when it can. Draining wins over cordoned.
+func (n NodeState) Impaired() string {
+	switch {
+	case n.Ready != StatusTrue:
+		return "not_ready"
+	case n.Draining:
+		return "draining"
+	case n.Unschedulable:
+		return "cordoned"
+	default:
+		return ""
+	}
+}
+
+// ReadNodeState reads the state of node.
+func ReadNodeState(node *corev1.Node) NodeState {
+	st := NodeState{Ready: StatusUnknown, Unschedulable: node.Spec.Unschedulable}
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			st.Ready, st.ReadySince = ParseStatus(string(c.Status)), c.LastTransitionTime.Time
+		}
+	}
+	for _, t := range node.Spec.Taints {
+		if t.Key == corev1.TaintNodeUnschedulable && t.TimeAdded != nil {
+			st.UnschedulableSince = t.TimeAdded.Time
+		}
+	}
+	desired := node.Annotations[mcdDesiredDrain]
+	st.Draining = strings.HasPrefix(desired, "drain") && desired != node.Annotations[mcdLastAppliedDrain]
+	return st
+}
+
+func nodeConditions(node *corev1.Node) []Cond {
+	st := ReadNodeState(node)
+	ready := Cond{Type: "Ready", Status: st.Ready, Since: st.ReadySince, Level: intervals.LevelInfo}
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			ready.Reason, ready.Message = c.Reason, c.Message
+		}
+	}
+	if st.Ready != StatusTrue {
+		ready.Level = intervals.LevelWarning
+	}
+	if len(node.Status.Conditions) == 0 || ready.Reason == "" && ready.Since.IsZero() {
+		ready.Reason = "ConditionMissing"
+	}
+	cordon := Cond{Type: CondUnschedulable, Status: boolStatus(st.Unschedulable), Level: intervals.LevelInfo}
+	if st.Unschedulable {
+		cordon.Since, cordon.Level = st.UnschedulableSince, intervals.LevelWarning
+	}
+	drain := Cond{Type: CondDraining, Status: boolStatus(st.Draining), Level: intervals.LevelInfo}
+	if st.Draining {
+		drain.Level = intervals.LevelWarning
+	}
+	return []Cond{ready, cordon, drain}
+}
+
+func boolStatus(b bool) Status {
+	if b {
+		return StatusTrue
+	}
+	return StatusFalse
+}
+
+func newNodeCollector(f informers.SharedInformerFactory, conds *Conditions) *kind {
+	inf := f.Core().V1().Nodes()
+	trackConditions(inf.Informer(), conds, "Node", nodeConditions)
+	return &kind{
+		name:    CollectorNode,
+		enabled: true,
+		synced:  []func() bool{inf.Informer().HasSynced},
+		descs:   append(nodeConds.list(), nodeUnschedulableDesc, nodeDrainingDesc),
+		collect: collectNodes(inf.Lister(), conds),
+	}
+}
+
+func collectNodes(lister corelisters.NodeLister, conds *Conditions) func(ch chan<- prometheus.Metric) {
+	return func(ch chan<- prometheus.Metric) {
+		nodes, _ := lister.List(labels.Everything())
+		for _, n := range sortByName(nodes) {
+			cs := nodeConditions(n)
+			// The gauges of the pseudo-conditions have their own names;
+			// their counters join the real ones.
+			nodeConds.emit(ch, cs[:1], conds.Counters(ObjectRef{Kind: "Node", Name: n.Name}), n.Name)
+			ch <- prometheus.MustNewConstMetric(nodeUnschedulableDesc, prometheus.GaugeValue, b2f(cs[1].Status == StatusTrue), n.Name)
+			ch <- prometheus.MustNewConstMetric(nodeDrainingDesc, prometheus.GaugeValue, b2f(cs[2].Status == StatusTrue), n.Name)
+		}
+	}
+}

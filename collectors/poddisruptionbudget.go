@@ -1,0 +1,45 @@
+package collectors
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+)
+
+var (
+	pdbAllowedDesc = prometheus.NewDesc("zerodown_pod_disruption_budget_disruptions_allowed",
+		"Pod disruptions the PodDisruptionBudget allows now (0 blocks node drains).",
+		[]string{"namespace", "name"}, nil)
+	pdbPodsDesc = prometheus.NewDesc("zerodown_pod_disruption_budget_pods",
+		"Pods a PodDisruptionBudget counts, by state: expected, desired_healthy, current_healthy.",
+		[]string{"namespace", "name", "state"}, nil)
+)
+
+func newPDBCollector(fs []informers.SharedInformerFactory, sel labels.Selector) *kind {
+	k := &kind{name: CollectorPDB, enabled: true, descs: []*prometheus.Desc{pdbAllowedDesc, pdbPodsDesc}}
+	var collects []func(ch chan<- prometheus.Metric)
+	for _, f := range fs {
+		inf := f.Policy().V1().PodDisruptionBudgets()
+		k.synced = append(k.synced, inf.Informer().HasSynced)
+		lister := inf.Lister()
+		collects = append(collects, func(ch chan<- prometheus.Metric) {
+			pdbs, _ := lister.List(sel)
+			for _, p := range sortByName(pdbs) {
+				s := p.Status
+				ch <- prometheus.MustNewConstMetric(pdbAllowedDesc, prometheus.GaugeValue, float64(s.DisruptionsAllowed), p.Namespace, p.Name)
+				for _, v := range []struct {
+					state string
+					n     int32
+				}{{"expected", s.ExpectedPods}, {"desired_healthy", s.DesiredHealthy}, {"current_healthy", s.CurrentHealthy}} {
+					ch <- prometheus.MustNewConstMetric(pdbPodsDesc, prometheus.GaugeValue, float64(v.n), p.Namespace, p.Name, v.state)
+				}
+			}
+		})
+	}
+	k.collect = func(ch chan<- prometheus.Metric) {
+		for _, c := range collects {
+			c(ch)
+		}
+	}
+	return k
+}

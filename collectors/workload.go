@@ -1,0 +1,131 @@
+package collectors
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+
+	"github.com/zerodown/zerodown/intervals"
+)
+
+// CondRolloutComplete is the pseudo-condition of every workload: True when
+// the controller has seen the newest spec and every replica is updated and
+// available.
+const CondRolloutComplete = "RolloutComplete"
+
+var (
+	workloadConds        = newCondDescs("zerodown_workload", "workload", "kind", "namespace", "name")
+	workloadReplicasDesc = prometheus.NewDesc("zerodown_workload_replicas",
+		"Replicas of a Deployment, DaemonSet or StatefulSet by state: desired, updated, ready, available.",
+		[]string{"kind", "namespace", "name", "state"}, nil)
+	workloadGenerationDesc = prometheus.NewDesc("zerodown_workload_generation_lag",
+		"metadata.generation minus status.observedGeneration: above 0 while the controller has not seen the newest spec.",
+		[]string{"kind", "namespace", "name"}, nil)
+)
+
+// rollout is what the workload collector reads of each kind.
+type rollout struct {
+	kind, namespace, name              string
+	desired, updated, ready, available int32
+	generation, observed               int64
+	conds                              []Cond
+}
+
+func (r rollout) complete() bool {
+	return r.observed >= r.generation && r.updated == r.desired && r.available == r.desired
+}
+
+// withRolloutComplete appends the RolloutComplete pseudo-condition.
+func (r rollout) withRolloutComplete() rollout {
+	c := Cond{Type: CondRolloutComplete, Status: boolStatus(r.complete()), Level: intervals.LevelInfo}
+	if !r.complete() {
+		c.Reason = "RollingOut"
+	}
+	r.conds = append(r.conds, c)
+	return r
+}
+
+func deploymentRollout(d *appsv1.Deployment) rollout {
+	desired := int32(1)
+	if d.Spec.Replicas != nil {
+		desired = *d.Spec.Replicas
+	}
+	r := rollout{kind: "Deployment", namespace: d.Namespace, name: d.Name,
+		desired: desired, updated: d.Status.UpdatedReplicas, ready: d.Status.ReadyReplicas, available: d.Status.AvailableReplicas,
+		generation: d.Generation, observed: d.Status.ObservedGeneration}
+	have := map[string]Cond{}
+	for _, c := range d.Status.Conditions {
+		st := ParseStatus(string(c.Status))
+		level := intervals.LevelInfo
+		if st != StatusTrue {
+			level = intervals.LevelWarning
+		}
+		have[string(c.Type)] = Cond{Type: string(c.Type), Status: st, Since: c.LastTransitionTime.Time,
+			Reason: c.Reason, Message: c.Message, Level: level}
+	}
+	r.conds = pick(have, []string{"Available", "Progressing"}, missingUnknown)
+	return r.withRolloutComplete()
+}
+
+func daemonSetRollout(d *appsv1.DaemonSet) rollout {
+	return rollout{kind: "DaemonSet", namespace: d.Namespace, name: d.Name,
+		desired: d.Status.DesiredNumberScheduled, updated: d.Status.UpdatedNumberScheduled,
+		ready: d.Status.NumberReady, available: d.Status.NumberAvailable,
+		generation: d.Generation, observed: d.Status.ObservedGeneration}.withRolloutComplete()
+}
+
+func statefulSetRollout(s *appsv1.StatefulSet) rollout {
+	desired := int32(1)
+	if s.Spec.Replicas != nil {
+		desired = *s.Spec.Replicas
+	}
+	return rollout{kind: "StatefulSet", namespace: s.Namespace, name: s.Name,
+		desired: desired, updated: s.Status.UpdatedReplicas, ready: s.Status.ReadyReplicas, available: s.Status.AvailableReplicas,
+		generation: s.Generation, observed: s.Status.ObservedGeneration}.withRolloutComplete()
+}
+
+func newWorkloadCollector(fs []informers.SharedInformerFactory, sel labels.Selector, conds *Conditions) *kind {
+	k := &kind{name: CollectorWorkload, enabled: true,
+		descs: append(workloadConds.list(), workloadReplicasDesc, workloadGenerationDesc)}
+	var listers []func() []rollout
+	for _, f := range fs {
+		dep, ds, sts := f.Apps().V1().Deployments(), f.Apps().V1().DaemonSets(), f.Apps().V1().StatefulSets()
+		trackConditions(dep.Informer(), conds, "Deployment", func(d *appsv1.Deployment) []Cond { return deploymentRollout(d).conds })
+		trackConditions(ds.Informer(), conds, "DaemonSet", func(d *appsv1.DaemonSet) []Cond { return daemonSetRollout(d).conds })
+		trackConditions(sts.Informer(), conds, "StatefulSet", func(s *appsv1.StatefulSet) []Cond { return statefulSetRollout(s).conds })
+		k.synced = append(k.synced, dep.Informer().HasSynced, ds.Informer().HasSynced, sts.Informer().HasSynced)
+		dl, dsl, stl := dep.Lister(), ds.Lister(), sts.Lister()
+		listers = append(listers, func() []rollout {
+			var out []rollout
+			ds1, _ := dl.List(sel)
+			for _, d := range sortByName(ds1) {
+				out = append(out, deploymentRollout(d))
+			}
+			ds2, _ := dsl.List(sel)
+			for _, d := range sortByName(ds2) {
+				out = append(out, daemonSetRollout(d))
+			}
+			ss, _ := stl.List(sel)
+			for _, s := range sortByName(ss) {
+				out = append(out, statefulSetRollout(s))
+			}
+			return out
+		})
+	}
+	k.collect = func(ch chan<- prometheus.Metric) {
+		for _, list := range listers {
+			for _, r := range list() {
+				workloadConds.emit(ch, r.conds, conds.Counters(ObjectRef{Kind: r.kind, Namespace: r.namespace, Name: r.name}), r.kind, r.namespace, r.name)
+				for _, s := range []struct {
+					state string
+					n     int32
+				}{{"desired", r.desired}, {"updated", r.updated}, {"ready", r.ready}, {"available", r.available}} {
+					ch <- prometheus.MustNewConstMetric(workloadReplicasDesc, prometheus.GaugeValue, float64(s.n), r.kind, r.namespace, r.name, s.state)
+				}
+				ch <- prometheus.MustNewConstMetric(workloadGenerationDesc, prometheus.GaugeValue, float64(max(r.generation-r.observed, 0)), r.kind, r.namespace, r.name)
+			}
+		}
+	}
+	return k
+}
