@@ -3,7 +3,8 @@
 # etcd, kube-apiserver and kube-controller-manager (no scheduler, no nodes:
 # pods stay Pending, Deployments still get ReplicaSets and revisions), plus
 # the OpenShift CRDs ClusterOperator, ClusterVersion, Route and
-# MachineConfigPool. Binaries come from build.sh (built once, then cached).
+# MachineConfigPool and the prometheus-operator CRDs ServiceMonitor,
+# PodMonitor and PrometheusRule. Binaries come from build.sh (built once, then cached).
 #
 #   e2e/controlplane/up.sh          # state in ${ZERODOWN_CLUSTER_DIR:-/tmp/zerodown-cluster}
 #   export KUBECONFIG=/tmp/zerodown-cluster/kubeconfig
@@ -13,6 +14,7 @@
 set -euo pipefail
 
 KUBE_VERSION=v1.34.4
+PROMETHEUS_OPERATOR_VERSION=v0.94.0 # CRDs only; the newest the module proxy serves
 ETCD_SERVER_VERSION=v3.6.16   # never name our variables ETCD_*: etcd reads those as flags
 SERVICE_CIDR=10.0.0.0/24
 # Controllers that need a cloud, node IPAM, volumes or a CSR signing key.
@@ -297,6 +299,21 @@ done
 "$kubectl" apply --server-side --field-manager=zerodown-up "${apply_args[@]}" >"$dir/crds.log"
 "$kubectl" wait --for=condition=Established --timeout=60s "${crd_names[@]/#/crd/}" >>"$dir/crds.log"
 log "OpenShift CRDs established in $(since "$t")"
+
+# --- prometheus-operator CRDs (ServiceMonitor, PodMonitor, PrometheusRule) ----------------
+# The root module carries them as YAML; only its zip is needed, not a build.
+t=$(now_ms)
+pomod="github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION}"
+podir="$("$GO" mod download -json "$pomod" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+[ -n "$podir" ] && [ -d "$podir/example/prometheus-operator-crd" ] || die "could not download $pomod from the module proxy"
+po_args=()
+for k in servicemonitors podmonitors prometheusrules; do
+	po_args+=(-f "$podir/example/prometheus-operator-crd/monitoring.coreos.com_$k.yaml")
+done
+"$kubectl" apply --server-side --field-manager=zerodown-up "${po_args[@]}" >>"$dir/crds.log"
+"$kubectl" wait --for=condition=Established --timeout=60s \
+	crd/servicemonitors.monitoring.coreos.com crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com >>"$dir/crds.log"
+log "prometheus-operator CRDs established in $(since "$t")"
 
 cat >"$dir/env.sh" <<ENV
 export KUBECONFIG=$kubeconfig

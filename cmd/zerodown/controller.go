@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/controller"
+	"github.com/zerodown/zerodown/internal/kube"
+)
+
+// envOr returns the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func runController(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		kubeconfig = fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account)")
+		listen     = fs.String("listen", ":9948", "address for /metrics, /healthz and /readyz")
+		out        = fs.String("out", "", "folder for intervals.jsonl (condition changes); empty writes none")
+		namespaces = fs.String("workloads.namespaces", "", "comma-separated namespaces whose Deployments, DaemonSets, StatefulSets and PodDisruptionBudgets are collected (empty: all)")
+		selector   = fs.String("workloads.selector", "", "label selector for collected workloads, e.g. app.kubernetes.io/part-of=shop (empty: all)")
+		resync     = fs.Duration("resync", 10*time.Minute, "informer resync period")
+		elect      = fs.Bool("leader-elect", true, "take part in leader election; only the leader acts on the cluster (false: this replica leads)")
+		leaseNS    = fs.String("leader-elect.namespace", envOr("POD_NAMESPACE", "zerodown"), "namespace of the leader Lease (default: $POD_NAMESPACE or zerodown)")
+		leaseName  = fs.String("leader-elect.lease-name", "zerodown-controller", "name of the leader Lease")
+		identity   = fs.String("leader-elect.identity", os.Getenv("POD_NAME"), "this replica's identity in the Lease (default: $POD_NAME or the host name)")
+		leaseDur   = fs.Duration("leader-elect.lease-duration", 15*time.Second, "how long a Lease holds without renewal")
+		renew      = fs.Duration("leader-elect.renew-deadline", 10*time.Second, "how long the leader keeps trying to renew before it stops leading")
+		retry      = fs.Duration("leader-elect.retry-period", 2*time.Second, "how often to try to acquire or renew the Lease")
+		flags      common
+	)
+	flags.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: zerodown controller [flags]
+
+Turns ClusterOperator, ClusterVersion, Node, MachineConfigPool and workload
+(Deployment, DaemonSet, StatefulSet, PodDisruptionBudget) state into metrics,
+and every condition change into an interval stamped with its
+lastTransitionTime. On a cluster without OpenShift's APIs the OpenShift
+collectors switch themselves off (zerodown_collector_enabled 0).
+Serves /metrics, /healthz and /readyz (ready once the informer caches synced).
+
+Example:
+  zerodown controller --kubeconfig ~/.kube/config --leader-elect=false --out zerodown-out
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	log, _, _, code, ok := flags.parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "zerodown controller: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
+	}
+	kube.RouteKlog(log)
+	rc, err := kube.RESTConfig(*kubeconfig, "zerodown-controller")
+	if err != nil {
+		fmt.Fprintln(stderr, "zerodown controller:", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = controller.Run(ctx, controller.Options{
+		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync,
+		Workloads: collectors.WorkloadSelector{Namespaces: splitList(*namespaces), LabelSelector: *selector},
+		Election: controller.Election{
+			Disabled: !*elect, Namespace: *leaseNS, Name: *leaseName, Identity: *identity,
+			LeaseDuration: *leaseDur, RenewDeadline: *renew, RetryPeriod: *retry,
+		},
+	})
+	if err != nil {
+		log.Error("controller failed", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}

@@ -1,0 +1,226 @@
+// Package controller is the zerodown controller role: it runs the
+// collectors (cluster state as metrics and intervals), serves /metrics,
+// /healthz and /readyz, and takes part in leader election with a Lease so
+// that whatever acts on the cluster (the rollback webhook) acts from one
+// replica only. Every replica collects and exports.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	configclient "github.com/openshift/client-go/config/clientset/versioned"
+	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	"github.com/prometheus/client_golang/prometheus"
+	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/internal/serve"
+)
+
+// IntervalsFile is the name of the interval stream in Options.OutDir.
+const IntervalsFile = "intervals.jsonl"
+
+// Options configures the controller.
+type Options struct {
+	REST   *rest.Config
+	Logger *slog.Logger
+	// Listen is the address of /metrics, /healthz and /readyz.
+	Listen string
+	// OnListen, if set, is told the address once it listens.
+	OnListen func(addr string)
+	// OutDir receives intervals.jsonl (empty: no intervals).
+	OutDir    string
+	Workloads collectors.WorkloadSelector
+	Resync    time.Duration
+	Election  Election
+}
+
+// Election configures leader election.
+type Election struct {
+	// Disabled skips leader election: this replica leads (one replica,
+	// or a laptop).
+	Disabled bool
+	// Namespace and Name of the Lease.
+	Namespace, Name string
+	// Identity of this replica (default: host name).
+	Identity                                 string
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+}
+
+var leaderDesc = prometheus.NewDesc("zerodown_controller_leader",
+	"1 if this controller replica holds the leader Lease (only the leader acts on the cluster).", nil, nil)
+
+type leaderGauge struct{ v *atomic.Bool }
+
+func (g leaderGauge) Describe(ch chan<- *prometheus.Desc) { ch <- leaderDesc }
+func (g leaderGauge) Collect(ch chan<- prometheus.Metric) {
+	v := 0.0
+	if g.v.Load() {
+		v = 1
+	}
+	ch <- prometheus.MustNewConstMetric(leaderDesc, prometheus.GaugeValue, v)
+}
+
+// Run runs the controller until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	kube, err := kubernetes.NewForConfig(o.REST)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	cfgc, err := configclient.NewForConfig(o.REST)
+	if err != nil {
+		return fmt.Errorf("openshift config client: %w", err)
+	}
+	mcc, err := mcfgclient.NewForConfig(o.REST)
+	if err != nil {
+		return fmt.Errorf("openshift machineconfiguration client: %w", err)
+	}
+
+	var iw *intervals.Writer
+	if o.OutDir != "" {
+		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		if iw, err = intervals.Create(filepath.Join(o.OutDir, IntervalsFile)); err != nil {
+			return err
+		}
+		defer func() { _ = iw.Close(time.Now()) }()
+	}
+	var sink collectors.IntervalWriter
+	if iw != nil {
+		sink = iw
+	}
+	set, err := collectors.New(collectors.Options{
+		Kube: kube, Config: cfgc, MachineConfig: mcc, Intervals: sink,
+		Logger: log, Workloads: o.Workloads, Resync: o.Resync,
+	})
+	if err != nil {
+		return err
+	}
+
+	leading := &atomic.Bool{}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(set, leaderGauge{leading},
+		versioncollector.NewCollector("zerodown"),
+		promcollectors.NewGoCollector(),
+		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
+	ready := func() error {
+		if !set.Synced() {
+			return errors.New("informer caches not synced")
+		}
+		return nil
+	}
+	srv, err := serve.Start(o.Listen, reg, ready, log, nil)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	defer srv.Close()
+	if o.OnListen != nil {
+		o.OnListen(srv.Addr())
+	}
+
+	set.Start(ctx)
+	go func() {
+		if err := set.WaitForSync(ctx); err != nil {
+			log.Error("collectors not synced", "err", err)
+			return
+		}
+		log.Info("collectors synced")
+	}()
+	go heartbeat(ctx, iw, log)
+
+	if o.Election.Disabled {
+		leading.Store(true)
+		<-ctx.Done()
+		return nil
+	}
+	return elect(ctx, kube, o.Election, leading, log)
+}
+
+// heartbeat keeps open intervals' ends current, so a crash loses at most a
+// second of them.
+func heartbeat(ctx context.Context, iw *intervals.Writer, log *slog.Logger) {
+	if iw == nil {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := iw.Heartbeat(now); err != nil {
+				log.Error("writing intervals", "err", err)
+			}
+		}
+	}
+}
+
+// elect takes part in leader election until ctx ends. Losing the Lease
+// (the API server went away for longer than the renew deadline) is not
+// fatal: the replica stops leading and runs for it again.
+func elect(ctx context.Context, kube kubernetes.Interface, e Election, leading *atomic.Bool, log *slog.Logger) error {
+	id := e.Identity
+	if id == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("leader election identity: %w", err)
+		}
+		id = h
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: e.Namespace, Name: e.Name},
+		Client:     kube.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
+	}
+	cfg := leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   e.LeaseDuration,
+		RenewDeadline:   e.RenewDeadline,
+		RetryPeriod:     e.RetryPeriod,
+		ReleaseOnCancel: true,
+		Name:            "zerodown-controller",
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(context.Context) {
+				leading.Store(true)
+				log.Info("leading", "lease", e.Namespace+"/"+e.Name, "identity", id)
+			},
+			OnStoppedLeading: func() {
+				leading.Store(false)
+				log.Info("not leading", "lease", e.Namespace+"/"+e.Name, "identity", id)
+			},
+			OnNewLeader: func(leader string) {
+				if leader != id {
+					log.Info("leader elected", "leader", leader)
+				}
+			},
+		},
+	}
+	le, err := leaderelection.NewLeaderElector(cfg)
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	for ctx.Err() == nil {
+		le.Run(ctx)
+	}
+	return nil
+}
