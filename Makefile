@@ -6,7 +6,7 @@ LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
            -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: help build demo test unit vet fmt-check bench bench-go clean cluster-up cluster-down
+.PHONY: help build demo test unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,7 @@ unit:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -36,6 +37,9 @@ bench-go: ## Go micro-benchmarks
 
 cluster-up: ## start a loopback Kubernetes control plane with OpenShift CRDs (first run builds it, 7-30 min)
 	./e2e/controlplane/up.sh
+
+e2e: ## end-to-end tests on a control plane of their own (started and stopped here; first run builds it)
+	./e2e/run.sh $(E2E_ARGS)
 
 cluster-down: ## stop the control plane started by cluster-up and remove its state
 	./e2e/controlplane/down.sh

@@ -27,8 +27,8 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/zerodown/zerodown/collectors"
-	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/internal/serve"
+	"github.com/zerodown/zerodown/intervals"
 )
 
 // IntervalsFile is the name of the interval stream in Options.OutDir.
@@ -57,7 +57,7 @@ type Election struct {
 	// Namespace and Name of the Lease.
 	Namespace, Name string
 	// Identity of this replica (default: host name).
-	Identity                                 string
+	Identity                                  string
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 }
 

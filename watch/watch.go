@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
 )
@@ -111,27 +109,18 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	reloadOK.Set(1)
 	reloadTime.Set(float64(started.Unix()))
 
-	var srv *http.Server
+	var srv *serve.Server
 	if o.Listen != "" {
-		ln, err := net.Listen("tcp", o.Listen)
-		if err != nil {
+		var err error
+		if srv, err = serve.Start(o.Listen, reg, nil, log, nil); err != nil {
 			engine.Stop()
 			if iw != nil {
 				_ = iw.Close(time.Now())
 			}
-			return nil, fmt.Errorf("--listen %s: %w", o.Listen, err)
+			return nil, fmt.Errorf("--listen: %w", err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-			EnableOpenMetrics: true,
-			ErrorHandling:     promhttp.ContinueOnError,
-		}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		log.Info("serving metrics", "addr", ln.Addr().String())
 		if o.OnListen != nil {
-			o.OnListen(ln.Addr().String())
+			o.OnListen(srv.Addr())
 		}
 	}
 
@@ -176,9 +165,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
+		srv.Close()
 	}
 	sum := newSummary(started, ended, statuses)
 	if o.OutDir != "" {

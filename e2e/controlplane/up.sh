@@ -18,8 +18,10 @@ PROMETHEUS_OPERATOR_VERSION=v0.94.0 # CRDs only; the newest the module proxy ser
 ETCD_SERVER_VERSION=v3.6.16   # never name our variables ETCD_*: etcd reads those as flags
 SERVICE_CIDR=10.0.0.0/24
 # Controllers that need a cloud, node IPAM, volumes or a CSR signing key.
-# Unknown names make kube-controller-manager exit.
-DISABLED_CONTROLLERS=nodeipam,cloud-node-lifecycle,service-lb-controller,node-route-controller,persistentvolume-binder,attachdetach,persistentvolume-expander,ephemeral-volume-controller,csrsigning
+# Node lifecycle is off too: the tests' Nodes have no kubelet, and they
+# drive the Nodes' conditions themselves (it would mark them NotReady and
+# taint them after 50 s). Unknown names make kube-controller-manager exit.
+DISABLED_CONTROLLERS=node-lifecycle-controller,taint-eviction-controller,nodeipam,cloud-node-lifecycle,service-lb-controller,node-route-controller,persistentvolume-binder,attachdetach,persistentvolume-expander,ephemeral-volume-controller,csrsigning
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${ZERODOWN_CACHE:-$HOME/.cache/zerodown}"

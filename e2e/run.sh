@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests: starts a control plane of its own (building
+# its binaries on first use, then cached), runs `go test -tags e2e`, and
+# stops the control plane whatever happens. Extra arguments go to go test
+# (e.g. -run TestControllerCollects -v).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export ZERODOWN_CLUSTER_DIR="${ZERODOWN_E2E_CLUSTER_DIR:-/tmp/zerodown-e2e-cluster}"
+GO="${GO:-go}"
+
+# A control plane left over by a killed run would block up.sh.
+e2e/controlplane/down.sh >/dev/null 2>&1 || true
+kubeconfig_line="$(e2e/controlplane/up.sh | tail -n 1)"
+trap 'e2e/controlplane/down.sh' EXIT
+eval "$kubeconfig_line" # export KUBECONFIG=...
+"$GO" test -tags e2e -count=1 -timeout 20m "$@" ./e2e/...
