@@ -142,6 +142,7 @@ func (t Target) Resolved(defaults Schedule) Target {
 			d.Name += "."
 		}
 		d.AnswersContain = slices.Clone(d.AnswersContain)
+		d.AnswersEqual = slices.Clone(d.AnswersEqual)
 		r.DNS = &d
 	}
 	return r

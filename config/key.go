@@ -15,7 +15,9 @@ import (
 // Pass a resolved target (as found in the Config that Load, Parse or
 // Config.Resolved return): an unresolved target does not know its file's
 // defaults. The order of connections, valid status codes, served_by
-// values and DNS answers_contain does not count (they are sets); the
+// values and DNS answers_contain does not count (they are sets); DNS
+// answers_equal does not count at all (discovery updates it in place: a
+// Service's new endpoints must not reset its counters); the
 // contents of the files a target names do not count either (they are
 // read when probing).
 func (t Target) Key() string {
@@ -39,6 +41,7 @@ func (t Target) Key() string {
 		if len(r.DNS.AnswersContain) == 0 {
 			r.DNS.AnswersContain = nil
 		}
+		r.DNS.AnswersEqual = nil
 	}
 	// Every field of the schema encodes: strings, numbers, Durations as
 	// nanoseconds, Regexps as their source (Regexp.MarshalText), maps with

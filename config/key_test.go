@@ -77,3 +77,19 @@ func TestKeyDiffers(t *testing.T) {
 		}
 	}
 }
+
+// answers_equal is kept current by discovery: a change must not make the
+// target new (and reset its counters).
+func TestKeyIgnoresAnswersEqual(t *testing.T) {
+	a := Target{Name: "svc", DNS: &DNSProbe{Server: "127.0.0.1:53", Name: "svc.ns.svc.cluster.local", AnswersEqual: []string{"10.96.0.1"}}}
+	b := a
+	b.DNS = &DNSProbe{Server: "127.0.0.1:53", Name: "svc.ns.svc.cluster.local", AnswersEqual: []string{"10.96.0.2"}}
+	if a.Key() != b.Key() {
+		t.Error("targets differing only in answers_equal have different keys")
+	}
+	c := a
+	c.DNS = &DNSProbe{Server: "127.0.0.1:53", Name: "other.ns.svc.cluster.local", AnswersEqual: []string{"10.96.0.1"}}
+	if a.Key() == c.Key() {
+		t.Error("targets asking different names have the same key")
+	}
+}

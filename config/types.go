@@ -135,6 +135,13 @@ type DNSProbe struct {
 	// AnswersContain lists values that must all be in the answer
 	// (addresses for A/AAAA, the target name for CNAME, "target:port" for SRV).
 	AnswersContain []string `yaml:"answers_contain"`
+	// AnswersEqual, when set, is the exact set of values the answer must
+	// hold (same forms as AnswersContain): a Service's cluster IP, its
+	// ready endpoints, its ExternalName. Discovery keeps it current; a
+	// change does not restart the target (see Target.Key). An answer that
+	// still holds values expected earlier fails with reason dns_stale, any
+	// other mismatch with dns_answer.
+	AnswersEqual []string `yaml:"answers_equal"`
 }
 
 // Duration is a time.Duration written as "100ms", "1s", "2m"; a number

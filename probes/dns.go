@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,16 @@ type dnsProber struct {
 
 	mu   sync.Mutex
 	idle []*dns.Conn
+
+	expMu sync.Mutex
+	equal map[string]bool // answers_equal; nil: no exact check
+	// stale holds values expected earlier and no longer (bounded): an
+	// answer with one of them is stale, not just wrong.
+	stale map[string]bool
 }
+
+// maxStale bounds how many earlier-expected values are remembered.
+const maxStale = 256
 
 func newDNS(cfg *config.DNSProbe, conn config.Connection) (*dnsProber, error) {
 	qtype, ok := dns.StringToType[strings.ToUpper(cfgOr(cfg.Type, "A"))]
@@ -56,7 +66,51 @@ func newDNS(cfg *config.DNSProbe, conn config.Connection) (*dnsProber, error) {
 		want:     cfg.AnswersContain,
 		client:   dns.Client{Net: transport, UDPSize: dns.DefaultMsgSize},
 		reuse:    conn == config.ConnReused && transport == "tcp",
+		equal:    valueSet(cfg.AnswersEqual),
 	}, nil
+}
+
+func valueSet(vs []string) map[string]bool {
+	if vs == nil {
+		return nil
+	}
+	m := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		m[normValue(v)] = true
+	}
+	return m
+}
+
+// normValue drops the root dot of names ("a.b." and "a.b", "t.:53" and
+// "t:53" are the same value).
+func normValue(v string) string {
+	if i := strings.LastIndex(v, ".:"); i >= 0 {
+		return v[:i] + v[i+1:]
+	}
+	return strings.TrimSuffix(v, ".")
+}
+
+// Update takes the new answers_equal of t (the rest of a target with the
+// same Key is the same): values no longer expected become stale.
+func (p *dnsProber) Update(t *config.Target) {
+	if t.DNS == nil {
+		return
+	}
+	next := valueSet(t.DNS.AnswersEqual)
+	p.expMu.Lock()
+	defer p.expMu.Unlock()
+	for v := range p.equal {
+		if !next[v] {
+			if p.stale == nil || len(p.stale) >= maxStale {
+				p.stale = map[string]bool{}
+			}
+			p.stale[v] = true
+		}
+	}
+	for v := range next {
+		delete(p.stale, v)
+	}
+	p.equal = next
 }
 
 func cfgOr(v, def string) string {
@@ -70,6 +124,9 @@ func (p *dnsProber) Protocol() string { return "dns" }
 
 func (p *dnsProber) Reasons() []Reason {
 	rs := []Reason{ReasonTimeout, ReasonDNSRcode, ReasonDNSAnswer, ReasonProtocol, ReasonOther}
+	if p.equal != nil {
+		rs = append(rs, ReasonDNSStale)
+	}
 	if p.client.Net == "tcp" {
 		rs = append(rs, ReasonConnectRefused, ReasonConnectTimeout, ReasonReset)
 	}
@@ -115,8 +172,8 @@ func (p *dnsProber) Probe(ctx context.Context, r *Result) {
 	if p.rcode != dns.RcodeSuccess {
 		return
 	}
-	if err := p.checkAnswer(in); err != nil {
-		r.Reason, r.Err = ReasonDNSAnswer, err
+	if reason, err := p.checkAnswer(in); err != nil {
+		r.Reason, r.Err = reason, err
 	}
 }
 
@@ -169,8 +226,9 @@ func (p *dnsProber) exchangeTCP(ctx context.Context, m *dns.Msg) (*dns.Msg, bool
 }
 
 // checkAnswer wants at least one record of the asked type (unless empty
-// answers are allowed) and every value of answers_contain among them.
-func (p *dnsProber) checkAnswer(in *dns.Msg) error {
+// answers are allowed), every value of answers_contain among them and,
+// with answers_equal, exactly its values.
+func (p *dnsProber) checkAnswer(in *dns.Msg) (Reason, error) {
 	var got []string
 	for _, rr := range in.Answer {
 		if rr.Header().Rrtype != p.qtype {
@@ -190,7 +248,10 @@ func (p *dnsProber) checkAnswer(in *dns.Msg) error {
 		}
 	}
 	if len(got) == 0 && !p.allowNil {
-		return fmt.Errorf("no %s record in the answer", dns.TypeToString[p.qtype])
+		return ReasonDNSAnswer, fmt.Errorf("no %s record in the answer", dns.TypeToString[p.qtype])
+	}
+	if reason, err := p.checkEqual(got); err != nil {
+		return reason, err
 	}
 	for _, w := range p.want {
 		found := false
@@ -202,8 +263,50 @@ func (p *dnsProber) checkAnswer(in *dns.Msg) error {
 			}
 		}
 		if !found {
-			return fmt.Errorf("answer %v lacks %q", got, w)
+			return ReasonDNSAnswer, fmt.Errorf("answer %v lacks %q", got, w)
 		}
 	}
-	return nil
+	return ReasonNone, nil
+}
+
+// checkEqual compares the answer's values with answers_equal: a value
+// expected earlier and no longer makes the answer stale; anything else
+// amiss makes it wrong.
+func (p *dnsProber) checkEqual(got []string) (Reason, error) {
+	p.expMu.Lock()
+	defer p.expMu.Unlock()
+	if p.equal == nil {
+		return ReasonNone, nil
+	}
+	seen := make(map[string]bool, len(got))
+	var extra, old []string
+	for _, g := range got {
+		g = normValue(g)
+		seen[g] = true
+		if !p.equal[g] {
+			extra = append(extra, g)
+			if p.stale[g] {
+				old = append(old, g)
+			}
+		}
+	}
+	var missing []string
+	for w := range p.equal {
+		if !seen[w] {
+			missing = append(missing, w)
+		}
+	}
+	if len(extra) == 0 && len(missing) == 0 {
+		return ReasonNone, nil
+	}
+	sort.Strings(missing)
+	want := make([]string, 0, len(p.equal))
+	for w := range p.equal {
+		want = append(want, w)
+	}
+	sort.Strings(want)
+	if len(old) > 0 {
+		return ReasonDNSStale, fmt.Errorf("stale answer %v: %v no longer expected; want %v", got, old, want)
+	}
+	return ReasonDNSAnswer, fmt.Errorf("answer %v, want exactly %v (missing %v, unexpected %v)", got, want, missing, extra)
 }

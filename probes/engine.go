@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,11 @@ type Engine struct {
 	stopSched context.CancelFunc
 	schedDone chan struct{}
 
+	// observing is set when the engine knows whether its own node can be
+	// trusted (a poller); impaired is why it cannot, "" when it can.
+	observing bool
+	impaired  atomic.Pointer[string]
+
 	mu     sync.Mutex
 	ctx    context.Context
 	epoch  time.Time          // origin of every series' schedule grid
@@ -39,6 +45,24 @@ type EngineOptions struct {
 	Logger *slog.Logger
 	// Sink gets outage edges and certificate changes (may be nil).
 	Sink Sink
+	// Observing says the engine will be told, through SetImpaired, when
+	// the observer itself cannot be trusted (a poller whose node is
+	// cordoned, draining or not Ready). Failures then are counted apart
+	// with reason observer, and their metrics are exported from the start.
+	Observing bool
+}
+
+// SetImpaired tells the engine why the observer cannot be trusted now
+// (e.g. "draining"), or "" when it can. A probe that fails while the
+// observer is impaired (at its start or its end) counts as reason
+// observer: apart from the target's disruption.
+func (e *Engine) SetImpaired(cause string) { e.impaired.Store(&cause) }
+
+func (e *Engine) impairedCause() string {
+	if p := e.impaired.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // NewEngine returns an idle engine; Start starts it.
@@ -47,8 +71,9 @@ func NewEngine(o EngineOptions) *Engine {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{
-		log:  o.Logger,
-		sink: o.Sink,
+		log:       o.Logger,
+		sink:      o.Sink,
+		observing: o.Observing,
 		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "zerodown_probe_duration_seconds",
 			Help:                            "Duration of probe requests, successful or not (a timeout observes the timeout).",
@@ -162,6 +187,11 @@ func (e *Engine) Apply(targets []config.Target) (added, removed int, err error) 
 		for _, c := range t.Connections {
 			k := key + "|" + string(c)
 			if old, ok := e.series[k]; ok {
+				// Same key, same probe: only what the key leaves out
+				// (a DNS target's answers_equal) may have changed.
+				if u, ok := old.prober.(updater); ok {
+					u.Update(t)
+				}
 				want[k] = old
 				continue
 			}
@@ -236,6 +266,7 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, erro
 		sched:       e.sched,
 		hidx:        -1,
 		served:      map[string]uint64{},
+		impaired:    e.impairedCause,
 	}
 	if t.HTTP != nil && t.HTTP.ServedBy != nil {
 		s.servedVals = append(append([]string(nil), t.HTTP.ServedBy.Values...), OtherServedBy)
@@ -243,6 +274,7 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, erro
 	for _, r := range p.Reasons() {
 		s.listed[r] = true
 	}
+	s.listed[ReasonObserver] = e.observing
 	return s, nil
 }
 

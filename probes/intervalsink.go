@@ -62,8 +62,8 @@ func (k *IntervalSink) OutageBegan(s SeriesInfo, start time.Time, reason Reason,
 	}
 	id, werr := k.w.Begin(intervals.Interval{
 		From:    intervals.Time{Time: start},
-		Level:   intervals.LevelError,
-		Source:  "Disruption",
+		Level:   level(reason),
+		Source:  source(reason),
 		Locator: k.locator(s),
 		Message: intervals.Message{
 			Reason:       "DisruptionBegan",
@@ -133,4 +133,20 @@ func (k *IntervalSink) CertChanged(s SeriesInfo, at time.Time, old, cur *Cert) {
 	}); err != nil {
 		k.log.Error("writing interval", "err", err)
 	}
+}
+
+// source is the interval source of an outage: the observer's own trouble
+// is kept apart from the backend's disruption.
+func source(first Reason) string {
+	if first == ReasonObserver {
+		return "ObserverDisruption"
+	}
+	return "Disruption"
+}
+
+func level(first Reason) intervals.Level {
+	if first == ReasonObserver {
+		return intervals.LevelWarning
+	}
+	return intervals.LevelError
 }

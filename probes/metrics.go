@@ -34,6 +34,9 @@ var (
 	skippedDesc = prometheus.NewDesc("zerodown_probes_skipped_total",
 		"Probes not started because max_in_flight requests were still running.",
 		[]string{"backend", "connection"}, nil)
+	observerDisruptionDesc = prometheus.NewDesc("zerodown_observer_disruption_seconds_total",
+		"Time probes failed while the poller's own node was cordoned, draining or not Ready: counted apart from the backend's disruption.",
+		[]string{"backend", "connection"}, nil)
 	inFlightDesc = prometheus.NewDesc("zerodown_probes_in_flight",
 		"Probe requests running now.",
 		[]string{"backend", "connection"}, nil)
@@ -42,7 +45,7 @@ var (
 // Describe implements prometheus.Collector.
 func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{requestsDesc, disruptionDesc, disruptionsDesc, observedDesc,
-		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc} {
+		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc} {
 		ch <- d
 	}
 	e.dur.Describe(ch)
@@ -80,6 +83,10 @@ func (s *series) collect(ch chan<- prometheus.Metric, now time.Time) {
 			continue
 		}
 		counter(requestsDesc, float64(s.requests[r]), b, p, c, r.String())
+		if r == ReasonObserver {
+			counter(observerDisruptionDesc, s.tracker.Disruption(r).Seconds(), b, c)
+			continue
+		}
 		counter(disruptionDesc, s.tracker.Disruption(r).Seconds(), b, c, r.String())
 	}
 	counter(disruptionsDesc, float64(s.tracker.Outages()), b, c)

@@ -56,6 +56,12 @@ type Prober interface {
 	Close()
 }
 
+// updater is a prober that takes the parts of its target that do not
+// count in Target.Key without being rebuilt.
+type updater interface {
+	Update(t *config.Target)
+}
+
 // New builds the prober of target t for one connection mode.
 func New(t *config.Target, conn config.Connection) (Prober, error) {
 	switch {

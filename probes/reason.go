@@ -33,13 +33,18 @@ const (
 	ReasonProtocol              // a malformed or unexpected answer (HTTP version, garbage DNS)
 	ReasonDNSRcode              // a DNS answer with an unexpected rcode
 	ReasonDNSAnswer             // a DNS answer without the expected records
+	ReasonDNSStale              // a DNS answer holding records expected earlier, no longer
 	ReasonOther                 // anything else
+	// ReasonObserver marks a failure seen while the observer itself was
+	// impaired (the poller's own node cordoned, draining or not Ready):
+	// counted apart, never as the target's disruption.
+	ReasonObserver
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"", "dns", "connect_refused", "connect_timeout", "tls", "reset", "timeout",
-	"http_status", "body_mismatch", "protocol", "dns_rcode", "dns_answer", "other",
+	"http_status", "body_mismatch", "protocol", "dns_rcode", "dns_answer", "dns_stale", "other", "observer",
 }
 
 func (r Reason) String() string {

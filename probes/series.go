@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,7 @@ type series struct {
 	sink        Sink
 	log         *slog.Logger
 	pool        *workerPool
+	impaired    func() string // why the observer cannot be trusted now ("" if it can)
 
 	sched    *scheduler
 	fastStep time.Duration // min(fast, timeout/max_in_flight): hung requests never exhaust the slots
@@ -163,6 +165,7 @@ func (s *series) launchLocked(now, due time.Time) {
 // against the schedule is the scheduling lag.
 func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 	start := time.Now()
+	impairedAtStart := s.impaired()
 	s.lag.Observe(max(start.Sub(due), 0).Seconds())
 	// A request still running after slowLimit = min(interval, timeout)
 	// already counts as failed from its start, whatever it would answer
@@ -184,6 +187,14 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 		// answered in the end (a hung connection released and retried).
 		r.Reason = ReasonTimeout
 		r.Err = fmt.Errorf("answered after %s, longer than the probe interval %s", r.Duration.Round(time.Microsecond), s.slowLimit)
+	}
+	if r.Reason != ReasonNone {
+		// The observer's own trouble (its node draining, say) is not the
+		// target's: counted apart.
+		if cause := cmp.Or(impairedAtStart, s.impaired()); cause != "" {
+			r.Err = fmt.Errorf("while this poller's node was %s: %w", cause, r.Err)
+			r.Reason = ReasonObserver
+		}
 	}
 	s.hist.Observe(r.Duration.Seconds())
 	if r.Reason != ReasonNone {

@@ -54,6 +54,8 @@ type Tracker struct {
 
 	seconds [numReasons]time.Duration
 	outages uint64
+	// observerOutages began with a failure of the observer itself.
+	observerOutages uint64
 }
 
 // Observe takes the next sample (in start order) and reports the outage
@@ -77,7 +79,11 @@ func (t *Tracker) Observe(s Sample) (Event, bool) {
 			start = midpoint(t.lastOK, s.Start)
 		}
 		t.down, t.outStart, t.countedUntil = true, start, start
-		t.outages++
+		if s.Reason == ReasonObserver {
+			t.observerOutages++
+		} else {
+			t.outages++
+		}
 		ev, began = Event{Kind: OutageBegan, Start: start, Reason: s.Reason, Err: s.Err}, true
 	}
 	t.add(s.Reason, s.Start)
@@ -102,14 +108,22 @@ func (t *Tracker) Down() (bool, time.Time) { return t.down, t.outStart }
 // Disruption is the disruption time counted so far for reason.
 func (t *Tracker) Disruption(r Reason) time.Duration { return t.seconds[r] }
 
-// TotalDisruption is the disruption time counted so far, all reasons.
+// TotalDisruption is the disruption time counted so far, all reasons but
+// observer (the observer's own trouble is not the target's disruption).
 func (t *Tracker) TotalDisruption() time.Duration {
 	var d time.Duration
-	for _, s := range t.seconds {
-		d += s
+	for r, s := range t.seconds {
+		if Reason(r) != ReasonObserver {
+			d += s
+		}
 	}
 	return d
 }
 
-// Outages is the number of outages begun.
+// Outages is the number of outages begun, but for those that began with a
+// failure of the observer itself.
 func (t *Tracker) Outages() uint64 { return t.outages }
+
+// ObserverOutages is the number of outages that began with a failure of
+// the observer itself.
+func (t *Tracker) ObserverOutages() uint64 { return t.observerOutages }

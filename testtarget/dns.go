@@ -2,6 +2,7 @@ package testtarget
 
 import (
 	"crypto/rand"
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -46,6 +47,8 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 }
 
 func (s *Server) answer(req *dns.Msg) *dns.Msg {
+	s.recMu.RLock()
+	defer s.recMu.RUnlock()
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.Authoritative = true
@@ -135,4 +138,30 @@ func garbage() []byte {
 			return b
 		}
 	}
+}
+
+// SetRecords makes name (fully qualified or not) answer addrs from now on,
+// as a cluster DNS follows a Service's endpoints; no addrs removes the
+// name's own records.
+func (s *Server) SetRecords(name string, addrs ...string) error {
+	fqdn := dns.CanonicalName(name)
+	if _, ok := dns.IsDomainName(fqdn); !ok || name == "" {
+		return fmt.Errorf("testtarget: SetRecords: %q is not a domain name", name)
+	}
+	parsed := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return fmt.Errorf("testtarget: SetRecords(%q): %w", name, err)
+		}
+		parsed = append(parsed, ip.Unmap())
+	}
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	if len(parsed) == 0 {
+		delete(s.cfg.records, fqdn)
+		return nil
+	}
+	s.cfg.records[fqdn] = parsed
+	return nil
 }

@@ -172,6 +172,7 @@ func (o Options) config() (config, error) {
 // Server is a running test target. Its methods are safe for concurrent use.
 type Server struct {
 	cfg   config
+	recMu sync.RWMutex // guards cfg.records
 	ca    *authority
 	split *splitter
 

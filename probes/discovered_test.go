@@ -1,0 +1,152 @@
+package probes
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/testtarget"
+)
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A DNS target whose expected answer changes (a Service's endpoints moved)
+// keeps its series and counters; an answer that still holds the old value
+// is stale, one with a value never expected is wrong.
+func TestDNSAnswersEqualFollowsUpdates(t *testing.T) {
+	tt, _ := startTarget(t, testtarget.Options{Records: map[string][]string{"svc.test.": {"10.96.0.1"}}})
+	target := func(want ...string) config.Target {
+		tg := config.Target{Name: "svc", Schedule: config.Schedule{Interval: config.Duration(20 * time.Millisecond)},
+			DNS: &config.DNSProbe{Server: tt.DNSAddr(), Name: "svc.test", AnswersEqual: want}}
+		return tg.Resolved(config.Schedule{})
+	}
+	e := NewEngine(EngineOptions{})
+	if _, _, err := e.Apply([]config.Target{target("10.96.0.1")}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.Start(ctx)
+	defer e.Stop()
+	labels := func(result string) map[string]string {
+		return map[string]string{"backend": "svc", "connection": "new", "result": result}
+	}
+	count := func(result string) float64 {
+		v, _ := metricValue(t, e, "zerodown_probe_requests_total", labels(result))
+		return v
+	}
+	waitFor(t, "successes", func() bool { return count("success") >= 3 })
+	if n := count("dns_stale"); n != 0 {
+		t.Fatalf("dns_stale = %v before any change", n)
+	}
+
+	// The Service moved to 10.96.0.2; the DNS server still answers the old address.
+	added, removed, err := e.Apply([]config.Target{target("10.96.0.2")})
+	if err != nil || added != 0 || removed != 0 {
+		t.Fatalf("Apply with new answers_equal: added %d removed %d err %v; want the series kept", added, removed, err)
+	}
+	waitFor(t, "stale answers", func() bool { return count("dns_stale") >= 2 })
+	if err := tt.SetRecords("svc.test", "10.96.0.2"); err != nil {
+		t.Fatal(err)
+	}
+	ok := count("success")
+	waitFor(t, "recovery", func() bool { return count("success") > ok+2 })
+
+	// An address never expected is a wrong answer, not a stale one.
+	if err := tt.SetRecords("svc.test", "10.96.0.2", "10.96.0.77"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "wrong answers", func() bool { return count("dns_answer") >= 2 })
+	if err := tt.SetRecords("svc.test", "10.96.0.2"); err != nil {
+		t.Fatal(err)
+	}
+	ok = count("success")
+	waitFor(t, "second recovery", func() bool { return count("success") > ok+2 })
+
+	if v, _ := metricValue(t, e, "zerodown_disruptions_total", map[string]string{"backend": "svc", "connection": "new"}); v != 2 {
+		t.Errorf("disruptions_total = %v, want 2 (one stale, one wrong)", v)
+	}
+	for _, r := range []string{"dns_stale", "dns_answer"} {
+		if v, _ := metricValue(t, e, "zerodown_disruption_seconds_total", map[string]string{"backend": "svc", "reason": r}); v <= 0 {
+			t.Errorf("disruption_seconds_total{reason=%q} = %v, want > 0", r, v)
+		}
+	}
+}
+
+// Failures while the observer's own node is impaired are counted apart:
+// not in the backend's disruption, not as its outages.
+func TestObserverImpairedCountedApart(t *testing.T) {
+	tt, _ := startTarget(t, testtarget.Options{})
+	sink := &recSink{}
+	e := NewEngine(EngineOptions{Observing: true, Sink: sink})
+	tg := httpTarget("web", tt.HTTPAddr(), 20*time.Millisecond)
+	tg.Connections = []config.Connection{config.ConnNew}
+	if _, _, err := e.Apply([]config.Target{tg}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.Start(ctx)
+	defer e.Stop()
+	web := map[string]string{"backend": "web", "connection": "new"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for a, b := range web {
+			m[a] = b
+		}
+		return m
+	}
+	// Exported as zero from the start, so rate() sees it.
+	if v, ok := metricValue(t, e, "zerodown_observer_disruption_seconds_total", web); !ok || v != 0 {
+		t.Fatalf("observer disruption before anything = %v (exported %v), want 0", v, ok)
+	}
+	requests := func(result string) float64 {
+		v, _ := metricValue(t, e, "zerodown_probe_requests_total", with("result", result))
+		return v
+	}
+	waitFor(t, "successes", func() bool { return requests("success") >= 3 })
+
+	// The poller's node drains and the target fails meanwhile.
+	e.SetImpaired("draining")
+	tt.Set(testtarget.Refuse)
+	waitFor(t, "observer failures", func() bool { return requests("observer") >= 5 })
+	tt.Set(testtarget.Healthy)
+	e.SetImpaired("")
+	ok := requests("success")
+	waitFor(t, "recovery", func() bool { return requests("success") > ok+2 })
+
+	if v, _ := metricValue(t, e, "zerodown_observer_disruption_seconds_total", web); v <= 0 {
+		t.Errorf("observer disruption = %v, want > 0", v)
+	}
+	if v, _ := metricValue(t, e, "zerodown_disruption_seconds_total", with("reason", "connect_refused")); v != 0 {
+		t.Errorf("connect_refused disruption = %v, want 0: the failures were the observer's", v)
+	}
+	if v, _ := metricValue(t, e, "zerodown_disruptions_total", web); v != 0 {
+		t.Errorf("disruptions_total = %v, want 0", v)
+	}
+	if requests("connect_refused") != 0 {
+		t.Errorf("connect_refused requests = %v, want 0", requests("connect_refused"))
+	}
+	events, _ := sink.snapshot()
+	if len(events) < 1 || events[0] != "began web/new observer" {
+		t.Errorf("sink events %v, want an outage begun with reason observer", events)
+	}
+
+	// The same failure with a healthy observer is the backend's.
+	tt.Set(testtarget.Refuse)
+	waitFor(t, "backend failures", func() bool { return requests("connect_refused") >= 3 })
+	tt.Set(testtarget.Healthy)
+	if v, _ := metricValue(t, e, "zerodown_disruptions_total", web); v != 1 {
+		t.Errorf("disruptions_total = %v, want 1", v)
+	}
+}
