@@ -131,7 +131,7 @@ func New(o Options) (*Set, error) {
 	if o.Config != nil {
 		cf := configinformers.NewSharedInformerFactory(o.Config, o.Resync)
 		co, cv := newClusterOperatorCollector(cf, s.conds), newClusterVersionCollector(cf, s.conds)
-		on, err := served(disco, "config.openshift.io/v1", "clusteroperators", "clusterversions")
+		on, err := Served(disco, "config.openshift.io/v1", "clusteroperators", "clusterversions")
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +144,7 @@ func New(o Options) (*Set, error) {
 	if o.MachineConfig != nil {
 		mf := mcfginformers.NewSharedInformerFactory(o.MachineConfig, o.Resync)
 		mcp := newMachineConfigPoolCollector(mf, s.conds)
-		on, err := served(disco, "machineconfiguration.openshift.io/v1", "machineconfigpools")
+		on, err := Served(disco, "machineconfiguration.openshift.io/v1", "machineconfigpools")
 		if err != nil {
 			return nil, err
 		}
@@ -162,10 +162,10 @@ func New(o Options) (*Set, error) {
 	return s, nil
 }
 
-// served reports whether the API server serves every one of resources in
+// Served reports whether the API server serves every one of resources in
 // groupVersion. A group version that is not found is not served; other
 // errors are returned.
-func served(d discovery.DiscoveryInterface, groupVersion string, resources ...string) (bool, error) {
+func Served(d discovery.DiscoveryInterface, groupVersion string, resources ...string) (bool, error) {
 	list, err := d.ServerResourcesForGroupVersion(groupVersion)
 	if apierrors.IsNotFound(err) {
 		return false, nil

@@ -38,6 +38,7 @@ went down during a cluster upgrade, for how long and why.
 Usage:
   zerodown watch [flags] [TARGET...]   probe targets, serve metrics, show a live view, write intervals
   zerodown demo [flags]                run watch against a loopback test target with scheduled outages
+  zerodown poller [flags]              in a cluster, one per node: probe static and discovered targets
   zerodown controller [flags]          in a cluster: operator, version, node and workload state as metrics and intervals
   zerodown version                     print the version
 
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runWatch(args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(args[1:], stdout, stderr)
+	case "poller":
+		return runPoller(args[1:], stdout, stderr)
 	case "controller":
 		return runController(args[1:], stdout, stderr)
 	case "version", "--version":

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/zerodown/zerodown/collectors/discovery"
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/kube"
+	"github.com/zerodown/zerodown/poller"
+)
+
+func runPoller(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("poller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfgFile     = fs.String("config", "", "YAML file of static targets and the defaults every target takes (optional)")
+		kubeconfig  = fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account)")
+		node        = fs.String("node-name", os.Getenv("NODE_NAME"), "the node this poller runs on (downward API: spec.nodeName); default $NODE_NAME. Failures while it is cordoned, draining or not Ready count as reason observer")
+		listen      = fs.String("listen", ":9949", "address for /metrics, /healthz and /readyz")
+		out         = fs.String("out", "", "folder for intervals.jsonl (outages); empty writes none")
+		discover    = fs.Bool("discovery", true, "probe annotated (or selected) Routes and Services")
+		annotation  = fs.String("discovery.annotation", discovery.DefaultAnnotation, "annotation that chooses Routes and Services to probe (on a Service its value lists kinds: tcp,http,https,dns; \"true\" is tcp,dns)")
+		selector    = fs.String("discovery.selector", "", "label selector that also chooses Routes and Services (empty: the annotation only)")
+		namespaces  = fs.String("discovery.namespaces", "", "comma-separated namespaces to discover in (empty: all)")
+		routerHTTP  = fs.String("router.http-address", "router-internal-default.openshift-ingress.svc:80", "router address (host:port) plain Routes are probed through, with the route's host as Host header")
+		routerHTTPS = fs.String("router.https-address", "router-internal-default.openshift-ingress.svc:443", "router address (host:port) TLS Routes are probed through, with the route's host as Host header and SNI")
+		routerCA    = fs.String("router.ca-file", "", "CA bundle that verifies the router's certificates (default: the system's roots)")
+		routerSkip  = fs.Bool("router.insecure-skip-verify", false, "do not verify the router's certificates")
+		clusterDNS  = fs.String("cluster-dns", "", "DNS server (host:port) Service names are asked of (default: the system resolver, in a pod the cluster DNS)")
+		domain      = fs.String("cluster-domain", "cluster.local", "the cluster's DNS domain")
+		interval    = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s)")
+		fast        = fs.Duration("fast-interval", 0, "probe interval while a target fails (default 10ms)")
+		timeout     = fs.Duration("timeout", 0, "timeout of one probe (default 1s)")
+		flags       common
+	)
+	flags.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: zerodown poller [flags]
+
+The probe engine in the cluster, one per node (a DaemonSet). Probes the static
+targets of --config and, with --discovery, every Route and Service carrying the
+annotation (or matching the selector): Routes through the router with their
+host as Host header and SNI, Services at their cluster IP and through their DNS
+name, whose answer must be exactly the Service (cluster IP, ready endpoints,
+ExternalName, SRV). Target changes apply live; unchanged targets keep their
+counters. Probe failures while this poller's own node is cordoned, draining or
+not Ready are counted apart (reason observer).
+
+Example (in a pod, NODE_NAME from the downward API):
+  zerodown poller --out /var/lib/zerodown --cluster-dns 172.30.0.10:53
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	log, _, _, code, ok := flags.parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "zerodown poller: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
+	}
+	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
+	cfg, err := loadConfig(*cfgFile, nil, overrides)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	kube.RouteKlog(log)
+	rc, err := kube.RESTConfig(*kubeconfig, "zerodown-poller")
+	if err != nil {
+		fmt.Fprintln(stderr, "zerodown poller:", err)
+		return exitUsage
+	}
+	if *node == "" {
+		log.Warn("no --node-name (or $NODE_NAME): this poller's own node is not watched; its reboots will look like target outages")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = poller.Run(ctx, poller.Options{
+		Config: cfg, REST: rc, NodeName: *node, Discover: *discover,
+		Discovery: discovery.Options{
+			Annotation: *annotation, Selector: *selector, Namespaces: splitList(*namespaces),
+			RouterHTTP: *routerHTTP, RouterHTTPS: *routerHTTPS,
+			RouterTLS:  config.TLS{CAFile: *routerCA, InsecureSkipVerify: *routerSkip},
+			ClusterDNS: *clusterDNS, ClusterDomain: *domain,
+		},
+		Listen: *listen, OutDir: *out, Logger: log,
+	})
+	if err != nil {
+		log.Error("poller failed", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}

@@ -1,0 +1,416 @@
+// Package discovery turns Routes and Services into probe targets. An
+// object is probed when it carries the annotation (zerodown.io/probe by
+// default) or matches the label selector. Targets change live as objects
+// change; Targets reads informer listers only, so while the API server is
+// away the last known targets stay.
+//
+// A Route is probed through the router: its URL names the router address,
+// its Host header and TLS SNI are the route's host. A Service is probed at
+// its cluster IP (TCP connect or HTTP) and through its DNS name, asked of
+// the cluster DNS; the answer must be exactly the Service itself (its
+// cluster IP; for a headless Service its ready endpoints; for an
+// ExternalName its CNAME; SRV records for named ports), so a stale or
+// wrong answer is disruption with its own reason.
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	routev1 "github.com/openshift/api/route/v1"
+	routeclient "github.com/openshift/client-go/route/clientset/versioned"
+	routeinformers "github.com/openshift/client-go/route/informers/externalversions"
+	routelisters "github.com/openshift/client-go/route/listers/route/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/config"
+)
+
+// Annotations read on Routes and Services.
+const (
+	// DefaultAnnotation chooses objects to probe. On a Service its value
+	// lists probe kinds: tcp, http, https, dns ("true": tcp,dns). On a
+	// Route any value but "false" probes it through the router.
+	DefaultAnnotation = "zerodown.io/probe"
+	// AnnotationPath is the HTTP path to ask (default: the Route's path, or /).
+	AnnotationPath = "zerodown.io/path"
+	// AnnotationPorts restricts a Service's probes to these ports (names
+	// or numbers, comma-separated).
+	AnnotationPorts = "zerodown.io/ports"
+	// AnnotationServedBy names a response header that says which backend
+	// served a Route's request; its values are the Route's backends.
+	AnnotationServedBy = "zerodown.io/served-by-header"
+)
+
+// Options configures discovery.
+type Options struct {
+	Kube  kubernetes.Interface
+	Route routeclient.Interface // nil: no Routes
+	// Annotation chooses objects (default DefaultAnnotation).
+	Annotation string
+	// Selector, if set, chooses objects by label too.
+	Selector string
+	// Namespaces to watch (empty: all).
+	Namespaces []string
+	// RouterHTTP and RouterHTTPS are the router's addresses (host:port)
+	// for plain and TLS Routes.
+	RouterHTTP, RouterHTTPS string
+	// RouterTLS verifies the router's certificates (CA file, or skip).
+	RouterTLS config.TLS
+	// ClusterDNS is the DNS server (host:port) for Service names; empty
+	// uses the system resolver (in a pod: the cluster DNS).
+	ClusterDNS string
+	// ClusterDomain is the cluster's DNS domain (default cluster.local).
+	ClusterDomain string
+	Resync        time.Duration
+	Logger        *slog.Logger
+}
+
+// Discovery watches Routes, Services and EndpointSlices.
+type Discovery struct {
+	o        Options
+	log      *slog.Logger
+	sel      labels.Selector
+	starters []func(<-chan struct{})
+	synced   []cache.InformerSynced
+	routes   []routelisters.RouteLister
+	services []corelisters.ServiceLister
+	slices   []discoverylisters.EndpointSliceLister
+	changes  chan struct{}
+
+	mu      sync.Mutex
+	skipped map[string]string // object -> why it yields no target, logged once
+}
+
+// New sets discovery up; Start starts it. It asks the API server whether
+// it serves Routes: without them, Routes are skipped with one log line.
+func New(o Options) (*Discovery, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Annotation == "" {
+		o.Annotation = DefaultAnnotation
+	}
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = "cluster.local"
+	}
+	sel := labels.Nothing()
+	if o.Selector != "" {
+		var err error
+		if sel, err = labels.Parse(o.Selector); err != nil {
+			return nil, fmt.Errorf("discovery label selector %q: %w", o.Selector, err)
+		}
+	}
+	d := &Discovery{o: o, log: o.Logger, sel: sel, changes: make(chan struct{}, 1), skipped: map[string]string{}}
+	namespaces := o.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{""}
+	}
+	routesOn := false
+	if o.Route != nil {
+		on, err := collectors.Served(o.Kube.Discovery(), "route.openshift.io/v1", "routes")
+		if err != nil {
+			return nil, err
+		}
+		routesOn = on
+		if !on {
+			d.log.Info("route discovery switched off: the cluster does not serve route.openshift.io/v1")
+		}
+	}
+	notify := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { d.changed() },
+		UpdateFunc: func(any, any) { d.changed() },
+		DeleteFunc: func(any) { d.changed() },
+	}
+	for _, ns := range namespaces {
+		f := informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, informers.WithNamespace(ns))
+		svc, eps := f.Core().V1().Services(), f.Discovery().V1().EndpointSlices()
+		for _, inf := range []cache.SharedIndexInformer{svc.Informer(), eps.Informer()} {
+			if _, err := inf.AddEventHandler(notify); err != nil {
+				return nil, err
+			}
+			d.synced = append(d.synced, inf.HasSynced)
+		}
+		d.services = append(d.services, svc.Lister())
+		d.slices = append(d.slices, eps.Lister())
+		d.starters = append(d.starters, f.Start)
+		if routesOn {
+			rf := routeinformers.NewSharedInformerFactoryWithOptions(o.Route, o.Resync, routeinformers.WithNamespace(ns))
+			ri := rf.Route().V1().Routes()
+			if _, err := ri.Informer().AddEventHandler(notify); err != nil {
+				return nil, err
+			}
+			d.synced = append(d.synced, ri.Informer().HasSynced)
+			d.routes = append(d.routes, ri.Lister())
+			d.starters = append(d.starters, rf.Start)
+		}
+	}
+	return d, nil
+}
+
+func (d *Discovery) changed() {
+	select {
+	case d.changes <- struct{}{}:
+	default:
+	}
+}
+
+// Start starts the informers until ctx ends.
+func (d *Discovery) Start(ctx context.Context) {
+	for _, s := range d.starters {
+		s(ctx.Done())
+	}
+}
+
+// WaitForSync waits for the informer caches.
+func (d *Discovery) WaitForSync(ctx context.Context) bool {
+	return cache.WaitForCacheSync(ctx.Done(), d.synced...)
+}
+
+// Changes is signalled (coalesced) whenever a watched object changes.
+func (d *Discovery) Changes() <-chan struct{} { return d.changes }
+
+// chosen reports whether obj is to be probed, and the annotation's value.
+func (d *Discovery) chosen(annotations, lbls map[string]string) (string, bool) {
+	v, ok := annotations[d.o.Annotation]
+	if ok && v != "false" {
+		return v, true
+	}
+	if d.sel.Matches(labels.Set(lbls)) {
+		return v, true
+	}
+	return "", false
+}
+
+// Targets returns the targets of every chosen Route and Service, sorted by
+// name, unresolved (the caller applies its defaults).
+func (d *Discovery) Targets() []config.Target {
+	var out []config.Target
+	for _, l := range d.routes {
+		rs, _ := l.List(labels.Everything())
+		for _, r := range rs {
+			if _, ok := d.chosen(r.Annotations, r.Labels); ok {
+				if t, ok := d.routeTarget(r); ok {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	for i, l := range d.services {
+		ss, _ := l.List(labels.Everything())
+		for _, s := range ss {
+			if v, ok := d.chosen(s.Annotations, s.Labels); ok {
+				out = append(out, d.serviceTargets(s, v, d.slices[i])...)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (d *Discovery) skip(obj, why string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.skipped[obj] == why {
+		return
+	}
+	d.skipped[obj] = why
+	d.log.Warn("not probing", "object", obj, "why", why)
+}
+
+// routeTarget probes a Route through the router with its host as Host
+// header and SNI.
+func (d *Discovery) routeTarget(r *routev1.Route) (config.Target, bool) {
+	obj := "route/" + r.Namespace + "/" + r.Name
+	host := r.Spec.Host
+	if host == "" {
+		for _, in := range r.Status.Ingress {
+			if in.Host != "" {
+				host = in.Host
+				break
+			}
+		}
+	}
+	if host == "" {
+		d.skip(obj, "the route has no host yet")
+		return config.Target{}, false
+	}
+	scheme, addr := "http", d.o.RouterHTTP
+	if r.Spec.TLS != nil {
+		scheme, addr = "https", d.o.RouterHTTPS
+	}
+	if addr == "" {
+		d.skip(obj, "no router address for "+scheme+" routes is configured")
+		return config.Target{}, false
+	}
+	path := r.Spec.Path
+	if p := r.Annotations[AnnotationPath]; p != "" {
+		path = p
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	hp := &config.HTTPProbe{URL: scheme + "://" + addr + path, Host: host}
+	if scheme == "https" {
+		hp.TLS = d.o.RouterTLS
+	}
+	if h := r.Annotations[AnnotationServedBy]; h != "" {
+		vals := []string{r.Spec.To.Name}
+		for _, b := range r.Spec.AlternateBackends {
+			vals = append(vals, b.Name)
+		}
+		hp.ServedBy = &config.ServedBy{Header: h, Values: vals}
+	}
+	return config.Target{Name: "route:" + r.Namespace + ":" + r.Name, HTTP: hp}, true
+}
+
+// serviceTargets probes a Service at its cluster IP and through DNS.
+func (d *Discovery) serviceTargets(s *corev1.Service, kinds string, slices discoverylisters.EndpointSliceLister) []config.Target {
+	obj := "service/" + s.Namespace + "/" + s.Name
+	want := map[string]bool{}
+	switch strings.TrimSpace(kinds) {
+	case "", "true":
+		want["tcp"], want["dns"] = true, true
+	default:
+		for _, k := range strings.Split(kinds, ",") {
+			k = strings.TrimSpace(k)
+			switch k {
+			case "tcp", "http", "https", "dns":
+				want[k] = true
+			default:
+				d.skip(obj, fmt.Sprintf("annotation %s: unknown probe kind %q (want tcp, http, https, dns)", d.o.Annotation, k))
+			}
+		}
+	}
+	ports := d.ports(s)
+	fqdn := s.Name + "." + s.Namespace + ".svc." + d.o.ClusterDomain
+	base := s.Namespace + ":" + s.Name
+	var out []config.Target
+	headless := s.Spec.ClusterIP == corev1.ClusterIPNone
+	external := s.Spec.Type == corev1.ServiceTypeExternalName
+	if !headless && !external && s.Spec.ClusterIP != "" {
+		path := s.Annotations[AnnotationPath]
+		if path == "" {
+			path = "/"
+		}
+		for _, p := range ports {
+			addr := net.JoinHostPort(s.Spec.ClusterIP, strconv.Itoa(int(p.Port)))
+			name := "service:" + base + ":" + portName(p)
+			if want["tcp"] {
+				out = append(out, config.Target{Name: name, TCP: &config.TCPProbe{Address: addr}})
+			}
+			for _, scheme := range []string{"http", "https"} {
+				if want[scheme] {
+					n := name
+					if want["tcp"] || (want["http"] && want["https"]) {
+						n += ":" + scheme
+					}
+					out = append(out, config.Target{Name: n, HTTP: &config.HTTPProbe{URL: scheme + "://" + addr + path}})
+				}
+			}
+		}
+	}
+	if !want["dns"] {
+		return out
+	}
+	dnsTarget := func(name, qname, qtype string, answers []string) config.Target {
+		if answers == nil {
+			answers = []string{}
+		}
+		return config.Target{Name: name, DNS: &config.DNSProbe{Server: d.o.ClusterDNS, Name: qname, Type: qtype, AnswersEqual: answers}}
+	}
+	switch {
+	case external:
+		out = append(out, dnsTarget("dns:"+base, fqdn, "CNAME", []string{strings.TrimSuffix(s.Spec.ExternalName, ".")}))
+	case headless:
+		out = append(out, dnsTarget("dns:"+base, fqdn, "A", readyAddresses(s, slices)))
+	case s.Spec.ClusterIP != "":
+		qtype := "A"
+		if strings.Contains(s.Spec.ClusterIP, ":") {
+			qtype = "AAAA"
+		}
+		out = append(out, dnsTarget("dns:"+base, fqdn, qtype, []string{s.Spec.ClusterIP}))
+		for _, p := range ports {
+			if p.Name == "" {
+				continue
+			}
+			proto := strings.ToLower(string(p.Protocol))
+			if proto == "" {
+				proto = "tcp"
+			}
+			srv := "_" + p.Name + "._" + proto + "." + fqdn
+			out = append(out, dnsTarget("dns-srv:"+base+":"+p.Name, srv, "SRV", []string{fqdn + ":" + strconv.Itoa(int(p.Port))}))
+		}
+	}
+	return out
+}
+
+// ports are the Service's TCP ports, restricted by AnnotationPorts.
+func (d *Discovery) ports(s *corev1.Service) []corev1.ServicePort {
+	only := map[string]bool{}
+	for _, p := range strings.Split(s.Annotations[AnnotationPorts], ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			only[p] = true
+		}
+	}
+	var out []corev1.ServicePort
+	for _, p := range s.Spec.Ports {
+		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		if len(only) > 0 && !only[p.Name] && !only[strconv.Itoa(int(p.Port))] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func portName(p corev1.ServicePort) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return strconv.Itoa(int(p.Port))
+}
+
+// readyAddresses are the IPv4 addresses of the Service's ready endpoints
+// (an endpoint whose ready condition is unset counts as ready), sorted.
+func readyAddresses(s *corev1.Service, l discoverylisters.EndpointSliceLister) []string {
+	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: s.Name})
+	es, _ := l.EndpointSlices(s.Namespace).List(sel)
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range es {
+		if e.AddressType != discoveryv1.AddressTypeIPv4 {
+			continue
+		}
+		for _, ep := range e.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				if !seen[a] {
+					seen[a] = true
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

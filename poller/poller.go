@@ -1,0 +1,331 @@
+// Package poller is the zerodown poller role: the probe engine in the
+// cluster, one per node. It probes static targets from its configuration
+// and the targets discovery finds (Routes, Services and their DNS names),
+// applying changes live without resetting unchanged targets. It knows its
+// node and watches it: probes that fail while the node is cordoned,
+// draining or not Ready are counted apart (reason observer), because a
+// poller measuring its own node's reboot is the classic false alarm.
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	routeclient "github.com/openshift/client-go/route/clientset/versioned"
+	"github.com/prometheus/client_golang/prometheus"
+	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/collectors/discovery"
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/serve"
+	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/probes"
+)
+
+// IntervalsFile is the name of the interval stream in Options.OutDir.
+const IntervalsFile = "intervals.jsonl"
+
+// Options configures a poller.
+type Options struct {
+	// Config holds the static targets and the defaults every target
+	// (static or discovered) takes. Resolved and valid.
+	Config *config.Config
+	// REST reaches the API server; nil runs static targets only.
+	REST *rest.Config
+	// NodeName is the node this poller runs on (downward API); empty:
+	// the node is not watched.
+	NodeName string
+	// Discover enables discovery of Routes and Services (needs REST).
+	Discover  bool
+	Discovery discovery.Options // Kube, Route and Logger are filled in
+	// Settle is how long discovery changes are gathered before they are
+	// applied (default 250ms).
+	Settle   time.Duration
+	Listen   string
+	OnListen func(addr string)
+	OutDir   string // intervals.jsonl; empty: none
+	Logger   *slog.Logger
+}
+
+var (
+	impairedDesc = prometheus.NewDesc("zerodown_poller_node_impaired",
+		"1 for the reason this poller's own node cannot be trusted now (not_ready, draining, cordoned); probes failing meanwhile count as reason observer.",
+		[]string{"node", "cause"}, nil)
+	targetsDesc = prometheus.NewDesc("zerodown_poller_targets",
+		"Targets probed, by where they come from: static (the configuration) or discovered (Routes, Services).",
+		[]string{"source"}, nil)
+	applyDesc = prometheus.NewDesc("zerodown_poller_target_updates_total",
+		"Target set changes applied, by result (success, error).",
+		[]string{"result"}, nil)
+)
+
+var impairedCauses = []string{"not_ready", "draining", "cordoned"}
+
+// state is what the poller exports of itself.
+type state struct {
+	node string
+
+	mu          sync.Mutex
+	impaired    string
+	static      int
+	discovered  int
+	applyOK     uint64
+	applyFailed uint64
+}
+
+func (s *state) Describe(ch chan<- *prometheus.Desc) {
+	ch <- impairedDesc
+	ch <- targetsDesc
+	ch <- applyDesc
+}
+
+func (s *state) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.node != "" {
+		for _, c := range impairedCauses {
+			v := 0.0
+			if s.impaired == c {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(impairedDesc, prometheus.GaugeValue, v, s.node, c)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.static), "static")
+	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.discovered), "discovered")
+	ch <- prometheus.MustNewConstMetric(applyDesc, prometheus.CounterValue, float64(s.applyOK), "success")
+	ch <- prometheus.MustNewConstMetric(applyDesc, prometheus.CounterValue, float64(s.applyFailed), "error")
+}
+
+// Run runs the poller until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Settle <= 0 {
+		o.Settle = 250 * time.Millisecond
+	}
+	var iw *intervals.Writer
+	if o.OutDir != "" {
+		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		var err error
+		if iw, err = intervals.Create(filepath.Join(o.OutDir, IntervalsFile)); err != nil {
+			return err
+		}
+		defer func() { _ = iw.Close(time.Now()) }()
+	}
+	var extra map[string]string
+	if o.NodeName != "" {
+		extra = map[string]string{"node": o.NodeName}
+	}
+	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: probes.NewIntervalSink(iw, log, extra), Observing: o.NodeName != ""})
+	st := &state{node: o.NodeName}
+
+	var (
+		kube  kubernetes.Interface
+		disco *discovery.Discovery
+		ready []func() bool
+	)
+	if o.REST != nil {
+		var err error
+		if kube, err = kubernetes.NewForConfig(o.REST); err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+		if o.Discover {
+			rc, err := routeclient.NewForConfig(o.REST)
+			if err != nil {
+				return fmt.Errorf("route client: %w", err)
+			}
+			do := o.Discovery
+			do.Kube, do.Route, do.Logger = kube, rc, log
+			if disco, err = discovery.New(do); err != nil {
+				return err
+			}
+		}
+	} else if o.Discover || o.NodeName != "" {
+		return errors.New("discovery and node watching need a Kubernetes client configuration")
+	}
+
+	static := o.Config.Targets
+	st.static = len(static)
+	if _, _, err := engine.Apply(static); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(engine, st,
+		versioncollector.NewCollector("zerodown"),
+		promcollectors.NewGoCollector(),
+		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
+	readyFn := func() error {
+		for _, r := range ready {
+			if !r() {
+				return errors.New("informer caches not synced")
+			}
+		}
+		return nil
+	}
+
+	engine.Start(ctx)
+	defer engine.Stop()
+
+	if kube != nil && o.NodeName != "" {
+		synced := watchNode(ctx, kube, o.NodeName, engine, st, log)
+		ready = append(ready, synced)
+	}
+	if disco != nil {
+		disco.Start(ctx)
+		synced := &atomic.Bool{}
+		ready = append(ready, synced.Load)
+		go func() {
+			if !disco.WaitForSync(ctx) {
+				return
+			}
+			synced.Store(true)
+			log.Info("discovery synced")
+			applyDiscovered(o.Config, static, disco, engine, st, log)
+			follow(ctx, o.Settle, disco, func() { applyDiscovered(o.Config, static, disco, engine, st, log) })
+		}()
+	}
+
+	srv, err := serve.Start(o.Listen, reg, readyFn, log, nil)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	defer srv.Close()
+	if o.OnListen != nil {
+		o.OnListen(srv.Addr())
+	}
+
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			if iw != nil {
+				if err := iw.Heartbeat(now); err != nil {
+					log.Error("writing intervals", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// follow calls apply after every burst of discovery changes, once they
+// settled for settle.
+func follow(ctx context.Context, settle time.Duration, d *discovery.Discovery, apply func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.Changes():
+		}
+		timer := time.NewTimer(settle)
+	gather:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-d.Changes():
+			case <-timer.C:
+				break gather
+			}
+		}
+		apply()
+	}
+}
+
+// applyDiscovered makes static plus discovered targets the engine's set.
+// A discovered target that is invalid (or whose name a static target
+// already has) is left out with a log line; the others apply.
+func applyDiscovered(cfg *config.Config, static []config.Target, d *discovery.Discovery, e *probes.Engine, st *state, log *slog.Logger) {
+	names := map[string]bool{}
+	for _, t := range static {
+		names[t.Name] = true
+	}
+	all := append([]config.Target(nil), static...)
+	n := 0
+	for _, t := range d.Targets() {
+		r := t.Resolved(cfg.Defaults)
+		if names[r.Name] {
+			log.Warn("discovered target skipped: a static target has its name", "backend", r.Name)
+			continue
+		}
+		if err := r.Validate(); err != nil {
+			log.Warn("discovered target skipped", "backend", r.Name, "err", err)
+			continue
+		}
+		names[r.Name] = true
+		all = append(all, r)
+		n++
+	}
+	added, removed, err := e.Apply(all)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err != nil {
+		st.applyFailed++
+		log.Error("applying discovered targets", "err", err)
+		return
+	}
+	st.applyOK++
+	st.discovered = n
+	if added > 0 || removed > 0 {
+		log.Info("targets changed", "discovered", n, "static", len(static), "series_added", added, "series_removed", removed)
+	}
+}
+
+// watchNode follows this poller's Node and tells the engine when it is
+// impaired. It returns whether the Node's cache has synced.
+func watchNode(ctx context.Context, kube kubernetes.Interface, node string, e *probes.Engine, st *state, log *slog.Logger) func() bool {
+	f := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+		lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", node).String()
+	}))
+	inf := f.Core().V1().Nodes().Informer()
+	update := func(obj any) {
+		n, ok := obj.(*corev1.Node)
+		if !ok || n.Name != node {
+			return
+		}
+		cause := collectors.ReadNodeState(n).Impaired()
+		e.SetImpaired(cause)
+		st.mu.Lock()
+		old := st.impaired
+		st.impaired = cause
+		st.mu.Unlock()
+		if old != cause {
+			if cause == "" {
+				log.Info("own node healthy: probe failures count against targets again", "node", node)
+			} else {
+				log.Info("own node impaired: probe failures count as reason observer", "node", node, "cause", cause)
+			}
+		}
+	}
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    update,
+		UpdateFunc: func(_, obj any) { update(obj) },
+	})
+	f.Start(ctx.Done())
+	return inf.HasSynced
+}
