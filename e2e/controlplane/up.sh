@@ -171,6 +171,7 @@ start_proc() { # name args...: runs the binary in the background, log and pid in
 	shift
 	nohup "$bindir/$name" "$@" >"$dir/$name.log" 2>&1 </dev/null &
 	echo $! >"$dir/$name.pid"
+	printf '%s\0' "$@" >"$dir/$name.args" # for restart.sh
 }
 wait_for() { # name timeout-seconds command...: polls every 0.2 s until command succeeds
 	local name=$1 timeout=$2 deadline
