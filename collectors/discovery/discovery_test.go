@@ -1,0 +1,183 @@
+package discovery
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	routev1 "github.com/openshift/api/route/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+
+	routelisters "github.com/openshift/client-go/route/listers/route/v1"
+
+	"github.com/zerodown/zerodown/config"
+)
+
+func indexer(t *testing.T, objs ...any) cache.Indexer {
+	t.Helper()
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	for _, o := range objs {
+		if err := idx.Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return idx
+}
+
+// describe renders a target compactly for comparison.
+func describe(t config.Target) string {
+	switch {
+	case t.TCP != nil:
+		return fmt.Sprintf("%s tcp %s", t.Name, t.TCP.Address)
+	case t.HTTP != nil:
+		s := fmt.Sprintf("%s http %s host=%s", t.Name, t.HTTP.URL, t.HTTP.Host)
+		if t.HTTP.TLS.CAFile != "" {
+			s += " ca=" + t.HTTP.TLS.CAFile
+		}
+		if sb := t.HTTP.ServedBy; sb != nil {
+			s += fmt.Sprintf(" served_by=%s%v", sb.Header, sb.Values)
+		}
+		return s
+	default:
+		return fmt.Sprintf("%s dns %s %s @%s equal=%v", t.Name, t.DNS.Type, t.DNS.Name, t.DNS.Server, t.DNS.AnswersEqual)
+	}
+}
+
+func newTestDiscovery(t *testing.T, sel, caFile string, objs ...any) *Discovery {
+	t.Helper()
+	s := labels.Nothing()
+	if sel != "" {
+		var err error
+		if s, err = labels.Parse(sel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var svcs, slices, routes []any
+	for _, o := range objs {
+		switch o.(type) {
+		case *corev1.Service:
+			svcs = append(svcs, o)
+		case *discoveryv1.EndpointSlice:
+			slices = append(slices, o)
+		case *routev1.Route:
+			routes = append(routes, o)
+		}
+	}
+	return &Discovery{
+		o: Options{Annotation: DefaultAnnotation, RouterHTTP: "router:80", RouterHTTPS: "router:443",
+			RouterTLS: config.TLS{CAFile: caFile}, ClusterDNS: "127.0.0.53:53", ClusterDomain: "cluster.local"},
+		log:      slog.New(slog.DiscardHandler),
+		sel:      s,
+		services: []corelisters.ServiceLister{corelisters.NewServiceLister(indexer(t, svcs...))},
+		slices:   []discoverylisters.EndpointSliceLister{discoverylisters.NewEndpointSliceLister(indexer(t, slices...))},
+		routes:   []routelisters.RouteLister{routelisters.NewRouteLister(indexer(t, routes...))},
+		skipped:  map[string]string{},
+	}
+}
+
+func svc(name, probe string, spec corev1.ServiceSpec, annotations ...string) *corev1.Service {
+	a := map[string]string{}
+	if probe != "" {
+		a[DefaultAnnotation] = probe
+	}
+	for i := 0; i+1 < len(annotations); i += 2 {
+		a[annotations[i]] = annotations[i+1]
+	}
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Annotations: a, Labels: map[string]string{"tier": name}}, Spec: spec}
+}
+
+func slice(name, svcName string, family discoveryv1.AddressType, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "shop", Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: svcName}},
+		AddressType: family, Endpoints: eps,
+	}
+}
+
+func ep(ready *bool, addrs ...string) discoveryv1.Endpoint {
+	return discoveryv1.Endpoint{Addresses: addrs, Conditions: discoveryv1.EndpointConditions{Ready: ready}}
+}
+
+func TestTargets(t *testing.T) {
+	yes, no := true, false
+	ports := []corev1.ServicePort{{Name: "http", Port: 8080}, {Port: 9090}, {Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}}
+	objs := []any{
+		svc("web", "true", corev1.ServiceSpec{ClusterIP: "10.96.0.10", Ports: ports}),
+		svc("api", "http", corev1.ServiceSpec{ClusterIP: "10.96.0.11", Ports: ports}, AnnotationPath, "/healthz", AnnotationPorts, "http"),
+		svc("both", "tcp,https", corev1.ServiceSpec{ClusterIP: "10.96.0.12", Ports: []corev1.ServicePort{{Name: "tls", Port: 443}}}),
+		svc("db", "dns", corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "pg", Port: 5432}}}),
+		slice("db-a", "db", discoveryv1.AddressTypeIPv4, ep(&yes, "10.1.0.2"), ep(&no, "10.1.0.9"), ep(nil, "10.1.0.1")),
+		slice("db-b", "db", discoveryv1.AddressTypeIPv6, ep(&yes, "fd00::1")),
+		slice("db-c", "db", discoveryv1.AddressTypeIPv4, ep(&yes, "10.1.0.2", "10.1.0.3")),
+		svc("ext", "true", corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example.org."}),
+		svc("v6", "dns", corev1.ServiceSpec{ClusterIP: "fd00:96::1", Ports: []corev1.ServicePort{{Port: 80}}}),
+		svc("off", "false", corev1.ServiceSpec{ClusterIP: "10.96.0.13", Ports: ports}),
+		svc("plain", "", corev1.ServiceSpec{ClusterIP: "10.96.0.14", Ports: ports}),
+		svc("odd", "tcp,ftp", corev1.ServiceSpec{ClusterIP: "10.96.0.15", Ports: []corev1.ServicePort{{Port: 21}}}),
+		&routev1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "front", Annotations: map[string]string{DefaultAnnotation: "true"}},
+			Spec: routev1.RouteSpec{Host: "front.apps.example", Path: "/cart", To: routev1.RouteTargetReference{Name: "web"}}},
+		&routev1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "secure", Annotations: map[string]string{
+			DefaultAnnotation: "true", AnnotationServedBy: "X-Backend", AnnotationPath: "healthz"}},
+			Spec: routev1.RouteSpec{To: routev1.RouteTargetReference{Name: "blue"},
+				AlternateBackends: []routev1.RouteTargetReference{{Name: "green"}},
+				TLS:               &routev1.TLSConfig{Termination: routev1.TLSTerminationReencrypt}},
+			Status: routev1.RouteStatus{Ingress: []routev1.RouteIngress{{Host: "secure.apps.example"}}}},
+		&routev1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "pending", Annotations: map[string]string{DefaultAnnotation: "true"}},
+			Spec: routev1.RouteSpec{To: routev1.RouteTargetReference{Name: "web"}}},
+	}
+	ca := filepath.Join(t.TempDir(), "router-ca.pem")
+	if err := os.WriteFile(ca, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := newTestDiscovery(t, "tier=plain", ca, objs...)
+	var got []string
+	for _, tg := range d.Targets() {
+		got = append(got, strings.ReplaceAll(describe(tg), ca, "CA"))
+	}
+	want := []string{
+		"dns-srv:shop:plain:http dns SRV _http._tcp.plain.shop.svc.cluster.local @127.0.0.53:53 equal=[plain.shop.svc.cluster.local:8080]",
+		"dns-srv:shop:web:http dns SRV _http._tcp.web.shop.svc.cluster.local @127.0.0.53:53 equal=[web.shop.svc.cluster.local:8080]",
+		"dns:shop:db dns A db.shop.svc.cluster.local @127.0.0.53:53 equal=[10.1.0.1 10.1.0.2 10.1.0.3]",
+		"dns:shop:ext dns CNAME ext.shop.svc.cluster.local @127.0.0.53:53 equal=[db.example.org]",
+		"dns:shop:plain dns A plain.shop.svc.cluster.local @127.0.0.53:53 equal=[10.96.0.14]",
+		"dns:shop:v6 dns AAAA v6.shop.svc.cluster.local @127.0.0.53:53 equal=[fd00:96::1]",
+		"dns:shop:web dns A web.shop.svc.cluster.local @127.0.0.53:53 equal=[10.96.0.10]",
+		"route:shop:front http http://router:80/cart host=front.apps.example",
+		"route:shop:secure http https://router:443/healthz host=secure.apps.example ca=CA served_by=X-Backend[blue green]",
+		"service:shop:api:http http http://10.96.0.11:8080/healthz host=",
+		"service:shop:both:tls tcp 10.96.0.12:443",
+		"service:shop:both:tls:https http https://10.96.0.12:443/ host=",
+		"service:shop:odd:21 tcp 10.96.0.15:21",
+		"service:shop:plain:9090 tcp 10.96.0.14:9090",
+		"service:shop:plain:http tcp 10.96.0.14:8080",
+		"service:shop:web:9090 tcp 10.96.0.10:9090",
+		"service:shop:web:http tcp 10.96.0.10:8080",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("targets:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// What yields no target is said once, with the reason.
+	for obj, why := range map[string]string{
+		"route/shop/pending": "the route has no host yet",
+		"service/shop/odd":   `annotation zerodown.io/probe: unknown probe kind "ftp" (want tcp, http, https, dns)`,
+	} {
+		if d.skipped[obj] != why {
+			t.Errorf("skipped[%s] = %q, want %q", obj, d.skipped[obj], why)
+		}
+	}
+	// Every target is valid once resolved.
+	for _, tg := range d.Targets() {
+		r := tg.Resolved(config.Schedule{})
+		if err := r.Validate(); err != nil {
+			t.Errorf("%s: %v", tg.Name, err)
+		}
+	}
+}
