@@ -14,4 +14,7 @@ e2e/controlplane/down.sh >/dev/null 2>&1 || true
 kubeconfig_line="$(e2e/controlplane/up.sh | tail -n 1)"
 trap 'e2e/controlplane/down.sh' EXIT
 eval "$kubeconfig_line" # export KUBECONFIG=...
+# kubectl of the control plane's version first in PATH (the deploy test uses it).
+# shellcheck disable=SC1091
+source "$ZERODOWN_CLUSTER_DIR/env.sh"
 "$GO" test -tags e2e -count=1 -timeout 20m "$@" ./e2e/...
