@@ -9,7 +9,7 @@ LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
 .PHONY: help build demo test unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/zerodown
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/zerodown
@@ -17,9 +17,9 @@ build: ## build bin/zerodown
 demo: build ## start the loopback test target with scheduled outages and watch it (about 40 s)
 	./$(BIN) demo --out zerodown-demo
 
-test: fmt-check vet unit ## everything CI runs: formatting, vet, unit and loopback tests
+test: fmt-check vet unit e2e ## everything CI runs: formatting, vet, unit and loopback tests, then the e2e tests
 
-unit:
+unit: ## unit and loopback tests (with -race), no control plane
 	$(GO) test -race -count=1 ./...
 
 vet:
