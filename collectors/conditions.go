@@ -149,7 +149,7 @@ func (c *Conditions) Observe(obj ObjectRef, conds []Cond) {
 		st.seconds[old] += at.Sub(st.since)
 		st.transitions[cd.Status]++
 		st.status, st.since, st.reason = cd.Status, at, cd.Reason
-		c.end(obj, cd.Type, old, st.interval, at)
+		c.end(obj, cd.Type, st.interval, at)
 		st.interval = c.begin(obj, cd, at)
 		c.log.Info("condition changed", "object", obj.String(), "condition", cd.Type,
 			"from", old.String(), "to", cd.Status.String(), "reason", cd.Reason,
@@ -170,7 +170,7 @@ func (c *Conditions) Delete(obj ObjectRef) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for typ, st := range c.objs[obj] {
-		c.end(obj, typ, st.status, st.interval, now)
+		c.end(obj, typ, st.interval, now)
 	}
 	delete(c.objs, obj)
 }
@@ -237,7 +237,7 @@ func (c *Conditions) begin(obj ObjectRef, cd Cond, from time.Time) string {
 	return id
 }
 
-func (c *Conditions) end(obj ObjectRef, typ string, _ Status, id string, at time.Time) {
+func (c *Conditions) end(obj ObjectRef, typ, id string, at time.Time) {
 	if c.w == nil || id == "" {
 		return
 	}

@@ -46,45 +46,6 @@ func (r rollout) withRolloutComplete() rollout {
 	return r
 }
 
-func deploymentRollout(d *appsv1.Deployment) rollout {
-	desired := int32(1)
-	if d.Spec.Replicas != nil {
-		desired = *d.Spec.Replicas
-	}
-	r := rollout{kind: "Deployment", namespace: d.Namespace, name: d.Name,
-		desired: desired, updated: d.Status.UpdatedReplicas, ready: d.Status.ReadyReplicas, available: d.Status.AvailableReplicas,
-		generation: d.Generation, observed: d.Status.ObservedGeneration}
-	have := map[string]Cond{}
-	for _, c := range d.Status.Conditions {
-		st := ParseStatus(string(c.Status))
-		level := intervals.LevelInfo
-		if st != StatusTrue {
-			level = intervals.LevelWarning
-		}
-		have[string(c.Type)] = Cond{Type: string(c.Type), Status: st, Since: c.LastTransitionTime.Time,
-			Reason: c.Reason, Message: c.Message, Level: level}
-	}
-	r.conds = pick(have, []string{"Available", "Progressing"}, missingUnknown)
-	return r.withRolloutComplete()
-}
-
-func daemonSetRollout(d *appsv1.DaemonSet) rollout {
-	return rollout{kind: "DaemonSet", namespace: d.Namespace, name: d.Name,
-		desired: d.Status.DesiredNumberScheduled, updated: d.Status.UpdatedNumberScheduled,
-		ready: d.Status.NumberReady, available: d.Status.NumberAvailable,
-		generation: d.Generation, observed: d.Status.ObservedGeneration}.withRolloutComplete()
-}
-
-func statefulSetRollout(s *appsv1.StatefulSet) rollout {
-	desired := int32(1)
-	if s.Spec.Replicas != nil {
-		desired = *s.Spec.Replicas
-	}
-	return rollout{kind: "StatefulSet", namespace: s.Namespace, name: s.Name,
-		desired: desired, updated: s.Status.UpdatedReplicas, ready: s.Status.ReadyReplicas, available: s.Status.AvailableReplicas,
-		generation: s.Generation, observed: s.Status.ObservedGeneration}.withRolloutComplete()
-}
-
 func newWorkloadCollector(fs []informers.SharedInformerFactory, sel labels.Selector, conds *Conditions) *kind {
 	k := &kind{name: CollectorWorkload, enabled: true,
 		descs: append(workloadConds.list(), workloadReplicasDesc, workloadGenerationDesc)}

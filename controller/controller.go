@@ -17,6 +17,7 @@ import (
 
 	configclient "github.com/openshift/client-go/config/clientset/versioned"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	routeclient "github.com/openshift/client-go/route/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/intervals"
 )
@@ -47,6 +49,29 @@ type Options struct {
 	Workloads collectors.WorkloadSelector
 	Resync    time.Duration
 	Election  Election
+	// Discovery, if set, runs target discovery (Kube and Route are filled
+	// in) and exports its inventory: what pollers are expected to probe.
+	Discovery *discovery.Options
+}
+
+var inventoryDesc = prometheus.NewDesc("zerodown_discovery_target_info",
+	"A target discovery chose (from an annotated or selected Route or Service), which every poller is expected to probe; value 1.",
+	[]string{"backend", "kind", "object"}, nil)
+
+// inventory exports a discovery's inventory once its caches synced.
+type inventory struct {
+	d      *discovery.Discovery
+	synced *atomic.Bool
+}
+
+func (i inventory) Describe(ch chan<- *prometheus.Desc) { ch <- inventoryDesc }
+func (i inventory) Collect(ch chan<- prometheus.Metric) {
+	if !i.synced.Load() {
+		return
+	}
+	for _, it := range i.d.Inventory() {
+		ch <- prometheus.MustNewConstMetric(inventoryDesc, prometheus.GaugeValue, 1, it.Backend, it.Kind, it.Object)
+	}
 }
 
 // Election configures leader election.
@@ -116,14 +141,33 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
+	var (
+		disco       *discovery.Discovery
+		discoSynced = &atomic.Bool{}
+	)
+	if o.Discovery != nil {
+		rc, err := routeclient.NewForConfig(o.REST)
+		if err != nil {
+			return fmt.Errorf("route client: %w", err)
+		}
+		do := *o.Discovery
+		do.Kube, do.Route, do.Logger = kube, rc, log
+		if disco, err = discovery.New(do); err != nil {
+			return err
+		}
+	}
+
 	leading := &atomic.Bool{}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(set, leaderGauge{leading},
 		versioncollector.NewCollector("zerodown"),
 		promcollectors.NewGoCollector(),
 		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
+	if disco != nil {
+		reg.MustRegister(inventory{disco, discoSynced})
+	}
 	ready := func() error {
-		if !set.Synced() {
+		if !set.Synced() || (disco != nil && !discoSynced.Load()) {
 			return errors.New("informer caches not synced")
 		}
 		return nil
@@ -145,6 +189,15 @@ func Run(ctx context.Context, o Options) error {
 		}
 		log.Info("collectors synced")
 	}()
+	if disco != nil {
+		disco.Start(ctx)
+		go func() {
+			if disco.WaitForSync(ctx) {
+				discoSynced.Store(true)
+				log.Info("discovery synced")
+			}
+		}()
+	}
 	go heartbeat(ctx, iw, log)
 
 	if o.Election.Disabled {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +177,21 @@ func TestPollerDiscoversAndMeasures(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// The controller's inventory lists what the pollers are expected to probe.
+	ctrl := start(t, "controller", "--leader-elect=false", "--discovery.namespaces", pollerNS, "--workloads.namespaces", pollerNS)
+	ctrl.waitReady(t)
+	eventually(t, 30*time.Second, "inventory of four targets", func() (bool, string) {
+		got := strings.Join(ctrl.samples(t, "zerodown_discovery_target_info"), "\n")
+		want := strings.Join([]string{
+			`zerodown_discovery_target_info{backend="dns-srv:zd-poller:api:http",kind="dns",object="service/zd-poller/api"} 1`,
+			`zerodown_discovery_target_info{backend="dns:zd-poller:api",kind="dns",object="service/zd-poller/api"} 1`,
+			`zerodown_discovery_target_info{backend="dns:zd-poller:db",kind="dns",object="service/zd-poller/db"} 1`,
+			`zerodown_discovery_target_info{backend="route:zd-poller:shop",kind="http",object="route/zd-poller/shop"} 1`,
+		}, "\n")
+		return got == want, got
+	})
+	ctrl.stop(t)
+
 	shop := func(name, extra string) string {
 		return name + `{backend="route:zd-poller:shop",connection="new"` + extra + `}`
 	}

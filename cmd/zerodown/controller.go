@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/controller"
 	"github.com/zerodown/zerodown/internal/kube"
 )
@@ -44,6 +45,10 @@ func runController(args []string, stdout, stderr io.Writer) int {
 		namespaces = fs.String("workloads.namespaces", "", "comma-separated namespaces whose Deployments, DaemonSets, StatefulSets and PodDisruptionBudgets are collected (empty: all)")
 		selector   = fs.String("workloads.selector", "", "label selector for collected workloads, e.g. app.kubernetes.io/part-of=shop (empty: all)")
 		resync     = fs.Duration("resync", 10*time.Minute, "informer resync period")
+		discover   = fs.Bool("discovery", true, "run target discovery and export its inventory (zerodown_discovery_target_info): what the pollers are expected to probe")
+		annotation = fs.String("discovery.annotation", discovery.DefaultAnnotation, "annotation that chooses Routes and Services (as the pollers' flag)")
+		dselector  = fs.String("discovery.selector", "", "label selector that also chooses Routes and Services (as the pollers' flag)")
+		dnamespace = fs.String("discovery.namespaces", "", "comma-separated namespaces to discover in (empty: all)")
 		elect      = fs.Bool("leader-elect", true, "take part in leader election; only the leader acts on the cluster (false: this replica leads)")
 		leaseNS    = fs.String("leader-elect.namespace", envOr("POD_NAMESPACE", "zerodown"), "namespace of the leader Lease (default: $POD_NAMESPACE or zerodown)")
 		leaseName  = fs.String("leader-elect.lease-name", "zerodown-controller", "name of the leader Lease")
@@ -85,10 +90,15 @@ Flags:
 		fmt.Fprintln(stderr, "zerodown controller:", err)
 		return exitUsage
 	}
+	var disco *discovery.Options
+	if *discover {
+		disco = &discovery.Options{Annotation: *annotation, Selector: *dselector, Namespaces: splitList(*dnamespace)}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = controller.Run(ctx, controller.Options{
-		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync,
+		Discovery: disco,
+		REST:      rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync,
 		Workloads: collectors.WorkloadSelector{Namespaces: splitList(*namespaces), LabelSelector: *selector},
 		Election: controller.Election{
 			Disabled: !*elect, Namespace: *leaseNS, Name: *leaseName, Identity: *identity,

@@ -201,12 +201,45 @@ func (d *Discovery) chosen(annotations, lbls map[string]string) (string, bool) {
 // name, unresolved (the caller applies its defaults).
 func (d *Discovery) Targets() []config.Target {
 	var out []config.Target
+	d.each(false, func(t config.Target, _ string) { out = append(out, t) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Item is one target of the inventory.
+type Item struct {
+	Backend string // the backend label
+	Kind    string // http, tcp or dns
+	Object  string // route/NS/NAME or service/NS/NAME
+}
+
+// Inventory lists the targets pollers are expected to probe, sorted by
+// backend. Unlike Targets it needs no router address: the controller
+// exports it so that pollers missing a target stand out.
+func (d *Discovery) Inventory() []Item {
+	var out []Item
+	d.each(true, func(t config.Target, obj string) {
+		kind := "dns"
+		switch {
+		case t.HTTP != nil:
+			kind = "http"
+		case t.TCP != nil:
+			kind = "tcp"
+		}
+		out = append(out, Item{Backend: t.Name, Kind: kind, Object: obj})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Backend < out[j].Backend })
+	return out
+}
+
+// each calls fn with every target of every chosen object.
+func (d *Discovery) each(inventory bool, fn func(t config.Target, object string)) {
 	for _, l := range d.routes {
 		rs, _ := l.List(labels.Everything())
 		for _, r := range rs {
 			if _, ok := d.chosen(r.Annotations, r.Labels); ok {
-				if t, ok := d.routeTarget(r); ok {
-					out = append(out, t)
+				if t, ok := d.routeTarget(r, inventory); ok {
+					fn(t, "route/"+r.Namespace+"/"+r.Name)
 				}
 			}
 		}
@@ -215,12 +248,12 @@ func (d *Discovery) Targets() []config.Target {
 		ss, _ := l.List(labels.Everything())
 		for _, s := range ss {
 			if v, ok := d.chosen(s.Annotations, s.Labels); ok {
-				out = append(out, d.serviceTargets(s, v, d.slices[i])...)
+				for _, t := range d.serviceTargets(s, v, d.slices[i]) {
+					fn(t, "service/"+s.Namespace+"/"+s.Name)
+				}
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }
 
 func (d *Discovery) skip(obj, why string) {
@@ -234,8 +267,9 @@ func (d *Discovery) skip(obj, why string) {
 }
 
 // routeTarget probes a Route through the router with its host as Host
-// header and SNI.
-func (d *Discovery) routeTarget(r *routev1.Route) (config.Target, bool) {
+// header and SNI. For the inventory, a missing router address is no reason
+// to leave the Route out.
+func (d *Discovery) routeTarget(r *routev1.Route, inventory bool) (config.Target, bool) {
 	obj := "route/" + r.Namespace + "/" + r.Name
 	host := r.Spec.Host
 	if host == "" {
@@ -254,7 +288,7 @@ func (d *Discovery) routeTarget(r *routev1.Route) (config.Target, bool) {
 	if r.Spec.TLS != nil {
 		scheme, addr = "https", d.o.RouterHTTPS
 	}
-	if addr == "" {
+	if addr == "" && !inventory {
 		d.skip(obj, "no router address for "+scheme+" routes is configured")
 		return config.Target{}, false
 	}

@@ -173,6 +173,22 @@ func TestTargets(t *testing.T) {
 			t.Errorf("skipped[%s] = %q, want %q", obj, d.skipped[obj], why)
 		}
 	}
+	// The inventory needs no router address and lists the same targets.
+	d.o.RouterHTTP, d.o.RouterHTTPS = "", ""
+	inv := d.Inventory()
+	if len(inv) != len(want) {
+		t.Errorf("inventory has %d items, want %d: %+v", len(inv), len(want), inv)
+	}
+	for _, it := range inv {
+		if it.Backend == "route:shop:front" && (it.Kind != "http" || it.Object != "route/shop/front") {
+			t.Errorf("inventory item %+v", it)
+		}
+		if it.Backend == "dns:shop:db" && (it.Kind != "dns" || it.Object != "service/shop/db") {
+			t.Errorf("inventory item %+v", it)
+		}
+	}
+	d.o.RouterHTTP, d.o.RouterHTTPS = "router:80", "router:443"
+
 	// Every target is valid once resolved.
 	for _, tg := range d.Targets() {
 		r := tg.Resolved(config.Schedule{})
