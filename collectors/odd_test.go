@@ -28,7 +28,9 @@ func (c collectFunc) Describe(ch chan<- *prometheus.Desc) {
 }
 func (c collectFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
-func indexer(t *testing.T, objs ...any) cache.Indexer {
+func indexer(t *testing.T, objs ...any) cache.Indexer { return indexerB(t, objs...) }
+
+func indexerB(t testing.TB, objs ...any) cache.Indexer {
 	t.Helper()
 	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	for _, o := range objs {
