@@ -126,6 +126,9 @@ testdata/invalid-tcp.yaml:13: targets[3].tcp.address: expected host:port with a 
 testdata/invalid-tcp.yaml:16: targets[4].tcp.address: expected host:port with a numeric port between 1 and 65535, got ":80"
 testdata/invalid-tcp.yaml:18: targets[5].tcp.address: required`,
 
+	"invalid-dns-answers.yaml": `
+testdata/invalid-dns-answers.yaml:5: targets[0].dns.answers_contain[1]: must not be empty
+testdata/invalid-dns-answers.yaml:6: targets[0].dns.answers_equal[1]: must not be empty`,
 	"invalid-dns.yaml": `
 testdata/invalid-dns.yaml:3: targets[0].dns.name: required
 testdata/invalid-dns.yaml:4: targets[0].dns.type: expected A, AAAA, CNAME or SRV, got "MX"

@@ -454,6 +454,16 @@ func (d *DNSProbe) validate(p *problems, path string) {
 	if d.Server != "" && !validHostPort(d.Server) {
 		p.add(join(path, "server"), "expected host:port, such as 10.0.0.10:53, got %q", d.Server)
 	}
+	for _, f := range []struct {
+		name string
+		vals []string
+	}{{"answers_contain", d.AnswersContain}, {"answers_equal", d.AnswersEqual}} {
+		for i, v := range f.vals {
+			if v == "" {
+				p.add(fmt.Sprintf("%s[%d]", join(path, f.name), i), "must not be empty")
+			}
+		}
+	}
 }
 
 // validHostPort accepts host:port with a non-empty host and a numeric
