@@ -20,19 +20,25 @@ var (
 		[]string{"name", "component", "version"}, nil)
 )
 
-// clusterOperatorConditions reads the four conditions of co. A missing
+// clusterOperatorConditions reads the four conditions of co.
+func clusterOperatorConditions(co *configv1.ClusterOperator) []Cond {
+	return configConditions(co.Status.Conditions, clusterOperatorConds, clusterOperatorLevel)
+}
+
+// configConditions reads the conditions named in want from the conditions
+// of a ClusterOperator or the ClusterVersion (they share a type). A missing
 // Upgradeable means upgradeable (OpenShift's own rule); any other missing
 // condition is unknown.
-func clusterOperatorConditions(co *configv1.ClusterOperator) []Cond {
+func configConditions(cs []configv1.ClusterOperatorStatusCondition, want []string, level func(string, Status) intervals.Level) []Cond {
 	have := map[string]Cond{}
-	for _, c := range co.Status.Conditions {
+	for _, c := range cs {
 		st := ParseStatus(string(c.Status))
 		have[string(c.Type)] = Cond{
 			Type: string(c.Type), Status: st, Since: c.LastTransitionTime.Time,
-			Reason: c.Reason, Message: c.Message, Level: clusterOperatorLevel(string(c.Type), st),
+			Reason: c.Reason, Message: c.Message, Level: level(string(c.Type), st),
 		}
 	}
-	return pick(have, clusterOperatorConds, func(typ string) Status {
+	return pick(have, want, func(typ string) Status {
 		if typ == "Upgradeable" {
 			return StatusTrue
 		}

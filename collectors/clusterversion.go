@@ -30,20 +30,7 @@ var (
 )
 
 func clusterVersionConditions(cv *configv1.ClusterVersion) []Cond {
-	have := map[string]Cond{}
-	for _, c := range cv.Status.Conditions {
-		st := ParseStatus(string(c.Status))
-		have[string(c.Type)] = Cond{
-			Type: string(c.Type), Status: st, Since: c.LastTransitionTime.Time,
-			Reason: c.Reason, Message: c.Message, Level: clusterVersionLevel(string(c.Type), st),
-		}
-	}
-	return pick(have, clusterVersionConds, func(typ string) Status {
-		if typ == "Upgradeable" {
-			return StatusTrue
-		}
-		return StatusUnknown
-	})
+	return configConditions(cv.Status.Conditions, clusterVersionConds, clusterVersionLevel)
 }
 
 func clusterVersionLevel(typ string, s Status) intervals.Level {

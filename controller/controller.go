@@ -198,7 +198,9 @@ func Run(ctx context.Context, o Options) error {
 			}
 		}()
 	}
-	go heartbeat(ctx, iw, log)
+	if iw != nil {
+		go iw.KeepBeating(ctx, time.Second, func(err error) { log.Error("writing intervals", "err", err) })
+	}
 
 	if o.Election.Disabled {
 		leading.Store(true)
@@ -206,26 +208,6 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	}
 	return elect(ctx, kube, o.Election, leading, log)
-}
-
-// heartbeat keeps open intervals' ends current, so a crash loses at most a
-// second of them.
-func heartbeat(ctx context.Context, iw *intervals.Writer, log *slog.Logger) {
-	if iw == nil {
-		return
-	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if err := iw.Heartbeat(now); err != nil {
-				log.Error("writing intervals", "err", err)
-			}
-		}
-	}
 }
 
 // elect takes part in leader election until ctx ends. Losing the Lease

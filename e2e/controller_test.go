@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,9 @@ var (
 	t2 = time.Date(2026, 1, 2, 0, 45, 0, 0, time.UTC)
 )
 
-const testNS = "zd-e2e"
+// goldenNS stands for the test's namespace (a fresh name each run) in the
+// golden files.
+const goldenNS = "zd-e2e"
 
 // controllerFamilies are the metric names the golden files hold: every
 // collector metric except the seconds counters (they grow with time).
@@ -40,29 +43,30 @@ var controllerFamilies = []string{
 	"zerodown_collector_", "zerodown_controller_leader",
 }
 
-func exactSamples(t *testing.T, p *process) []string {
+func exactSamples(t *testing.T, p *process, ns string) []string {
 	var out []string
 	for _, l := range p.samples(t, controllerFamilies...) {
 		if !strings.Contains(l, "_condition_seconds_total{") {
-			out = append(out, l)
+			out = append(out, strings.ReplaceAll(l, `namespace="`+ns+`"`, `namespace="`+goldenNS+`"`))
 		}
 	}
+	sort.Strings(out)
 	return out
 }
 
 // eventuallyGolden waits until the exact samples match testdata/name.
-func eventuallyGolden(t *testing.T, p *process, name string) []string {
+func eventuallyGolden(t *testing.T, p *process, ns, name string) []string {
 	t.Helper()
 	var got []string
 	if *update {
 		time.Sleep(2 * time.Second)
-		got = exactSamples(t, p)
+		got = exactSamples(t, p, ns)
 		golden(t, name, got)
 		return got
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		got = exactSamples(t, p)
+		got = exactSamples(t, p, ns)
 		want, err := readLines(filepath.Join("testdata", name))
 		if err != nil {
 			t.Fatal(err)
@@ -105,7 +109,7 @@ func setCOCondition(ctx context.Context, t *testing.T, c *clients, name string, 
 
 // fixtures creates the cluster objects of the controller test, deleting
 // leftovers of an earlier run against the same cluster first.
-func fixtures(ctx context.Context, t *testing.T, c *clients) {
+func fixtures(ctx context.Context, t *testing.T, c *clients) (ns string) {
 	t.Helper()
 	ignoreNotFound := func(err error) {
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -117,16 +121,15 @@ func fixtures(ctx context.Context, t *testing.T, c *clients) {
 		ignoreNotFound(cfg.ClusterOperators().Delete(ctx, n, metav1.DeleteOptions{}))
 	}
 	ignoreNotFound(cfg.ClusterVersions().Delete(ctx, "version", metav1.DeleteOptions{}))
-	for _, n := range []string{"node-a", "node-b"} {
-		ignoreNotFound(c.kube.CoreV1().Nodes().Delete(ctx, n, metav1.DeleteOptions{}))
+	// Every Node: other tests' Nodes would show in the golden files.
+	nodes, err := c.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		ignoreNotFound(c.kube.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}))
 	}
 	ignoreNotFound(c.mcfg.MachineconfigurationV1().MachineConfigPools().Delete(ctx, "worker", metav1.DeleteOptions{}))
-	ignoreNotFound(c.kube.CoreV1().Namespaces().Delete(ctx, testNS, metav1.DeleteOptions{}))
-	eventually(t, 60*time.Second, "old test namespace gone", func() (bool, string) {
-		_, err := c.kube.CoreV1().Namespaces().Get(ctx, testNS, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), fmt.Sprint(err)
-	})
-
 	// ClusterOperators: a healthy one, one without status, one with an odd status.
 	mkCO := func(name string, st configv1.ClusterOperatorStatus) {
 		co, err := cfg.ClusterOperators().Create(ctx, &configv1.ClusterOperator{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
@@ -211,9 +214,7 @@ func fixtures(ctx context.Context, t *testing.T, c *clients) {
 	}
 
 	// A Deployment whose pods never run (no scheduler) and its PDB.
-	if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	testNS := freshNamespace(t, c, goldenNS)
 	if _, err := c.kube.AppsV1().Deployments(testNS).Create(ctx, deployment("web", "registry.invalid/web:1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +240,7 @@ func fixtures(ctx context.Context, t *testing.T, c *clients) {
 			p.Status.ObservedGeneration == p.Generation && p.Status.ExpectedPods == 2
 		return ok, fmt.Sprintf("deployment %+v\npdb %+v", d.Status, p.Status)
 	})
+	return testNS
 }
 
 // updateNode gets, changes and updates (or updates the status of) a Node,
@@ -286,16 +288,16 @@ func deployment(name, image string) *appsv1.Deployment {
 func TestControllerCollects(t *testing.T) {
 	ctx := ctxT(t)
 	c := newClients(t)
-	fixtures(ctx, t, c)
+	ns := fixtures(ctx, t, c)
 
 	out := t.TempDir()
-	p := start(t, "controller", "--workloads.namespaces", testNS, "--leader-elect.namespace", testNS,
+	p := start(t, "controller", "--workloads.namespaces", ns, "--leader-elect.namespace", ns,
 		"--leader-elect.identity", "e2e-controller", "--out", out, "--leader-elect.retry-period", "200ms")
 	p.waitReady(t)
-	eventuallyGolden(t, p, "controller-initial.txt")
+	eventuallyGolden(t, p, ns, "controller-initial.txt")
 
 	// Leader election took the Lease.
-	lease, err := c.kube.CoordinationV1().Leases(testNS).Get(ctx, "zerodown-controller", metav1.GetOptions{})
+	lease, err := c.kube.CoordinationV1().Leases(ns).Get(ctx, "zerodown-controller", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("leader Lease: %v", err)
 	}
@@ -335,7 +337,7 @@ func TestControllerCollects(t *testing.T) {
 		n.Annotations["machineconfiguration.openshift.io/desiredDrain"] = "drain-rendered-worker-2"
 		n.Annotations["machineconfiguration.openshift.io/lastAppliedDrain"] = "uncordon-rendered-worker-1"
 	})
-	eventuallyGolden(t, p, "controller-upgrading.txt")
+	eventuallyGolden(t, p, ns, "controller-upgrading.txt")
 
 	// The upgrade completes.
 	time.Sleep(1100 * time.Millisecond)
@@ -354,7 +356,7 @@ func TestControllerCollects(t *testing.T) {
 	if _, err := c.config.ConfigV1().ClusterVersions().UpdateStatus(ctx, cv, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	got := eventuallyGolden(t, p, "controller-upgraded.txt")
+	got := eventuallyGolden(t, p, ns, "controller-upgraded.txt")
 	_ = got
 
 	// Time spent in each state is counted.

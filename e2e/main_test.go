@@ -29,6 +29,8 @@ import (
 	configclient "github.com/openshift/client-go/config/clientset/versioned"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	routeclient "github.com/openshift/client-go/route/clientset/versioned"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -306,4 +308,19 @@ func ctxT(t *testing.T) context.Context {
 func readFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return string(b), err
+}
+
+// freshNamespace creates a namespace named prefix plus a random suffix and
+// deletes it when the test ends. A name of its own each run matters:
+// kube-controller-manager's caches may still hold the objects of a
+// namespace of the same name deleted a moment ago, and then it misbehaves
+// (ReplicaSet hash collisions).
+func freshNamespace(t *testing.T, c *clients, prefix string) string {
+	t.Helper()
+	ns, err := c.kube.CoreV1().Namespaces().Create(ctxT(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
+	return ns.Name
 }

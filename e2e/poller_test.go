@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -99,6 +100,9 @@ func TestPollerDiscoversAndMeasures(t *testing.T) {
 	if _, err := c.kube.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "poller-node"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		_ = c.kube.CoreV1().Nodes().Delete(context.Background(), "poller-node", metav1.DeleteOptions{})
+	})
 	updateNode(ctx, t, c, "poller-node", true, func(n *corev1.Node) {
 		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
 	})

@@ -11,22 +11,18 @@ import (
 
 	configv1 "github.com/openshift/api/config/v1"
 	routev1 "github.com/openshift/api/route/v1"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/zerodown/zerodown/testtarget"
 )
 
-const restartNS = "zd-restart"
-
-// restartAPIServer kills kube-apiserver and starts it again after down.
-func restartAPIServer(t *testing.T, down time.Duration) {
+// restart kills a control plane process and starts it again after down.
+func restart(t *testing.T, name string, down time.Duration) {
 	t.Helper()
-	cmd := exec.Command("controlplane/restart.sh", "kube-apiserver", fmt.Sprintf("%.1f", down.Seconds()))
+	cmd := exec.Command("controlplane/restart.sh", name, fmt.Sprintf("%.1f", down.Seconds()))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("restarting kube-apiserver: %v", err)
+		t.Fatalf("restarting %s: %v", name, err)
 	}
 }
 
@@ -44,15 +40,8 @@ func TestSurvivesAPIServerRestart(t *testing.T) {
 	ctx := ctxT(t)
 	c := newClients(t)
 	tt := testtarget.StartForTest(t, testtarget.Options{})
-	_ = c.kube.CoreV1().Namespaces().Delete(ctx, restartNS, metav1.DeleteOptions{})
 	_ = c.config.ConfigV1().ClusterOperators().Delete(ctx, "restart-co", metav1.DeleteOptions{})
-	eventually(t, 60*time.Second, "old namespace gone", func() (bool, string) {
-		_, err := c.kube.CoreV1().Namespaces().Get(ctx, restartNS, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), fmt.Sprint(err)
-	})
-	if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: restartNS}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	restartNS := freshNamespace(t, c, "zd-restart")
 	if _, err := c.route.RouteV1().Routes(restartNS).Create(ctx, annotatedRoute("before", "before.apps.test"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +52,13 @@ func TestSurvivesAPIServerRestart(t *testing.T) {
 		"--leader-elect.renew-deadline", "3s", "--leader-elect.retry-period", "500ms")
 	poller.waitReady(t)
 	controller.waitReady(t)
-	beforeOK := `zerodown_probe_requests_total{backend="route:zd-restart:before",connection="new",protocol="http",result="success"}`
+	beforeOK := `zerodown_probe_requests_total{backend="route:` + restartNS + `:before",connection="new",protocol="http",result="success"}`
 	waitMetric(t, poller, beforeOK, "> 3", func(v float64) bool { return v > 3 })
 	waitMetric(t, controller, "zerodown_controller_leader", "= 1", func(v float64) bool { return v == 1 })
 
 	n0 := metric(t, poller, beforeOK)
 	start := time.Now()
-	restartAPIServer(t, 3*time.Second)
+	restart(t, "kube-apiserver", 3*time.Second)
 	away := time.Since(start)
 	n1 := metric(t, poller, beforeOK)
 	// The poller probed all along, every 50ms: at least half the probes
@@ -89,7 +78,7 @@ func TestSurvivesAPIServerRestart(t *testing.T) {
 	if _, err := c.route.RouteV1().Routes(restartNS).Create(ctx, annotatedRoute("after", "after.apps.test"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	afterOK := `zerodown_probe_requests_total{backend="route:zd-restart:after",connection="new",protocol="http",result="success"}`
+	afterOK := `zerodown_probe_requests_total{backend="route:` + restartNS + `:after",connection="new",protocol="http",result="success"}`
 	waitMetric(t, poller, afterOK, "> 0 (route created after the restart)", func(v float64) bool { return v > 0 })
 
 	co, err := c.config.ConfigV1().ClusterOperators().Create(ctx, &configv1.ClusterOperator{ObjectMeta: metav1.ObjectMeta{Name: "restart-co"}}, metav1.CreateOptions{})
@@ -106,4 +95,19 @@ func TestSurvivesAPIServerRestart(t *testing.T) {
 	if err := c.config.ConfigV1().ClusterOperators().Delete(ctx, "restart-co", metav1.DeleteOptions{}); err != nil {
 		t.Error(err)
 	}
+	// Leave the control plane as found for the tests after this one.
+	// kube-controller-manager itself takes 60-90 s to act again after its
+	// API server was killed (seen here): restart it too, and check that it
+	// creates ReplicaSets.
+	restart(t, "kube-controller-manager", 0)
+	if _, err := c.kube.AppsV1().Deployments(restartNS).Create(ctx, deployment("after", "registry.invalid/after:1"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "kube-controller-manager creating ReplicaSets again", func() (bool, string) {
+		rss, err := c.kube.AppsV1().ReplicaSets(restartNS).List(ctx, metav1.ListOptions{LabelSelector: "app=after"})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(rss.Items) == 1, fmt.Sprintf("%d ReplicaSets", len(rss.Items))
+	})
 }

@@ -2,6 +2,7 @@ package intervals
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -361,4 +362,21 @@ var (
 // processes that append to one file: a random prefix chosen once per process and a counter.
 func newID() string {
 	return idPrefix() + strconv.FormatUint(idCounter.Add(1), 10)
+}
+
+// KeepBeating calls Heartbeat every period until ctx ends, so a crash loses
+// at most a period of the open intervals' progress. Errors go to onErr.
+func (w *Writer) KeepBeating(ctx context.Context, period time.Duration, onErr func(error)) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := w.Heartbeat(now); err != nil && onErr != nil {
+				onErr(err)
+			}
+		}
+	}
 }

@@ -216,20 +216,11 @@ func Run(ctx context.Context, o Options) error {
 		o.OnListen(srv.Addr())
 	}
 
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-t.C:
-			if iw != nil {
-				if err := iw.Heartbeat(now); err != nil {
-					log.Error("writing intervals", "err", err)
-				}
-			}
-		}
+	if iw != nil {
+		go iw.KeepBeating(ctx, time.Second, func(err error) { log.Error("writing intervals", "err", err) })
 	}
+	<-ctx.Done()
+	return nil
 }
 
 // follow calls apply after every burst of discovery changes, once they

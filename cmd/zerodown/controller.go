@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/controller"
 	"github.com/zerodown/zerodown/internal/kube"
+	"k8s.io/client-go/rest"
 )
 
 // envOr returns the environment variable name, or def when it is unset.
@@ -33,6 +35,27 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parseInCluster parses the flags of an in-cluster role (no arguments
+// allowed), routes klog into the logger and builds the client
+// configuration from the --kubeconfig flag's value (read after parsing).
+func (c *common) parseInCluster(fs *flag.FlagSet, args []string, kubeconfig *string, stdout, stderr io.Writer) (*slog.Logger, *rest.Config, int, bool) {
+	log, _, _, code, ok := c.parse(fs, args, stdout, stderr)
+	if !ok {
+		return nil, nil, code, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "zerodown %s: unexpected arguments: %s\n", fs.Name(), strings.Join(fs.Args(), " "))
+		return nil, nil, exitUsage, false
+	}
+	kube.RouteKlog(log)
+	rc, err := kube.RESTConfig(*kubeconfig, "zerodown-"+fs.Name())
+	if err != nil {
+		fmt.Fprintf(stderr, "zerodown %s: %v\n", fs.Name(), err)
+		return nil, nil, exitUsage, false
+	}
+	return log, rc, exitOK, true
 }
 
 func runController(args []string, stdout, stderr io.Writer) int {
@@ -76,19 +99,9 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	log, _, _, code, ok := flags.parse(fs, args, stdout, stderr)
+	log, rc, code, ok := flags.parseInCluster(fs, args, kubeconfig, stdout, stderr)
 	if !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "zerodown controller: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return exitUsage
-	}
-	kube.RouteKlog(log)
-	rc, err := kube.RESTConfig(*kubeconfig, "zerodown-controller")
-	if err != nil {
-		fmt.Fprintln(stderr, "zerodown controller:", err)
-		return exitUsage
 	}
 	var disco *discovery.Options
 	if *discover {
@@ -96,9 +109,8 @@ Flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = controller.Run(ctx, controller.Options{
-		Discovery: disco,
-		REST:      rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync,
+	err := controller.Run(ctx, controller.Options{
+		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco,
 		Workloads: collectors.WorkloadSelector{Namespaces: splitList(*namespaces), LabelSelector: *selector},
 		Election: controller.Election{
 			Disabled: !*elect, Namespace: *leaseNS, Name: *leaseName, Identity: *identity,

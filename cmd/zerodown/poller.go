@@ -7,12 +7,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/config"
-	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/poller"
 )
 
@@ -60,24 +58,14 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	log, _, _, code, ok := flags.parse(fs, args, stdout, stderr)
+	log, rc, code, ok := flags.parseInCluster(fs, args, kubeconfig, stdout, stderr)
 	if !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "zerodown poller: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return exitUsage
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
 	cfg, err := loadConfig(*cfgFile, nil, overrides)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	kube.RouteKlog(log)
-	rc, err := kube.RESTConfig(*kubeconfig, "zerodown-poller")
-	if err != nil {
-		fmt.Fprintln(stderr, "zerodown poller:", err)
 		return exitUsage
 	}
 	if *node == "" {

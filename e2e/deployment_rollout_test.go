@@ -9,13 +9,9 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 )
-
-const rolloutNS = "zd-rollout"
 
 // TestDeploymentRevisions: with kube-controller-manager running, a
 // Deployment whose image changes twice gets three ReplicaSets with
@@ -24,14 +20,7 @@ const rolloutNS = "zd-rollout"
 func TestDeploymentRevisions(t *testing.T) {
 	ctx := ctxT(t)
 	c := newClients(t)
-	_ = c.kube.CoreV1().Namespaces().Delete(ctx, rolloutNS, metav1.DeleteOptions{})
-	eventually(t, 60*time.Second, "old namespace gone", func() (bool, string) {
-		_, err := c.kube.CoreV1().Namespaces().Get(ctx, rolloutNS, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), fmt.Sprint(err)
-	})
-	if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rolloutNS}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	rolloutNS := freshNamespace(t, c, "zd-rollout")
 	p := start(t, "controller", "--leader-elect=false", "--workloads.namespaces", rolloutNS)
 	p.waitReady(t)
 	if _, err := c.kube.AppsV1().Deployments(rolloutNS).Create(ctx, deployment("shop", "registry.invalid/shop:1"), metav1.CreateOptions{}); err != nil {
@@ -71,12 +60,17 @@ func TestDeploymentRevisions(t *testing.T) {
 		}
 		sort.Strings(got)
 		want := "1=registry.invalid/shop:1 2=registry.invalid/shop:2 3=registry.invalid/shop:3"
-		return strings.Join(got, " ") == want, strings.Join(got, " ")
+		d, err := c.kube.AppsV1().Deployments(rolloutNS).Get(ctx, "shop", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Join(got, " ") == want, fmt.Sprintf("ReplicaSets %s\nDeployment generation %d, status %+v",
+			strings.Join(got, " "), d.Generation, d.Status)
 	})
-	waitMetric(t, p, `zerodown_workload_condition{condition="RolloutComplete",kind="Deployment",name="shop",namespace="zd-rollout",status="false"}`,
+	waitMetric(t, p, `zerodown_workload_condition{condition="RolloutComplete",kind="Deployment",name="shop",namespace="`+rolloutNS+`",status="false"}`,
 		"= 1 (pods never run here)", func(v float64) bool { return v == 1 })
-	waitMetric(t, p, `zerodown_workload_generation_lag{kind="Deployment",name="shop",namespace="zd-rollout"}`,
+	waitMetric(t, p, `zerodown_workload_generation_lag{kind="Deployment",name="shop",namespace="`+rolloutNS+`"}`,
 		"= 0", func(v float64) bool { return v == 0 })
-	waitMetric(t, p, `zerodown_workload_replicas{kind="Deployment",name="shop",namespace="zd-rollout",state="desired"}`,
+	waitMetric(t, p, `zerodown_workload_replicas{kind="Deployment",name="shop",namespace="`+rolloutNS+`",state="desired"}`,
 		"= 2", func(v float64) bool { return v == 2 })
 }
