@@ -226,6 +226,37 @@ func fixtures(ctx context.Context, t *testing.T, c *clients) (ns string) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// A DaemonSet (the test's Nodes have no kubelet: it schedules nothing)
+	// and a StatefulSet of one (its pod never runs).
+	tmpl := func(app string) corev1.PodTemplateSpec {
+		return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: app, Image: "registry.invalid/" + app + ":1"}}}}
+	}
+	if _, err := c.kube.AppsV1().DaemonSets(testNS).Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+		Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}}, Template: tmpl("agent")},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	one := int32(1)
+	if _, err := c.kube.AppsV1().StatefulSets(testNS).Create(ctx, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "db"},
+		Spec: appsv1.StatefulSetSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, Template: tmpl("db")},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "DaemonSet and StatefulSet settled", func() (bool, string) {
+		ds, err := c.kube.AppsV1().DaemonSets(testNS).Get(ctx, "agent", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		ss, err := c.kube.AppsV1().StatefulSets(testNS).Get(ctx, "db", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		ok := ds.Status.ObservedGeneration == ds.Generation &&
+			ss.Status.ObservedGeneration == ss.Generation && ss.Status.Replicas == 1 && ss.Status.UpdatedReplicas == 1
+		return ok, fmt.Sprintf("daemonset %+v\nstatefulset %+v", ds.Status, ss.Status)
+	})
+
 	// Let kube-controller-manager settle the Deployment and the PDB.
 	eventually(t, 60*time.Second, "Deployment and PDB settled", func() (bool, string) {
 		d, err := c.kube.AppsV1().Deployments(testNS).Get(ctx, "web", metav1.GetOptions{})
