@@ -119,7 +119,7 @@ func New(o Options) (*Set, error) {
 	if len(o.Workloads.Namespaces) == 0 {
 		wf = append(wf, informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, tweak))
 	}
-	for _, ns := range dedupe(o.Workloads.Namespaces) {
+	for _, ns := range Dedupe(o.Workloads.Namespaces) {
 		wf = append(wf, informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, tweak, informers.WithNamespace(ns)))
 	}
 	for _, f := range wf {
@@ -131,10 +131,7 @@ func New(o Options) (*Set, error) {
 	if o.Config != nil {
 		cf := configinformers.NewSharedInformerFactory(o.Config, o.Resync)
 		co, cv := newClusterOperatorCollector(cf, s.conds), newClusterVersionCollector(cf, s.conds)
-		on, err := Served(disco, "config.openshift.io/v1", "clusteroperators", "clusterversions")
-		if err != nil {
-			return nil, err
-		}
+		on := Served(disco, o.Logger, "config.openshift.io/v1", "clusteroperators", "clusterversions")
 		co.enabled, cv.enabled = on, on
 		if on {
 			s.starters = append(s.starters, cf.Start)
@@ -144,10 +141,7 @@ func New(o Options) (*Set, error) {
 	if o.MachineConfig != nil {
 		mf := mcfginformers.NewSharedInformerFactory(o.MachineConfig, o.Resync)
 		mcp := newMachineConfigPoolCollector(mf, s.conds)
-		on, err := Served(disco, "machineconfiguration.openshift.io/v1", "machineconfigpools")
-		if err != nil {
-			return nil, err
-		}
+		on := Served(disco, o.Logger, "machineconfiguration.openshift.io/v1", "machineconfigpools")
 		mcp.enabled = on
 		if on {
 			s.starters = append(s.starters, mf.Start)
@@ -163,29 +157,50 @@ func New(o Options) (*Set, error) {
 }
 
 // Served reports whether the API server serves every one of resources in
-// groupVersion. A group version that is not found is not served; other
-// errors are returned.
-func Served(d discovery.DiscoveryInterface, groupVersion string, resources ...string) (bool, error) {
-	list, err := d.ServerResourcesForGroupVersion(groupVersion)
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("asking the API server for %s: %w", groupVersion, err)
-	}
-	have := map[string]bool{}
-	for _, r := range list.APIResources {
-		have[r.Name] = true
-	}
-	for _, r := range resources {
-		if !have[r] {
-			return false, nil
+// groupVersion. Only a definite answer switches a collector off: a group
+// version that is not found is not served; other errors (an aggregated API
+// such as route.openshift.io answers 503 while openshift-apiserver rolls
+// out, in the middle of an upgrade) are retried for a few seconds, and then
+// the API is taken as served: its informers keep retrying.
+func Served(d discovery.DiscoveryInterface, log *slog.Logger, groupVersion string, resources ...string) bool {
+	wait := servedRetry
+	for attempt := 1; ; attempt++ {
+		list, err := d.ServerResourcesForGroupVersion(groupVersion)
+		if apierrors.IsNotFound(err) {
+			return false
 		}
+		if err == nil {
+			have := map[string]bool{}
+			for _, r := range list.APIResources {
+				have[r.Name] = true
+			}
+			for _, r := range resources {
+				if !have[r] {
+					return false
+				}
+			}
+			return true
+		}
+		if attempt == servedAttempts {
+			log.Warn("cannot tell whether the cluster serves an API; taking it as served (its informers retry)",
+				"group_version", groupVersion, "err", err)
+			return true
+		}
+		log.Warn("asking the API server whether it serves an API", "group_version", groupVersion, "attempt", attempt, "err", err)
+		time.Sleep(wait)
+		wait *= 2
 	}
-	return true, nil
 }
 
-func dedupe(ss []string) []string {
+// Served asks up to servedAttempts times, servedRetry apart at first, then
+// twice as long each time (0.5+1+2+4 s).
+var (
+	servedAttempts = 5
+	servedRetry    = 500 * time.Millisecond
+)
+
+// Dedupe trims ss, drops empty and repeated values, and sorts them.
+func Dedupe(ss []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, s := range ss {

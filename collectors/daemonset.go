@@ -10,5 +10,6 @@ func daemonSetRollout(d *appsv1.DaemonSet) rollout {
 	return rollout{kind: "DaemonSet", namespace: d.Namespace, name: d.Name,
 		desired: d.Status.DesiredNumberScheduled, updated: d.Status.UpdatedNumberScheduled,
 		ready: d.Status.NumberReady, available: d.Status.NumberAvailable,
-		generation: d.Generation, observed: d.Status.ObservedGeneration}.withRolloutComplete()
+		generation: d.Generation, observed: d.Status.ObservedGeneration,
+		old: d.Status.CurrentNumberScheduled > d.Status.UpdatedNumberScheduled}.withRolloutComplete()
 }

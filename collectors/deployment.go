@@ -15,7 +15,8 @@ func deploymentRollout(d *appsv1.Deployment) rollout {
 	}
 	r := rollout{kind: "Deployment", namespace: d.Namespace, name: d.Name,
 		desired: desired, updated: d.Status.UpdatedReplicas, ready: d.Status.ReadyReplicas, available: d.Status.AvailableReplicas,
-		generation: d.Generation, observed: d.Status.ObservedGeneration}
+		generation: d.Generation, observed: d.Status.ObservedGeneration,
+		old: d.Status.Replicas > d.Status.UpdatedReplicas}
 	have := map[string]Cond{}
 	for _, c := range d.Status.Conditions {
 		st := ParseStatus(string(c.Status))

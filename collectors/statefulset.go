@@ -12,5 +12,6 @@ func statefulSetRollout(s *appsv1.StatefulSet) rollout {
 	}
 	return rollout{kind: "StatefulSet", namespace: s.Namespace, name: s.Name,
 		desired: desired, updated: s.Status.UpdatedReplicas, ready: s.Status.ReadyReplicas, available: s.Status.AvailableReplicas,
-		generation: s.Generation, observed: s.Status.ObservedGeneration}.withRolloutComplete()
+		generation: s.Generation, observed: s.Status.ObservedGeneration,
+		old: s.Status.UpdateRevision != "" && s.Status.CurrentRevision != s.Status.UpdateRevision}.withRolloutComplete()
 }

@@ -29,11 +29,14 @@ type rollout struct {
 	kind, namespace, name              string
 	desired, updated, ready, available int32
 	generation, observed               int64
-	conds                              []Cond
+	// old is true while replicas of an earlier revision remain (they
+	// still serve users, as kubectl rollout status waits for).
+	old   bool
+	conds []Cond
 }
 
 func (r rollout) complete() bool {
-	return r.observed >= r.generation && r.updated == r.desired && r.available == r.desired
+	return r.observed >= r.generation && r.updated == r.desired && r.available == r.desired && !r.old
 }
 
 // withRolloutComplete appends the RolloutComplete pseudo-condition.

@@ -137,7 +137,6 @@ func Run(ctx context.Context, o Options) error {
 	if o.NodeName != "" {
 		extra = map[string]string{"node": o.NodeName}
 	}
-	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: probes.NewIntervalSink(iw, log, extra), Observing: o.NodeName != ""})
 	st := &state{node: o.NodeName}
 
 	var (
@@ -165,6 +164,11 @@ func Run(ctx context.Context, o Options) error {
 		return errors.New("discovery and node watching need a Kubernetes client configuration")
 	}
 
+	eo := probes.EngineOptions{Logger: log, Sink: probes.NewIntervalSink(iw, log, extra), Observing: o.NodeName != ""}
+	if disco != nil {
+		eo.Expect = disco
+	}
+	engine := probes.NewEngine(eo)
 	static := o.Config.Targets
 	st.static = len(static)
 	if _, _, err := engine.Apply(static); err != nil {
@@ -196,14 +200,19 @@ func Run(ctx context.Context, o Options) error {
 		disco.Start(ctx)
 		synced := &atomic.Bool{}
 		ready = append(ready, synced.Load)
+		// Done before the engine stops (defers run last first), so no
+		// Apply races with the stop.
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			if !disco.WaitForSync(ctx) {
 				return
 			}
 			synced.Store(true)
 			log.Info("discovery synced")
-			applyDiscovered(o.Config, static, disco, engine, st, log)
-			follow(ctx, o.Settle, disco, func() { applyDiscovered(o.Config, static, disco, engine, st, log) })
+			follow(ctx, o.Settle, disco, func() bool { return applyDiscovered(o.Config, static, disco, engine, st, log) })
 		}()
 	}
 
@@ -223,13 +232,24 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-// follow calls apply after every burst of discovery changes, once they
-// settled for settle.
-func follow(ctx context.Context, settle time.Duration, d *discovery.Discovery, apply func()) {
+// retryFailed is how soon targets that could not be applied are tried
+// again when nothing else changes.
+const retryFailed = 30 * time.Second
+
+// follow applies at once, then after every burst of discovery changes,
+// once they settled for settle; after an apply that left targets out, it
+// tries again every retryFailed.
+func follow(ctx context.Context, settle time.Duration, d *discovery.Discovery, apply func() bool) {
 	for {
+		var retry <-chan time.Time
+		if !apply() {
+			retry = time.After(retryFailed)
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry:
+			continue
 		case <-d.Changes():
 		}
 		timer := time.NewTimer(settle)
@@ -244,14 +264,15 @@ func follow(ctx context.Context, settle time.Duration, d *discovery.Discovery, a
 				break gather
 			}
 		}
-		apply()
 	}
 }
 
 // applyDiscovered makes static plus discovered targets the engine's set.
-// A discovered target that is invalid (or whose name a static target
-// already has) is left out with a log line; the others apply.
-func applyDiscovered(cfg *config.Config, static []config.Target, d *discovery.Discovery, e *probes.Engine, st *state, log *slog.Logger) {
+// A discovered target that is invalid, cannot be built (an unreadable CA
+// file) or has the name of a static target is left out with a log line;
+// the others apply. It reports whether none was left out for a reason
+// that may go away.
+func applyDiscovered(cfg *config.Config, static []config.Target, d *discovery.Discovery, e *probes.Engine, st *state, log *slog.Logger) bool {
 	names := map[string]bool{}
 	for _, t := range static {
 		names[t.Name] = true
@@ -272,19 +293,22 @@ func applyDiscovered(cfg *config.Config, static []config.Target, d *discovery.Di
 		all = append(all, r)
 		n++
 	}
-	added, removed, err := e.Apply(all)
+	added, removed, failed := e.ApplyEach(all)
+	for _, err := range failed {
+		log.Error("discovered target left out; retrying later", "err", err)
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if err != nil {
+	if len(failed) > 0 {
 		st.applyFailed++
-		log.Error("applying discovered targets", "err", err)
-		return
+	} else {
+		st.applyOK++
 	}
-	st.applyOK++
 	st.discovered = n
 	if added > 0 || removed > 0 {
 		log.Info("targets changed", "discovered", n, "static", len(static), "series_added", added, "series_removed", removed)
 	}
+	return len(failed) == 0
 }
 
 // watchNode follows this poller's Node and tells the engine when it is

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,4 +150,66 @@ func TestObserverImpairedCountedApart(t *testing.T) {
 	if v, _ := metricValue(t, e, "zerodown_disruptions_total", web); v != 1 {
 		t.Errorf("disruptions_total = %v, want 1", v)
 	}
+}
+
+// expectations is discovery's view, set by the test.
+type expectations struct {
+	mu   sync.Mutex
+	want map[string][]string
+}
+
+func (x *expectations) set(backend string, v ...string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.want[backend] = v
+}
+
+func (x *expectations) Expected(backend string) ([]string, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	v, ok := x.want[backend]
+	return v, ok
+}
+
+// The DNS server may follow a Service's new endpoints before the target
+// is updated: an answer that matches discovery's current view is no
+// disruption. One that holds only an old value still is (stale).
+func TestDNSAnswerCheckedAgainstCurrentView(t *testing.T) {
+	tt, _ := startTarget(t, testtarget.Options{Records: map[string][]string{"svc.test.": {"10.96.0.1"}}})
+	x := &expectations{want: map[string][]string{"svc": {"10.96.0.1"}}}
+	tg := config.Target{Name: "svc", Schedule: config.Schedule{Interval: config.Duration(20 * time.Millisecond)},
+		DNS: &config.DNSProbe{Server: tt.DNSAddr(), Name: "svc.test", AnswersEqual: []string{"10.96.0.1"}}}
+	e := NewEngine(EngineOptions{Expect: x})
+	if _, _, err := e.Apply([]config.Target{tg.Resolved(config.Schedule{})}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.Start(ctx)
+	defer e.Stop()
+	count := func(result string) float64 {
+		v, _ := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "svc", "result": result})
+		return v
+	}
+	waitFor(t, "successes", func() bool { return count("success") >= 3 })
+
+	// Endpoints moved; the DNS server and discovery know, the target not yet.
+	x.set("svc", "10.96.0.2")
+	if err := tt.SetRecords("svc.test", "10.96.0.2"); err != nil {
+		t.Fatal(err)
+	}
+	ok := count("success")
+	waitFor(t, "successes with the new address", func() bool { return count("success") > ok+3 })
+	if n := count("dns_answer") + count("dns_stale"); n != 0 {
+		t.Errorf("%v failed answers while the DNS server was ahead of the target", n)
+	}
+
+	// Discovery moves on and the target is updated; the DNS server lags:
+	// the address taken from discovery's view above is now stale.
+	x.set("svc", "10.96.0.3")
+	tg.DNS = &config.DNSProbe{Server: tt.DNSAddr(), Name: "svc.test", AnswersEqual: []string{"10.96.0.3"}}
+	if _, _, err := e.Apply([]config.Target{tg.Resolved(config.Schedule{})}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stale answers", func() bool { return count("dns_stale") >= 2 })
 }

@@ -34,6 +34,11 @@ type dnsProber struct {
 	// stale holds values expected earlier and no longer (bounded): an
 	// answer with one of them is stale, not just wrong.
 	stale map[string]bool
+	// refresh, if set, gives the expected answers as they are now (from
+	// discovery's caches): an answer that differs is checked again against
+	// them before it fails, because the DNS server may have seen a change
+	// before the target was updated.
+	refresh func() ([]string, bool)
 }
 
 // maxStale bounds how many earlier-expected values are remembered.
@@ -96,14 +101,19 @@ func (p *dnsProber) Update(t *config.Target) {
 	if t.DNS == nil {
 		return
 	}
-	next := valueSet(t.DNS.AnswersEqual)
 	p.expMu.Lock()
 	defer p.expMu.Unlock()
+	p.expectLocked(valueSet(t.DNS.AnswersEqual))
+}
+
+// expectLocked makes next the expected set; values no longer expected
+// become stale.
+func (p *dnsProber) expectLocked(next map[string]bool) {
+	if p.stale == nil || len(p.stale)+len(p.equal) > maxStale {
+		p.stale = map[string]bool{}
+	}
 	for v := range p.equal {
 		if !next[v] {
-			if p.stale == nil || len(p.stale) >= maxStale {
-				p.stale = map[string]bool{}
-			}
 			p.stale[v] = true
 		}
 	}
@@ -111,6 +121,19 @@ func (p *dnsProber) Update(t *config.Target) {
 		delete(p.stale, v)
 	}
 	p.equal = next
+}
+
+// sameSet reports whether a and b hold the same values.
+func sameSet(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for v := range a {
+		if !b[v] {
+			return false
+		}
+	}
+	return true
 }
 
 func cfgOr(v, def string) string {
@@ -251,7 +274,26 @@ func (p *dnsProber) checkAnswer(in *dns.Msg) (Reason, error) {
 		return ReasonDNSAnswer, fmt.Errorf("no %s record in the answer", dns.TypeToString[p.qtype])
 	}
 	if reason, err := p.checkEqual(got); err != nil {
-		return reason, err
+		if p.refresh == nil {
+			return reason, err
+		}
+		want, ok := p.refresh()
+		if !ok {
+			return reason, err
+		}
+		next := valueSet(want)
+		p.expMu.Lock()
+		changed := p.equal != nil && !sameSet(p.equal, next)
+		if changed {
+			p.expectLocked(next)
+		}
+		p.expMu.Unlock()
+		if !changed {
+			return reason, err
+		}
+		if reason, err := p.checkEqual(got); err != nil {
+			return reason, err
+		}
 	}
 	for _, w := range p.want {
 		found := false

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -32,6 +33,7 @@ type Engine struct {
 	// trusted (a poller); impaired is why it cannot, "" when it can.
 	observing bool
 	impaired  atomic.Pointer[string]
+	expect    Expectations
 
 	mu     sync.Mutex
 	ctx    context.Context
@@ -50,6 +52,15 @@ type EngineOptions struct {
 	// cordoned, draining or not Ready). Failures then are counted apart
 	// with reason observer, and their metrics are exported from the start.
 	Observing bool
+	// Expect, if set, tells DNS targets with answers_equal what to expect
+	// now (discovery's view): an answer that differs from the applied
+	// expectation is checked against it before it fails.
+	Expect Expectations
+}
+
+// Expectations gives the DNS answers a target (by backend name) expects now.
+type Expectations interface {
+	Expected(backend string) (answers []string, ok bool)
 }
 
 // SetImpaired tells the engine why the observer cannot be trusted now
@@ -74,6 +85,7 @@ func NewEngine(o EngineOptions) *Engine {
 		log:       o.Logger,
 		sink:      o.Sink,
 		observing: o.Observing,
+		expect:    o.Expect,
 		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "zerodown_probe_duration_seconds",
 			Help:                            "Duration of probe requests, successful or not (a timeout observes the timeout).",
@@ -141,8 +153,11 @@ func (e *Engine) startLocked(s *series, i, n int) {
 		phase = phase.Add(now.Sub(phase) / s.interval * s.interval)
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
+	// The histogram child is taken only now: a changed target with the
+	// same labels replaces a series whose child Apply has just deleted.
+	hist := e.dur.WithLabelValues(s.info.Backend, s.info.Protocol, string(s.info.Connection))
 	s.mu.Lock()
-	s.ctx, s.cancel = ctx, cancel
+	s.ctx, s.cancel, s.hist = ctx, cancel, hist
 	s.startedAt = time.Now()
 	s.phase = phase
 	s.mu.Unlock()
@@ -175,10 +190,25 @@ func (e *Engine) stopSeries(s *series) {
 }
 
 // Apply makes targets the running set. Targets must be resolved (defaults
-// applied) and valid. It returns how many series it added and removed.
+// applied) and valid. It returns how many series it added and removed. If
+// a new target cannot be built (an unreadable CA file, say) nothing
+// changes and the error says which.
 func (e *Engine) Apply(targets []config.Target) (added, removed int, err error) {
+	added, removed, errs := e.apply(targets, false)
+	return added, removed, errors.Join(errs...)
+}
+
+// ApplyEach is Apply for sets that change by themselves (discovery): a
+// target that cannot be built is left out, with its error among failed,
+// and the others apply.
+func (e *Engine) ApplyEach(targets []config.Target) (added, removed int, failed []error) {
+	return e.apply(targets, true)
+}
+
+func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, failed []error) {
 	want := map[string]*series{}
 	var fresh []*series
+	var updates []func()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := range targets {
@@ -189,22 +219,31 @@ func (e *Engine) Apply(targets []config.Target) (added, removed int, err error) 
 			if old, ok := e.series[k]; ok {
 				// Same key, same probe: only what the key leaves out
 				// (a DNS target's answers_equal) may have changed.
+				// Applied once the whole set is known to build.
 				if u, ok := old.prober.(updater); ok {
-					u.Update(t)
+					updates = append(updates, func() { u.Update(t) })
 				}
 				want[k] = old
 				continue
 			}
 			s, err := e.newSeries(t, c)
 			if err != nil {
+				err = fmt.Errorf("target %q (%s): %w", t.Name, c, err)
+				if each {
+					failed = append(failed, err)
+					continue
+				}
 				for _, f := range fresh {
 					f.prober.Close()
 				}
-				return 0, 0, fmt.Errorf("target %q (%s): %w", t.Name, c, err)
+				return 0, 0, []error{err}
 			}
 			want[k] = s
 			fresh = append(fresh, s)
 		}
+	}
+	for _, u := range updates {
+		u()
 	}
 	var gone []*series
 	for k, s := range e.series {
@@ -236,13 +275,17 @@ func (e *Engine) Apply(targets []config.Target) (added, removed int, err error) 
 			e.startLocked(s, i, len(fresh))
 		}
 	}
-	return len(fresh), len(gone), nil
+	return len(fresh), len(gone), failed
 }
 
 func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, error) {
 	p, err := New(t, c)
 	if err != nil {
 		return nil, err
+	}
+	if d, ok := p.(*dnsProber); ok && e.expect != nil && d.equal != nil {
+		name := t.Name
+		d.refresh = func() ([]string, bool) { return e.expect.Expected(name) }
 	}
 	info := SeriesInfo{Backend: t.Name, Connection: c, Protocol: p.Protocol(), Kind: kindOf(t)}
 	maxIn := t.MaxInFlight
@@ -258,7 +301,6 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, erro
 		slowLimit:   min(time.Duration(t.Interval), time.Duration(t.Timeout)),
 		maxInFlight: maxIn,
 		fastStep:    max(time.Duration(t.FastInterval), time.Duration(t.Timeout)/time.Duration(maxIn)),
-		hist:        e.dur.WithLabelValues(info.Backend, info.Protocol, string(c)),
 		lag:         e.lag,
 		sink:        e.sink,
 		log:         e.log,

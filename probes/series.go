@@ -37,8 +37,10 @@ type entry struct {
 	dur     time.Duration
 	aborted bool // cancelled by a stop: not a sample
 	done    bool
-	reason  Reason
-	err     error
+	// impaired: the observer was impaired at the request's start or end.
+	impaired bool
+	reason   Reason
+	err      error
 }
 
 // series probes one target over one connection mode on its own schedule.
@@ -188,13 +190,12 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 		r.Reason = ReasonTimeout
 		r.Err = fmt.Errorf("answered after %s, longer than the probe interval %s", r.Duration.Round(time.Microsecond), s.slowLimit)
 	}
-	if r.Reason != ReasonNone {
+	cause := cmp.Or(impairedAtStart, s.impaired())
+	if r.Reason != ReasonNone && cause != "" {
 		// The observer's own trouble (its node draining, say) is not the
 		// target's: counted apart.
-		if cause := cmp.Or(impairedAtStart, s.impaired()); cause != "" {
-			r.Err = fmt.Errorf("while this poller's node was %s: %w", cause, r.Err)
-			r.Reason = ReasonObserver
-		}
+		r.Err = fmt.Errorf("while this poller's node was %s: %w", cause, r.Err)
+		r.Reason = ReasonObserver
 	}
 	s.hist.Observe(r.Duration.Seconds())
 	if r.Reason != ReasonNone {
@@ -202,7 +203,7 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 			"reason", r.Reason.String(), "duration", r.Duration, "dns", r.Phases.DNS, "connect", r.Phases.Connect,
 			"tls", r.Phases.TLS, "first_byte", r.Phases.FirstByte, "transfer", r.Phases.Transfer, "err", r.Err)
 	}
-	s.complete(seq, &r)
+	s.complete(seq, &r, cause != "")
 }
 
 // abort settles a request cancelled by a stop without judging the target.
@@ -214,17 +215,17 @@ func (s *series) abort(seq uint64) {
 	s.settleLocked()
 }
 
-func (s *series) complete(seq uint64, r *Result) {
+func (s *series) complete(seq uint64, r *Result, impaired bool) {
 	// The scheduler takes its lock, then a series'; so a series asks to be
 	// expedited only once its own lock is released.
-	if s.completeLocked(seq, r) {
+	if s.completeLocked(seq, r, impaired) {
 		s.sched.expedite(s)
 	}
 }
 
 // completeLocked records a result and reports whether the series just
 // started failing.
-func (s *series) completeLocked(seq uint64, r *Result) bool {
+func (s *series) completeLocked(seq uint64, r *Result, impaired bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
@@ -260,7 +261,7 @@ func (s *series) completeLocked(seq uint64, r *Result) bool {
 	}
 
 	i := int(seq - s.base)
-	s.pending[i] = entry{start: r.Start, dur: r.Duration, done: true, reason: r.Reason, err: r.Err}
+	s.pending[i] = entry{start: r.Start, dur: r.Duration, done: true, reason: r.Reason, err: r.Err, impaired: impaired}
 	s.settleLocked()
 	return s.latestFail && !wasFailing
 }
@@ -282,6 +283,11 @@ func (s *series) settleLocked() {
 				// connection, or retried by the client after it).
 				smp.Reason = ReasonTimeout
 				smp.Err = fmt.Errorf("answered after %s while recovering, usually within %s", e.dur.Round(time.Microsecond), s.recoverWithinLocked())
+				if e.impaired {
+					// Slow while the observer itself was impaired: its
+					// trouble, not the target's.
+					smp.Reason = ReasonObserver
+				}
 			}
 		}
 		if ev, ok := s.tracker.Observe(smp); ok && s.sink != nil {

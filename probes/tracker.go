@@ -56,6 +56,9 @@ type Tracker struct {
 	outages uint64
 	// observerOutages began with a failure of the observer itself.
 	observerOutages uint64
+	// counted: the current outage is in outages (it has had a failure that
+	// was not the observer's).
+	counted bool
 }
 
 // Observe takes the next sample (in start order) and reports the outage
@@ -78,13 +81,17 @@ func (t *Tracker) Observe(s Sample) (Event, bool) {
 		if t.haveOK {
 			start = midpoint(t.lastOK, s.Start)
 		}
-		t.down, t.outStart, t.countedUntil = true, start, start
+		t.down, t.outStart, t.countedUntil, t.counted = true, start, start, false
 		if s.Reason == ReasonObserver {
 			t.observerOutages++
-		} else {
-			t.outages++
 		}
 		ev, began = Event{Kind: OutageBegan, Start: start, Reason: s.Reason, Err: s.Err}, true
+	}
+	if s.Reason != ReasonObserver && !t.counted {
+		// An outage is the target's from its first failure that is not
+		// the observer's, even if it began as the observer's.
+		t.outages++
+		t.counted = true
 	}
 	t.add(s.Reason, s.Start)
 	t.lastFail, t.lastReason, t.lastErr = s.Start, s.Reason, s.Err
@@ -120,8 +127,8 @@ func (t *Tracker) TotalDisruption() time.Duration {
 	return d
 }
 
-// Outages is the number of outages begun, but for those that began with a
-// failure of the observer itself.
+// Outages is the number of outages with at least one failure that was not
+// the observer's own.
 func (t *Tracker) Outages() uint64 { return t.outages }
 
 // ObserverOutages is the number of outages that began with a failure of

@@ -166,3 +166,34 @@ func TestReasonNames(t *testing.T) {
 		t.Error(`ParseReason("") succeeded`)
 	}
 }
+
+// An outage that begins as the observer's and goes on as the target's is
+// the target's outage from its first own failure; its observer part stays
+// apart.
+func TestTrackerObserverThenTarget(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	var tr Tracker
+	tr.Observe(Sample{Start: at(0)})
+	tr.Observe(Sample{Start: at(100), Reason: ReasonObserver})
+	tr.Observe(Sample{Start: at(200), Reason: ReasonObserver})
+	if tr.Outages() != 0 || tr.ObserverOutages() != 1 {
+		t.Fatalf("after observer failures: outages %d, observer outages %d; want 0 and 1", tr.Outages(), tr.ObserverOutages())
+	}
+	tr.Observe(Sample{Start: at(300), Reason: ReasonConnectRefused})
+	tr.Observe(Sample{Start: at(400), Reason: ReasonConnectRefused})
+	tr.Observe(Sample{Start: at(500)})
+	if tr.Outages() != 1 || tr.ObserverOutages() != 1 {
+		t.Errorf("outages %d, observer outages %d; want 1 and 1", tr.Outages(), tr.ObserverOutages())
+	}
+	// 50..200 is the observer's, 200..450 the target's.
+	if got, want := tr.Disruption(ReasonObserver), 150*time.Millisecond; got != want {
+		t.Errorf("observer disruption %s, want %s", got, want)
+	}
+	if got, want := tr.Disruption(ReasonConnectRefused), 250*time.Millisecond; got != want {
+		t.Errorf("connect_refused disruption %s, want %s", got, want)
+	}
+	if got, want := tr.TotalDisruption(), 250*time.Millisecond; got != want {
+		t.Errorf("total disruption %s, want %s (observer left out)", got, want)
+	}
+}

@@ -117,18 +117,14 @@ func New(o Options) (*Discovery, error) {
 		}
 	}
 	d := &Discovery{o: o, log: o.Logger, sel: sel, changes: make(chan struct{}, 1), skipped: map[string]string{}}
-	namespaces := o.Namespaces
+	namespaces := collectors.Dedupe(o.Namespaces)
 	if len(namespaces) == 0 {
 		namespaces = []string{""}
 	}
 	routesOn := false
 	if o.Route != nil {
-		on, err := collectors.Served(o.Kube.Discovery(), "route.openshift.io/v1", "routes")
-		if err != nil {
-			return nil, err
-		}
-		routesOn = on
-		if !on {
+		routesOn = collectors.Served(o.Kube.Discovery(), o.Logger, "route.openshift.io/v1", "routes")
+		if !routesOn {
 			d.log.Info("route discovery switched off: the cluster does not serve route.openshift.io/v1")
 		}
 	}
@@ -186,15 +182,47 @@ func (d *Discovery) WaitForSync(ctx context.Context) bool {
 func (d *Discovery) Changes() <-chan struct{} { return d.changes }
 
 // chosen reports whether obj is to be probed, and the annotation's value.
+// The annotation "false" wins over the selector: a way to leave one object
+// out of a selected set.
 func (d *Discovery) chosen(annotations, lbls map[string]string) (string, bool) {
 	v, ok := annotations[d.o.Annotation]
-	if ok && v != "false" {
+	switch {
+	case ok && v == "false":
+		return "", false
+	case ok:
 		return v, true
-	}
-	if d.sel.Matches(labels.Set(lbls)) {
+	case d.sel.Matches(labels.Set(lbls)):
 		return v, true
 	}
 	return "", false
+}
+
+// Expected gives the answers the DNS target named backend expects now,
+// from the informer caches (probes.Expectations). ok is false for a
+// backend that is not a discovered DNS target (any more).
+func (d *Discovery) Expected(backend string) ([]string, bool) {
+	parts := strings.Split(backend, ":")
+	if len(parts) < 3 || (parts[0] != "dns" && parts[0] != "dns-srv") {
+		return nil, false
+	}
+	ns, name := parts[1], parts[2]
+	for i, l := range d.services {
+		s, err := l.Services(ns).Get(name)
+		if err != nil {
+			continue
+		}
+		v, ok := d.chosen(s.Annotations, s.Labels)
+		if !ok {
+			return nil, false
+		}
+		for _, t := range d.serviceTargets(s, v, d.slices[i]) {
+			if t.Name == backend && t.DNS != nil {
+				return t.DNS.AnswersEqual, true
+			}
+		}
+		return nil, false
+	}
+	return nil, false
 }
 
 // Targets returns the targets of every chosen Route and Service, sorted by

@@ -121,6 +121,9 @@ func TestTargets(t *testing.T) {
 		svc("v6", "dns", corev1.ServiceSpec{ClusterIP: "fd00:96::1", Ports: []corev1.ServicePort{{Port: 80}}}),
 		svc("off", "false", corev1.ServiceSpec{ClusterIP: "10.96.0.13", Ports: ports}),
 		svc("plain", "", corev1.ServiceSpec{ClusterIP: "10.96.0.14", Ports: ports}),
+		// Selected by label, but the annotation "false" leaves it out.
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "optout", Labels: map[string]string{"tier": "plain"},
+			Annotations: map[string]string{DefaultAnnotation: "false"}}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.16", Ports: ports}},
 		svc("odd", "tcp,ftp", corev1.ServiceSpec{ClusterIP: "10.96.0.15", Ports: []corev1.ServicePort{{Port: 21}}}),
 		&routev1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "front", Annotations: map[string]string{DefaultAnnotation: "true"}},
 			Spec: routev1.RouteSpec{Host: "front.apps.example", Path: "/cart", To: routev1.RouteTargetReference{Name: "web"}}},
@@ -188,6 +191,21 @@ func TestTargets(t *testing.T) {
 		}
 	}
 	d.o.RouterHTTP, d.o.RouterHTTPS = "router:80", "router:443"
+
+	// Expected answers, straight from the caches.
+	for backend, want := range map[string]string{
+		"dns:shop:db":           "[10.1.0.1 10.1.0.2 10.1.0.3] true",
+		"dns-srv:shop:web:http": "[web.shop.svc.cluster.local:8080] true",
+		"dns:shop:off":          "[] false",
+		"dns:shop:optout":       "[] false",
+		"dns:shop:missing":      "[] false",
+		"route:shop:front":      "[] false",
+	} {
+		got, ok := d.Expected(backend)
+		if s := fmt.Sprint(got, " ", ok); s != want {
+			t.Errorf("Expected(%s) = %s, want %s", backend, s, want)
+		}
+	}
 
 	// Every target is valid once resolved.
 	for _, tg := range d.Targets() {
