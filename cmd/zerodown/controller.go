@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/controller"
 	"github.com/zerodown/zerodown/internal/kube"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 )
 
@@ -56,6 +59,19 @@ func (c *common) parseInCluster(fs *flag.FlagSet, args []string, kubeconfig *str
 		return nil, nil, exitUsage, false
 	}
 	return log, rc, exitOK, true
+}
+
+// checkSelectors parses label selector flags, so a bad one is a usage
+// error named by its flag.
+func checkSelectors(stderr io.Writer, cmd string, flags map[string]string) bool {
+	ok := true
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		if _, err := labels.Parse(flags[name]); err != nil {
+			fmt.Fprintf(stderr, "zerodown %s: --%s %q: %v\n", cmd, name, flags[name], err)
+			ok = false
+		}
+	}
+	return ok
 }
 
 func runController(args []string, stdout, stderr io.Writer) int {
@@ -102,6 +118,9 @@ Flags:
 	log, rc, code, ok := flags.parseInCluster(fs, args, kubeconfig, stdout, stderr)
 	if !ok {
 		return code
+	}
+	if !checkSelectors(stderr, "controller", map[string]string{"workloads.selector": *selector, "discovery.selector": *dselector}) {
+		return exitUsage
 	}
 	var disco *discovery.Options
 	if *discover {

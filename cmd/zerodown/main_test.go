@@ -45,6 +45,20 @@ targets:
     tcp:
       address: 127.0.0.1:1
 `)
+	missingKubeconfig := filepath.Join(t.TempDir(), "no-kubeconfig")
+	// A kubeconfig that parses; nothing here reaches its server.
+	kubeconfig := writeFile(t, "kubeconfig", `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`)
+	badTargets := writeFile(t, "bad-targets.yaml", `targets:
+  - name: web
+    http:
+      url: ftp://127.0.0.1/
+`)
 	for _, tc := range []struct {
 		name       string
 		args       []string
@@ -88,6 +102,24 @@ targets:
 			stderr: []string{"Usage: zerodown watch", "SIGHUP", "-config.check", "-budget"}},
 		{name: "demo help", args: []string{"demo", "-h"}, code: exitOK,
 			stderr: []string{"Usage: zerodown demo"}},
+		{name: "help lists the in-cluster roles", args: []string{"help"}, code: exitOK,
+			stdout: []string{"zerodown poller", "zerodown controller"}},
+		{name: "poller help", args: []string{"poller", "-h"}, code: exitOK,
+			stderr: []string{"Usage: zerodown poller", "-node-name", "-router.https-address", "-cluster-dns"}},
+		{name: "controller help", args: []string{"controller", "-h"}, code: exitOK,
+			stderr: []string{"Usage: zerodown controller", "-leader-elect", "-workloads.namespaces"}},
+		{name: "controller kubeconfig missing", args: []string{"controller", "--kubeconfig", missingKubeconfig}, code: exitUsage,
+			stderr: []string{"zerodown controller: --kubeconfig " + missingKubeconfig}, noStdout: true},
+		{name: "poller kubeconfig missing", args: []string{"poller", "--kubeconfig", missingKubeconfig}, code: exitUsage,
+			stderr: []string{"zerodown poller: --kubeconfig " + missingKubeconfig}, noStdout: true},
+		{name: "poller arguments", args: []string{"poller", "--kubeconfig", kubeconfig, "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{"zerodown poller: unexpected arguments: http://127.0.0.1:1/"}, noStdout: true},
+		{name: "poller invalid config", args: []string{"poller", "--kubeconfig", kubeconfig, "--config", badTargets}, code: exitUsage,
+			stderr: []string{badTargets + ":4: targets[0].http.url: "}, noStdout: true},
+		{name: "controller bad selector", args: []string{"controller", "--kubeconfig", kubeconfig, "--workloads.selector", "app in ("}, code: exitUsage,
+			stderr: []string{`zerodown controller: --workloads.selector "app in ("`}, noStdout: true},
+		{name: "poller bad selector", args: []string{"poller", "--kubeconfig", kubeconfig, "--discovery.selector", "=x"}, code: exitUsage,
+			stderr: []string{`zerodown poller: --discovery.selector "=x"`}, noStdout: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runArgs(t, tc.args...)

@@ -62,6 +62,9 @@ Flags:
 	if !ok {
 		return code
 	}
+	if !checkSelectors(stderr, "poller", map[string]string{"discovery.selector": *selector}) {
+		return exitUsage
+	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
 	cfg, err := loadConfig(*cfgFile, nil, overrides)
 	if err != nil {
