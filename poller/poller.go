@@ -56,11 +56,15 @@ type Options struct {
 	Discovery discovery.Options // Kube, Route and Logger are filled in
 	// Settle is how long discovery changes are gathered before they are
 	// applied (default 250ms).
-	Settle   time.Duration
-	Listen   string
-	OnListen func(addr string)
-	OutDir   string // intervals.jsonl; empty: none
-	Logger   *slog.Logger
+	Settle time.Duration
+	// Reload, if set, reads the configuration again when ReloadRequests
+	// delivers (SIGHUP): static targets that did not change keep running.
+	Reload         func() (*config.Config, error)
+	ReloadRequests <-chan struct{}
+	Listen         string
+	OnListen       func(addr string)
+	OutDir         string // intervals.jsonl; empty: none
+	Logger         *slog.Logger
 }
 
 var (
@@ -169,14 +173,23 @@ func Run(ctx context.Context, o Options) error {
 		eo.Expect = disco
 	}
 	engine := probes.NewEngine(eo)
-	static := o.Config.Targets
-	st.static = len(static)
-	if _, _, err := engine.Apply(static); err != nil {
+	set := &targetSet{cfg: o.Config, disco: disco, engine: engine, st: st, log: log}
+	if err := set.start(); err != nil {
 		return err
 	}
+	reloadOK := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "zerodown_config_last_reload_successful",
+		Help: "Whether the last configuration reload succeeded (1) or failed (0).",
+	})
+	reloadTime := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "zerodown_config_last_reload_success_timestamp_seconds",
+		Help: "Time of the last successful configuration load, as a Unix time.",
+	})
+	reloadOK.Set(1)
+	reloadTime.Set(float64(time.Now().Unix()))
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(engine, st,
+	reg.MustRegister(engine, st, reloadOK, reloadTime,
 		versioncollector.NewCollector("zerodown"),
 		promcollectors.NewGoCollector(),
 		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
@@ -212,7 +225,7 @@ func Run(ctx context.Context, o Options) error {
 			}
 			synced.Store(true)
 			log.Info("discovery synced")
-			follow(ctx, o.Settle, disco, func() bool { return applyDiscovered(o.Config, static, disco, engine, st, log) })
+			follow(ctx, o.Settle, disco, set.applyDiscovered)
 		}()
 	}
 
@@ -228,7 +241,84 @@ func Run(ctx context.Context, o Options) error {
 	if iw != nil {
 		go iw.KeepBeating(ctx, time.Second, func(err error) { log.Error("writing intervals", "err", err) })
 	}
-	<-ctx.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-o.ReloadRequests:
+			if o.Reload == nil {
+				continue
+			}
+			if err := set.reload(o.Reload); err != nil {
+				reloadOK.Set(0)
+				log.Error("configuration reload failed; the running targets stay", "err", err)
+				continue
+			}
+			reloadOK.Set(1)
+			reloadTime.Set(float64(time.Now().Unix()))
+		}
+	}
+}
+
+// targetSet is what the engine runs: the configuration's static targets
+// plus, once discovery synced, the discovered ones. Discovery changes and
+// reloads take turns.
+type targetSet struct {
+	disco  *discovery.Discovery // nil: static targets only
+	engine *probes.Engine
+	st     *state
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	cfg    *config.Config
+	synced bool // discovery has synced: its targets join the set
+}
+
+// start applies the static targets; any that cannot be built is an error.
+func (s *targetSet) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, _, err := s.engine.Apply(s.cfg.Targets); err != nil {
+		return err
+	}
+	s.st.mu.Lock()
+	s.st.static = len(s.cfg.Targets)
+	s.st.mu.Unlock()
+	return nil
+}
+
+// applyDiscovered applies the discovered targets (follow calls it).
+func (s *targetSet) applyDiscovered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.synced = true
+	return s.applyLocked()
+}
+
+// reload reads the configuration again. A configuration that does not
+// load, or one of whose targets cannot be built, changes nothing.
+func (s *targetSet) reload(load func() (*config.Config, error)) error {
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := range cfg.Targets {
+		if err := probes.Check(&cfg.Targets[i]); err != nil {
+			errs = append(errs, fmt.Errorf("target %q: %w", cfg.Targets[i].Name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg = cfg
+	s.st.mu.Lock()
+	s.st.static = len(cfg.Targets)
+	s.st.mu.Unlock()
+	s.applyLocked()
+	s.log.Info("configuration reloaded", "static_targets", len(cfg.Targets))
 	return nil
 }
 
@@ -267,46 +357,49 @@ func follow(ctx context.Context, settle time.Duration, d *discovery.Discovery, a
 	}
 }
 
-// applyDiscovered makes static plus discovered targets the engine's set.
-// A discovered target that is invalid, cannot be built (an unreadable CA
-// file) or has the name of a static target is left out with a log line;
-// the others apply. It reports whether none was left out for a reason
-// that may go away.
-func applyDiscovered(cfg *config.Config, static []config.Target, d *discovery.Discovery, e *probes.Engine, st *state, log *slog.Logger) bool {
+// applyLocked makes the static plus the discovered targets the engine's
+// set. A discovered target that is invalid, cannot be built (an unreadable
+// CA file) or has the name of a static target is left out with a log line;
+// the others apply. It reports whether none was left out for a reason that
+// may go away.
+func (s *targetSet) applyLocked() bool {
+	static := s.cfg.Targets
 	names := map[string]bool{}
 	for _, t := range static {
 		names[t.Name] = true
 	}
 	all := append([]config.Target(nil), static...)
 	n := 0
-	for _, t := range d.Targets() {
-		r := t.Resolved(cfg.Defaults)
-		if names[r.Name] {
-			log.Warn("discovered target skipped: a static target has its name", "backend", r.Name)
-			continue
+	if s.synced && s.disco != nil {
+		for _, t := range s.disco.Targets() {
+			r := t.Resolved(s.cfg.Defaults)
+			if names[r.Name] {
+				s.log.Warn("discovered target skipped: a static target has its name", "backend", r.Name)
+				continue
+			}
+			if err := r.Validate(); err != nil {
+				s.log.Warn("discovered target skipped", "backend", r.Name, "err", err)
+				continue
+			}
+			names[r.Name] = true
+			all = append(all, r)
+			n++
 		}
-		if err := r.Validate(); err != nil {
-			log.Warn("discovered target skipped", "backend", r.Name, "err", err)
-			continue
-		}
-		names[r.Name] = true
-		all = append(all, r)
-		n++
 	}
-	added, removed, failed := e.ApplyEach(all)
+	added, removed, failed := s.engine.ApplyEach(all)
 	for _, err := range failed {
-		log.Error("discovered target left out; retrying later", "err", err)
+		s.log.Error("target left out; retrying later", "err", err)
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
 	if len(failed) > 0 {
-		st.applyFailed++
+		s.st.applyFailed++
 	} else {
-		st.applyOK++
+		s.st.applyOK++
 	}
-	st.discovered = n
+	s.st.discovered = n
 	if added > 0 || removed > 0 {
-		log.Info("targets changed", "discovered", n, "static", len(static), "series_added", added, "series_removed", removed)
+		s.log.Info("targets changed", "discovered", n, "static", len(static), "series_added", added, "series_removed", removed)
 	}
 	return len(failed) == 0
 }

@@ -62,6 +62,20 @@ type updater interface {
 	Update(t *config.Target)
 }
 
+// Check builds the probers of t (every connection mode) and closes them:
+// what a target needs that validation cannot see (a readable CA file, a
+// resolv.conf for DNS without a server) is there.
+func Check(t *config.Target) error {
+	for _, c := range t.Connections {
+		p, err := New(t, c)
+		if err != nil {
+			return err
+		}
+		p.Close()
+	}
+	return nil
+}
+
 // New builds the prober of target t for one connection mode.
 func New(t *config.Target, conn config.Connection) (Prober, error) {
 	switch {

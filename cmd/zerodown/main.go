@@ -173,23 +173,8 @@ Flags:
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	reloads := make(chan struct{}, 1)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				select {
-				case reloads <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}()
+	reloads, stopHUP := reloadOnHUP(ctx)
+	defer stopHUP()
 
 	sum, err := watch.Run(ctx, watch.Options{
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
@@ -213,6 +198,28 @@ Flags:
 		}
 	}
 	return exitOK
+}
+
+// reloadOnHUP delivers a reload request for every SIGHUP (coalesced) until
+// ctx ends; stop stops listening for the signal.
+func reloadOnHUP(ctx context.Context) (reloads <-chan struct{}, stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	out := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out, func() { signal.Stop(hup) }
 }
 
 // loadConfig reads file (if any), adds the command-line targets, applies

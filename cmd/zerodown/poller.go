@@ -49,7 +49,7 @@ host as Host header and SNI, Services at their cluster IP and through their DNS
 name, whose answer must be exactly the Service (cluster IP, ready endpoints,
 ExternalName, SRV). Target changes apply live; unchanged targets keep their
 counters. Probe failures while this poller's own node is cordoned, draining or
-not Ready are counted apart (reason observer).
+not Ready are counted apart (reason observer). SIGHUP reloads --config.
 
 Example (in a pod, NODE_NAME from the downward API):
   zerodown poller --out /var/lib/zerodown --cluster-dns 172.30.0.10:53
@@ -66,7 +66,8 @@ Flags:
 		return exitUsage
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
-	cfg, err := loadConfig(*cfgFile, nil, overrides)
+	load := func() (*config.Config, error) { return loadConfig(*cfgFile, nil, overrides) }
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
@@ -76,8 +77,10 @@ Flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	reloads, stopHUP := reloadOnHUP(ctx)
+	defer stopHUP()
 	err = poller.Run(ctx, poller.Options{
-		Config: cfg, REST: rc, NodeName: *node, Discover: *discover,
+		Config: cfg, REST: rc, NodeName: *node, Discover: *discover, Reload: load, ReloadRequests: reloads,
 		Discovery: discovery.Options{
 			Annotation: *annotation, Selector: *selector, Namespaces: splitList(*namespaces),
 			RouterHTTP: *routerHTTP, RouterHTTPS: *routerHTTPS,
