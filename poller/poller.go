@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,6 +127,10 @@ func Run(ctx context.Context, o Options) error {
 	if o.Settle <= 0 {
 		o.Settle = 250 * time.Millisecond
 	}
+	// Everything started here ends with this context, also when Run
+	// returns early with an error.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var iw *intervals.Writer
 	if o.OutDir != "" {
 		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
@@ -168,12 +173,13 @@ func Run(ctx context.Context, o Options) error {
 		return errors.New("discovery and node watching need a Kubernetes client configuration")
 	}
 
+	set := &targetSet{cfg: o.Config, disco: disco, st: st, log: log}
 	eo := probes.EngineOptions{Logger: log, Sink: probes.NewIntervalSink(iw, log, extra), Observing: o.NodeName != ""}
 	if disco != nil {
-		eo.Expect = disco
+		eo.Expect = set
 	}
 	engine := probes.NewEngine(eo)
-	set := &targetSet{cfg: o.Config, disco: disco, engine: engine, st: st, log: log}
+	set.engine = engine
 	if err := set.start(); err != nil {
 		return err
 	}
@@ -216,7 +222,7 @@ func Run(ctx context.Context, o Options) error {
 		// Done before the engine stops (defers run last first), so no
 		// Apply races with the stop.
 		var wg sync.WaitGroup
-		defer wg.Wait()
+		defer func() { cancel(); wg.Wait() }()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -271,7 +277,31 @@ type targetSet struct {
 
 	mu     sync.Mutex
 	cfg    *config.Config
-	synced bool // discovery has synced: its targets join the set
+	synced bool     // discovery has synced: its targets join the set
+	failed []string // targets the last apply left out
+
+	// static names the static targets, for Expected (read by probes).
+	static atomic.Pointer[map[string]bool]
+}
+
+// Expected gives a discovered DNS target's answers as discovery sees them
+// now (probes.Expectations). A static target keeps its configuration.
+func (s *targetSet) Expected(backend string) ([]string, bool) {
+	if m := s.static.Load(); m != nil && (*m)[backend] {
+		return nil, false
+	}
+	return s.disco.Expected(backend)
+}
+
+func (s *targetSet) setStaticLocked() {
+	m := make(map[string]bool, len(s.cfg.Targets))
+	for _, t := range s.cfg.Targets {
+		m[t.Name] = true
+	}
+	s.static.Store(&m)
+	s.st.mu.Lock()
+	s.st.static = len(s.cfg.Targets)
+	s.st.mu.Unlock()
 }
 
 // start applies the static targets; any that cannot be built is an error.
@@ -281,9 +311,7 @@ func (s *targetSet) start() error {
 	if _, _, err := s.engine.Apply(s.cfg.Targets); err != nil {
 		return err
 	}
-	s.st.mu.Lock()
-	s.st.static = len(s.cfg.Targets)
-	s.st.mu.Unlock()
+	s.setStaticLocked()
 	return nil
 }
 
@@ -314,12 +342,25 @@ func (s *targetSet) reload(load func() (*config.Config, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg = cfg
-	s.st.mu.Lock()
-	s.st.static = len(cfg.Targets)
-	s.st.mu.Unlock()
+	s.setStaticLocked()
 	s.applyLocked()
+	if left := s.leftOutStaticLocked(); len(left) > 0 {
+		return fmt.Errorf("configuration applied without static targets %s: they could not be built", strings.Join(left, ", "))
+	}
 	s.log.Info("configuration reloaded", "static_targets", len(cfg.Targets))
 	return nil
+}
+
+// leftOutStaticLocked names the static targets the last apply left out.
+func (s *targetSet) leftOutStaticLocked() []string {
+	static := *s.static.Load()
+	var out []string
+	for _, name := range s.failed {
+		if static[name] {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // retryFailed is how soon targets that could not be applied are tried
@@ -387,8 +428,17 @@ func (s *targetSet) applyLocked() bool {
 		}
 	}
 	added, removed, failed := s.engine.ApplyEach(all)
+	s.failed = s.failed[:0]
+	leftOut := map[string]bool{}
 	for _, err := range failed {
 		s.log.Error("target left out; retrying later", "err", err)
+		if !leftOut[err.Target] {
+			leftOut[err.Target] = true
+			s.failed = append(s.failed, err.Target)
+			if !(*s.static.Load())[err.Target] {
+				n--
+			}
+		}
 	}
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()

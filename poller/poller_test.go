@@ -96,7 +96,9 @@ func TestPollerReloadsStaticTargets(t *testing.T) {
 		}
 		return v
 	}
-	waitFor(t, "a probed", func() bool { return count(okA) >= 3 })
+	// Enough requests that a reset would show: a reset counter cannot
+	// climb back to this while b gets its first few.
+	waitFor(t, "a probed", func() bool { return count(okA) >= 30 })
 
 	write("defaults:\n  interval: 20ms\ntargets:\n" + target("a") + target("b"))
 	before := count(okA)

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,4 +213,44 @@ func TestDNSAnswerCheckedAgainstCurrentView(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "stale answers", func() bool { return count("dns_stale") >= 2 })
+}
+
+// An outage that begins while the observer is impaired and goes on after
+// it recovered is split: the observer's part, then the target's, which
+// alone counts as an outage.
+func TestObserverOutageBecomesTargets(t *testing.T) {
+	tt, _ := startTarget(t, testtarget.Options{})
+	sink := &recSink{}
+	e := NewEngine(EngineOptions{Observing: true, Sink: sink})
+	tg := httpTarget("web", tt.HTTPAddr(), 20*time.Millisecond)
+	tg.Connections = []config.Connection{config.ConnNew}
+	if _, _, err := e.Apply([]config.Target{tg}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.Start(ctx)
+	defer e.Stop()
+	requests := func(result string) float64 {
+		v, _ := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "web", "result": result})
+		return v
+	}
+	waitFor(t, "successes", func() bool { return requests("success") >= 3 })
+	e.SetImpaired("not_ready")
+	tt.Set(testtarget.Refuse)
+	waitFor(t, "observer failures", func() bool { return requests("observer") >= 3 })
+	e.SetImpaired("")
+	waitFor(t, "the target's own failures", func() bool { return requests("connect_refused") >= 3 })
+	tt.Set(testtarget.Healthy)
+	ok := requests("success")
+	waitFor(t, "recovery", func() bool { return requests("success") > ok+2 })
+
+	if v, _ := metricValue(t, e, "zerodown_disruptions_total", map[string]string{"backend": "web"}); v != 1 {
+		t.Errorf("disruptions_total = %v, want 1", v)
+	}
+	events, _ := sink.snapshot()
+	want := []string{"began web/new observer", "ended web/new", "began web/new connect_refused", "ended web/new"}
+	if strings.Join(events, "; ") != strings.Join(want, "; ") {
+		t.Errorf("sink events %v, want %v", events, want)
+	}
 }

@@ -103,13 +103,15 @@ func (p *dnsProber) Update(t *config.Target) {
 	}
 	p.expMu.Lock()
 	defer p.expMu.Unlock()
-	p.expectLocked(valueSet(t.DNS.AnswersEqual))
+	if next := valueSet(t.DNS.AnswersEqual); (p.equal == nil) != (next == nil) || !sameSet(p.equal, next) {
+		p.expectLocked(next)
+	}
 }
 
 // expectLocked makes next the expected set; values no longer expected
 // become stale.
 func (p *dnsProber) expectLocked(next map[string]bool) {
-	if p.stale == nil || len(p.stale)+len(p.equal) > maxStale {
+	if p.stale == nil || len(p.stale) > maxStale {
 		p.stale = map[string]bool{}
 	}
 	for v := range p.equal {
@@ -281,16 +283,14 @@ func (p *dnsProber) checkAnswer(in *dns.Msg) (Reason, error) {
 		if !ok {
 			return reason, err
 		}
+		// Check again whatever the view: another probe (or an apply) may
+		// have taken the current expectation in since this one checked.
 		next := valueSet(want)
 		p.expMu.Lock()
-		changed := p.equal != nil && !sameSet(p.equal, next)
-		if changed {
+		if p.equal != nil && !sameSet(p.equal, next) {
 			p.expectLocked(next)
 		}
 		p.expMu.Unlock()
-		if !changed {
-			return reason, err
-		}
 		if reason, err := p.checkEqual(got); err != nil {
 			return reason, err
 		}

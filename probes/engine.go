@@ -201,9 +201,27 @@ func (e *Engine) Apply(targets []config.Target) (added, removed int, err error) 
 // ApplyEach is Apply for sets that change by themselves (discovery): a
 // target that cannot be built is left out, with its error among failed,
 // and the others apply.
-func (e *Engine) ApplyEach(targets []config.Target) (added, removed int, failed []error) {
-	return e.apply(targets, true)
+func (e *Engine) ApplyEach(targets []config.Target) (added, removed int, failed []*ApplyError) {
+	errs := []*ApplyError{}
+	added, removed, all := e.apply(targets, true)
+	for _, err := range all {
+		errs = append(errs, err.(*ApplyError))
+	}
+	return added, removed, errs
 }
+
+// ApplyError says which target (over which connection) could not be built.
+type ApplyError struct {
+	Target     string
+	Connection config.Connection
+	Err        error
+}
+
+func (e *ApplyError) Error() string {
+	return fmt.Sprintf("target %q (%s): %v", e.Target, e.Connection, e.Err)
+}
+
+func (e *ApplyError) Unwrap() error { return e.Err }
 
 func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, failed []error) {
 	want := map[string]*series{}
@@ -228,7 +246,7 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 			}
 			s, err := e.newSeries(t, c)
 			if err != nil {
-				err = fmt.Errorf("target %q (%s): %w", t.Name, c, err)
+				err = &ApplyError{Target: t.Name, Connection: c, Err: err}
 				if each {
 					failed = append(failed, err)
 					continue
@@ -284,6 +302,8 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, erro
 		return nil, err
 	}
 	if d, ok := p.(*dnsProber); ok && e.expect != nil && d.equal != nil {
+		// Expectations answers for the targets it knows (discovered ones);
+		// it says ok=false for any other name.
 		name := t.Name
 		d.refresh = func() ([]string, bool) { return e.expect.Expected(name) }
 	}

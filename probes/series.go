@@ -88,6 +88,10 @@ type series struct {
 	nRecent     uint64
 	cert        *Cert
 	certChanges uint64
+	// sinkStart is the start of the current outage as the sink was told:
+	// an outage that began as the observer's and became the target's is
+	// told as two, split at its first own failure.
+	sinkStart time.Time
 }
 
 // minSlowAfter is the floor of the time after which a request still in
@@ -283,20 +287,32 @@ func (s *series) settleLocked() {
 				// connection, or retried by the client after it).
 				smp.Reason = ReasonTimeout
 				smp.Err = fmt.Errorf("answered after %s while recovering, usually within %s", e.dur.Round(time.Microsecond), s.recoverWithinLocked())
-				if e.impaired {
-					// Slow while the observer itself was impaired: its
+				if e.impaired || !s.tracker.Counted() {
+					// Slow while the observer itself was impaired, or at
+					// the end of an outage that was only ever the
+					// observer's (a node back from NotReady): its
 					// trouble, not the target's.
 					smp.Reason = ReasonObserver
 				}
 			}
 		}
-		if ev, ok := s.tracker.Observe(smp); ok && s.sink != nil {
-			switch ev.Kind {
-			case OutageBegan:
-				s.sink.OutageBegan(s.info, ev.Start, ev.Reason, ev.Err)
-			case OutageEnded:
-				s.sink.OutageEnded(s.info, ev.Start, ev.End, ev.Reason, ev.Err)
-			}
+		counted := s.tracker.Outages()
+		ev, ok := s.tracker.Observe(smp)
+		if s.sink == nil {
+			continue
+		}
+		switch {
+		case ok && ev.Kind == OutageBegan:
+			s.sinkStart = ev.Start
+			s.sink.OutageBegan(s.info, ev.Start, ev.Reason, ev.Err)
+		case ok && ev.Kind == OutageEnded:
+			s.sink.OutageEnded(s.info, s.sinkStart, ev.End, ev.Reason, ev.Err)
+		case s.tracker.Outages() > counted:
+			// The observer's outage became the target's: its first own
+			// failure splits it.
+			s.sink.OutageEnded(s.info, s.sinkStart, smp.Start, ReasonObserver, nil)
+			s.sinkStart = smp.Start
+			s.sink.OutageBegan(s.info, smp.Start, smp.Reason, smp.Err)
 		}
 	}
 	if n > 0 {

@@ -131,6 +131,10 @@ func (t *Tracker) TotalDisruption() time.Duration {
 // the observer's own.
 func (t *Tracker) Outages() uint64 { return t.outages }
 
+// Counted reports whether the current outage (if any) is the target's:
+// it has had a failure that was not the observer's own.
+func (t *Tracker) Counted() bool { return t.counted }
+
 // ObserverOutages is the number of outages that began with a failure of
 // the observer itself.
 func (t *Tracker) ObserverOutages() uint64 { return t.observerOutages }

@@ -87,7 +87,8 @@ type Discovery struct {
 	log      *slog.Logger
 	sel      labels.Selector
 	starters []func(<-chan struct{})
-	synced   []cache.InformerSynced
+	synced   []cache.InformerSynced // Services and EndpointSlices
+	rsynced  []cache.InformerSynced // Routes
 	routes   []routelisters.RouteLister
 	services []corelisters.ServiceLister
 	slices   []discoverylisters.EndpointSliceLister
@@ -151,7 +152,7 @@ func New(o Options) (*Discovery, error) {
 			if _, err := ri.Informer().AddEventHandler(notify); err != nil {
 				return nil, err
 			}
-			d.synced = append(d.synced, ri.Informer().HasSynced)
+			d.rsynced = append(d.rsynced, ri.Informer().HasSynced)
 			d.routes = append(d.routes, ri.Lister())
 			d.starters = append(d.starters, rf.Start)
 		}
@@ -173,9 +174,29 @@ func (d *Discovery) Start(ctx context.Context) {
 	}
 }
 
-// WaitForSync waits for the informer caches.
+// RouteSyncTimeout bounds the wait for Routes: an aggregated API that
+// answers errors (openshift-apiserver rolling out) must not hold back the
+// Services, whose probes start without it; Routes join when they sync.
+var RouteSyncTimeout = 30 * time.Second
+
+// WaitForSync waits for the Service and EndpointSlice caches, then up to
+// RouteSyncTimeout for the Routes'. It reports false only when ctx ended.
 func (d *Discovery) WaitForSync(ctx context.Context) bool {
-	return cache.WaitForCacheSync(ctx.Done(), d.synced...)
+	if !cache.WaitForCacheSync(ctx.Done(), d.synced...) {
+		return false
+	}
+	if len(d.rsynced) == 0 {
+		return true
+	}
+	rctx, cancel := context.WithTimeout(ctx, RouteSyncTimeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(rctx.Done(), d.rsynced...) {
+		if ctx.Err() != nil {
+			return false
+		}
+		d.log.Warn("Routes not synced yet; going on without them (they join when they sync)", "waited", RouteSyncTimeout)
+	}
+	return true
 }
 
 // Changes is signalled (coalesced) whenever a watched object changes.
