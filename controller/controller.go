@@ -172,14 +172,11 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	srv, err := serve.Start(o.Listen, reg, ready, log, nil)
+	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen})
 	if err != nil {
-		return fmt.Errorf("--listen: %w", err)
+		return err
 	}
 	defer srv.Close()
-	if o.OnListen != nil {
-		o.OnListen(srv.Addr())
-	}
 
 	set.Start(ctx)
 	go func() {

@@ -183,19 +183,10 @@ func Run(ctx context.Context, o Options) error {
 	if err := set.start(); err != nil {
 		return err
 	}
-	reloadOK := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "zerodown_config_last_reload_successful",
-		Help: "Whether the last configuration reload succeeded (1) or failed (0).",
-	})
-	reloadTime := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "zerodown_config_last_reload_success_timestamp_seconds",
-		Help: "Time of the last successful configuration load, as a Unix time.",
-	})
-	reloadOK.Set(1)
-	reloadTime.Set(float64(time.Now().Unix()))
+	reloads := serve.NewReloadGauges()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(engine, st, reloadOK, reloadTime,
+	reg.MustRegister(engine, st, reloads,
 		versioncollector.NewCollector("zerodown"),
 		promcollectors.NewGoCollector(),
 		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
@@ -235,14 +226,11 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 
-	srv, err := serve.Start(o.Listen, reg, readyFn, log, nil)
+	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen})
 	if err != nil {
-		return fmt.Errorf("--listen: %w", err)
+		return err
 	}
 	defer srv.Close()
-	if o.OnListen != nil {
-		o.OnListen(srv.Addr())
-	}
 
 	if iw != nil {
 		go iw.KeepBeating(ctx, time.Second, func(err error) { log.Error("writing intervals", "err", err) })
@@ -256,12 +244,11 @@ func Run(ctx context.Context, o Options) error {
 				continue
 			}
 			if err := set.reload(o.Reload); err != nil {
-				reloadOK.Set(0)
+				reloads.Failed()
 				log.Error("configuration reload failed; the running targets stay", "err", err)
 				continue
 			}
-			reloadOK.Set(1)
-			reloadTime.Set(float64(time.Now().Unix()))
+			reloads.Succeeded(time.Now())
 		}
 	}
 }

@@ -6,7 +6,6 @@ package watch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -86,15 +85,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: sink})
 
 	reg := prometheus.NewRegistry()
-	reloadOK := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "zerodown_config_last_reload_successful",
-		Help: "Whether the last configuration reload succeeded (1) or failed (0).",
-	})
-	reloadTime := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "zerodown_config_last_reload_success_timestamp_seconds",
-		Help: "Time of the last successful configuration load, as a Unix time.",
-	})
-	reg.MustRegister(engine, reloadOK, reloadTime,
+	reloads := serve.NewReloadGauges()
+	reg.MustRegister(engine, reloads,
 		versioncollector.NewCollector("zerodown"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -106,21 +98,17 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		return nil, err
 	}
-	reloadOK.Set(1)
-	reloadTime.Set(float64(started.Unix()))
+	reloads.Succeeded(started)
 
 	var srv *serve.Server
 	if o.Listen != "" {
 		var err error
-		if srv, err = serve.Start(o.Listen, reg, nil, log, nil); err != nil {
+		if srv, err = serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Logger: log, OnListen: o.OnListen}); err != nil {
 			engine.Stop()
 			if iw != nil {
 				_ = iw.Close(time.Now())
 			}
-			return nil, fmt.Errorf("--listen: %w", err)
-		}
-		if o.OnListen != nil {
-			o.OnListen(srv.Addr())
+			return nil, err
 		}
 	}
 
@@ -147,7 +135,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 					}
 				}
 			case <-o.ReloadRequests:
-				reload(o.Reload, engine, log, reloadOK, reloadTime)
+				reload(o.Reload, engine, log, reloads)
 			}
 		}
 	}()
@@ -181,7 +169,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	return sum, errors.Join(errs...)
 }
 
-func reload(load func() (*config.Config, error), engine *probes.Engine, log *slog.Logger, ok, ts prometheus.Gauge) {
+func reload(load func() (*config.Config, error), engine *probes.Engine, log *slog.Logger, g *serve.ReloadGauges) {
 	if load == nil {
 		return
 	}
@@ -190,13 +178,12 @@ func reload(load func() (*config.Config, error), engine *probes.Engine, log *slo
 		var added, removed int
 		added, removed, err = engine.Apply(cfg.Targets)
 		if err == nil {
-			ok.Set(1)
-			ts.Set(float64(time.Now().Unix()))
+			g.Succeeded(time.Now())
 			log.Info("configuration reloaded", "series_added", added, "series_removed", removed)
 			return
 		}
 	}
-	ok.Set(0)
+	g.Failed()
 	log.Error("configuration reload failed; keeping the running targets", "err", err)
 }
 

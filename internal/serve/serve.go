@@ -22,13 +22,28 @@ type Server struct {
 	addr string
 }
 
-// Start listens on addr and serves g on /metrics. ready (may be nil:
-// always ready) answers /readyz: nil means ready, an error says what is
-// missing. Extra handlers join the mux under their patterns.
-func Start(addr string, g prometheus.Gatherer, ready func() error, log *slog.Logger, extra map[string]http.Handler) (*Server, error) {
+// Options configures Start.
+type Options struct {
+	// Addr to listen on (the --listen flag; port 0 picks one).
+	Addr     string
+	Gatherer prometheus.Gatherer
+	// Ready answers /readyz (nil: always ready): nil means ready, an error
+	// says what is missing.
+	Ready func() error
+	// Extra handlers join the mux under their patterns.
+	Extra  map[string]http.Handler
+	Logger *slog.Logger
+	// OnListen, if set, is told the address once the server listens.
+	OnListen func(addr string)
+}
+
+// Start listens on o.Addr and serves o.Gatherer on /metrics, /healthz and
+// /readyz. Its error names the --listen flag.
+func Start(o Options) (*Server, error) {
+	addr, g, ready, log, extra := o.Addr, o.Gatherer, o.Ready, o.Logger, o.Extra
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+		return nil, fmt.Errorf("--listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
@@ -53,7 +68,53 @@ func Start(addr string, g prometheus.Gatherer, ready func() error, log *slog.Log
 	if log != nil {
 		log.Info("serving metrics", "addr", s.addr)
 	}
+	if o.OnListen != nil {
+		o.OnListen(s.addr)
+	}
 	return s, nil
+}
+
+// ReloadGauges are the configuration reload gauges every role with a
+// configuration file exports.
+type ReloadGauges struct {
+	ok, at prometheus.Gauge
+}
+
+// NewReloadGauges returns the gauges, set as after a successful load now.
+func NewReloadGauges() *ReloadGauges {
+	g := &ReloadGauges{
+		ok: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "zerodown_config_last_reload_successful",
+			Help: "Whether the last configuration reload succeeded (1) or failed (0).",
+		}),
+		at: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "zerodown_config_last_reload_success_timestamp_seconds",
+			Help: "Time of the last successful configuration load, as a Unix time.",
+		}),
+	}
+	g.Succeeded(time.Now())
+	return g
+}
+
+// Succeeded records a successful load at t.
+func (g *ReloadGauges) Succeeded(t time.Time) {
+	g.ok.Set(1)
+	g.at.Set(float64(t.Unix()))
+}
+
+// Failed records a failed reload.
+func (g *ReloadGauges) Failed() { g.ok.Set(0) }
+
+// Describe implements prometheus.Collector.
+func (g *ReloadGauges) Describe(ch chan<- *prometheus.Desc) {
+	g.ok.Describe(ch)
+	g.at.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (g *ReloadGauges) Collect(ch chan<- prometheus.Metric) {
+	g.ok.Collect(ch)
+	g.at.Collect(ch)
 }
 
 // Addr is the address the server listens on (useful with port 0).
