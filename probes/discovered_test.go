@@ -85,9 +85,10 @@ func TestDNSAnswersEqualFollowsUpdates(t *testing.T) {
 	}
 }
 
-// Failures while the observer's own node is impaired are counted apart:
-// not in the backend's disruption, not as its outages.
-func TestObserverImpairedCountedApart(t *testing.T) {
+// observingEngine runs an engine that watches its observer, probing one
+// HTTP target "web" over new connections every 20ms, until the test ends.
+func observingEngine(t *testing.T) (*testtarget.Server, *Engine, *recSink) {
+	t.Helper()
 	tt, _ := startTarget(t, testtarget.Options{})
 	sink := &recSink{}
 	e := NewEngine(EngineOptions{Observing: true, Sink: sink})
@@ -97,9 +98,18 @@ func TestObserverImpairedCountedApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	e.Start(ctx)
-	defer e.Stop()
+	t.Cleanup(func() {
+		cancel()
+		e.Stop()
+	})
+	return tt, e, sink
+}
+
+// Failures while the observer's own node is impaired are counted apart:
+// not in the backend's disruption, not as its outages.
+func TestObserverImpairedCountedApart(t *testing.T) {
+	tt, e, sink := observingEngine(t)
 	web := map[string]string{"backend": "web", "connection": "new"}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{k: v}
@@ -219,18 +229,7 @@ func TestDNSAnswerCheckedAgainstCurrentView(t *testing.T) {
 // it recovered is split: the observer's part, then the target's, which
 // alone counts as an outage.
 func TestObserverOutageBecomesTargets(t *testing.T) {
-	tt, _ := startTarget(t, testtarget.Options{})
-	sink := &recSink{}
-	e := NewEngine(EngineOptions{Observing: true, Sink: sink})
-	tg := httpTarget("web", tt.HTTPAddr(), 20*time.Millisecond)
-	tg.Connections = []config.Connection{config.ConnNew}
-	if _, _, err := e.Apply([]config.Target{tg}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	e.Start(ctx)
-	defer e.Stop()
+	tt, e, sink := observingEngine(t)
 	requests := func(result string) float64 {
 		v, _ := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "web", "result": result})
 		return v
