@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -110,9 +111,21 @@ func TestPlainKubernetes(t *testing.T) {
 		t.Errorf("ClusterOperator metrics without the CRD: %v", s)
 	}
 
-	q := start(t, "poller", "--discovery.namespaces", "default", "--cluster-dns", "127.0.0.1:1")
+	// The poller discovers Services without Routes. Its DNS target asks a
+	// loopback port where nothing answers: the target exists, and fails.
+	ns := freshNamespace(t, c, "zd-plain")
+	if _, err := c.kube.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "api", Annotations: map[string]string{"zerodown.io/probe": "dns"}},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	q := start(t, "poller", "--discovery.namespaces", ns, "--cluster-dns", "127.0.0.1:9", "--interval", "100ms", "--timeout", "50ms")
 	q.waitReady(t)
 	if !strings.Contains(q.log(), "route discovery switched off") {
 		t.Errorf("poller did not say route discovery is off:\n%s", q.log())
 	}
+	waitMetric(t, q, `zerodown_poller_targets{source="discovered"}`, "= 1", func(v float64) bool { return v == 1 })
+	waitMetric(t, q, `zerodown_probe_requests_total{backend="dns:`+ns+`:api",connection="new",protocol="dns",result="success"}`,
+		"exported", func(v float64) bool { return v >= 0 })
 }
