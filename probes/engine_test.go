@@ -2,6 +2,8 @@ package probes
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -329,5 +331,38 @@ zerodown_backend_up{backend="api",connection="new"} 1
 	if err := testutil.CollectAndCompare(e, strings.NewReader(want),
 		"zerodown_disruption_seconds_total", "zerodown_disruptions_total", "zerodown_probe_requests_total", "zerodown_backend_up"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// ApplyEach leaves out a target that cannot be built (a CA file without a
+// certificate passes validation, not the prober) and applies the others;
+// Apply with the same set changes nothing and names the target.
+func TestApplyEachLeavesOutWhatCannotBeBuilt(t *testing.T) {
+	tt, _ := startTarget(t, testtarget.Options{})
+	badCA := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(badCA, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := httpTarget("good", tt.HTTPAddr(), 20*time.Millisecond)
+	bad := config.Target{Name: "bad", HTTP: &config.HTTPProbe{URL: "https://" + tt.HTTPSAddr() + "/", TLS: config.TLS{CAFile: badCA}}}
+	bad = bad.Resolved(config.Schedule{})
+	if err := bad.Validate(); err != nil {
+		t.Fatalf("the bad target must pass validation for this test: %v", err)
+	}
+	e := NewEngine(EngineOptions{})
+	if _, _, err := e.Apply([]config.Target{good, bad}); err == nil || !strings.Contains(err.Error(), `target "bad"`) {
+		t.Fatalf("Apply: err = %v, want one naming target \"bad\"", err)
+	}
+	if n := len(e.Statuses()); n != 0 {
+		t.Fatalf("a failed Apply left %d series running", n)
+	}
+	added, removed, failed := e.ApplyEach([]config.Target{good, bad})
+	if added != 2 || removed != 0 || len(failed) != 2 {
+		t.Fatalf("ApplyEach: added %d removed %d failed %v; want 2, 0 and both connections of bad", added, removed, failed)
+	}
+	for _, f := range failed {
+		if f.Target != "bad" || !strings.Contains(f.Error(), "no PEM certificate") {
+			t.Errorf("failure %v", f)
+		}
 	}
 }
