@@ -6,6 +6,7 @@ import (
 	configlisters "github.com/openshift/client-go/config/listers/config/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/zerodown/zerodown/intervals"
 )
@@ -64,7 +65,7 @@ func newClusterOperatorCollector(f configinformers.SharedInformerFactory, conds 
 	return &kind{
 		name:    CollectorClusterOperator,
 		enabled: true,
-		synced:  []func() bool{inf.Informer().HasSynced},
+		synced:  []cache.InformerSynced{inf.Informer().HasSynced},
 		descs:   append(coConds.list(), coVersionDesc),
 		collect: collectClusterOperators(inf.Lister(), conds),
 	}

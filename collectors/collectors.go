@@ -11,12 +11,11 @@ package collectors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	configclient "github.com/openshift/client-go/config/clientset/versioned"
@@ -79,7 +78,8 @@ var (
 type kind struct {
 	name    string
 	enabled bool
-	synced  []func() bool
+	synced  []cache.InformerSynced
+	ready   atomic.Bool // its caches have synced
 	collect func(ch chan<- prometheus.Metric)
 	descs   []*prometheus.Desc
 }
@@ -92,9 +92,6 @@ type Set struct {
 	kinds []*kind
 
 	starters []func(stop <-chan struct{})
-
-	mu     sync.Mutex
-	synced map[string]bool
 }
 
 // New builds the collectors. It asks the API server (discovery) which
@@ -108,7 +105,7 @@ func New(o Options) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workload label selector %q: %w", o.Workloads.LabelSelector, err)
 	}
-	s := &Set{log: o.Logger, conds: NewConditions(o.Intervals, o.Logger), synced: map[string]bool{}}
+	s := &Set{log: o.Logger, conds: NewConditions(o.Intervals, o.Logger)}
 
 	kubeF := informers.NewSharedInformerFactory(o.Kube, o.Resync)
 	s.starters = append(s.starters, kubeF.Start)
@@ -228,40 +225,26 @@ func (s *Set) WaitForSync(ctx context.Context) error {
 		if !k.enabled {
 			continue
 		}
-		if !cache.WaitForCacheSync(ctx.Done(), toSynced(k.synced)...) {
+		if !cache.WaitForCacheSync(ctx.Done(), k.synced...) {
 			missing = append(missing, k.name)
 			continue
 		}
-		s.mu.Lock()
-		s.synced[k.name] = true
-		s.mu.Unlock()
+		k.ready.Store(true)
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("caches of %s not synced: %w", strings.Join(missing, ", "), errors.Join(ctx.Err()))
+		return fmt.Errorf("caches of %s not synced: %w", strings.Join(missing, ", "), ctx.Err())
 	}
 	return nil
 }
 
 // Synced reports whether every enabled collector has synced (for /readyz).
 func (s *Set) Synced() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, k := range s.kinds {
-		if k.enabled && !s.synced[k.name] {
+		if k.enabled && !k.ready.Load() {
 			return false
 		}
 	}
 	return true
-}
-
-// Enabled reports whether the named collector runs.
-func (s *Set) Enabled(name string) bool {
-	for _, k := range s.kinds {
-		if k.name == name {
-			return k.enabled
-		}
-	}
-	return false
 }
 
 // Describe implements prometheus.Collector.
@@ -277,16 +260,11 @@ func (s *Set) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (s *Set) Collect(ch chan<- prometheus.Metric) {
-	s.mu.Lock()
-	synced := make(map[string]bool, len(s.synced))
-	for k, v := range s.synced {
-		synced[k] = v
-	}
-	s.mu.Unlock()
 	for _, k := range s.kinds {
+		ready := k.ready.Load()
 		ch <- prometheus.MustNewConstMetric(enabledDesc, prometheus.GaugeValue, b2f(k.enabled), k.name)
-		ch <- prometheus.MustNewConstMetric(syncedDesc, prometheus.GaugeValue, b2f(synced[k.name]), k.name)
-		if k.enabled && synced[k.name] {
+		ch <- prometheus.MustNewConstMetric(syncedDesc, prometheus.GaugeValue, b2f(ready), k.name)
+		if k.enabled && ready {
 			k.collect(ch)
 		}
 	}
@@ -386,12 +364,4 @@ func unixTime(t *metav1.Time) (float64, bool) {
 		return 0, false
 	}
 	return float64(t.UnixNano()) / 1e9, true
-}
-
-func toSynced(fs []func() bool) []cache.InformerSynced {
-	out := make([]cache.InformerSynced, len(fs))
-	for i, f := range fs {
-		out[i] = f
-	}
-	return out
 }

@@ -5,6 +5,7 @@ import (
 	mcfginformers "github.com/openshift/client-go/machineconfiguration/informers/externalversions"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/zerodown/zerodown/intervals"
 )
@@ -43,7 +44,7 @@ func newMachineConfigPoolCollector(f mcfginformers.SharedInformerFactory, conds 
 	return &kind{
 		name:    CollectorMachineConfigPool,
 		enabled: true,
-		synced:  []func() bool{inf.Informer().HasSynced},
+		synced:  []cache.InformerSynced{inf.Informer().HasSynced},
 		descs:   append(mcpConds.list(), mcpMachinesDesc, mcpPausedDesc),
 		collect: func(ch chan<- prometheus.Metric) {
 			pools, _ := lister.List(labels.Everything())

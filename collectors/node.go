@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/zerodown/zerodown/intervals"
 )
@@ -36,9 +37,10 @@ var (
 
 // NodeState is what the poller and the node collector need to know of a node.
 type NodeState struct {
-	Ready         Status
-	ReadySince    time.Time
-	Unschedulable bool
+	Ready                     Status
+	ReadySince                time.Time
+	ReadyReason, ReadyMessage string
+	Unschedulable             bool
 	// UnschedulableSince is when the unschedulable taint was added (zero
 	// if the node does not say).
 	UnschedulableSince time.Time
@@ -66,6 +68,7 @@ func ReadNodeState(node *corev1.Node) NodeState {
 	for _, c := range node.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			st.Ready, st.ReadySince = ParseStatus(string(c.Status)), c.LastTransitionTime.Time
+			st.ReadyReason, st.ReadyMessage = c.Reason, c.Message
 		}
 	}
 	for _, t := range node.Spec.Taints {
@@ -80,12 +83,7 @@ func ReadNodeState(node *corev1.Node) NodeState {
 
 func nodeConditions(node *corev1.Node) []Cond {
 	st := ReadNodeState(node)
-	ready := Cond{Type: "Ready", Status: st.Ready, Since: st.ReadySince, Level: intervals.LevelInfo}
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			ready.Reason, ready.Message = c.Reason, c.Message
-		}
-	}
+	ready := Cond{Type: "Ready", Status: st.Ready, Since: st.ReadySince, Reason: st.ReadyReason, Message: st.ReadyMessage, Level: intervals.LevelInfo}
 	if st.Ready != StatusTrue {
 		ready.Level = intervals.LevelWarning
 	}
@@ -116,7 +114,7 @@ func newNodeCollector(f informers.SharedInformerFactory, conds *Conditions) *kin
 	return &kind{
 		name:    CollectorNode,
 		enabled: true,
-		synced:  []func() bool{inf.Informer().HasSynced},
+		synced:  []cache.InformerSynced{inf.Informer().HasSynced},
 		descs:   append(nodeConds.list(), nodeUnschedulableDesc, nodeDrainingDesc),
 		collect: collectNodes(inf.Lister(), conds),
 	}

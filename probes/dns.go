@@ -98,12 +98,16 @@ func normValue(v string) string {
 // Update takes the new answers_equal of t (the rest of a target with the
 // same Key is the same): values no longer expected become stale.
 func (p *dnsProber) Update(t *config.Target) {
-	if t.DNS == nil {
-		return
+	if t.DNS != nil {
+		p.expect(valueSet(t.DNS.AnswersEqual))
 	}
+}
+
+// expect makes next the expected set if it differs from the current one.
+func (p *dnsProber) expect(next map[string]bool) {
 	p.expMu.Lock()
 	defer p.expMu.Unlock()
-	if next := valueSet(t.DNS.AnswersEqual); (p.equal == nil) != (next == nil) || !sameSet(p.equal, next) {
+	if (p.equal == nil) != (next == nil) || !sameSet(p.equal, next) {
 		p.expectLocked(next)
 	}
 }
@@ -285,12 +289,7 @@ func (p *dnsProber) checkAnswer(in *dns.Msg) (Reason, error) {
 		}
 		// Check again whatever the view: another probe (or an apply) may
 		// have taken the current expectation in since this one checked.
-		next := valueSet(want)
-		p.expMu.Lock()
-		if p.equal != nil && !sameSet(p.equal, next) {
-			p.expectLocked(next)
-		}
-		p.expMu.Unlock()
+		p.expect(valueSet(want))
 		if reason, err := p.checkEqual(got); err != nil {
 			return reason, err
 		}
@@ -298,8 +297,7 @@ func (p *dnsProber) checkAnswer(in *dns.Msg) (Reason, error) {
 	for _, w := range p.want {
 		found := false
 		for _, g := range got {
-			if g == w || (strings.HasSuffix(g, ".") && strings.TrimSuffix(g, ".") == w) ||
-				strings.Replace(g, ".:", ":", 1) == w {
+			if normValue(g) == normValue(w) {
 				found = true
 				break
 			}

@@ -18,8 +18,7 @@ import (
 
 // Server is a running endpoint server.
 type Server struct {
-	srv  *http.Server
-	addr string
+	srv *http.Server
 }
 
 // Options configures Start.
@@ -29,9 +28,7 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Ready answers /readyz (nil: always ready): nil means ready, an error
 	// says what is missing.
-	Ready func() error
-	// Extra handlers join the mux under their patterns.
-	Extra  map[string]http.Handler
+	Ready  func() error
 	Logger *slog.Logger
 	// OnListen, if set, is told the address once the server listens.
 	OnListen func(addr string)
@@ -40,36 +37,33 @@ type Options struct {
 // Start listens on o.Addr and serves o.Gatherer on /metrics, /healthz and
 // /readyz. Its error names the --listen flag.
 func Start(o Options) (*Server, error) {
-	addr, g, ready, log, extra := o.Addr, o.Gatherer, o.Ready, o.Logger, o.Extra
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %s: %w", addr, err)
+		return nil, fmt.Errorf("--listen %s: %w", o.Addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
+	mux.Handle("/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
 		ErrorHandling:     promhttp.ContinueOnError,
 	}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ready != nil {
-			if err := ready(); err != nil {
+		if o.Ready != nil {
+			if err := o.Ready(); err != nil {
 				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	for pattern, h := range extra {
-		mux.Handle(pattern, h)
-	}
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, addr: ln.Addr().String()}
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	addr := ln.Addr().String()
 	go func() { _ = s.srv.Serve(ln) }()
-	if log != nil {
-		log.Info("serving metrics", "addr", s.addr)
+	if o.Logger != nil {
+		o.Logger.Info("serving metrics", "addr", addr)
 	}
 	if o.OnListen != nil {
-		o.OnListen(s.addr)
+		o.OnListen(addr)
 	}
 	return s, nil
 }
@@ -116,9 +110,6 @@ func (g *ReloadGauges) Collect(ch chan<- prometheus.Metric) {
 	g.ok.Collect(ch)
 	g.at.Collect(ch)
 }
-
-// Addr is the address the server listens on (useful with port 0).
-func (s *Server) Addr() string { return s.addr }
 
 // Close shuts the server down, giving requests a second to finish.
 func (s *Server) Close() {
