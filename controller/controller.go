@@ -17,7 +17,6 @@ import (
 
 	configclient "github.com/openshift/client-go/config/clientset/versioned"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
-	routeclient "github.com/openshift/client-go/route/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -32,9 +31,6 @@ import (
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/intervals"
 )
-
-// IntervalsFile is the name of the interval stream in Options.OutDir.
-const IntervalsFile = "intervals.jsonl"
 
 // Options configures the controller.
 type Options struct {
@@ -121,10 +117,7 @@ func Run(ctx context.Context, o Options) error {
 
 	var iw *intervals.Writer
 	if o.OutDir != "" {
-		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-		if iw, err = intervals.Create(filepath.Join(o.OutDir, IntervalsFile)); err != nil {
+		if iw, err = intervals.Create(filepath.Join(o.OutDir, intervals.FileName)); err != nil {
 			return err
 		}
 		defer func() { _ = iw.Close(time.Now()) }()
@@ -146,13 +139,9 @@ func Run(ctx context.Context, o Options) error {
 		discoSynced = &atomic.Bool{}
 	)
 	if o.Discovery != nil {
-		rc, err := routeclient.NewForConfig(o.REST)
-		if err != nil {
-			return fmt.Errorf("route client: %w", err)
-		}
 		do := *o.Discovery
-		do.Kube, do.Route, do.Logger = kube, rc, log
-		if disco, err = discovery.New(do); err != nil {
+		do.Logger = log
+		if disco, err = discovery.ForConfig(o.REST, kube, do); err != nil {
 			return err
 		}
 	}

@@ -42,6 +42,10 @@ type Writer struct {
 	closed bool
 }
 
+// FileName is the name every zerodown role gives its interval stream in
+// its output folder.
+const FileName = "intervals.jsonl"
+
 // Create opens path for appending (creating it, mode 0644, and its parent directory) and
 // returns a Writer to it.
 //

@@ -12,14 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	routeclient "github.com/openshift/client-go/route/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -38,9 +36,6 @@ import (
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
 )
-
-// IntervalsFile is the name of the interval stream in Options.OutDir.
-const IntervalsFile = "intervals.jsonl"
 
 // Options configures a poller.
 type Options struct {
@@ -133,11 +128,8 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 	var iw *intervals.Writer
 	if o.OutDir != "" {
-		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
 		var err error
-		if iw, err = intervals.Create(filepath.Join(o.OutDir, IntervalsFile)); err != nil {
+		if iw, err = intervals.Create(filepath.Join(o.OutDir, intervals.FileName)); err != nil {
 			return err
 		}
 		defer func() { _ = iw.Close(time.Now()) }()
@@ -159,13 +151,9 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
 		if o.Discover {
-			rc, err := routeclient.NewForConfig(o.REST)
-			if err != nil {
-				return fmt.Errorf("route client: %w", err)
-			}
 			do := o.Discovery
-			do.Kube, do.Route, do.Logger = kube, rc, log
-			if disco, err = discovery.New(do); err != nil {
+			do.Logger = log
+			if disco, err = discovery.ForConfig(o.REST, kube, do); err != nil {
 				return err
 			}
 		}

@@ -53,7 +53,7 @@ type Options struct {
 
 // IntervalsFile and SummaryFile are the names written into OutDir.
 const (
-	IntervalsFile = "intervals.jsonl"
+	IntervalsFile = intervals.FileName
 	SummaryFile   = "summary.json"
 )
 

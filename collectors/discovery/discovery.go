@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/zerodown/zerodown/collectors"
@@ -158,6 +159,17 @@ func New(o Options) (*Discovery, error) {
 		}
 	}
 	return d, nil
+}
+
+// ForConfig is New with a Route client made from rc and kube as the
+// Kubernetes client.
+func ForConfig(rc *rest.Config, kube kubernetes.Interface, o Options) (*Discovery, error) {
+	route, err := routeclient.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("route client: %w", err)
+	}
+	o.Kube, o.Route = kube, route
+	return New(o)
 }
 
 func (d *Discovery) changed() {
