@@ -94,7 +94,7 @@ func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error
 	if o.OutDir == "" {
 		return fidelity.Report{}, nil, fmt.Errorf("demo needs an output folder")
 	}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+	if err := os.MkdirAll(o.OutDir, 0o750); err != nil {
 		return fidelity.Report{}, nil, err
 	}
 	tt, err := testtarget.Start(testtarget.Options{})

@@ -41,19 +41,29 @@ func Merge(sets ...[]Interval) []Interval {
 	return ivs
 }
 
-// Glob returns the paths of the files named *.jsonl in dir, sorted. It does not descend into
-// subdirectories.
+// Glob returns the paths of the interval streams in dir, sorted: every file named *.jsonl,
+// except that files rotated from one stream ("intervals-000001.jsonl" from "intervals.jsonl")
+// are left out and their stream's path is listed once instead, for ReadFile to read as one. It
+// does not descend into subdirectories.
 func Glob(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("intervals: %w", err)
 	}
+	seen := map[string]bool{}
 	var paths []string
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".jsonl") {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".jsonl") {
 			continue
 		}
-		paths = append(paths, filepath.Join(dir, e.Name()))
+		if head, ok := rotatedHead(name); ok {
+			name = head
+		}
+		if !seen[name] {
+			seen[name] = true
+			paths = append(paths, filepath.Join(dir, name))
+		}
 	}
 	slices.Sort(paths)
 	return paths, nil

@@ -10,15 +10,42 @@ import (
 	"os"
 )
 
-// ReadFile reads and pairs the records of one file, as Read does; the path names the file in
-// errors.
+// ReadFile reads and pairs the records of one interval stream, as Read does; the path names the
+// file in errors. The stream is the file and the files it was rotated into (see [Rotated]),
+// oldest first, read as one: an interval that began before a rotation pairs with its end after
+// it. A missing file is an error unless rotated files of it exist.
 func ReadFile(path string) ([]Interval, error) {
+	rotated, err := Rotated(path)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		p    = newPairer()
+		errs []error
+	)
+	for _, r := range rotated {
+		if err := scanFile(r.Path, p.add); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := scanFile(path, p.add); err != nil {
+		if !errors.Is(err, os.ErrNotExist) || len(rotated) == 0 {
+			errs = append(errs, err)
+		}
+	}
+	ivs := p.intervals()
+	sortIntervals(ivs)
+	return ivs, errors.Join(errs...)
+}
+
+func scanFile(path string, fn func(Interval)) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("intervals: %w", err)
+		return fmt.Errorf("intervals: %w", err)
 	}
 	defer f.Close()
-	return Read(f, path)
+	_, err = scan(f, path, fn)
+	return err
 }
 
 // Read reads records from r, pairs them by ID and returns closed intervals sorted by From, then
@@ -26,41 +53,59 @@ func ReadFile(path string) ([]Interval, error) {
 //
 // Of the records of one ID, the last closed one wins; without a closed one, the last open one
 // does, and it is ended at the latest time found in any record of the input (the greatest From
-// or To) and annotated AnnotationUnclosed="true". Records without an ID are intervals of their
-// own. A missing "to" means To = From.
+// or To, or the time of a heartbeat record) and annotated AnnotationUnclosed="true". Records
+// without an ID are intervals of their own. A missing "to" means To = From. A heartbeat record,
+// {"alive": TIME}, says only that the writer was alive at TIME.
 //
 // Blank lines are skipped. A last line without a trailing newline that does not parse is a write
-// torn by a crash: it is skipped without an error. Any other line that is not a JSON object with
-// "from" and a "state" of "open" or "closed", or whose "to" is before its "from", is an error
-// such as "intervals.jsonl:17: ...". Read reports every bad line (errors.Join) and still returns
-// the intervals of the good ones.
+// torn by a crash: it is skipped without an error. Any other line that is not a heartbeat or a
+// JSON object with "from" and a "state" of "open" or "closed", or whose "to" is before its
+// "from", is an error such as "intervals.jsonl:17: ...". Read reports every bad line
+// (errors.Join) and still returns the intervals of the good ones.
 func Read(r io.Reader, name string) ([]Interval, error) {
-	recs, err := readRecords(r, name)
-	closed, unclosed := pair(recs)
-	ivs := append(closed, unclosed...)
+	p := newPairer()
+	_, err := scan(r, name, p.add)
+	ivs := p.intervals()
 	sortIntervals(ivs)
 	return ivs, err
 }
 
-// readRecords returns the valid records of r in file order and the errors of the others.
-func readRecords(r io.Reader, name string) ([]Interval, error) {
+// tail describes how a stream ended: end is the offset just past its last newline; a last line
+// without a newline is unterminated, and parsed when it is nevertheless a whole record.
+type tail struct {
+	end                  int64
+	unterminated, parsed bool
+}
+
+// scan calls fn with every valid record of r in file order; a heartbeat is passed as an
+// Interval with only From set (and no State). It returns how the stream ended and the errors of
+// the bad lines. Memory is bounded by the longest line.
+func scan(r io.Reader, name string, fn func(Interval)) (tail, error) {
 	var (
-		recs []Interval
 		errs []error
 		line int
+		off  int64
+		t    tail
 	)
-	br := bufio.NewReader(r)
+	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		b, err := br.ReadBytes('\n')
 		if len(b) > 0 {
 			line++
-			whole := b[len(b)-1] == '\n'
+			off += int64(len(b))
+			complete := b[len(b)-1] == '\n'
+			if complete {
+				t.end = off
+			} else {
+				t.unterminated = true
+			}
 			if b = bytes.TrimSpace(b); len(b) > 0 {
 				rec, perr := parseRecord(b)
 				switch {
 				case perr == nil:
-					recs = append(recs, rec)
-				case whole:
+					t.parsed = !complete
+					fn(rec)
+				case complete:
 					errs = append(errs, fmt.Errorf("%s:%d: %w", name, line, perr))
 				default:
 					// A torn last line: skipped, see Read.
@@ -75,14 +120,25 @@ func readRecords(r io.Reader, name string) ([]Interval, error) {
 			break
 		}
 	}
-	return recs, errors.Join(errs...)
+	return t, errors.Join(errs...)
 }
 
-// parseRecord decodes and checks one line.
+// record is one line on disk: an interval record, or a heartbeat with only Alive set.
+type record struct {
+	Interval
+	Alive Time `json:"alive"`
+}
+
+// parseRecord decodes and checks one line. A heartbeat comes back as an Interval with only
+// From set.
 func parseRecord(b []byte) (Interval, error) {
-	var rec Interval
-	if err := json.Unmarshal(b, &rec); err != nil {
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
 		return Interval{}, fmt.Errorf("invalid record: %w", err)
+	}
+	rec := r.Interval
+	if !r.Alive.IsZero() && rec.From.IsZero() && rec.State == "" && rec.ID == "" {
+		return Interval{From: r.Alive}, nil
 	}
 	if rec.From.IsZero() {
 		return Interval{}, errors.New(`invalid record: missing "from"`)
@@ -104,55 +160,73 @@ func parseRecord(b []byte) (Interval, error) {
 	return rec, nil
 }
 
-// pair pairs records by ID (see Read). It returns the intervals that have a closed record and,
-// separately, the ones that have none, already ended and annotated.
-func pair(recs []Interval) (closed, unclosed []Interval) {
-	type slot struct {
-		iv     Interval
-		closed bool
+// isHeartbeat tells a heartbeat from parseRecord apart from an interval record.
+func isHeartbeat(rec Interval) bool { return rec.State == "" }
+
+// pairer pairs records by ID (see Read) as they stream by.
+type pairer struct {
+	latest Time
+	slots  []slot
+	byID   map[string]int
+}
+
+type slot struct {
+	iv     Interval
+	closed bool
+}
+
+func newPairer() *pairer { return &pairer{byID: map[string]int{}} }
+
+func (p *pairer) add(rec Interval) {
+	if rec.From.After(p.latest.Time) {
+		p.latest = rec.From
 	}
-	var (
-		latest Time
-		slots  = make([]slot, 0, len(recs))
-		byID   = make(map[string]int, len(recs))
-	)
-	for _, rec := range recs {
-		if rec.From.After(latest.Time) {
-			latest = rec.From
-		}
-		if rec.To.After(latest.Time) {
-			latest = rec.To
-		}
-		isClosed := rec.State == StateClosed
-		i, seen := byID[rec.ID]
-		if rec.ID == "" || !seen {
-			if rec.ID != "" {
-				byID[rec.ID] = len(slots)
-			}
-			slots = append(slots, slot{iv: rec, closed: isClosed})
-			continue
-		}
-		if isClosed || !slots[i].closed {
-			slots[i] = slot{iv: rec, closed: isClosed}
-		}
+	if isHeartbeat(rec) {
+		return
 	}
-	for _, s := range slots {
+	if rec.To.After(p.latest.Time) {
+		p.latest = rec.To
+	}
+	isClosed := rec.State == StateClosed
+	i, seen := p.byID[rec.ID]
+	if rec.ID == "" || !seen {
+		if rec.ID != "" {
+			p.byID[rec.ID] = len(p.slots)
+		}
+		p.slots = append(p.slots, slot{iv: rec, closed: isClosed})
+		return
+	}
+	if isClosed || !p.slots[i].closed {
+		p.slots[i] = slot{iv: rec, closed: isClosed}
+	}
+}
+
+// intervals returns every interval, the unclosed ones ended at the latest time seen and
+// annotated.
+func (p *pairer) intervals() []Interval {
+	ivs := make([]Interval, 0, len(p.slots))
+	for _, s := range p.slots {
 		if s.closed {
-			closed = append(closed, s.iv)
+			ivs = append(ivs, s.iv)
 			continue
 		}
-		iv := s.iv
-		iv.State = StateClosed
-		if latest.After(iv.To.Time) {
-			iv.To = latest
-		}
-		ann := make(map[string]string, len(iv.Message.Annotations)+1)
-		for k, v := range iv.Message.Annotations {
-			ann[k] = v
-		}
-		ann[AnnotationUnclosed] = "true"
-		iv.Message.Annotations = ann
-		unclosed = append(unclosed, iv)
+		ivs = append(ivs, seal(s.iv, p.latest))
 	}
-	return closed, unclosed
+	return ivs
+}
+
+// seal ends an interval its writer never ended at latest (or its own To, if later) and
+// annotates it AnnotationUnclosed.
+func seal(iv Interval, latest Time) Interval {
+	iv.State = StateClosed
+	if latest.After(iv.To.Time) {
+		iv.To = latest
+	}
+	ann := make(map[string]string, len(iv.Message.Annotations)+1)
+	for k, v := range iv.Message.Annotations {
+		ann[k] = v
+	}
+	ann[AnnotationUnclosed] = "true"
+	iv.Message.Annotations = ann
+	return iv
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -29,11 +30,20 @@ var (
 // Writer appends interval records to a file, one JSON object per line, each with a single Write
 // call and no buffering: whatever it has written survives the process being killed.
 //
+// The file grows with changes, not with time: a Heartbeat writes one small record whatever the
+// number of open intervals. A Writer from Create rotates its file by size and caps the total
+// (see Options).
+//
 // One file should have one writer at a time. A Writer is safe for concurrent use.
 type Writer struct {
 	mu     sync.Mutex
 	out    io.Writer
 	file   *os.File // set by Create: Close syncs and closes it
+	path   string   // set by Create: the file rotated by size
+	opts   Options
+	size   int64     // bytes in file
+	seq    int       // sequence number of the next rotated file
+	beat   time.Time // the last heartbeat written
 	name   string
 	buf    bytes.Buffer
 	enc    *json.Encoder
@@ -46,66 +56,117 @@ type Writer struct {
 // its output folder.
 const FileName = "intervals.jsonl"
 
-// Create opens path for appending (creating it, mode 0644, and its parent directory) and
-// returns a Writer to it.
+// File and folder modes: interval files hold internal host names and error text.
+const (
+	fileMode = 0o640
+	dirMode  = 0o750
+)
+
+// Create opens path for appending (creating it, mode 0640, and its parent directory, mode 0750)
+// and returns a Writer to it that rotates the file as o says.
 //
 // A file left behind by a crashed writer is made whole first: a torn last line that does not
 // parse is cut off (a reader would skip it anyway), and every interval the old writer left open
 // is written as closed, at the time a reader would have ended it (the latest time in the file),
 // with AnnotationUnclosed="true". So appending after a restart does not stretch the old
-// intervals to the new writer's times.
-func Create(path string) (*Writer, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+// intervals to the new writer's times. The repair streams the file (and the newest rotated
+// one): its memory is bounded by the intervals left open, not by the file's size.
+func Create(path string, o Options) (*Writer, error) {
+	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 		return nil, fmt.Errorf("intervals: create %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	rotated, err := Rotated(path)
+	if err != nil {
+		return nil, fmt.Errorf("intervals: create %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("intervals: create %s: %w", path, err)
 	}
 	w := newWriter(f, path)
-	w.file = f
-	if err := w.recover(f); err != nil {
+	w.file, w.path, w.opts, w.seq = f, path, o.withDefaults(), 1
+	if n := len(rotated); n > 0 {
+		w.seq = rotated[n-1].Seq + 1
+		rotated = rotated[n-1:]
+	}
+	if err := w.recover(f, rotated); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("intervals: create %s: %w", path, err)
 	}
+	if err := f.Chmod(fileMode); err != nil { // a file from an older version was 0644
+		f.Close()
+		return nil, fmt.Errorf("intervals: create %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("intervals: create %s: %w", path, err)
+	}
+	w.size = st.Size()
 	return w, nil
 }
 
-// recover repairs what a crashed writer left in f; see Create.
-func (w *Writer) recover(f *os.File) error {
-	st, err := f.Stat()
+// recover repairs what a crashed writer left in f, reading the newest rotated file first (a
+// crash during a rotation can leave open intervals there only); see Create.
+func (w *Writer) recover(f *os.File, rotated []RotatedFile) error {
+	var (
+		latest Time
+		open   = map[string]Interval{}
+		order  []string
+	)
+	track := func(rec Interval) {
+		if rec.From.After(latest.Time) {
+			latest = rec.From
+		}
+		if isHeartbeat(rec) {
+			return
+		}
+		if rec.To.After(latest.Time) {
+			latest = rec.To
+		}
+		if rec.ID == "" {
+			return // cannot be paired with a new record: the reader ends it on its own
+		}
+		if rec.State == StateClosed {
+			delete(open, rec.ID)
+			return
+		}
+		if _, ok := open[rec.ID]; !ok {
+			order = append(order, rec.ID)
+		}
+		open[rec.ID] = rec
+	}
+	for _, r := range rotated {
+		if err := scanFile(r.Path, track); err != nil && !errors.Is(err, os.ErrNotExist) {
+			// Bad lines are the reader's to report; a file that cannot be read is not.
+			if _, ok := errors.AsType[*fs.PathError](err); ok {
+				return err
+			}
+		}
+	}
+	t, err := scan(f, w.name, track)
 	if err != nil {
-		return err
+		if _, ok := errors.AsType[*fs.PathError](err); ok {
+			return err
+		}
 	}
-	if st.Size() == 0 {
-		return nil
-	}
-	data, err := io.ReadAll(io.NewSectionReader(f, 0, st.Size()))
-	if err != nil {
-		return err
-	}
-	if data[len(data)-1] != '\n' {
-		end := bytes.LastIndexByte(data, '\n') + 1
-		tail := bytes.TrimSpace(data[end:])
-		if _, perr := parseRecord(tail); len(tail) > 0 && perr == nil {
+	if t.unterminated {
+		if t.parsed {
 			// A whole record that only lacks its newline.
 			if _, err := f.Write([]byte{'\n'}); err != nil {
 				return err
 			}
-		} else {
-			if err := f.Truncate(int64(end)); err != nil {
-				return err
-			}
-			data = data[:end]
+		} else if err := f.Truncate(t.end); err != nil {
+			return err
 		}
 	}
-	recs, _ := readRecords(bytes.NewReader(data), w.name) // bad lines are the reader's to report
-	_, unclosed := pair(recs)
-	for i := range unclosed {
-		if unclosed[i].ID == "" {
-			continue // cannot be paired with a new record: the reader ends it on its own
+	for _, id := range order {
+		iv, ok := open[id]
+		if !ok {
+			continue
 		}
-		if err := w.write(&unclosed[i]); err != nil {
+		iv = seal(iv, latest)
+		if err := w.write(&iv); err != nil {
 			return err
 		}
 	}
@@ -194,20 +255,37 @@ func (w *Writer) Point(iv Interval) error {
 	return w.write(&iv)
 }
 
-// Heartbeat updates every open interval to now, as Update does. It reports every failed write.
+// Heartbeat says the writer is alive at now: it writes one small record, {"alive": now},
+// whatever the number of open intervals, and moves the open intervals' To to now in memory (a
+// reader ends the intervals a crashed writer left open at the latest time in the file). It
+// writes nothing when now is not after the last heartbeat.
 func (w *Writer) Heartbeat(now time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return w.closedErr()
 	}
-	var errs []error
-	for _, iv := range w.sortedOpen() {
-		if err := w.advance(iv, now); err != nil {
-			errs = append(errs, err)
+	if !now.After(w.beat) {
+		return nil
+	}
+	w.beat = now
+	for _, iv := range w.open {
+		if now.After(iv.To.Time) {
+			iv.To = Time{now.UTC()}
 		}
 	}
-	return errors.Join(errs...)
+	w.buf.Reset()
+	if w.torn {
+		w.buf.WriteByte('\n')
+	}
+	w.buf.WriteString(`{"alive":"`)
+	b, err := Time{now}.appendText(w.buf.AvailableBuffer())
+	if err != nil {
+		return fmt.Errorf("intervals: %s: heartbeat: %w", w.name, err)
+	}
+	w.buf.Write(b)
+	w.buf.WriteString("\"}\n")
+	return w.flush()
 }
 
 // Open returns copies of the open intervals, sorted by From, then ID.
@@ -341,16 +419,98 @@ func (w *Writer) write(iv *Interval) error {
 	if err := w.enc.Encode(iv); err != nil {
 		return fmt.Errorf("intervals: %s: encode interval %q: %w", w.name, iv.ID, err)
 	}
+	return w.flush()
+}
+
+// flush writes w.buf with one Write call, rotating the file first when it would grow past
+// its limit. w.mu is held.
+func (w *Writer) flush() error {
+	var rerr error
+	if w.file != nil && w.size > 0 && w.size+int64(w.buf.Len()) > w.opts.MaxFileBytes {
+		// A failed rotation keeps writing to the current file: records are worth more
+		// than the size limit.
+		rerr = w.rotate()
+	}
 	n, err := w.out.Write(w.buf.Bytes())
+	w.size += int64(n)
 	if err == nil && n < w.buf.Len() {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
 		w.torn = w.torn || n > 0
-		return fmt.Errorf("intervals: write %s: %w", w.name, err)
+		return errors.Join(rerr, fmt.Errorf("intervals: write %s: %w", w.name, err))
 	}
 	w.torn = false
-	return nil
+	return rerr
+}
+
+// rotate renames the file to the next rotated name, starts a new one with the open intervals
+// carried over (as open records), and removes the oldest rotated files while the set is over
+// its total cap. w.mu is held; w.buf holds the record about to be written and is kept.
+func (w *Writer) rotate() error {
+	pending := bytes.Clone(w.buf.Bytes())
+	defer func() { w.buf.Reset(); w.buf.Write(pending) }()
+
+	dst := rotatedName(w.path, w.seq)
+	if err := os.Rename(w.path, dst); err != nil {
+		return fmt.Errorf("intervals: rotate %s: %w", w.name, err)
+	}
+	f, err := os.OpenFile(w.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, fileMode)
+	if err != nil {
+		if rerr := os.Rename(dst, w.path); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return fmt.Errorf("intervals: rotate %s: %w", w.name, err)
+	}
+	w.seq++
+	old := w.file
+	w.file, w.out, w.size, w.torn = f, f, 0, false
+	var errs []error
+	if err := old.Sync(); err != nil {
+		errs = append(errs, fmt.Errorf("intervals: sync %s: %w", dst, err))
+	}
+	if err := old.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("intervals: close %s: %w", dst, err))
+	}
+	for _, iv := range w.sortedOpen() {
+		w.buf.Reset()
+		if err := w.enc.Encode(iv); err != nil {
+			errs = append(errs, fmt.Errorf("intervals: %s: encode interval %q: %w", w.name, iv.ID, err))
+			continue
+		}
+		n, err := w.out.Write(w.buf.Bytes())
+		w.size += int64(n)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("intervals: write %s: %w", w.name, err))
+		}
+	}
+	errs = append(errs, w.prune())
+	return errors.Join(errs...)
+}
+
+// prune removes the oldest rotated files until they leave room for a full current file within
+// MaxTotalBytes, so the set as a whole stays under the cap. w.mu is held.
+func (w *Writer) prune() error {
+	rotated, err := Rotated(w.path)
+	if err != nil {
+		return err
+	}
+	total := w.opts.MaxFileBytes
+	for _, r := range rotated {
+		total += r.Size
+	}
+	var errs []error
+	for _, r := range rotated {
+		if total <= w.opts.MaxTotalBytes {
+			break
+		}
+		if err := os.Remove(r.Path); err != nil {
+			errs = append(errs, fmt.Errorf("intervals: remove %s: %w", r.Path, err))
+			continue
+		}
+		total -= r.Size
+	}
+	return errors.Join(errs...)
 }
 
 var (

@@ -36,6 +36,14 @@ func records(t *testing.T, data []byte) []string {
 		if line == "" && len(data) == 0 {
 			break
 		}
+		if strings.HasPrefix(line, `{"alive":`) {
+			rec, err := parseRecord([]byte(line))
+			if err != nil || !isHeartbeat(rec) || len(line) != len(`{"alive":""}`)+len(timeLayout) {
+				t.Fatalf("line %d %q: not a heartbeat: %v", i+1, line, err)
+			}
+			out = append(out, "alive "+ts(rec.From.Time))
+			continue
+		}
 		var iv Interval
 		dec := json.NewDecoder(strings.NewReader(line))
 		dec.DisallowUnknownFields()
@@ -110,7 +118,7 @@ func TestWriter(t *testing.T) {
 			wantRead: []string{want("a", 5*s, 5*s)},
 		},
 		{
-			name: "heartbeat updates every open interval; point and close",
+			name: "heartbeat writes one record whatever is open; point and close",
 			run: func(t *testing.T, w *Writer) {
 				begin(t, w, outage("b", s))
 				begin(t, w, outage("a", 0))
@@ -121,8 +129,7 @@ func TestWriter(t *testing.T) {
 				recSummary("b", StateOpen, s, s, began),
 				recSummary("a", StateOpen, 0, 0, began),
 				recSummary("p", StateClosed, 2*s, 2*s, began),
-				recSummary("a", StateOpen, 0, 3*s, began),
-				recSummary("b", StateOpen, s, 3*s, began),
+				"alive " + ts(base.Add(3*s)),
 			},
 			wantRead: []string{want("a", 0, 3*s, unclosed), want("b", s, 3*s, unclosed), want("p", 2*s, 2*s)},
 			wantOpen: []string{recSummary("a", StateOpen, 0, 3*s, began), recSummary("b", StateOpen, s, 3*s, began)},
@@ -307,7 +314,7 @@ func TestWriterConcurrent(t *testing.T) {
 	const goroutines, each = 8, 50
 	rec := &writeRecorder{}
 	path := filepath.Join(t.TempDir(), "sub", "dir", "intervals.jsonl")
-	fw, err := Create(path)
+	fw, err := Create(path, Options{})
 	must(t, err)
 	writers := []*Writer{fw, NewWriter(rec)}
 
@@ -448,11 +455,11 @@ func TestCreateRecovers(t *testing.T) {
 				must(t, os.MkdirAll(filepath.Dir(path), 0o755))
 				must(t, os.WriteFile(path, []byte(tt.existing), 0o644))
 				// A first restart that writes nothing, then the one that does.
-				w, err := Create(path)
+				w, err := Create(path, Options{})
 				must(t, err)
 				must(t, w.Close(base))
 			}
-			w, err := Create(path)
+			w, err := Create(path, Options{})
 			must(t, err)
 			begin(t, w, outage("new", 100*s))
 			must(t, w.Close(base.Add(101*s)))
@@ -465,8 +472,15 @@ func TestCreateRecovers(t *testing.T) {
 			diffLines(t, summaries(got), tt.wantRead)
 			st, err := os.Stat(path)
 			must(t, err)
-			if st.Mode().Perm() != 0o644 && tt.existing == "" {
-				t.Errorf("mode = %v, want 0644", st.Mode().Perm())
+			if st.Mode().Perm() != 0o640 {
+				t.Errorf("mode = %v, want 0640", st.Mode().Perm())
+			}
+			if tt.existing == "" {
+				dst, err := os.Stat(filepath.Dir(path))
+				must(t, err)
+				if dst.Mode().Perm() != 0o750 {
+					t.Errorf("folder mode = %v, want 0750", dst.Mode().Perm())
+				}
 			}
 		})
 	}
@@ -477,7 +491,7 @@ func TestCreateError(t *testing.T) {
 	blocker := filepath.Join(dir, "file")
 	must(t, os.WriteFile(blocker, nil, 0o644))
 	path := filepath.Join(blocker, "intervals.jsonl")
-	_, err := Create(path)
+	_, err := Create(path, Options{})
 	if err == nil || !strings.HasPrefix(err.Error(), "intervals: create "+path+": ") {
 		t.Errorf("Create error = %v, want one naming %s", err, path)
 	}
@@ -509,7 +523,7 @@ func TestKilledWriter(t *testing.T) {
 	diffLines(t, summaries(got), []string{want("a", 0, 4*s, unclosed), want("b", 2*s, 4*s)})
 
 	// The poller restarts and appends to the same file: the old outage keeps its end.
-	w, err := Create(path)
+	w, err := Create(path, Options{})
 	must(t, err)
 	begin(t, w, outage("c", time.Hour))
 	must(t, w.Close(base.Add(time.Hour+s)))
@@ -524,7 +538,7 @@ func TestHelperKilledWriter(t *testing.T) {
 		t.Skip("helper process for TestKilledWriter")
 	}
 	s := time.Second
-	w, err := Create(path)
+	w, err := Create(path, Options{})
 	must(t, err)
 	a := begin(t, w, outage("a", 0))
 	must(t, w.Update(a, base.Add(s)))
@@ -555,7 +569,7 @@ func BenchmarkWriterBeginEnd(b *testing.B) {
 	}
 	b.Run("discard", func(b *testing.B) { run(b, NewWriter(io.Discard)) })
 	b.Run("file", func(b *testing.B) {
-		w, err := Create(filepath.Join(b.TempDir(), "intervals.jsonl"))
+		w, err := Create(filepath.Join(b.TempDir(), "intervals.jsonl"), Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -129,7 +129,7 @@ func Run(ctx context.Context, o Options) error {
 	var iw *intervals.Writer
 	if o.OutDir != "" {
 		var err error
-		if iw, err = intervals.Create(filepath.Join(o.OutDir, intervals.FileName)); err != nil {
+		if iw, err = intervals.Create(filepath.Join(o.OutDir, intervals.FileName), intervals.Options{}); err != nil {
 			return err
 		}
 		defer func() { _ = iw.Close(time.Now()) }()

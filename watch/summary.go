@@ -83,7 +83,7 @@ func (s *Summary) write(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(path, append(b, '\n'), 0o640); err != nil {
 		return fmt.Errorf("writing summary: %w", err)
 	}
 	return nil

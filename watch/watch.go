@@ -77,7 +77,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	var iw *intervals.Writer
 	if o.OutDir != "" {
 		var err error
-		if iw, err = intervals.Create(filepath.Join(o.OutDir, IntervalsFile)); err != nil {
+		if iw, err = intervals.Create(filepath.Join(o.OutDir, IntervalsFile), intervals.Options{}); err != nil {
 			return nil, err
 		}
 	}
