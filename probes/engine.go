@@ -35,11 +35,17 @@ type Engine struct {
 	impaired  atomic.Pointer[string]
 	expect    Expectations
 
-	mu     sync.Mutex
-	ctx    context.Context
-	epoch  time.Time          // origin of every series' schedule grid
-	series map[string]*series // by target key and connection
-	order  []*series          // sorted by backend, then connection
+	// applyMu serialises Apply and Stop: each sees the set the previous
+	// one left, whatever mu's holders do meanwhile.
+	applyMu sync.Mutex
+
+	mu          sync.Mutex
+	ctx         context.Context
+	epoch       time.Time          // origin of every series' schedule grid
+	series      map[string]*series // by target key and connection
+	order       []*series          // sorted by backend, then connection
+	keepRemoved bool
+	removed     []Status // final statuses of removed series (keepRemoved)
 }
 
 // EngineOptions configures an Engine.
@@ -56,6 +62,10 @@ type EngineOptions struct {
 	// now (discovery's view): an answer that differs from the applied
 	// expectation is checked against it before it fails.
 	Expect Expectations
+	// KeepRemoved keeps the final status of every series that Apply
+	// removes, for Statuses (a run's summary and verdict count a target
+	// removed mid-run); off, a long-running poller forgets them.
+	KeepRemoved bool
 }
 
 // Expectations gives the DNS answers a target (by backend name) expects now.
@@ -84,8 +94,9 @@ func NewEngine(o EngineOptions) *Engine {
 	return &Engine{
 		log:       o.Logger,
 		sink:      o.Sink,
-		observing: o.Observing,
-		expect:    o.Expect,
+		observing:   o.Observing,
+		expect:      o.Expect,
+		keepRemoved: o.KeepRemoved,
 		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "zerodown_probe_duration_seconds",
 			Help:                            "Duration of probe requests, successful or not (a timeout observes the timeout).",
@@ -165,8 +176,11 @@ func (e *Engine) startLocked(s *series, i, n int) {
 }
 
 // Stop stops the scheduler and every series (requests in flight are
-// cancelled).
+// cancelled); an outage in progress ends now, annotated "stopped". The
+// series stay in Statuses, frozen at the stop.
 func (e *Engine) Stop() {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
 	e.mu.Lock()
 	all := append([]*series(nil), e.order...)
 	stop, done := e.stopSched, e.schedDone
@@ -175,8 +189,10 @@ func (e *Engine) Stop() {
 		stop()
 		<-done
 	}
+	now := time.Now()
 	for _, s := range all {
 		e.stopSeries(s)
+		s.retire(now, "stopped")
 	}
 }
 
@@ -224,6 +240,8 @@ func (e *ApplyError) Error() string {
 func (e *ApplyError) Unwrap() error { return e.Err }
 
 func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, failed []error) {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
 	want := map[string]*series{}
 	var fresh []*series
 	var updates []func()
@@ -270,12 +288,24 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 		}
 	}
 	// Stop the old series before the new ones start, so a changed target
-	// never has two series with the same labels.
+	// never has two series with the same labels. An outage in progress
+	// ends at the removal; the final status is kept for the summary.
+	// (e.mu is let go meanwhile, so scrapes and views go on; applyMu
+	// keeps other Apply calls out.)
 	e.mu.Unlock()
+	now := time.Now()
+	var finals []Status
 	for _, s := range gone {
 		e.stopSeries(s)
+		s.retire(now, "removed")
+		if e.keepRemoved {
+			st := s.status(now)
+			st.Removed = true
+			finals = append(finals, st)
+		}
 	}
 	e.mu.Lock()
+	e.removed = append(e.removed, finals...)
 	e.series = want
 	e.order = e.order[:0]
 	for _, s := range want {
@@ -352,15 +382,17 @@ func kindOf(t *config.Target) string {
 }
 
 // Statuses returns a snapshot of every series, sorted by backend and
-// connection.
+// connection, then (with KeepRemoved) the final statuses of the series
+// removed so far, in the order they were removed.
 func (e *Engine) Statuses() []Status {
 	e.mu.Lock()
 	all := append([]*series(nil), e.order...)
+	removed := append([]Status(nil), e.removed...)
 	e.mu.Unlock()
 	now := time.Now()
-	out := make([]Status, len(all))
+	out := make([]Status, len(all), len(all)+len(removed))
 	for i, s := range all {
 		out[i] = s.status(now)
 	}
-	return out
+	return append(out, removed...)
 }

@@ -26,7 +26,8 @@ type recSink struct {
 	certs  int
 }
 
-func (r *recSink) OutageBegan(s SeriesInfo, start time.Time, reason Reason, _ error) {
+func (r *recSink) OutageBegan(s SeriesInfo, ev Event) {
+	start, reason := ev.Start, ev.Reason
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.began == nil {
@@ -37,7 +38,8 @@ func (r *recSink) OutageBegan(s SeriesInfo, start time.Time, reason Reason, _ er
 	r.events = append(r.events, "began "+k+" "+reason.String())
 }
 
-func (r *recSink) OutageEnded(s SeriesInfo, start, end time.Time, reason Reason, _ error) {
+func (r *recSink) OutageEnded(s SeriesInfo, ev Event) {
+	start, end := ev.Start, ev.End
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := s.Backend + "/" + string(s.Connection)
@@ -299,14 +301,15 @@ func TestSeriesCollectExact(t *testing.T) {
 		s.complete(seq, &Result{Start: start, Duration: time.Millisecond, Reason: f.reason}, false)
 	}
 	e.series["k"], e.order = s, []*series{s}
-	// Outage: from 150 ms (midpoint of 100 and 200) to 225 ms: 50 ms + 10 ms
-	// refused, 10 ms + 5 ms status.
+	// Outage: from 150 ms (midpoint of 100 and 200) to 225 ms: 50 + 10 + 5
+	// ms refused, 5 + 5 ms status (the gap between two failures is split at
+	// its midpoint).
 	want := `
 # HELP zerodown_disruption_seconds_total Time the backend was disrupted, by the reason of the failures; an ongoing outage is counted up to its latest failed probe.
 # TYPE zerodown_disruption_seconds_total counter
-zerodown_disruption_seconds_total{backend="api",connection="new",reason="connect_refused"} 0.06
+zerodown_disruption_seconds_total{backend="api",connection="new",reason="connect_refused"} 0.065
 zerodown_disruption_seconds_total{backend="api",connection="new",reason="connect_timeout"} 0
-zerodown_disruption_seconds_total{backend="api",connection="new",reason="http_status"} 0.015
+zerodown_disruption_seconds_total{backend="api",connection="new",reason="http_status"} 0.01
 zerodown_disruption_seconds_total{backend="api",connection="new",reason="other"} 0
 zerodown_disruption_seconds_total{backend="api",connection="new",reason="protocol"} 0
 zerodown_disruption_seconds_total{backend="api",connection="new",reason="reset"} 0

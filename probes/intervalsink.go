@@ -54,21 +54,21 @@ func errText(err error) string {
 }
 
 // OutageBegan implements Sink.
-func (k *IntervalSink) OutageBegan(s SeriesInfo, start time.Time, reason Reason, err error) {
+func (k *IntervalSink) OutageBegan(s SeriesInfo, ev Event) {
 	k.log.Info("outage began", "backend", s.Backend, "connection", s.Connection,
-		"start", start.UTC().Format(time.RFC3339Nano), "reason", reason.String(), "err", err)
+		"start", ev.Start.UTC().Format(time.RFC3339Nano), "reason", ev.Reason.String(), "err", ev.Err)
 	if k.w == nil {
 		return
 	}
 	id, werr := k.w.Begin(intervals.Interval{
-		From:    intervals.Time{Time: start},
-		Level:   level(reason),
-		Source:  source(reason),
+		From:    intervals.Time{Time: ev.Start},
+		Level:   level(ev.Reason),
+		Source:  source(ev.Reason),
 		Locator: k.locator(s),
 		Message: intervals.Message{
 			Reason:       "DisruptionBegan",
-			Cause:        reason.String(),
-			HumanMessage: fmt.Sprintf("%s over %s connections stopped responding: %s", s.Backend, s.Connection, errText(err)),
+			Cause:        ev.Reason.String(),
+			HumanMessage: fmt.Sprintf("%s over %s connections stopped responding: %s", s.Backend, s.Connection, errText(ev.Err)),
 		},
 	})
 	if werr != nil {
@@ -80,11 +80,17 @@ func (k *IntervalSink) OutageBegan(s SeriesInfo, start time.Time, reason Reason,
 	k.mu.Unlock()
 }
 
-// OutageEnded implements Sink.
-func (k *IntervalSink) OutageEnded(s SeriesInfo, start, end time.Time, reason Reason, err error) {
-	d := end.Sub(start)
-	k.log.Info("outage ended", "backend", s.Backend, "connection", s.Connection,
-		"duration", d, "reason", reason.String())
+// OutageEnded implements Sink. The closing record carries the outage's
+// cause (the reason that saw most of its time), its duration, the last
+// failure's reason and the time of each reason (seconds_<reason>); one
+// ended without a success says why (ended=removed|stopped).
+func (k *IntervalSink) OutageEnded(s SeriesInfo, ev Event) {
+	d := ev.Duration()
+	args := []any{"backend", s.Backend, "connection", s.Connection, "duration", d, "reason", ev.Reason.String()}
+	if ev.Ended != "" {
+		args = append(args, "ended", ev.Ended)
+	}
+	k.log.Info("outage ended", args...)
 	if k.w == nil {
 		return
 	}
@@ -96,13 +102,28 @@ func (k *IntervalSink) OutageEnded(s SeriesInfo, start, end time.Time, reason Re
 	if !ok {
 		return
 	}
-	msg := &intervals.Message{
-		Reason:       "DisruptionEnded",
-		Cause:        reason.String(),
-		HumanMessage: fmt.Sprintf("%s over %s connections was disrupted for %s; last error: %s", s.Backend, s.Connection, d, errText(err)),
-		Annotations:  map[string]string{"duration_seconds": fmt.Sprintf("%.6f", d.Seconds())},
+	ann := map[string]string{
+		"duration_seconds": fmt.Sprintf("%.6f", d.Seconds()),
+		"last_reason":      ev.Last.String(),
 	}
-	if werr := k.w.End(id, end, msg); werr != nil {
+	for r, t := range ev.Split {
+		if t > 0 {
+			ann["seconds_"+Reason(r).String()] = fmt.Sprintf("%.6f", t.Seconds())
+		}
+	}
+	human := fmt.Sprintf("%s over %s connections was disrupted for %s, mostly %s; last error: %s",
+		s.Backend, s.Connection, d, ev.Reason, errText(ev.Err))
+	if ev.Ended != "" {
+		ann["ended"] = ev.Ended
+		until := "its target was removed"
+		if ev.Ended == "stopped" {
+			until = "probing stopped"
+		}
+		human = fmt.Sprintf("%s over %s connections was disrupted for %s, mostly %s, until %s; last error: %s",
+			s.Backend, s.Connection, d, ev.Reason, until, errText(ev.Err))
+	}
+	msg := &intervals.Message{Reason: "DisruptionEnded", Cause: ev.Reason.String(), HumanMessage: human, Annotations: ann}
+	if werr := k.w.End(id, ev.End, msg); werr != nil {
 		k.log.Error("writing interval", "err", werr)
 	}
 }

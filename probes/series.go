@@ -18,8 +18,13 @@ import (
 // called with the series lock held, in the order events happen: it must be
 // quick and must not call back into the engine.
 type Sink interface {
-	OutageBegan(s SeriesInfo, start time.Time, reason Reason, err error)
-	OutageEnded(s SeriesInfo, start, end time.Time, reason Reason, err error)
+	// OutageBegan: ev.Start, ev.Reason and ev.Err are the outage's
+	// beginning and its first failure.
+	OutageBegan(s SeriesInfo, ev Event)
+	// OutageEnded: ev.Reason is the outage's cause (the reason that saw
+	// most of its time), ev.Split its time by reason; ev.Ended says when
+	// it ended without a success (its target removed, the engine stopped).
+	OutageEnded(s SeriesInfo, ev Event)
 	CertChanged(s SeriesInfo, at time.Time, old, cur *Cert)
 }
 
@@ -92,6 +97,12 @@ type series struct {
 	// an outage that began as the observer's and became the target's is
 	// told as two, split at its first own failure.
 	sinkStart time.Time
+	// sinkObserver is the tracker's observer time at that split: the
+	// target's part of the outage does not repeat it.
+	sinkObserver time.Duration
+	// retiredAt is when the series was removed or stopped: its status is
+	// frozen there and late results are ignored.
+	retiredAt time.Time
 }
 
 // minSlowAfter is the floor of the time after which a request still in
@@ -215,6 +226,9 @@ func (s *series) abort(seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
+	if !s.retiredAt.IsZero() {
+		return
+	}
 	s.pending[int(seq-s.base)] = entry{done: true, aborted: true}
 	s.settleLocked()
 }
@@ -233,6 +247,9 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
+	if !s.retiredAt.IsZero() {
+		return false // a late answer after the series was removed or stopped
+	}
 	s.requests[r.Reason]++
 	s.recent[s.nRecent%recentN] = r.Duration
 	s.nRecent++
@@ -270,6 +287,35 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired bool) bool {
 	return s.latestFail && !wasFailing
 }
 
+// endSinkLocked tells the sink that the outage ev ended, from where the
+// sink was told it began.
+func (s *series) endSinkLocked(ev Event) {
+	if s.sink == nil {
+		return
+	}
+	if !ev.Start.Equal(s.sinkStart) {
+		ev.Start = s.sinkStart
+		ev.Split[ReasonObserver] = max(ev.Split[ReasonObserver]-s.sinkObserver, 0)
+	}
+	s.sink.OutageEnded(s.info, ev)
+}
+
+// retire ends the series' outage in progress at now, why being "removed"
+// or "stopped", and freezes its status there; results still in flight are
+// ignored afterwards. The scheduler no longer runs it.
+func (s *series) retire(now time.Time, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.retiredAt.IsZero() {
+		return
+	}
+	s.retiredAt = now
+	if ev, ok := s.tracker.End(now, why); ok {
+		s.endSinkLocked(ev)
+	}
+	s.latestFail = false
+}
+
 // settleLocked feeds the finished requests at the head of pending to the
 // tracker, in start order, and reports the outage edges they reveal.
 func (s *series) settleLocked() {
@@ -303,16 +349,19 @@ func (s *series) settleLocked() {
 		}
 		switch {
 		case ok && ev.Kind == OutageBegan:
-			s.sinkStart = ev.Start
-			s.sink.OutageBegan(s.info, ev.Start, ev.Reason, ev.Err)
+			s.sinkStart, s.sinkObserver = ev.Start, 0
+			s.sink.OutageBegan(s.info, ev)
 		case ok && ev.Kind == OutageEnded:
-			s.sink.OutageEnded(s.info, s.sinkStart, ev.End, ev.Reason, ev.Err)
+			s.endSinkLocked(ev)
 		case s.tracker.Outages() > counted:
 			// The observer's outage became the target's: its first own
 			// failure splits it.
-			s.sink.OutageEnded(s.info, s.sinkStart, smp.Start, ReasonObserver, nil)
-			s.sinkStart = smp.Start
-			s.sink.OutageBegan(s.info, smp.Start, smp.Reason, smp.Err)
+			obs := s.tracker.Split()[ReasonObserver]
+			split := [numReasons]time.Duration{ReasonObserver: smp.Start.Sub(s.sinkStart)}
+			s.sink.OutageEnded(s.info, Event{Kind: OutageEnded, Start: s.sinkStart, End: smp.Start,
+				Reason: ReasonObserver, Last: ReasonObserver, Split: split})
+			s.sinkStart, s.sinkObserver = smp.Start, obs
+			s.sink.OutageBegan(s.info, Event{Kind: OutageBegan, Start: smp.Start, Reason: smp.Reason, Err: smp.Err})
 		}
 	}
 	if n > 0 {
@@ -332,16 +381,26 @@ type Status struct {
 	Disruption    time.Duration
 	Observed      time.Duration
 	CurrentOutage time.Duration // zero when up
-	Skipped       uint64
+	// Cause is the reason that saw most of the current outage, or of the
+	// last one when up (ReasonNone before any).
+	Cause   Reason
+	Skipped uint64
 	InFlight      int
 	// P99 is the 99th percentile of the latest (up to 256) request durations.
 	P99 time.Duration
+	// Removed: the target was removed (a reload, discovery) while the
+	// engine ran; the status is its final one.
+	Removed bool
 }
 
 func (s *series) status(now time.Time) Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.retiredAt.IsZero() {
+		now = s.retiredAt
+	}
 	st := Status{
+		Cause:      s.tracker.Cause(),
 		SeriesInfo: s.info,
 		HaveResult: s.haveResult,
 		Up:         !s.failingLocked(now),
@@ -364,7 +423,9 @@ func (s *series) status(now time.Time) Status {
 		slices.Sort(d)
 		st.P99 = d[(len(d)*99-1)/100]
 	}
-	if down, since := s.tracker.Down(); down {
+	if !s.retiredAt.IsZero() {
+		st.Up = true // nothing goes on any more
+	} else if down, since := s.tracker.Down(); down {
 		st.CurrentOutage = now.Sub(since)
 	} else if !st.Up && len(s.pending) > 0 {
 		st.CurrentOutage = now.Sub(s.pending[0].start)

@@ -23,11 +23,25 @@ type Event struct {
 	Kind  EventKind
 	Start time.Time // the outage's estimated beginning
 	End   time.Time // the outage's estimated end (OutageEnded only)
-	// Reason is the first failure's reason on OutageBegan, the last one's
-	// on OutageEnded; Err likewise.
+	// Reason is the first failure's reason on OutageBegan. On OutageEnded
+	// it is the outage's cause: the reason that saw most of its time (the
+	// observer's only when the outage was never the target's).
 	Reason Reason
-	Err    error
+	// Last is the last failure's reason (OutageEnded only).
+	Last Reason
+	// Err is the first failure's error on OutageBegan, the last one's on
+	// OutageEnded.
+	Err error
+	// Split is the outage's time by reason (OutageEnded only).
+	Split [numReasons]time.Duration
+	// Ended says why an outage ended without a success: "removed" (its
+	// target was removed) or "stopped" (the engine stopped); "" when a
+	// success ended it.
+	Ended string
 }
+
+// Duration is End - Start.
+func (ev Event) Duration() time.Duration { return ev.End.Sub(ev.Start) }
 
 // Tracker turns a stream of samples, in start order, into outages and
 // disruption time. An outage begins halfway between the last success and
@@ -35,9 +49,10 @@ type Event struct {
 // first success: the edge lies somewhere in that gap, and its midpoint
 // bounds the error by half the gap either way. Nothing is rounded.
 //
-// Disruption time is added as samples arrive: when a failure arrives, the
-// time from the previous point counted up to its start is added to its
-// reason; the end of an outage adds the rest to the last reason. So the
+// Disruption time is added as samples arrive: the time from an outage's
+// beginning to its first failure counts against that failure's reason; the
+// gap between two failures is split at its midpoint between their reasons;
+// the end of an outage adds the rest to the last reason. So the
 // totals only grow, an ongoing outage is counted up to its latest failed
 // sample, and a closed outage is counted exactly once, in full.
 //
@@ -53,6 +68,10 @@ type Tracker struct {
 	lastErr      error
 
 	seconds [numReasons]time.Duration
+	// split is the current (or last) outage's time by reason.
+	split   [numReasons]time.Duration
+	// everDown: an outage has begun.
+	everDown bool
 	outages uint64
 	// observerOutages began with a failure of the observer itself.
 	observerOutages uint64
@@ -69,10 +88,7 @@ func (t *Tracker) Observe(s Sample) (Event, bool) {
 		if !t.down {
 			return Event{}, false
 		}
-		end := midpoint(t.lastFail, s.Start)
-		t.add(t.lastReason, end)
-		t.down = false
-		return Event{Kind: OutageEnded, Start: t.outStart, End: end, Reason: t.lastReason, Err: t.lastErr}, true
+		return t.end(midpoint(t.lastFail, s.Start), ""), true
 	}
 	var ev Event
 	began := false
@@ -82,6 +98,8 @@ func (t *Tracker) Observe(s Sample) (Event, bool) {
 			start = midpoint(t.lastOK, s.Start)
 		}
 		t.down, t.outStart, t.countedUntil, t.counted = true, start, start, false
+		t.split = [numReasons]time.Duration{}
+		t.everDown = true
 		if s.Reason == ReasonObserver {
 			t.observerOutages++
 		}
@@ -93,20 +111,80 @@ func (t *Tracker) Observe(s Sample) (Event, bool) {
 		t.outages++
 		t.counted = true
 	}
+	if !began && t.lastReason != ReasonObserver && s.Reason != ReasonObserver {
+		// The gap since the previous failure is split at its midpoint
+		// between the two failures' reasons, as edges are. (Between the
+		// observer's failures and the target's, the gap goes to the later
+		// failure, as before: see TestTrackerObserverThenTarget.)
+		t.add(t.lastReason, midpoint(t.lastFail, s.Start))
+	}
 	t.add(s.Reason, s.Start)
 	t.lastFail, t.lastReason, t.lastErr = s.Start, s.Reason, s.Err
 	return ev, began
+}
+
+// End ends an outage in progress at at (or at its last failure, if that is
+// later) without a success: its target was removed or the engine stopped,
+// as why says. The time up to the end is counted against the last
+// failure's reason.
+func (t *Tracker) End(at time.Time, why string) (Event, bool) {
+	if !t.down {
+		return Event{}, false
+	}
+	if at.Before(t.lastFail) {
+		at = t.lastFail
+	}
+	return t.end(at, why), true
+}
+
+func (t *Tracker) end(at time.Time, why string) Event {
+	t.add(t.lastReason, at)
+	t.down = false
+	return Event{Kind: OutageEnded, Start: t.outStart, End: at, Reason: t.cause(), Last: t.lastReason,
+		Err: t.lastErr, Split: t.split, Ended: why}
+}
+
+// cause is the reason that saw most of the current outage's time, the
+// observer's only if the outage never was the target's; ties and outages
+// of no measurable time go to the last failure's reason.
+func (t *Tracker) cause() Reason {
+	best := ReasonNone // t.split[ReasonNone] stays zero
+	for r, d := range t.split {
+		if Reason(r) == ReasonObserver && t.counted {
+			continue
+		}
+		if d > t.split[best] {
+			best = Reason(r)
+		}
+	}
+	if best == ReasonNone {
+		return t.lastReason
+	}
+	return best
 }
 
 // add counts the time from countedUntil to until against reason.
 func (t *Tracker) add(reason Reason, until time.Time) {
 	if d := until.Sub(t.countedUntil); d > 0 {
 		t.seconds[reason] += d
+		t.split[reason] += d
 		t.countedUntil = until
 	}
 }
 
 func midpoint(a, b time.Time) time.Time { return a.Add(b.Sub(a) / 2) }
+
+// Cause is the reason that saw most of the current outage so far, or of
+// the last one (ReasonNone before the first).
+func (t *Tracker) Cause() Reason {
+	if !t.everDown {
+		return ReasonNone
+	}
+	return t.cause()
+}
+
+// Split is the current (or last) outage's time by reason so far.
+func (t *Tracker) Split() [numReasons]time.Duration { return t.split }
 
 // Down reports whether the last settled sample failed, and since when the
 // outage runs.

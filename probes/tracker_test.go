@@ -40,7 +40,7 @@ func TestTrackerOutages(t *testing.T) {
 			name:       "reasons split by the failures that saw them",
 			samples:    []smp{{0, 0}, {100, ReasonReset}, {110, ReasonConnectRefused}, {120, ReasonConnectRefused}, {130, 0}},
 			want:       []outage{{50, 125}},
-			disruption: map[Reason]time.Duration{ReasonReset: 50 * time.Millisecond, ReasonConnectRefused: 25 * time.Millisecond},
+			disruption: map[Reason]time.Duration{ReasonReset: 55 * time.Millisecond, ReasonConnectRefused: 20 * time.Millisecond},
 			outages:    1,
 		},
 		{
@@ -195,5 +195,92 @@ func TestTrackerObserverThenTarget(t *testing.T) {
 	}
 	if got, want := tr.TotalDisruption(), 250*time.Millisecond; got != want {
 		t.Errorf("total disruption %s, want %s (observer left out)", got, want)
+	}
+}
+
+// The cause of an outage is the reason that saw most of its time, not the
+// last failure's; the split is kept; End closes an outage without a success.
+func TestTrackerCauseAndEnd(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ms := time.Millisecond
+	tests := []struct {
+		name      string
+		samples   []smp
+		endAt     int // End at this offset when > 0
+		wantCause Reason
+		wantLast  Reason
+		wantSplit map[Reason]time.Duration
+		wantEnd   int
+		wantEnded string
+	}{
+		{
+			// A hang (timeout) released by a reset at the end.
+			name:      "hang ended by a reset",
+			samples:   []smp{{0, 0}, {100, ReasonTimeout}, {600, ReasonTimeout}, {1100, ReasonTimeout}, {1500, ReasonReset}, {1600, 0}},
+			wantCause: ReasonTimeout, wantLast: ReasonReset,
+			wantSplit: map[Reason]time.Duration{ReasonTimeout: 1250 * ms, ReasonReset: 250 * ms},
+			wantEnd:   1550,
+		},
+		{
+			name:      "one failure: its own reason",
+			samples:   []smp{{0, 0}, {100, ReasonHTTPStatus}, {200, 0}},
+			wantCause: ReasonHTTPStatus, wantLast: ReasonHTTPStatus,
+			wantSplit: map[Reason]time.Duration{ReasonHTTPStatus: 100 * ms},
+			wantEnd:   150,
+		},
+		{
+			name:      "observer time never the cause of the target's outage",
+			samples:   []smp{{0, 0}, {100, ReasonObserver}, {1000, ReasonObserver}, {1050, ReasonConnectRefused}, {1100, 0}},
+			wantCause: ReasonConnectRefused, wantLast: ReasonConnectRefused,
+			wantSplit: map[Reason]time.Duration{ReasonObserver: 950 * ms, ReasonConnectRefused: 75 * ms},
+			wantEnd:   1075,
+		},
+		{
+			name:      "removed mid-outage: ends at the removal",
+			samples:   []smp{{0, 0}, {100, ReasonConnectRefused}, {200, ReasonConnectRefused}},
+			endAt:     900,
+			wantCause: ReasonConnectRefused, wantLast: ReasonConnectRefused,
+			wantSplit: map[Reason]time.Duration{ReasonConnectRefused: 850 * ms},
+			wantEnd:   900, wantEnded: "removed",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr Tracker
+			var got Event
+			var ended bool
+			for _, s := range tc.samples {
+				if ev, ok := tr.Observe(Sample{Start: at(s.at), Reason: s.reason}); ok && ev.Kind == OutageEnded {
+					got, ended = ev, true
+				}
+			}
+			if tc.endAt > 0 {
+				got, ended = tr.End(at(tc.endAt), "removed")
+				if _, again := tr.End(at(tc.endAt+1), "removed"); again {
+					t.Error("End twice ended twice")
+				}
+			}
+			if !ended {
+				t.Fatal("no outage ended")
+			}
+			if got.Reason != tc.wantCause || got.Last != tc.wantLast || got.Ended != tc.wantEnded || !got.End.Equal(at(tc.wantEnd)) {
+				t.Errorf("ended %s..%s cause %s last %s ended %q, want end %d ms cause %s last %s ended %q",
+					got.Start, got.End, got.Reason, got.Last, got.Ended, tc.wantEnd, tc.wantCause, tc.wantLast, tc.wantEnded)
+			}
+			var sum time.Duration
+			for r, d := range got.Split {
+				sum += d
+				if d != tc.wantSplit[Reason(r)] {
+					t.Errorf("split[%s] = %v, want %v", Reason(r), d, tc.wantSplit[Reason(r)])
+				}
+			}
+			if sum != got.Duration() {
+				t.Errorf("split sums to %v, outage lasted %v", sum, got.Duration())
+			}
+			if down, _ := tr.Down(); down {
+				t.Error("still down after the end")
+			}
+		})
 	}
 }

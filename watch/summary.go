@@ -32,6 +32,9 @@ type SeriesSummary struct {
 	Availability  float64 `json:"availability"`
 	P99Latency    float64 `json:"p99_latency_seconds"`
 	SkippedProbes uint64  `json:"skipped_probes"`
+	// Removed: the target was removed during the run (a reload); its
+	// totals up to then are kept, and count in the verdict.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // OutageSummary is one outage, from the intervals file.
@@ -48,17 +51,36 @@ type OutageSummary struct {
 func newSummary(started, ended time.Time, st []probes.Status) *Summary {
 	s := &Summary{Started: started.UTC(), Ended: ended.UTC(), Duration: ended.Sub(started).Seconds(),
 		Series: []SeriesSummary{}, Outages: []OutageSummary{}}
+	// A target removed and added again by reloads is one series: its
+	// totals add up.
+	index := map[[2]string]int{}
 	for _, x := range st {
 		ss := SeriesSummary{
 			Backend: x.Backend, Connection: string(x.Connection), Protocol: x.Protocol,
 			Requests: x.Requests, Failures: x.Failures, Outages: x.Outages,
 			Disruption: x.Disruption.Seconds(), Observed: x.Observed.Seconds(),
-			P99Latency: x.P99.Seconds(), SkippedProbes: x.Skipped,
+			P99Latency: x.P99.Seconds(), SkippedProbes: x.Skipped, Removed: x.Removed,
 		}
-		if ss.Observed > 0 {
+		k := [2]string{ss.Backend, ss.Connection}
+		if i, ok := index[k]; ok {
+			p := &s.Series[i]
+			p.Requests += ss.Requests
+			p.Failures += ss.Failures
+			p.Outages += ss.Outages
+			p.Disruption += ss.Disruption
+			p.Observed += ss.Observed
+			p.SkippedProbes += ss.SkippedProbes
+			p.P99Latency = max(p.P99Latency, ss.P99Latency)
+			p.Removed = p.Removed && ss.Removed
+			continue
+		}
+		index[k] = len(s.Series)
+		s.Series = append(s.Series, ss)
+	}
+	for i := range s.Series {
+		if ss := &s.Series[i]; ss.Observed > 0 {
 			ss.Availability = 1 - ss.Disruption/ss.Observed
 		}
-		s.Series = append(s.Series, ss)
 	}
 	return s
 }

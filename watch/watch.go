@@ -82,7 +82,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	sink := probes.NewIntervalSink(iw, log, o.Extra)
-	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: sink})
+	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: sink, KeepRemoved: true})
 
 	reg := prometheus.NewRegistry()
 	reloads := serve.NewReloadGauges()

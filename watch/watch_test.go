@@ -535,3 +535,106 @@ func TestRunListenInUse(t *testing.T) {
 		t.Errorf("intervals after the next run: %v", err)
 	}
 }
+
+// TestRunReloadRemovesFailingTarget: a reload that removes a target in
+// the middle of its outage ends the outage at the removal (annotated, with
+// its cause and duration) and keeps the target's totals in the summary.
+func TestRunReloadRemovesFailingTarget(t *testing.T) {
+	tt := testtarget.StartForTest(t, testtarget.Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String() + "/"
+	l.Close() // refused from now on
+	cfg := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "a")
+	down := httpConfig(t, closed, []string{"new"}, "down")
+	cfg.Targets = append(cfg.Targets, down.Targets...)
+	next := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "a")
+
+	reloads := make(chan struct{})
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startRun(t, ctx, Options{
+		Config: cfg, ReloadRequests: reloads, Listen: "127.0.0.1:0", OutDir: out,
+		Reload: func() (*config.Config, error) { return next, nil },
+	})
+	// Wait until the failing target has been down a while.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, ok := value(metrics(t, addr), "zerodown_disruption_seconds_total", map[string]string{"backend": "down", "reason": "connect_refused"})
+		if ok && v >= 0.2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("target down not disrupted 0.2s within 10s (last %v)", v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	reloadAt := time.Now()
+	reloads <- struct{}{}
+	for {
+		if _, ok := value(metrics(t, addr), "zerodown_backend_up", map[string]string{"backend": "down"}); !ok {
+			break
+		}
+		if time.Since(reloadAt) > 5*time.Second {
+			t.Fatal("down still exported 5s after the reload")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	removedAt := time.Now()
+	time.Sleep(300 * time.Millisecond) // the run goes on without it
+	cancel()
+	r := waitRun(t, done)
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+
+	var got *SeriesSummary
+	for i := range r.sum.Series {
+		if r.sum.Series[i].Backend == "down" {
+			got = &r.sum.Series[i]
+		}
+	}
+	if got == nil {
+		t.Fatalf("summary forgot the removed target: %+v", r.sum.Series)
+	}
+	if !got.Removed || got.Outages < 1 || got.Disruption < 0.2 || got.Availability >= 1 {
+		t.Errorf("removed target in the summary: %+v, want removed, >= 1 outage, >= 0.2s disrupted", *got)
+	}
+	var outage *OutageSummary
+	for i := range r.sum.Outages {
+		if r.sum.Outages[i].Backend == "down" {
+			outage = &r.sum.Outages[i]
+		}
+	}
+	if outage == nil {
+		t.Fatalf("summary has no outage of the removed target: %+v", r.sum.Outages)
+	}
+	if outage.Reason != "connect_refused" || outage.To.Before(reloadAt) || outage.To.After(removedAt) {
+		t.Errorf("outage %+v: want cause connect_refused, ended at the removal (between %s and %s)", *outage, reloadAt, removedAt)
+	}
+	if d := outage.To.Sub(outage.From).Seconds(); d < got.Disruption-0.001 || d > got.Disruption+0.001 {
+		t.Errorf("outage lasted %.3fs, series disrupted %.3fs: want the same", d, got.Disruption)
+	}
+	ivs, err := intervals.ReadFile(filepath.Join(out, IntervalsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, iv := range ivs {
+		if iv.Locator.Keys["backend"] != "down" {
+			continue
+		}
+		found = true
+		ann := iv.Message.Annotations
+		if ann["ended"] != "removed" || ann["duration_seconds"] == "" || ann["seconds_connect_refused"] == "" ||
+			ann[intervals.AnnotationUnclosed] != "" || iv.Message.Cause != "connect_refused" {
+			t.Errorf("closing record of the removed target: %+v", iv.Message)
+		}
+	}
+	if !found {
+		t.Error("no interval for the removed target")
+	}
+}

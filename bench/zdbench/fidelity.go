@@ -27,7 +27,8 @@ type outageSink struct {
 	onBegan func(series string, at time.Time)
 }
 
-func (s *outageSink) OutageBegan(si probes.SeriesInfo, start time.Time, _ probes.Reason, _ error) {
+func (s *outageSink) OutageBegan(si probes.SeriesInfo, ev probes.Event) {
+	start := ev.Start
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.began == nil {
@@ -36,10 +37,10 @@ func (s *outageSink) OutageBegan(si probes.SeriesInfo, start time.Time, _ probes
 	s.began[si.Backend+"/"+string(si.Connection)] = start
 }
 
-func (s *outageSink) OutageEnded(si probes.SeriesInfo, start, end time.Time, r probes.Reason, _ error) {
+func (s *outageSink) OutageEnded(si probes.SeriesInfo, ev probes.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.outages = append(s.outages, fidelity.Outage{Series: si.Backend + "/" + string(si.Connection), From: start, To: end, Reason: r.String()})
+	s.outages = append(s.outages, fidelity.Outage{Series: si.Backend + "/" + string(si.Connection), From: ev.Start, To: ev.End, Reason: ev.Reason.String()})
 }
 
 func (s *outageSink) CertChanged(probes.SeriesInfo, time.Time, *probes.Cert, *probes.Cert) {}
