@@ -92,8 +92,8 @@ func NewEngine(o EngineOptions) *Engine {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{
-		log:       o.Logger,
-		sink:      o.Sink,
+		log:         o.Logger,
+		sink:        o.Sink,
 		observing:   o.Observing,
 		expect:      o.Expect,
 		keepRemoved: o.KeepRemoved,

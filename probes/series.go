@@ -383,9 +383,9 @@ type Status struct {
 	CurrentOutage time.Duration // zero when up
 	// Cause is the reason that saw most of the current outage, or of the
 	// last one when up (ReasonNone before any).
-	Cause   Reason
-	Skipped uint64
-	InFlight      int
+	Cause    Reason
+	Skipped  uint64
+	InFlight int
 	// P99 is the 99th percentile of the latest (up to 256) request durations.
 	P99 time.Duration
 	// Removed: the target was removed (a reload, discovery) while the

@@ -69,10 +69,10 @@ type Tracker struct {
 
 	seconds [numReasons]time.Duration
 	// split is the current (or last) outage's time by reason.
-	split   [numReasons]time.Duration
+	split [numReasons]time.Duration
 	// everDown: an outage has begun.
 	everDown bool
-	outages uint64
+	outages  uint64
 	// observerOutages began with a failure of the observer itself.
 	observerOutages uint64
 	// counted: the current outage is in outages (it has had a failure that
