@@ -21,6 +21,7 @@ const (
 	defaultInterval     = Duration(time.Second)
 	defaultFastInterval = Duration(10 * time.Millisecond)
 	defaultTimeout      = Duration(time.Second)
+	defaultFastFor      = Duration(2 * time.Second)
 	// maxInFlightCap caps the computed default of MaxInFlight.
 	maxInFlightCap = 256
 
@@ -32,8 +33,9 @@ const (
 	defaultDNSRcode     = "NOERROR"
 )
 
-// Default returns the built-in schedule: interval 1s, fast_interval 10ms,
-// timeout 1s and max_in_flight computed from those (200).
+// Default returns the built-in schedule: interval 1s, fast_interval 10ms
+// for the first fast_for 2s of an outage, timeout 1s and max_in_flight
+// computed from those (200).
 //
 // Two built-ins depend on the target's resolved schedule rather than
 // being copied from here: an inherited fast_interval never exceeds the
@@ -43,6 +45,7 @@ func Default() Schedule {
 	return Schedule{
 		Interval:     defaultInterval,
 		FastInterval: defaultFastInterval,
+		FastFor:      defaultFastFor,
 		Timeout:      defaultTimeout,
 		MaxInFlight:  defaultMaxInFlight(defaultTimeout, defaultFastInterval),
 	}
@@ -156,6 +159,7 @@ func resolveSchedule(own, defaults Schedule) Schedule {
 		Interval:     first(own.Interval, defaults.Interval, b.Interval),
 		FastInterval: own.FastInterval,
 		Timeout:      first(own.Timeout, defaults.Timeout, b.Timeout),
+		FastFor:      first(own.FastFor, defaults.FastFor, b.FastFor),
 	}
 	if s.FastInterval == 0 {
 		// Inherited, so capped: a target probing every 50ms does not

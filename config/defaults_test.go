@@ -7,7 +7,7 @@ import (
 )
 
 func TestDefault(t *testing.T) {
-	want := Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 200}
+	want := Schedule{FastFor: ms(2000), Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 200}
 	if got := Default(); got != want {
 		t.Errorf("Default() = %+v, want %+v", got, want)
 	}
@@ -45,41 +45,41 @@ func TestDefaultsPrecedence(t *testing.T) {
 	}{
 		{
 			name: "built-in",
-			want: Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 200},
+			want: Schedule{FastFor: ms(2000), Interval: ms(1000), FastInterval: ms(10), Timeout: ms(1000), MaxInFlight: 200},
 		},
 		{
 			name:     "file defaults",
 			defaults: "interval: 200ms\n  fast_interval: 20ms\n  timeout: 500ms\n",
-			want:     Schedule{Interval: ms(200), FastInterval: ms(20), Timeout: ms(500), MaxInFlight: 50},
+			want:     Schedule{FastFor: ms(2000), Interval: ms(200), FastInterval: ms(20), Timeout: ms(500), MaxInFlight: 50},
 		},
 		{
 			name:     "file max_in_flight beats the computed one",
 			defaults: "max_in_flight: 5\n",
 			target:   "timeout: 3s\n",
-			want:     Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(3000), MaxInFlight: 5},
+			want:     Schedule{FastFor: ms(2000), Interval: ms(1000), FastInterval: ms(10), Timeout: ms(3000), MaxInFlight: 5},
 		},
 		{
 			name:     "target beats file",
 			defaults: "interval: 200ms\n  fast_interval: 20ms\n  timeout: 500ms\n  max_in_flight: 5\n",
 			target:   "interval: 2s\n    fast_interval: 100ms\n    timeout: 3s\n    max_in_flight: 7\n",
-			want:     Schedule{Interval: ms(2000), FastInterval: ms(100), Timeout: ms(3000), MaxInFlight: 7},
+			want:     Schedule{FastFor: ms(2000), Interval: ms(2000), FastInterval: ms(100), Timeout: ms(3000), MaxInFlight: 7},
 		},
 		{
 			name:     "mixed, field by field",
 			defaults: "interval: 200ms\n  timeout: 500ms\n",
 			target:   "fast_interval: 100ms\n",
-			want:     Schedule{Interval: ms(200), FastInterval: ms(100), Timeout: ms(500), MaxInFlight: 10},
+			want:     Schedule{FastFor: ms(2000), Interval: ms(200), FastInterval: ms(100), Timeout: ms(500), MaxInFlight: 10},
 		},
 		{
 			name:     "inherited fast_interval capped at the target's interval",
 			defaults: "fast_interval: 100ms\n",
 			target:   "interval: 50ms\n",
-			want:     Schedule{Interval: ms(50), FastInterval: ms(50), Timeout: ms(1000), MaxInFlight: 40},
+			want:     Schedule{FastFor: ms(2000), Interval: ms(50), FastInterval: ms(50), Timeout: ms(1000), MaxInFlight: 40},
 		},
 		{
 			name:   "computed max_in_flight follows the target's own timeout",
 			target: "timeout: 20ms\n",
-			want:   Schedule{Interval: ms(1000), FastInterval: ms(10), Timeout: ms(20), MaxInFlight: 4},
+			want:   Schedule{FastFor: ms(2000), Interval: ms(1000), FastInterval: ms(10), Timeout: ms(20), MaxInFlight: 4},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -200,7 +200,7 @@ func TestLoadValid(t *testing.T) {
 			{
 				Name:        "api-https",
 				Connections: []Connection{ConnReused, ConnNew},
-				Schedule:    Schedule{Interval: ms(250), FastInterval: ms(20), Timeout: ms(1500), MaxInFlight: 8},
+				Schedule:    Schedule{FastFor: ms(2000), Interval: ms(250), FastInterval: ms(20), Timeout: ms(1500), MaxInFlight: 8},
 				HTTP: &HTTPProbe{
 					URL:              "https://api.example.com:8443/healthz?deep=1",
 					Method:           "HEAD",
@@ -225,7 +225,7 @@ func TestLoadValid(t *testing.T) {
 			{
 				Name:        "web-h2c",
 				Connections: []Connection{ConnNew, ConnReused},
-				Schedule:    Schedule{Interval: ms(500), FastInterval: ms(50), Timeout: ms(2000), MaxInFlight: 16},
+				Schedule:    Schedule{FastFor: ms(2000), Interval: ms(500), FastInterval: ms(50), Timeout: ms(2000), MaxInFlight: 16},
 				HTTP: &HTTPProbe{
 					URL:          "h2c://127.0.0.1:8080/",
 					Method:       "GET",
@@ -236,14 +236,14 @@ func TestLoadValid(t *testing.T) {
 			{
 				Name:        "db",
 				Connections: []Connection{ConnReused},
-				Schedule:    Schedule{Interval: ms(500), FastInterval: ms(50), Timeout: ms(40), MaxInFlight: 16},
+				Schedule:    Schedule{FastFor: ms(2000), Interval: ms(500), FastInterval: ms(50), Timeout: ms(40), MaxInFlight: 16},
 				TCP:         &TCPProbe{Address: "db.example.com:5432", Send: "PING\r\n", Expect: "+PONG"},
 			},
 			{
 				Name:        "dns-kubernetes",
 				Connections: []Connection{ConnNew, ConnReused},
 				// fast_interval from defaults (50ms), capped at the interval.
-				Schedule: Schedule{Interval: ms(20), FastInterval: ms(20), Timeout: ms(2000), MaxInFlight: 16},
+				Schedule: Schedule{FastFor: ms(2000), Interval: ms(20), FastInterval: ms(20), Timeout: ms(2000), MaxInFlight: 16},
 				DNS: &DNSProbe{
 					Server:         "10.0.0.10:53",
 					Name:           "kubernetes.default.svc.cluster.local.",
@@ -257,7 +257,7 @@ func TestLoadValid(t *testing.T) {
 			{
 				Name:        "dns-system",
 				Connections: []Connection{ConnNew},
-				Schedule:    Schedule{Interval: ms(500), FastInterval: ms(50), Timeout: ms(2000), MaxInFlight: 16},
+				Schedule:    Schedule{FastFor: ms(2000), Interval: ms(500), FastInterval: ms(50), Timeout: ms(2000), MaxInFlight: 16},
 				DNS:         &DNSProbe{Name: "example.com.", Type: "A", Transport: "udp", Rcode: "NOERROR"},
 			},
 		},

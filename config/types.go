@@ -40,6 +40,11 @@ type Schedule struct {
 	// FastInterval between probes while a target is failing, to pin down
 	// the end of an outage (>= 1ms, <= Interval).
 	FastInterval Duration `yaml:"fast_interval"`
+	// FastFor is how long a failing target is probed every FastInterval
+	// (where the edges of short outages are measured) before the step
+	// backs off exponentially, with jitter, towards Interval: a long
+	// outage costs no more than steady state (default 2s).
+	FastFor Duration `yaml:"fast_for"`
 	// Timeout of one probe; a probe still running after min(Interval,
 	// Timeout) fails with reason timeout (the next one is due by then).
 	Timeout Duration `yaml:"timeout"`

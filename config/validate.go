@@ -145,6 +145,9 @@ func (s Schedule) validate(p *problems, path string, inherited Duration) {
 	if s.Timeout < 0 {
 		p.add(join(path, "timeout"), "must be positive, got %s", s.Timeout)
 	}
+	if s.FastFor < 0 {
+		p.add(join(path, "fast_for"), "must be positive, got %s", s.FastFor)
+	}
 	if s.MaxInFlight < 0 || s.MaxInFlight > maxMaxInFlight {
 		p.add(join(path, "max_in_flight"), "must be between 0 and %d, got %d", maxMaxInFlight, s.MaxInFlight)
 	}

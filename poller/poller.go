@@ -61,6 +61,9 @@ type Options struct {
 	OnListen       func(addr string)
 	OutDir         string // intervals.jsonl; empty: none
 	Logger         *slog.Logger
+	// MaxProbesPerSecond is a ceiling on probes per second across all
+	// targets (0: none).
+	MaxProbesPerSecond float64
 }
 
 var (
@@ -162,7 +165,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	set := &targetSet{cfg: o.Config, disco: disco, st: st, log: log}
-	eo := probes.EngineOptions{Logger: log, Sink: probes.NewIntervalSink(iw, log, extra), Observing: o.NodeName != ""}
+	eo := probes.EngineOptions{Logger: log, Sink: probes.NewIntervalSink(iw, log, extra), Observing: o.NodeName != "",
+		MaxProbesPerSecond: o.MaxProbesPerSecond}
 	if disco != nil {
 		eo.Expect = set
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +46,8 @@ type Engine struct {
 	series      map[string]*series // by target key and connection
 	order       []*series          // sorted by backend, then connection
 	keepRemoved bool
-	removed     []Status // final statuses of removed series (keepRemoved)
+	removed     []Status
+	limiter     *limiter // final statuses of removed series (keepRemoved)
 }
 
 // EngineOptions configures an Engine.
@@ -62,6 +64,11 @@ type EngineOptions struct {
 	// now (discovery's view): an answer that differs from the applied
 	// expectation is checked against it before it fails.
 	Expect Expectations
+	// MaxProbesPerSecond is a ceiling on probes started per second across
+	// every target (0: none). Probes over it are skipped and counted in
+	// zerodown_probes_rate_limited_total; re-probes of failing targets are
+	// skipped first.
+	MaxProbesPerSecond float64
 	// KeepRemoved keeps the final status of every series that Apply
 	// removes, for Statuses (a run's summary and verdict count a target
 	// removed mid-run); off, a long-running poller forgets them.
@@ -97,6 +104,7 @@ func NewEngine(o EngineOptions) *Engine {
 		observing:   o.Observing,
 		expect:      o.Expect,
 		keepRemoved: o.KeepRemoved,
+		limiter:     newLimiter(o.MaxProbesPerSecond),
 		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "zerodown_probe_duration_seconds",
 			Help:                            "Duration of probe requests, successful or not (a timeout observes the timeout).",
@@ -306,6 +314,17 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 	}
 	e.mu.Lock()
 	e.removed = append(e.removed, finals...)
+	for k, s := range want {
+		// The same target over its other connection mode hints at its
+		// recovery (see series.hint).
+		var sib *series
+		for _, c := range []config.Connection{config.ConnNew, config.ConnReused} {
+			if o, ok := want[strings.TrimSuffix(k, string(s.info.Connection))+string(c)]; ok && o != s {
+				sib = o
+			}
+		}
+		s.sibling.Store(sib)
+	}
 	e.series = want
 	e.order = e.order[:0]
 	for _, s := range want {
@@ -351,6 +370,9 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, erro
 		slowLimit:   min(time.Duration(t.Interval), time.Duration(t.Timeout)),
 		maxInFlight: maxIn,
 		fastStep:    max(time.Duration(t.FastInterval), time.Duration(t.Timeout)/time.Duration(maxIn)),
+		fastFor:     time.Duration(t.FastFor),
+		limiter:     e.limiter,
+		rng:         uint64(time.Now().UnixNano()) | 1,
 		lag:         e.lag,
 		sink:        e.sink,
 		log:         e.log,

@@ -26,6 +26,9 @@ import (
 
 const defaultMaxBody = 64 << 10
 
+// maxReusedConns caps the connections of a reused-connection series.
+const maxReusedConns = 4
+
 // httpProber probes one URL over one connection mode. HTTP/2 is spoken
 // through golang.org/x/net/http2: over TLS when ALPN picks it (or when
 // http_version is "2"), and with prior knowledge for h2c:// URLs.
@@ -101,6 +104,12 @@ func newHTTP(cfg *config.HTTPProbe, conn config.Connection, timeout time.Duratio
 			DisableCompression:  true,
 			MaxIdleConnsPerHost: 4,
 			IdleConnTimeout:     90 * time.Second,
+		}
+		if !p.newConn {
+			// Kept-alive connections are capped: requests that pile up
+			// behind hung ones wait (and time out) rather than open a
+			// connection each against a struggling backend.
+			t1.MaxConnsPerHost = maxReusedConns
 		}
 		p.protocol = "http"
 		if u.Scheme == "https" {

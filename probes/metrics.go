@@ -37,6 +37,9 @@ var (
 	observerDisruptionDesc = prometheus.NewDesc("zerodown_observer_disruption_seconds_total",
 		"Time probes failed while the poller's own node was cordoned, draining or not Ready: counted apart from the backend's disruption.",
 		[]string{"backend", "connection"}, nil)
+	rateLimitedDesc = prometheus.NewDesc("zerodown_probes_rate_limited_total",
+		"Probes not started because the engine's ceiling on probes per second was reached (re-probes of failing targets are skipped first).",
+		nil, nil)
 	inFlightDesc = prometheus.NewDesc("zerodown_probes_in_flight",
 		"Probe requests running now.",
 		[]string{"backend", "connection"}, nil)
@@ -45,7 +48,7 @@ var (
 // Describe implements prometheus.Collector.
 func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{requestsDesc, disruptionDesc, disruptionsDesc, observedDesc,
-		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc} {
+		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc} {
 		ch <- d
 	}
 	e.dur.Describe(ch)
@@ -61,6 +64,9 @@ func (e *Engine) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	for _, s := range all {
 		s.collect(ch, now)
+	}
+	if e.limiter != nil {
+		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(e.limiter.denied.Load()))
 	}
 	e.dur.Collect(ch)
 	e.lag.Collect(ch)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,11 +68,14 @@ type series struct {
 	impaired    func() string // why the observer cannot be trusted now ("" if it can)
 
 	sched    *scheduler
-	fastStep time.Duration // min(fast, timeout/max_in_flight): hung requests never exhaust the slots
-	phase    time.Time     // origin of the steady grid
-	due      time.Time     // guarded by sched.mu
-	hidx     int           // index in the scheduler's heap, -1 when not in it; guarded by sched.mu
-	removed  bool          // guarded by sched.mu
+	fastStep time.Duration          // min(fast, timeout/max_in_flight): hung requests never exhaust the slots
+	fastFor  time.Duration          // how long a failing series is probed every fastStep before backing off
+	sibling  atomic.Pointer[series] // the same target over its other connection mode, if any; set by Apply
+	limiter  *limiter               // the engine's ceiling on probes per second (nil: none)
+	phase    time.Time              // origin of the steady grid
+	due      time.Time              // guarded by sched.mu
+	hidx     int                    // index in the scheduler's heap, -1 when not in it; guarded by sched.mu
+	removed  bool                   // guarded by sched.mu
 	cancel   context.CancelFunc
 
 	mu          sync.Mutex
@@ -84,8 +88,14 @@ type series struct {
 	tracker     Tracker
 	requests    [numReasons]uint64
 	skipped     uint64
+	rateLimited uint64 // probes not started for the engine's ceiling
 	latestStart time.Time
 	latestFail  bool
+	// failSince is when the series began being probed fast (zero while
+	// steady); step is the current re-probe step once it backs off.
+	failSince   time.Time
+	step        time.Duration
+	rng         uint64 // jitter state
 	haveResult  bool
 	latencyEWMA time.Duration
 	served      map[string]uint64
@@ -115,15 +125,49 @@ const recentN = 256
 // tick launches a probe (the series is due at now) and returns when the
 // next one is due. Steady probes fall on a fixed grid, phase + k*interval,
 // so series keep their stagger however often they go through fast
-// re-probing; while failing, probes come every fastStep.
+// re-probing. While failing, probes come every fastStep for the first
+// fastFor, then the step doubles, with jitter, up to interval: a long
+// outage costs no more than steady state, and pollers that share a dead
+// backend do not probe it in lockstep.
 func (s *series) tick(now, due time.Time) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.launchLocked(now, due)
 	if s.failingLocked(now) {
-		return now.Add(s.fastStep)
+		return now.Add(s.reprobeStepLocked(now))
 	}
+	s.failSince = time.Time{}
 	return s.phase.Add((now.Sub(s.phase)/s.interval + 1) * s.interval)
+}
+
+// reprobeStepLocked is the step to the next probe of a failing series.
+func (s *series) reprobeStepLocked(now time.Time) time.Duration {
+	if s.failSince.IsZero() {
+		s.failSince, s.step = now, s.fastStep
+	}
+	if now.Sub(s.failSince) < s.fastFor || s.fastStep >= s.interval {
+		return s.fastStep
+	}
+	s.step = min(2*s.step, s.interval)
+	// Jitter: a quarter of the step, drawn from xorshift.
+	s.rng ^= s.rng << 13
+	s.rng ^= s.rng >> 7
+	s.rng ^= s.rng << 17
+	return s.step - time.Duration(s.rng%uint64(s.step/4+1))
+}
+
+// hint says the series' sibling (the same target over the other
+// connection mode) just recovered: a failing series probes fast again, for
+// fastFor, so its own recovery is pinned down too. It reports whether the
+// series is failing (and should be expedited).
+func (s *series) hint(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.retiredAt.IsZero() || s.failSince.IsZero() || now.Sub(s.failSince) < s.fastFor {
+		return false
+	}
+	s.failSince, s.step = now, s.fastStep
+	return true
 }
 
 // expedite returns when the next probe should be due now that the series
@@ -168,6 +212,10 @@ func (s *series) failingLocked(now time.Time) bool {
 func (s *series) launchLocked(now, due time.Time) {
 	if s.inFlight >= s.maxInFlight {
 		s.skipped++
+		return
+	}
+	if s.limiter != nil && !s.limiter.take(now, !s.failSince.IsZero()) {
+		s.rateLimited++
 		return
 	}
 	seq := s.base + uint64(len(s.pending))
@@ -236,19 +284,23 @@ func (s *series) abort(seq uint64) {
 func (s *series) complete(seq uint64, r *Result, impaired bool) {
 	// The scheduler takes its lock, then a series'; so a series asks to be
 	// expedited only once its own lock is released.
-	if s.completeLocked(seq, r, impaired) {
+	failing, recovered := s.completeLocked(seq, r, impaired)
+	if failing {
 		s.sched.expedite(s)
+	}
+	if sib := s.sibling.Load(); recovered && sib != nil && sib.hint(time.Now()) {
+		s.sched.expedite(sib)
 	}
 }
 
 // completeLocked records a result and reports whether the series just
-// started failing.
-func (s *series) completeLocked(seq uint64, r *Result, impaired bool) bool {
+// started failing, and whether an outage just ended.
+func (s *series) completeLocked(seq uint64, r *Result, impaired bool) (failing, recovered bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
 	if !s.retiredAt.IsZero() {
-		return false // a late answer after the series was removed or stopped
+		return false, false // a late answer after the series was removed or stopped
 	}
 	s.requests[r.Reason]++
 	s.recent[s.nRecent%recentN] = r.Duration
@@ -283,8 +335,10 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired bool) bool {
 
 	i := int(seq - s.base)
 	s.pending[i] = entry{start: r.Start, dur: r.Duration, done: true, reason: r.Reason, err: r.Err, impaired: impaired}
+	wasDown, _ := s.tracker.Down()
 	s.settleLocked()
-	return s.latestFail && !wasFailing
+	down, _ := s.tracker.Down()
+	return s.latestFail && !wasFailing, wasDown && !down
 }
 
 // endSinkLocked tells the sink that the outage ev ended, from where the

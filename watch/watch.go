@@ -49,6 +49,9 @@ type Options struct {
 	// OnListen, when set, is called with the metrics address once it is
 	// bound (tests listen on port 0).
 	OnListen func(addr string)
+	// MaxProbesPerSecond is a ceiling on probes per second across all
+	// targets (0: none).
+	MaxProbesPerSecond float64
 }
 
 // IntervalsFile and SummaryFile are the names written into OutDir.
@@ -82,7 +85,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	sink := probes.NewIntervalSink(iw, log, o.Extra)
-	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: sink, KeepRemoved: true})
+	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: sink, KeepRemoved: true, MaxProbesPerSecond: o.MaxProbesPerSecond})
 
 	reg := prometheus.NewRegistry()
 	reloads := serve.NewReloadGauges()

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -131,6 +133,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		listen   = fs.String("listen", "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
 		out      = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and summary.json")
 		budget   = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this (0 = no budget)")
+		maxRate  = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
 		flags    common
 	)
 	flags.register(fs)
@@ -153,6 +156,10 @@ Flags:
 	log, view, tty, code, ok := flags.parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
+	}
+	if !nonNegative(stderr, "watch", map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
+		"timeout": timeout.Seconds(), "duration": duration.Seconds(), "budget": budget.Seconds(), "probe.max-rate": *maxRate}) {
+		return exitUsage
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
 	load := func() (*config.Config, error) { return loadConfig(*cfgFile, fs.Args(), overrides) }
@@ -178,7 +185,7 @@ Flags:
 
 	sum, err := watch.Run(ctx, watch.Options{
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
-		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log,
+		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate,
 	})
 	if err != nil {
 		log.Error("watch failed", "err", err)
@@ -198,6 +205,19 @@ Flags:
 		}
 	}
 	return exitOK
+}
+
+// nonNegative reports flags given a negative value, by name, and whether
+// there were none.
+func nonNegative(stderr io.Writer, role string, values map[string]float64) bool {
+	ok := true
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		if values[name] < 0 {
+			fmt.Fprintf(stderr, "zerodown %s: -%s must not be negative, got %v\n", role, name, values[name])
+			ok = false
+		}
+	}
+	return ok
 }
 
 // reloadOnHUP delivers a reload request for every SIGHUP (coalesced) until

@@ -36,6 +36,7 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		interval    = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s)")
 		fast        = fs.Duration("fast-interval", 0, "probe interval while a target fails (default 10ms)")
 		timeout     = fs.Duration("timeout", 0, "timeout of one probe (default 1s)")
+		maxRate     = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
 		flags       common
 	)
 	flags.register(fs)
@@ -65,6 +66,10 @@ Flags:
 	if !checkSelectors(stderr, "poller", map[string]string{"discovery.selector": *selector}) {
 		return exitUsage
 	}
+	if !nonNegative(stderr, "poller", map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
+		"timeout": timeout.Seconds(), "probe.max-rate": *maxRate}) {
+		return exitUsage
+	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
 	load := func() (*config.Config, error) { return loadConfig(*cfgFile, nil, overrides) }
 	cfg, err := load()
@@ -87,7 +92,7 @@ Flags:
 			RouterTLS:  config.TLS{CAFile: *routerCA, InsecureSkipVerify: *routerSkip},
 			ClusterDNS: *clusterDNS, ClusterDomain: *domain,
 		},
-		Listen: *listen, OutDir: *out, Logger: log,
+		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate,
 	})
 	if err != nil {
 		log.Error("poller failed", "err", err)

@@ -1,0 +1,158 @@
+package probes
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func backoffSeries(interval, fast, fastFor time.Duration) *series {
+	return &series{interval: interval, fastStep: fast, fastFor: fastFor, rng: 0x9e3779b97f4a7c15}
+}
+
+// While failing, a series is probed every fast step for fastFor, then the
+// step doubles, with up to a quarter of jitter below it, up to interval.
+func TestReprobeStepBacksOff(t *testing.T) {
+	const interval, fast, fastFor = time.Second, 10 * time.Millisecond, 500 * time.Millisecond
+	s := backoffSeries(interval, fast, fastFor)
+	t0 := time.Unix(1_800_000_000, 0)
+	now := t0
+	var steps []time.Duration
+	for now.Sub(t0) < 20*time.Second {
+		d := s.reprobeStepLocked(now)
+		steps = append(steps, d)
+		now = now.Add(d)
+	}
+	nfast := 0
+	for _, d := range steps {
+		if d != fast {
+			break
+		}
+		nfast++
+	}
+	if want := int(fastFor / fast); nfast != want {
+		t.Errorf("%d fast steps, want %d (fast_for / fast_interval)", nfast, want)
+	}
+	nominal := fast
+	for i, d := range steps[nfast:] {
+		nominal = min(2*nominal, interval)
+		if d > nominal || d < nominal-nominal/4 {
+			t.Fatalf("step %d after the fast phase = %s, want within [%s, %s]", i, d, nominal-nominal/4, nominal)
+		}
+	}
+	if last := steps[len(steps)-1]; last < interval*3/4 {
+		t.Errorf("step after 20s of outage = %s, want about the interval %s", last, interval)
+	}
+	// 20 s of outage cost about as much as the fast phase plus steady state.
+	if n := len(steps); n > nfast+7+20*4/3+1 {
+		t.Errorf("%d probes in 20s of outage, want at most %d", n, nfast+7+20*4/3+1)
+	}
+
+	// A sibling's recovery brings the fast phase back.
+	if !s.hint(now) {
+		t.Error("hint to a series long in its outage: not taken")
+	}
+	if d := s.reprobeStepLocked(now); d != fast {
+		t.Errorf("step after a hint = %s, want the fast step %s", d, fast)
+	}
+	if s.hint(now.Add(fast)) {
+		t.Error("hint during the fast phase taken again")
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	l := newLimiter(100) // burst 10
+	var steady, re int
+	for i := range 20 {
+		if l.take(t0, i%2 == 1) {
+			if i%2 == 1 {
+				re++
+			} else {
+				steady++
+			}
+		}
+	}
+	// Steady probes drain the bucket; re-probes stop at half of it.
+	if steady != 7 || re != 3 {
+		t.Errorf("from a bucket of 10: %d steady and %d re-probes, want 7 and 3", steady, re)
+	}
+	if l.take(t0, false) {
+		t.Error("took a token from an empty bucket")
+	}
+	if !l.take(t0.Add(10*time.Millisecond), false) {
+		t.Error("no token 10ms later at 100/s")
+	}
+	if l.take(t0.Add(10*time.Millisecond), true) {
+		t.Error("re-probe took from a nearly empty bucket")
+	}
+	if !l.take(t0.Add(time.Second), true) {
+		t.Error("re-probe refused with a full bucket")
+	}
+	if l.denied.Load() == 0 {
+		t.Error("denied probes not counted")
+	}
+	// Over a long run the rate holds.
+	l = newLimiter(100)
+	n := 0
+	for ms := range 10_000 {
+		if l.take(t0.Add(time.Duration(ms)*time.Millisecond), false) {
+			n++
+		}
+	}
+	if n < 990 || n > 1010 {
+		t.Errorf("%d probes in 10s at a ceiling of 100/s", n)
+	}
+}
+
+// BenchmarkBackoff simulates, with the series' own step function, outages
+// of 0.2, 2 and 60 s beginning at random points of a steady 1 s grid
+// (fast_interval 10ms, fast_for 2s), and reports the error of the measured
+// end edge (mean and worst, ms) and the probes per second during the
+// outage: the trade-off of backing off.
+func BenchmarkBackoff(b *testing.B) {
+	for _, outage := range []time.Duration{200 * time.Millisecond, 2 * time.Second, 60 * time.Second} {
+		b.Run(fmt.Sprintf("outage=%s", outage), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			var sumErr, maxErr time.Duration
+			var probes, n int
+			var spent time.Duration
+			for b.Loop() {
+				s := backoffSeries(time.Second, 10*time.Millisecond, 2*time.Second)
+				s.rng = rng.Uint64() | 1
+				start := time.Duration(rng.Int64N(int64(time.Second)))
+				end := start + outage
+				// Steady grid until a probe lands in the outage.
+				at := time.Duration(0)
+				for at < start {
+					at += time.Second
+				}
+				if at >= end {
+					continue // missed entirely (shorter than the interval)
+				}
+				t0 := time.Unix(0, 0)
+				lastFail := at
+				for {
+					probes++
+					at += s.reprobeStepLocked(t0.Add(at))
+					if at >= end {
+						break
+					}
+					lastFail = at
+				}
+				est := lastFail + (at-lastFail)/2
+				e := (est - end).Abs()
+				sumErr += e
+				maxErr = max(maxErr, e)
+				spent += outage
+				n++
+			}
+			if n > 0 {
+				b.ReportMetric(float64(sumErr.Microseconds())/float64(n)/1000, "end-err-mean-ms")
+				b.ReportMetric(float64(maxErr.Microseconds())/1000, "end-err-max-ms")
+				b.ReportMetric(float64(probes)/spent.Seconds(), "probes/s")
+			}
+		})
+	}
+}

@@ -1,0 +1,51 @@
+package probes
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// limiter is a ceiling on probes per second across every series of an
+// engine: a token bucket holding a tenth of a second's worth. Re-probes of
+// failing series may only take from the upper half of the bucket, so when
+// the ceiling is reached the steady probes of healthy targets go first and
+// the outages being pinned down are probed less often.
+type limiter struct {
+	rate   float64 // tokens per second
+	burst  float64
+	denied atomic.Uint64
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(perSecond float64) *limiter {
+	if perSecond <= 0 {
+		return nil
+	}
+	burst := max(perSecond/10, 1)
+	return &limiter{rate: perSecond, burst: burst, tokens: burst}
+}
+
+// take reports whether a probe may start at now; a re-probe needs the
+// bucket more than half full.
+func (l *limiter) take(now time.Time, reprobe bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() {
+		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	}
+	l.last = now
+	need := 1.0
+	if reprobe {
+		need = max(l.burst/2, 1)
+	}
+	if l.tokens < need {
+		l.denied.Add(1)
+		return false
+	}
+	l.tokens--
+	return true
+}
