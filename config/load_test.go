@@ -107,6 +107,15 @@ testdata/invalid-http.yaml:41: targets[8].http.tls.cert_file: cannot read "testd
 testdata/invalid-http.yaml:42: targets[8].http.bearer_token_file: cannot read "testdata/files/missing-token": no such file or directory
 testdata/invalid-http.yaml:46: targets[9].http.tls.cert_file: required when key_file is set`,
 
+	"invalid-strict.yaml": `
+testdata/invalid-strict.yaml:6: targets[0].http.max_body_bytes: must be at most 67108864 (64 MiB), got 4000000000
+testdata/invalid-strict.yaml:9: targets[1].http.url: h2c:// needs a port (HTTP/2 without TLS has no default), got "h2c://127.0.0.1/"
+testdata/invalid-strict.yaml:13: targets[2].http.host: expected a host name (and port), got "b.example.com\nX-Injected: y"
+testdata/invalid-strict.yaml:15: targets[2].http.headers.X-Test: value must not contain CR, LF or NUL
+testdata/invalid-strict.yaml:18: targets[3].dns.name: has an empty label, got "a..b"
+testdata/invalid-strict.yaml:21: targets[4].dns.name: must not contain spaces or control characters, got "a b.example.com"
+testdata/invalid-strict.yaml:25: targets[5].tcp.expect: must be at most 65536 bytes, got 70000`,
+
 	"invalid-served-by.yaml": `
 testdata/invalid-served-by.yaml:5: targets[0].http.served_by: exactly one of header or body_regex must be set, got both
 testdata/invalid-served-by.yaml:12: targets[1].http.served_by: exactly one of header or body_regex must be set, got neither

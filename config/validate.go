@@ -270,8 +270,20 @@ func (h *HTTPProbe) validate(p *problems, path string) {
 		}
 	}
 
-	if h.MaxBodyBytes < 0 {
+	for _, k := range slices.Sorted(maps.Keys(h.Headers)) {
+		if strings.ContainsAny(h.Headers[k], "\r\n\x00") {
+			p.add(join(join(path, "headers"), k), "value must not contain CR, LF or NUL")
+		}
+	}
+	if strings.ContainsAny(h.Host, "\r\n\x00 \t/") {
+		p.add(join(path, "host"), "expected a host name (and port), got %q", h.Host)
+	}
+
+	switch {
+	case h.MaxBodyBytes < 0:
 		p.add(join(path, "max_body_bytes"), "must not be negative, got %d", h.MaxBodyBytes)
+	case h.MaxBodyBytes > MaxBodyBytesLimit:
+		p.add(join(path, "max_body_bytes"), "must be at most %d (64 MiB), got %d", MaxBodyBytesLimit, h.MaxBodyBytes)
 	}
 
 	if h.TLS != (TLS{}) && scheme != "" && scheme != "https" {
@@ -318,6 +330,10 @@ func checkHTTPURL(p *problems, path, raw string) string {
 	}
 	if port := u.Port(); port != "" && !validPort(port) {
 		p.add(path, "expected a port between 1 and 65535, got %q", port)
+		return ""
+	}
+	if u.Scheme == "h2c" && u.Port() == "" {
+		p.add(path, "h2c:// needs a port (HTTP/2 without TLS has no default), got %q", raw)
 		return ""
 	}
 	return u.Scheme
@@ -423,7 +439,20 @@ func (t *TCPProbe) validate(p *problems, path string) {
 	if !validHostPort(t.Address) {
 		p.add(apath, "expected host:port with a numeric port between 1 and 65535, got %q", t.Address)
 	}
+	for _, f := range []struct{ name, v string }{{"send", t.Send}, {"expect", t.Expect}} {
+		if len(f.v) > maxTCPPayload {
+			p.add(join(path, f.name), "must be at most %d bytes, got %d", maxTCPPayload, len(f.v))
+		}
+	}
 }
+
+// maxTCPPayload bounds a TCP target's send and expect (and so the reply
+// buffer a probe may grow).
+const maxTCPPayload = 64 << 10
+
+// MaxBodyBytesLimit is the largest max_body_bytes: every probe of a
+// target may hold that much.
+const MaxBodyBytesLimit = 64 << 20
 
 // dnsTypes and dnsRcodes are the accepted spellings (upper case).
 var (
@@ -444,6 +473,8 @@ func (d *DNSProbe) Validate() error {
 func (d *DNSProbe) validate(p *problems, path string) {
 	if d.Name == "" {
 		p.add(join(path, "name"), "required")
+	} else if err := checkDNSName(d.Name); err != "" {
+		p.add(join(path, "name"), "%s, got %q", err, d.Name)
 	}
 	if t := strings.ToUpper(d.Type); t != "" && !slices.Contains(dnsTypes, t) {
 		p.add(join(path, "type"), "expected A, AAAA, CNAME or SRV, got %q", d.Type)
@@ -467,6 +498,30 @@ func (d *DNSProbe) validate(p *problems, path string) {
 			}
 		}
 	}
+}
+
+// checkDNSName checks a DNS name as a resolver would take it: labels of 1
+// to 63 characters without spaces or control characters, 253 in all (a
+// trailing dot is the root). It returns what is wrong, or "".
+func checkDNSName(name string) string {
+	n := strings.TrimSuffix(name, ".")
+	switch {
+	case n == "":
+		return "expected a DNS name, not the root"
+	case len(n) > 253:
+		return "must be at most 253 characters"
+	}
+	for _, label := range strings.Split(n, ".") {
+		switch {
+		case label == "":
+			return "has an empty label"
+		case len(label) > 63:
+			return "has a label longer than 63 characters"
+		case strings.ContainsFunc(label, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			return "must not contain spaces or control characters"
+		}
+	}
+	return ""
 }
 
 // validHostPort accepts host:port with a non-empty host and a numeric

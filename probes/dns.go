@@ -152,12 +152,14 @@ func cfgOr(v, def string) string {
 func (p *dnsProber) Protocol() string { return "dns" }
 
 func (p *dnsProber) Reasons() []Reason {
-	rs := []Reason{ReasonTimeout, ReasonDNSRcode, ReasonDNSAnswer, ReasonProtocol, ReasonOther}
+	// Over UDP too, a closed port answers with an ICMP port unreachable,
+	// which reads as a refused connection.
+	rs := []Reason{ReasonTimeout, ReasonDNSRcode, ReasonDNSAnswer, ReasonProtocol, ReasonOther, ReasonConnectRefused}
 	if p.equal != nil {
 		rs = append(rs, ReasonDNSStale)
 	}
 	if p.client.Net == "tcp" {
-		rs = append(rs, ReasonConnectRefused, ReasonConnectTimeout, ReasonReset)
+		rs = append(rs, ReasonConnectTimeout, ReasonReset)
 	}
 	return rs
 }

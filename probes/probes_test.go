@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -337,5 +338,60 @@ func TestDNS(t *testing.T) {
 				t.Fatalf("reason %q (%v), want %q", r.Reason, r.Err, tc.want)
 			}
 		})
+	}
+}
+
+// Every reason a prober reports is one it lists in Reasons (exported at
+// zero from the start, so increase() sees its first failures): each kind
+// against a closed port and against the target's faults.
+func TestReasonsListed(t *testing.T) {
+	tt, ca := startTarget(t, testtarget.Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedTCP := l.Addr().String()
+	l.Close()
+	u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedUDP := u.LocalAddr().String()
+	u.Close()
+	kinds := append(allKinds(),
+		kindCase{"dns-udp", func(tt *testtarget.Server, _ string) config.Target {
+			return config.Target{DNS: &config.DNSProbe{Server: tt.DNSAddr(), Name: "web.test."}}
+		}},
+		kindCase{"dns-udp-closed", func(*testtarget.Server, string) config.Target {
+			return config.Target{DNS: &config.DNSProbe{Server: closedUDP, Name: "web.test."}}
+		}},
+		kindCase{"http-closed", func(*testtarget.Server, string) config.Target {
+			return config.Target{HTTP: &config.HTTPProbe{URL: "http://" + closedTCP + "/"}}
+		}},
+		kindCase{"tcp-closed", func(*testtarget.Server, string) config.Target {
+			return config.Target{TCP: &config.TCPProbe{Address: closedTCP}}
+		}},
+	)
+	for _, k := range kinds {
+		tg := resolved(t, k.target(tt, ca))
+		for _, c := range tg.Connections {
+			p, err := New(tg, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed := map[Reason]bool{}
+			for _, r := range p.Reasons() {
+				listed[r] = true
+			}
+			for _, f := range []testtarget.Fault{testtarget.Healthy, testtarget.Refuse, testtarget.Reset, testtarget.Hang, testtarget.HTTP503} {
+				tt.Set(f)
+				r := probeWith(p, 200*time.Millisecond)
+				tt.Set(testtarget.Healthy)
+				if r.Reason != ReasonNone && !listed[r.Reason] {
+					t.Errorf("%s/%s in %s: reason %s (%v) is not in Reasons() %v", k.name, c, f, r.Reason, r.Err, p.Reasons())
+				}
+			}
+			p.Close()
+		}
 	}
 }

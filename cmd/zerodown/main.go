@@ -134,6 +134,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		out      = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and summary.json")
 		budget   = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this (0 = no budget)")
 		maxRate  = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
+		empty    = fs.Bool("config.allow-empty", false, "accept a configuration, or a SIGHUP reload, with no targets (otherwise an error: a truncated file must not silently stop all probing)")
 		flags    common
 	)
 	flags.register(fs)
@@ -162,20 +163,25 @@ Flags:
 		return exitUsage
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
-	load := func() (*config.Config, error) { return loadConfig(*cfgFile, fs.Args(), overrides) }
+	// One rule for the check, the start and every reload.
+	load := func() (*config.Config, error) {
+		cfg, err := loadConfig(*cfgFile, fs.Args(), overrides)
+		if err == nil && len(cfg.Targets) == 0 && !*empty {
+			return nil, errNoTargets
+		}
+		return cfg, err
+	}
 	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		if errors.Is(err, errNoTargets) {
+			fs.Usage()
+		}
 		return exitUsage
 	}
 	if *check {
 		fmt.Fprintf(stdout, "configuration valid: %d targets\n", len(cfg.Targets))
 		return exitOK
-	}
-	if len(cfg.Targets) == 0 {
-		fmt.Fprintln(stderr, "zerodown watch: no targets: give --config FILE or TARGET arguments")
-		fs.Usage()
-		return exitUsage
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -206,6 +212,9 @@ Flags:
 	}
 	return exitOK
 }
+
+// errNoTargets refuses a configuration with no targets.
+var errNoTargets = errors.New("zerodown watch: no targets: give --config FILE or TARGET arguments (--config.allow-empty accepts none)")
 
 // nonNegative reports flags given a negative value, by name, and whether
 // there were none.

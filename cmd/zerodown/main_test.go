@@ -45,6 +45,7 @@ targets:
     tcp:
       address: 127.0.0.1:1
 `)
+	emptyCfg := writeFile(t, "empty.yaml", "defaults:\n  interval: 1s\n")
 	missingKubeconfig := filepath.Join(t.TempDir(), "no-kubeconfig")
 	// A kubeconfig that parses; nothing here reaches its server.
 	kubeconfig := writeFile(t, "kubeconfig", `apiVersion: v1
@@ -84,6 +85,10 @@ current-context: c
 			stderr: []string{"--config:", "nope.yaml"}, noStdout: true},
 		{name: "no targets", args: []string{"watch", "--listen", "", "--out", t.TempDir()}, code: exitUsage,
 			stderr: []string{"no targets", "give --config FILE or TARGET"}, noStdout: true},
+		{name: "empty config refused by the check as by the run", args: []string{"watch", "--config.check", "--config", emptyCfg}, code: exitUsage,
+			stderr: []string{"no targets", "--config.allow-empty"}, noStdout: true},
+		{name: "empty config allowed", args: []string{"watch", "--config.check", "--config.allow-empty", "--config", emptyCfg}, code: exitOK,
+			stdout: []string{"configuration valid: 0 targets\n"}},
 		{name: "bad CLI target", args: []string{"watch", "--listen", "", "--out", t.TempDir(), "ftp://x"}, code: exitUsage,
 			stderr: []string{`"ftp://x"`}, noStdout: true},
 		{name: "bad CLI target among good ones", args: []string{"watch", "--config.check", "http://127.0.0.1:1/", "tcp://127.0.0.1"}, code: exitUsage,
@@ -118,6 +123,8 @@ current-context: c
 			stderr: []string{"zerodown controller: --kubeconfig " + missingKubeconfig}, noStdout: true},
 		{name: "poller kubeconfig missing", args: []string{"poller", "--kubeconfig", missingKubeconfig}, code: exitUsage,
 			stderr: []string{"zerodown poller: --kubeconfig " + missingKubeconfig}, noStdout: true},
+		{name: "poller without discovery or targets", args: []string{"poller", "--kubeconfig", kubeconfig, "--discovery=false"}, code: exitUsage,
+			stderr: []string{"zerodown poller: no targets"}, noStdout: true},
 		{name: "poller arguments", args: []string{"poller", "--kubeconfig", kubeconfig, "http://127.0.0.1:1/"}, code: exitUsage,
 			stderr: []string{"zerodown poller: unexpected arguments: http://127.0.0.1:1/"}, noStdout: true},
 		{name: "poller invalid config", args: []string{"poller", "--kubeconfig", kubeconfig, "--config", badTargets}, code: exitUsage,

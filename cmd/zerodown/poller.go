@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,6 +37,7 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		interval    = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s)")
 		fast        = fs.Duration("fast-interval", 0, "probe interval while a target fails (default 10ms)")
 		timeout     = fs.Duration("timeout", 0, "timeout of one probe (default 1s)")
+		empty       = fs.Bool("config.allow-empty", false, "with --discovery=false, accept a configuration, or a SIGHUP reload, with no static targets")
 		maxRate     = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
 		flags       common
 	)
@@ -71,7 +73,13 @@ Flags:
 		return exitUsage
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
-	load := func() (*config.Config, error) { return loadConfig(*cfgFile, nil, overrides) }
+	load := func() (*config.Config, error) {
+		cfg, err := loadConfig(*cfgFile, nil, overrides)
+		if err == nil && len(cfg.Targets) == 0 && !*discover && !*empty {
+			return nil, errors.New("zerodown poller: no targets: --discovery=false and no targets in --config (--config.allow-empty accepts none)")
+		}
+		return cfg, err
+	}
 	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
