@@ -46,8 +46,9 @@ type Engine struct {
 	series      map[string]*series // by target key and connection
 	order       []*series          // sorted by backend, then connection
 	keepRemoved bool
-	removed     []Status
-	limiter     *limiter // final statuses of removed series (keepRemoved)
+	removed     []Status // final statuses of removed series (keepRemoved)
+	limiter     *limiter
+	starved     *starvation
 }
 
 // EngineOptions configures an Engine.
@@ -105,6 +106,7 @@ func NewEngine(o EngineOptions) *Engine {
 		expect:      o.Expect,
 		keepRemoved: o.KeepRemoved,
 		limiter:     newLimiter(o.MaxProbesPerSecond),
+		starved:     &starvation{},
 		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "zerodown_probe_duration_seconds",
 			Help:                            "Duration of probe requests, successful or not (a timeout observes the timeout).",
@@ -140,6 +142,7 @@ func (e *Engine) Start(ctx context.Context) {
 		defer close(e.schedDone)
 		e.sched.run(sctx)
 	}()
+	go e.starved.run(sctx)
 	n := len(e.order)
 	for i, s := range e.order {
 		e.startLocked(s, i, n)
@@ -381,6 +384,7 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, erro
 		hidx:        -1,
 		served:      map[string]uint64{},
 		impaired:    e.impairedCause,
+		starved:     e.starved,
 	}
 	if t.HTTP != nil && t.HTTP.ServedBy != nil {
 		s.servedVals = append(append([]string(nil), t.HTTP.ServedBy.Values...), OtherServedBy)

@@ -40,6 +40,12 @@ var (
 	rateLimitedDesc = prometheus.NewDesc("zerodown_probes_rate_limited_total",
 		"Probes not started because the engine's ceiling on probes per second was reached (re-probes of failing targets are skipped first).",
 		nil, nil)
+	starvedDesc = prometheus.NewDesc("zerodown_process_starved_seconds_total",
+		"Time this process could not run when it wanted to (how late a 5ms ticker woke, beyond 1ms): a poller short of CPU.",
+		nil, nil)
+	starvedProbesDesc = prometheus.NewDesc("zerodown_probes_starved_total",
+		"Slow probes put down to this process being starved of CPU: counted as the observer's (reason observer), not the target's.",
+		nil, nil)
 	inFlightDesc = prometheus.NewDesc("zerodown_probes_in_flight",
 		"Probe requests running now.",
 		[]string{"backend", "connection"}, nil)
@@ -48,7 +54,7 @@ var (
 // Describe implements prometheus.Collector.
 func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{requestsDesc, disruptionDesc, disruptionsDesc, observedDesc,
-		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc} {
+		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc, starvedDesc, starvedProbesDesc} {
 		ch <- d
 	}
 	e.dur.Describe(ch)
@@ -65,6 +71,8 @@ func (e *Engine) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range all {
 		s.collect(ch, now)
 	}
+	ch <- prometheus.MustNewConstMetric(starvedDesc, prometheus.CounterValue, time.Duration(e.starved.total.Load()).Seconds())
+	ch <- prometheus.MustNewConstMetric(starvedProbesDesc, prometheus.CounterValue, float64(e.starved.discounted.Load()))
 	if e.limiter != nil {
 		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(e.limiter.denied.Load()))
 	}

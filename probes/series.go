@@ -66,6 +66,7 @@ type series struct {
 	log         *slog.Logger
 	pool        *workerPool
 	impaired    func() string // why the observer cannot be trusted now ("" if it can)
+	starved     *starvation   // how long this process could not run
 
 	sched    *scheduler
 	fastStep time.Duration          // min(fast, timeout/max_in_flight): hung requests never exhaust the slots
@@ -192,6 +193,13 @@ func (s *series) slowAfterLocked() time.Duration {
 	return min(max(4*s.latencyEWMA, minSlowAfter), s.timeout)
 }
 
+// recoverWithin is recoverWithinLocked, taking the lock.
+func (s *series) recoverWithin() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recoverWithinLocked()
+}
+
 // recoverWithinLocked is how fast an answer must be to end an outage:
 // slowAfter, but at least a quarter of the slow limit, so a client short
 // of CPU still sees the recovery while answers queued behind a hung
@@ -246,12 +254,14 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 		s.abort(seq)
 		return
 	}
+	answeredLate := false
 	if r.Reason == ReasonNone && r.Duration > s.slowLimit {
 		// Still running when the next probe was due: a user waited that
 		// long, so it counts as disruption from its start, even if it was
 		// answered in the end (a hung connection released and retried).
 		r.Reason = ReasonTimeout
 		r.Err = fmt.Errorf("answered after %s, longer than the probe interval %s", r.Duration.Round(time.Microsecond), s.slowLimit)
+		answeredLate = true
 	}
 	cause := cmp.Or(impairedAtStart, s.impaired())
 	if r.Reason != ReasonNone && cause != "" {
@@ -260,13 +270,29 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 		r.Err = fmt.Errorf("while this poller's node was %s: %w", cause, r.Err)
 		r.Reason = ReasonObserver
 	}
+	starved := false
+	if r.Reason == ReasonTimeout || r.Reason == ReasonNone && r.Duration > s.recoverWithin() {
+		// Slow while this process could not run: an answer that would have
+		// been in time without the lost time, or a request that lost half
+		// its time, says nothing about the target.
+		if st := s.starved.during(start, start.Add(r.Duration)); st > 0 &&
+			(answeredLate && r.Duration-st <= s.slowLimit || r.Reason == ReasonNone && r.Duration-st <= s.recoverWithin() ||
+				r.Reason == ReasonTimeout && !answeredLate && st >= s.slowLimit/2) {
+			starved = true
+			if r.Reason == ReasonTimeout {
+				s.starved.discounted.Add(1)
+				r.Err = fmt.Errorf("while this process was starved of CPU for %s of %s: %w", st.Round(time.Microsecond), r.Duration.Round(time.Microsecond), r.Err)
+				r.Reason = ReasonObserver
+			}
+		}
+	}
 	s.hist.Observe(r.Duration.Seconds())
 	if r.Reason != ReasonNone {
 		s.log.Debug("probe failed", "backend", s.info.Backend, "connection", s.info.Connection,
 			"reason", r.Reason.String(), "duration", r.Duration, "dns", r.Phases.DNS, "connect", r.Phases.Connect,
 			"tls", r.Phases.TLS, "first_byte", r.Phases.FirstByte, "transfer", r.Phases.Transfer, "err", r.Err)
 	}
-	s.complete(seq, &r, cause != "")
+	s.complete(seq, &r, cause != "" || starved)
 }
 
 // abort settles a request cancelled by a stop without judging the target.

@@ -1,0 +1,98 @@
+package probes
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/testtarget"
+)
+
+func TestStarvationDuring(t *testing.T) {
+	var m starvation
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	if got := m.during(at(0), at(100)); got != 0 {
+		t.Errorf("no ticks yet: %s", got)
+	}
+	// Ticks every 5 ms; from 50 to 70 ms each woke 10 ms late.
+	for ms := 5; ms <= 200; ms += 5 {
+		late := time.Duration(0)
+		if ms > 50 && ms <= 70 {
+			late = 10 * time.Millisecond
+		}
+		m.record(at(ms), late)
+	}
+	for _, tc := range []struct {
+		from, to int
+		want     time.Duration
+	}{
+		{0, 40, 0},
+		{40, 100, 40 * time.Millisecond},
+		{60, 65, 20 * time.Millisecond}, // the tick after the end is counted too
+		{100, 200, 0},
+	} {
+		if got := m.during(at(tc.from), at(tc.to)); got != tc.want {
+			t.Errorf("during(%d, %d ms) = %s, want %s", tc.from, tc.to, got, tc.want)
+		}
+	}
+	if m.total.Load() != int64(40*time.Millisecond) {
+		t.Errorf("total = %s", time.Duration(m.total.Load()))
+	}
+}
+
+// A request that hangs while the process itself is starved of CPU is the
+// observer's failure; the same hang with the process running freely is the
+// target's timeout.
+func TestStarvedProbeIsObserver(t *testing.T) {
+	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt.Set(testtarget.Hang)
+	for _, tc := range []struct {
+		name    string
+		starved bool
+		want    Reason
+	}{
+		{"running freely", false, ReasonTimeout},
+		{"starved", true, ReasonObserver},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := httpTarget("api", tt.HTTPAddr(), 100*time.Millisecond)
+			e := NewEngine(EngineOptions{})
+			s, err := e.newSeries(&tg, config.ConnNew)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.prober.Close()
+			s.hist = e.dur.WithLabelValues("api", "http", "new")
+			s.pending = append(s.pending, entry{start: time.Now()})
+			s.inFlight++
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					late := time.Duration(0)
+					if tc.starved {
+						late = 10 * time.Millisecond
+					}
+					e.starved.record(time.Now(), late)
+					select {
+					case <-stop:
+						return
+					case <-time.After(starvationTick):
+					}
+				}
+			}()
+			s.probe(context.Background(), 0, time.Now())
+			close(stop)
+			<-done
+			if s.requests[tc.want] != 1 {
+				t.Errorf("requests by reason %v, want one %s", s.requests, tc.want)
+			}
+			if got := e.starved.discounted.Load(); (got == 1) != tc.starved {
+				t.Errorf("discounted probes = %d", got)
+			}
+		})
+	}
+}
