@@ -149,10 +149,14 @@ func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error
 	sum, werr := watch.Run(wctx, watch.Options{
 		Config: cfg, Listen: o.Listen, OutDir: o.OutDir, View: o.View, TTY: o.TTY, Logger: o.Logger,
 	})
-	perr := <-planErr
 	if werr != nil {
+		// Watching failed (its port taken, say): stop the plan at once
+		// rather than let it run its course.
+		cancel()
+		<-planErr
 		return fidelity.Report{}, sum, werr
 	}
+	perr := <-planErr
 	if perr != nil && ctx.Err() == nil {
 		return fidelity.Report{}, sum, fmt.Errorf("running the outage plan: %w", perr)
 	}

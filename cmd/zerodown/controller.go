@@ -48,8 +48,11 @@ func (c *common) parseInCluster(fs *flag.FlagSet, args []string, kubeconfig *str
 	if !ok {
 		return nil, nil, code, false
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "zerodown %s: unexpected arguments: %s\n", fs.Name(), strings.Join(fs.Args(), " "))
+	if len(c.args) > 0 {
+		fmt.Fprintf(stderr, "zerodown %s: unexpected arguments: %s\n", fs.Name(), strings.Join(c.args, " "))
+		return nil, nil, exitUsage, false
+	}
+	if l := fs.Lookup("listen"); l != nil && !checkListen(stderr, fs.Name(), l.Value.String()) {
 		return nil, nil, exitUsage, false
 	}
 	kube.RouteKlog(log)
@@ -99,7 +102,7 @@ func runController(args []string, stdout, stderr io.Writer) int {
 	)
 	flags.register(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: zerodown controller [flags]
+		fmt.Fprint(fs.Output(), `Usage: zerodown controller [flags]
 
 Turns ClusterOperator, ClusterVersion, Node, MachineConfigPool and workload
 (Deployment, DaemonSet, StatefulSet, PodDisruptionBudget) state into metrics,

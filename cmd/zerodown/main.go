@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -24,7 +26,34 @@ import (
 	"github.com/zerodown/zerodown/watch"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	setVersionFromBuildInfo()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// setVersionFromBuildInfo fills the version that "make build" sets with
+// -ldflags from the module's build info when a plain "go build" or
+// "go install" left it empty.
+func setVersionFromBuildInfo() {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	if version.Version == "" {
+		version.Version = bi.Main.Version // "(devel)" for a plain go build
+	}
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && version.Revision == "":
+			version.Revision = s.Value[:min(len(s.Value), 12)]
+		case s.Key == "vcs.modified" && s.Value == "true" && version.Version == "(devel)":
+			version.Version = "(devel, modified)"
+		}
+	}
+	if version.GoVersion == "" {
+		version.GoVersion = bi.GoVersion
+	}
+}
 
 // Exit codes.
 const (
@@ -48,7 +77,7 @@ TARGET (for quick use; a --config file can hold many, with every option):
   http://HOST[:PORT]/PATH   https://…   h2c://HOST:PORT/PATH (HTTP/2 without TLS)
   tcp://HOST:PORT           dns://RESOLVER/NAME?type=A&transport=udp   (dns:///NAME: system resolver)
 
-Run "zerodown COMMAND -h" for the flags of a command.
+Run "zerodown help COMMAND" (or "zerodown COMMAND -h") for the flags of a command.
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -69,6 +98,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, version.Print("zerodown"))
 		return exitOK
 	case "help", "-h", "--help":
+		if len(args) > 1 && args[0] == "help" {
+			switch args[1] {
+			case "watch", "demo", "poller", "controller":
+				return run([]string{args[1], "-h"}, stdout, stderr)
+			}
+		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
@@ -76,8 +111,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// common holds the flags every command shares: logging and the live view.
-type common struct{ level, format, view string }
+// common holds the flags every command shares: logging and the live view;
+// after parse, args holds the arguments that are not flags.
+type common struct {
+	level, format, view string
+	args                []string
+}
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.level, "log.level", "info", "log level: debug, info, warn, error (probe failures are logged at debug)")
@@ -87,13 +126,31 @@ func (c *common) register(fs *flag.FlagSet) {
 
 // parse parses args and builds the logger and the view. When ok is false
 // the command ends with code (0 after -h).
+//
+// Flags may come before or after arguments ("watch URL --duration 5m");
+// "-h" prints the usage to stdout, a bad flag the error and the usage to
+// stderr.
 func (c *common) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (log *slog.Logger, view io.Writer, tty bool, code int, ok bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, nil, false, exitOK, false
+	fs.SetOutput(io.Discard)
+	c.args = nil
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stdout)
+				fs.Usage()
+				return nil, nil, false, exitOK, false
+			}
+			fs.SetOutput(stderr)
+			fmt.Fprintf(stderr, "zerodown %s: %v\n", fs.Name(), err)
+			fs.Usage()
+			return nil, nil, false, exitUsage, false
 		}
-		return nil, nil, false, exitUsage, false
+		if fs.NArg() == 0 {
+			break
+		}
+		c.args, args = append(c.args, fs.Arg(0)), fs.Args()[1:]
 	}
+	fs.SetOutput(stderr)
 	log, err := c.logger(stderr)
 	if err == nil {
 		view, tty, err = viewOf(c.view, stdout)
@@ -139,7 +196,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	)
 	flags.register(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: zerodown watch [flags] [TARGET...]
+		fmt.Fprint(fs.Output(), `Usage: zerodown watch [flags] [TARGET...]
 
 Probes targets from --config and the command line over new and reused
 connections until --duration passes or it is interrupted. SIGHUP reloads --config.
@@ -158,6 +215,9 @@ Flags:
 	if !ok {
 		return code
 	}
+	if !checkListen(stderr, "watch", *listen) {
+		return exitUsage
+	}
 	if !nonNegative(stderr, "watch", map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
 		"timeout": timeout.Seconds(), "duration": duration.Seconds(), "budget": budget.Seconds(), "probe.max-rate": *maxRate}) {
 		return exitUsage
@@ -165,7 +225,7 @@ Flags:
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
 	// One rule for the check, the start and every reload.
 	load := func() (*config.Config, error) {
-		cfg, err := loadConfig(*cfgFile, fs.Args(), overrides)
+		cfg, err := loadConfig(*cfgFile, flags.args, overrides)
 		if err == nil && len(cfg.Targets) == 0 && !*empty {
 			return nil, errNoTargets
 		}
@@ -211,6 +271,25 @@ Flags:
 		}
 	}
 	return exitOK
+}
+
+// checkListen reports a --listen value that cannot be a listen address
+// (empty is fine: no server).
+func checkListen(stderr io.Writer, role, addr string) bool {
+	if addr == "" {
+		return true
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if _, perr := net.LookupPort("tcp", port); perr != nil {
+			err = perr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "zerodown %s: --listen %q: expected [HOST]:PORT, such as 127.0.0.1:9947 or :9949: %v\n", role, addr, err)
+		return false
+	}
+	return true
 }
 
 // errNoTargets refuses a configuration with no targets.
@@ -319,12 +398,15 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	)
 	flags.register(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: zerodown demo [flags]\n\nStarts a loopback test target (HTTP/1.1, HTTPS with HTTP/2, h2c, TCP, DNS over UDP\nand TCP), switches it to refuse, 503, hang, reset, SERVFAIL and drop for known\nwindows, watches it, and prints the true outages next to the measured ones.\nEverything stays on 127.0.0.1; it takes about 30 seconds.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: zerodown demo [flags]\n\nStarts a loopback test target (HTTP/1.1, HTTPS with HTTP/2, h2c, TCP, DNS over UDP\nand TCP), switches it to refuse, 503, hang, reset, SERVFAIL and drop for known\nwindows, watches it, and prints the true outages next to the measured ones.\nEverything stays on 127.0.0.1; it takes about 30 seconds.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	log, view, tty, code, ok := flags.parse(fs, args, stdout, stderr)
 	if !ok {
 		return code
+	}
+	if !checkListen(stderr, "demo", *listen) {
+		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/prometheus/common/version"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,15 +111,31 @@ current-context: c
 		{name: "negative probe rate", args: []string{"poller", "--kubeconfig", kubeconfig, "--probe.max-rate", "-3"}, code: exitUsage,
 			stderr: []string{"zerodown poller: -probe.max-rate must not be negative, got -3"}, noStdout: true},
 		{name: "watch help", args: []string{"watch", "-h"}, code: exitOK,
-			stderr: []string{"Usage: zerodown watch", "SIGHUP", "-config.check", "-budget"}},
+			stdout: []string{"Usage: zerodown watch", "SIGHUP", "-config.check", "-budget"}},
+		{name: "watch --help", args: []string{"watch", "--help"}, code: exitOK,
+			stdout: []string{"Usage: zerodown watch"}},
+		{name: "help watch", args: []string{"help", "watch"}, code: exitOK,
+			stdout: []string{"Usage: zerodown watch", "-config.check"}},
+		{name: "bad flag prints the error and the usage to stderr", args: []string{"watch", "--nope"}, code: exitUsage,
+			stderr: []string{"zerodown watch: flag provided but not defined: -nope", "Usage: zerodown watch"}, noStdout: true},
+		{name: "flags after a target", args: []string{"watch", "--config.check", "http://127.0.0.1:1/", "--interval", "1ms"}, code: exitUsage,
+			stderr: []string{"interval: must be at least 10ms"}, noStdout: true, noStderrIn: []string{"expected a URL"}},
+		{name: "flags after a target, valid", args: []string{"watch", "http://127.0.0.1:1/", "--config.check", "tcp://127.0.0.1:2"}, code: exitOK,
+			stdout: []string{"configuration valid: 2 targets"}},
+		{name: "garbage listen address", args: []string{"watch", "--listen", "garbage", "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{`zerodown watch: --listen "garbage": expected [HOST]:PORT`}, noStdout: true},
+		{name: "garbage listen address of the demo", args: []string{"demo", "--listen", "127.0.0.1:http-nope"}, code: exitUsage,
+			stderr: []string{`zerodown demo: --listen "127.0.0.1:http-nope"`}, noStdout: true},
+		{name: "garbage listen address of the poller", args: []string{"poller", "--kubeconfig", kubeconfig, "--listen", "9949"}, code: exitUsage,
+			stderr: []string{`zerodown poller: --listen "9949"`}, noStdout: true},
 		{name: "demo help", args: []string{"demo", "-h"}, code: exitOK,
-			stderr: []string{"Usage: zerodown demo"}},
+			stdout: []string{"Usage: zerodown demo"}},
 		{name: "help lists the in-cluster roles", args: []string{"help"}, code: exitOK,
 			stdout: []string{"zerodown poller", "zerodown controller"}},
 		{name: "poller help", args: []string{"poller", "-h"}, code: exitOK,
-			stderr: []string{"Usage: zerodown poller", "-node-name", "-router.https-address", "-cluster-dns"}},
+			stdout: []string{"Usage: zerodown poller", "-node-name", "-router.https-address", "-cluster-dns"}},
 		{name: "controller help", args: []string{"controller", "-h"}, code: exitOK,
-			stderr: []string{"Usage: zerodown controller", "-leader-elect", "-workloads.namespaces"}},
+			stdout: []string{"Usage: zerodown controller", "-leader-elect", "-workloads.namespaces"}},
 		{name: "controller kubeconfig missing", args: []string{"controller", "--kubeconfig", missingKubeconfig}, code: exitUsage,
 			stderr: []string{"zerodown controller: --kubeconfig " + missingKubeconfig}, noStdout: true},
 		{name: "poller kubeconfig missing", args: []string{"poller", "--kubeconfig", missingKubeconfig}, code: exitUsage,
@@ -268,4 +285,19 @@ func TestWatch(t *testing.T) {
 			t.Errorf("no summary after exceeding the budget: %v", err)
 		}
 	})
+}
+
+// A plain go build has no -ldflags: the version comes from the build info.
+func TestVersionFromBuildInfo(t *testing.T) {
+	old := version.Version
+	defer func() { version.Version = old }()
+	version.Version = ""
+	setVersionFromBuildInfo()
+	if version.Version == "" {
+		t.Error("version still empty after reading the build info")
+	}
+	code, stdout, _ := runArgs(t, "version")
+	if code != exitOK || !strings.Contains(stdout, "version "+version.Version) {
+		t.Errorf("zerodown version: %d %q, want the version %q", code, stdout, version.Version)
+	}
 }

@@ -43,7 +43,7 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 	)
 	flags.register(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: zerodown poller [flags]
+		fmt.Fprint(fs.Output(), `Usage: zerodown poller [flags]
 
 The probe engine in the cluster, one per node (a DaemonSet). Probes the static
 targets of --config and, with --discovery, every Route and Service carrying the
