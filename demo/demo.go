@@ -42,6 +42,8 @@ type Options struct {
 	OutDir   string
 	Listen   string
 	View     io.Writer
+	Width    func() int       // the terminal's width (see watch.Options)
+	Logs     *watch.LogWriter // the logger's writer (see watch.Options)
 	TTY      bool
 	Logger   *slog.Logger
 	// Report receives the truth-versus-measured comparison.
@@ -148,6 +150,7 @@ func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error
 	}()
 	sum, werr := watch.Run(wctx, watch.Options{
 		Config: cfg, Listen: o.Listen, OutDir: o.OutDir, View: o.View, TTY: o.TTY, Logger: o.Logger,
+		Width: o.Width, Logs: o.Logs,
 	})
 	if werr != nil {
 		// Watching failed (its port taken, say): stop the plan at once

@@ -4,37 +4,43 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zerodown/zerodown/probes"
 )
 
-// view draws the live state: on a terminal a table redrawn in place, else
-// a progress line every 10 seconds (outage edges are logged as they happen).
+// view draws the live state: on a terminal a table redrawn in place (the
+// cursor moves back over the last frame: nothing piles up in the
+// scrollback), else a progress line every 10 seconds (outage edges are
+// logged as they happen). Lines are cut to the terminal's width, never
+// wrapped.
 type view struct {
+	mu       sync.Mutex
 	w        io.Writer
 	tty      bool
+	width    func() int // columns; nil or <= 0: no limit
 	started  time.Time
 	outDir   string
 	lastLine time.Time
+	frame    []string // the lines on screen (tty), for redraws after a log line
 }
 
-func newView(w io.Writer, tty bool, started time.Time, outDir string) *view {
-	return &view{w: w, tty: tty, started: started, outDir: outDir}
+func newView(w io.Writer, tty bool, width func() int, started time.Time, outDir string) *view {
+	return &view{w: w, tty: tty, width: width, started: started, outDir: outDir}
 }
 
 func (v *view) draw(st []probes.Status) {
 	if v.w == nil {
 		return
 	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	now := time.Now()
 	if v.tty {
-		var b strings.Builder
-		b.WriteString("\x1b[H\x1b[2J")
-		v.header(&b, st, now)
-		table(&b, st)
-		_, _ = io.WriteString(v.w, b.String())
+		v.redrawLocked(v.lines(st, now))
 		return
 	}
 	if now.Sub(v.lastLine) < 10*time.Second {
@@ -46,27 +52,130 @@ func (v *view) draw(st []probes.Status) {
 		now.UTC().Format(time.RFC3339), now.Sub(v.started).Round(time.Second), len(st), down, outages, fmtDur(dis))
 }
 
+// final draws the last table; on a terminal it replaces the live one and
+// stays.
 func (v *view) final(st []probes.Status) {
 	if v.w == nil {
 		return
 	}
-	var b strings.Builder
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	lines := v.lines(st, time.Now())
 	if v.tty {
-		b.WriteString("\x1b[H\x1b[2J")
+		v.redrawLocked(lines)
+		v.frame = nil // stays on screen: later output goes below it
+		return
 	}
-	v.header(&b, st, time.Now())
-	table(&b, st)
-	_, _ = io.WriteString(v.w, b.String())
+	_, _ = io.WriteString(v.w, strings.Join(lines, "\n")+"\n")
 }
 
-func (v *view) header(b *strings.Builder, st []probes.Status, now time.Time) {
+// redrawLocked moves the cursor back over the frame on screen and writes
+// lines over it, each line erased first, then erases what the old frame
+// had below.
+func (v *view) redrawLocked(lines []string) {
+	var b strings.Builder
+	v.eraseLocked(&b, false)
+	for _, l := range lines {
+		b.WriteString("\x1b[2K")
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	b.WriteString("\x1b[J")
+	_, _ = io.WriteString(v.w, b.String())
+	v.frame = lines
+}
+
+// eraseLocked moves the cursor to the first line of the frame on screen,
+// clearing from there down when clear is set.
+func (v *view) eraseLocked(b *strings.Builder, clear bool) {
+	if len(v.frame) > 0 {
+		fmt.Fprintf(b, "\x1b[%dA\r", len(v.frame))
+		if clear {
+			b.WriteString("\x1b[J")
+		}
+	}
+}
+
+// above writes p (log lines) above the live table: the table is erased,
+// p written through out, and the table drawn again below it.
+func (v *view) above(out io.Writer, p []byte) (int, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.tty || v.w == nil || len(v.frame) == 0 {
+		return out.Write(p)
+	}
+	var b strings.Builder
+	v.eraseLocked(&b, true)
+	_, _ = io.WriteString(v.w, b.String())
+	n, err := out.Write(p)
+	frame := v.frame
+	v.frame = nil
+	v.redrawLocked(frame)
+	return n, err
+}
+
+// lines renders the header and the table, cut to the terminal's width.
+func (v *view) lines(st []probes.Status, now time.Time) []string {
+	var b strings.Builder
 	down, outages, dis := totals(st)
-	fmt.Fprintf(b, "zerodown watch  %s elapsed  %d series  %d down  %d outages  %s disrupted\n",
+	fmt.Fprintf(&b, "zerodown watch  %s elapsed  %d series  %d down  %d outages  %s disrupted\n",
 		now.Sub(v.started).Round(time.Second), len(st), down, outages, fmtDur(dis))
 	if v.outDir != "" {
-		fmt.Fprintf(b, "intervals: %s/%s\n", v.outDir, IntervalsFile)
+		fmt.Fprintf(&b, "intervals: %s/%s\n", v.outDir, IntervalsFile)
 	}
 	b.WriteString("\n")
+	table(&b, st)
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	width := 0
+	if v.width != nil {
+		width = v.width()
+	}
+	if width > 0 {
+		for i, l := range lines {
+			lines[i] = cut(l, width-1) // the last column would wrap on some terminals
+		}
+	}
+	return lines
+}
+
+// cut shortens s to at most n characters, ending in "…" when cut.
+func cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n || n < 1 {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// LogWriter is where a watch run's logger should write when the live view
+// is drawn on the same terminal: log lines then appear above the table and
+// are never drawn over. Without a live view it writes straight through.
+type LogWriter struct {
+	out io.Writer
+	mu  sync.Mutex
+	v   *view
+}
+
+// NewLogWriter returns a LogWriter writing to out.
+func NewLogWriter(out io.Writer) *LogWriter { return &LogWriter{out: out} }
+
+func (l *LogWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	v := l.v
+	l.mu.Unlock()
+	if v == nil {
+		return l.out.Write(p)
+	}
+	return v.above(l.out, p)
+}
+
+func (l *LogWriter) attach(v *view) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.v = v
+	l.mu.Unlock()
 }
 
 func totals(st []probes.Status) (down int, outages uint64, dis time.Duration) {
@@ -82,21 +191,28 @@ func totals(st []probes.Status) (down int, outages uint64, dis time.Duration) {
 
 func table(b *strings.Builder, st []probes.Status) {
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BACKEND\tCONN\tPROTO\tSTATE\tAVAIL\tOUTAGES\tCURRENT\tDISRUPTED\tP99\tREQUESTS")
+	fmt.Fprintln(tw, "BACKEND\tCONN\tPROTO\tSTATE\tREASON\tAVAIL\tOUTAGES\tCURRENT\tDISRUPTED\tP99\tREQUESTS")
 	for _, s := range st {
 		state := "UP"
 		switch {
+		case s.Removed:
+			state = "REMOVED"
 		case !s.HaveResult && s.Up:
 			state = "-"
 		case !s.Up:
 			state = "DOWN"
 		}
+		// The current outage's cause while down; the last one's after.
+		reason := "-"
+		if s.Cause != probes.ReasonNone {
+			reason = s.Cause.String()
+		}
 		cur := "-"
 		if s.CurrentOutage > 0 {
 			cur = fmtDur(s.CurrentOutage)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\n", s.Backend, s.Connection, s.Protocol,
-			state, availability(s), s.Outages, cur, fmtDur(s.Disruption), fmtDur(s.P99), s.Requests)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\n", s.Backend, s.Connection, s.Protocol,
+			state, reason, availability(s), s.Outages, cur, fmtDur(s.Disruption), fmtDur(s.P99), s.Requests)
 	}
 	_ = tw.Flush()
 }

@@ -41,6 +41,12 @@ type Options struct {
 	// state changes are printed as plain lines.
 	View io.Writer
 	TTY  bool
+	// Width, if set, gives the terminal's width in columns: table lines
+	// are cut to it, never wrapped.
+	Width func() int
+	// Logs, if set, is the writer the run's logger writes to: on a
+	// terminal, log lines then go above the live table.
+	Logs *LogWriter
 	// Refresh is how often the live view is drawn (default 500ms).
 	Refresh time.Duration
 	Logger  *slog.Logger
@@ -116,7 +122,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 
 	engine.Start(ctx)
-	view := newView(o.View, o.TTY, started, o.OutDir)
+	view := newView(o.View, o.TTY, o.Width, started, o.OutDir)
+	if o.TTY {
+		o.Logs.attach(view)
+		defer o.Logs.attach(nil)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/zerodown/zerodown/probes"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -437,31 +439,32 @@ func TestRunReload(t *testing.T) {
 	}
 }
 
-// TestRunView checks the live view and the final table, drawn in place on
-// a terminal and as lines otherwise.
+// TestRunView checks the live view and the final table: on a terminal
+// redrawn in place (the cursor moved back over the last frame, never a
+// screen clear that fills the scrollback), cut to the terminal's width;
+// as lines otherwise.
 func TestRunView(t *testing.T) {
-	const clear = "\x1b[H\x1b[2J"
+	const clearScreen = "\x1b[2J"
 	tt := testtarget.StartForTest(t, testtarget.Options{})
 	cfg := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "viewed")
 	for _, tc := range []struct {
-		name       string
-		tty        bool
-		wantClears int // at least
-		want       []string
+		name      string
+		tty       bool
+		width     int
+		wantMoves int // at least
+		want      []string
 	}{
-		{"lines", false, 0, []string{"elapsed=", "series=1 down=", "zerodown watch", "BACKEND", "viewed"}},
-		{"table", true, 2, []string{"zerodown watch", "BACKEND", "viewed"}},
+		{"lines", false, 0, 0, []string{"elapsed=", "series=1 down=", "zerodown watch", "BACKEND", "REASON", "viewed"}},
+		{"table", true, 0, 2, []string{"zerodown watch", "BACKEND", "REASON", "viewed"}},
+		{"narrow table", true, 40, 2, []string{"zerodown watch", "BACKEND", "viewed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			_, err := Run(context.Background(), Options{
-				Config:   cfg,
-				Duration: 500 * time.Millisecond,
-				View:     &buf,
-				TTY:      tc.tty,
-				Refresh:  20 * time.Millisecond,
-			})
-			if err != nil {
+			o := Options{Config: cfg, Duration: 500 * time.Millisecond, View: &buf, TTY: tc.tty, Refresh: 20 * time.Millisecond}
+			if tc.width > 0 {
+				o.Width = func() int { return tc.width }
+			}
+			if _, err := Run(context.Background(), o); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
 			s := buf.String()
@@ -470,18 +473,65 @@ func TestRunView(t *testing.T) {
 					t.Errorf("view has no %q:\n%s", w, s)
 				}
 			}
-			n := strings.Count(s, clear)
+			if strings.Contains(s, clearScreen) {
+				t.Errorf("view clears the screen:\n%q", s)
+			}
+			moves := strings.Count(s, "A\r")
 			switch {
-			case tc.wantClears == 0 && n > 0:
-				t.Errorf("view without a terminal has %d ANSI clear sequences, want none:\n%q", n, s)
-			case n < tc.wantClears:
-				t.Errorf("view on a terminal has %d ANSI clear sequences, want at least %d (redraws and the final table):\n%q", n, tc.wantClears, s)
+			case tc.wantMoves == 0 && strings.Contains(s, "\x1b["):
+				t.Errorf("view without a terminal has ANSI sequences:\n%q", s)
+			case moves < tc.wantMoves:
+				t.Errorf("view on a terminal moved back %d times, want at least %d (redraws and the final table):\n%q", moves, tc.wantMoves, s)
+			}
+			if tc.width > 0 {
+				for _, l := range strings.Split(s, "\n") {
+					l = strings.TrimPrefix(l, "\x1b[2K")
+					if i := strings.LastIndex(l, "\r"); i >= 0 {
+						l = l[i+1:]
+					}
+					l = strings.TrimPrefix(strings.TrimPrefix(l, "\x1b[J"), "\x1b[2K")
+					if n := utf8.RuneCountInString(l); n > tc.width-1 {
+						t.Errorf("line of %d characters on a %d-column terminal: %q", n, tc.width, l)
+					}
+				}
+				if !strings.Contains(s, "…") {
+					t.Error("no line was cut on a narrow terminal")
+				}
 			}
 			// The final table is last, after its header.
 			if i, j := strings.LastIndex(s, "zerodown watch"), strings.LastIndex(s, "BACKEND"); i < 0 || j < i {
 				t.Errorf("view does not end with the final table:\n%s", s)
 			}
 		})
+	}
+}
+
+// Log lines written while the live table is on screen go above it: the
+// table is erased, the log line written, the table drawn again below.
+func TestLogLinesAboveTheTable(t *testing.T) {
+	var term bytes.Buffer // the view and the logs share one terminal
+	v := newView(&term, true, nil, time.Now(), "")
+	lw := NewLogWriter(&term)
+	lw.attach(v)
+	st := []probes.Status{{SeriesInfo: probes.SeriesInfo{Backend: "api", Connection: "new", Protocol: "http"}, Up: true, HaveResult: true}}
+	v.draw(st)
+	frame := term.String()
+	n := strings.Count(frame, "\n")
+	term.Reset()
+	if _, err := lw.Write([]byte("level=INFO msg=\"outage began\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := term.String()
+	want := fmt.Sprintf("\x1b[%dA\r\x1b[J", n) + "level=INFO msg=\"outage began\"\n" + frame
+	if got != want {
+		t.Errorf("log line over the table wrote\n%q\nwant\n%q", got, want)
+	}
+	// Without a live view, straight through.
+	lw.attach(nil)
+	term.Reset()
+	lw.Write([]byte("x\n"))
+	if term.String() != "x\n" {
+		t.Errorf("without a view: %q", term.String())
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/version"
+	"golang.org/x/term"
 
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/demo"
@@ -116,6 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 type common struct {
 	level, format, view string
 	args                []string
+	logs                *watch.LogWriter // what the logger writes to
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -151,7 +153,8 @@ func (c *common) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer
 		c.args, args = append(c.args, fs.Arg(0)), fs.Args()[1:]
 	}
 	fs.SetOutput(stderr)
-	log, err := c.logger(stderr)
+	c.logs = watch.NewLogWriter(stderr)
+	log, err := c.logger(c.logs)
 	if err == nil {
 		view, tty, err = viewOf(c.view, stdout)
 	}
@@ -252,6 +255,7 @@ Flags:
 	sum, err := watch.Run(ctx, watch.Options{
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate,
+		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty),
 	})
 	if err != nil {
 		log.Error("watch failed", "err", err)
@@ -371,6 +375,31 @@ func loadConfig(file string, urls []string, overrides config.Schedule) (*config.
 	return cfg, nil
 }
 
+// terminalWidth returns the width of w if it is a terminal (0 otherwise),
+// asked again at every call so a resized window is followed.
+func terminalWidth(w io.Writer) func() int {
+	f, ok := w.(*os.File)
+	if !ok || !watch.IsTerminal(f) {
+		return nil
+	}
+	return func() int {
+		width, _, err := term.GetSize(int(f.Fd()))
+		if err != nil {
+			return 0
+		}
+		return width
+	}
+}
+
+// sharedLogs returns the logger's writer when it shares the live table's
+// terminal (log lines then go above the table), else nil.
+func (c *common) sharedLogs(stderr io.Writer, tty bool) *watch.LogWriter {
+	if f, ok := stderr.(*os.File); tty && ok && watch.IsTerminal(f) {
+		return c.logs
+	}
+	return nil
+}
+
 func viewOf(mode string, stdout io.Writer) (io.Writer, bool, error) {
 	f, isFile := stdout.(*os.File)
 	tty := isFile && watch.IsTerminal(f)
@@ -412,6 +441,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	rep, _, err := demo.Run(ctx, demo.Options{
 		Interval: *interval, OutDir: *out, Listen: *listen, View: view, TTY: tty, Logger: log, Report: stdout,
+		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty),
 	})
 	if err != nil {
 		log.Error("demo failed", "err", err)
