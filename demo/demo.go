@@ -22,7 +22,8 @@ import (
 	"github.com/zerodown/zerodown/watch"
 )
 
-// DefaultPlan is the demo's outages: one of each kind, 0.5 to 2 s long.
+// DefaultPlan is the demo's outages: one of each kind, 0.5 to 2 s long,
+// then a burst of three short refusals (a backend flapping).
 func DefaultPlan() []testtarget.Window {
 	return []testtarget.Window{
 		{Fault: testtarget.Refuse, At: 3 * time.Second, Duration: 1500 * time.Millisecond},
@@ -31,6 +32,9 @@ func DefaultPlan() []testtarget.Window {
 		{Fault: testtarget.Reset, At: 15 * time.Second, Duration: 500 * time.Millisecond},
 		{Fault: testtarget.DNSServfail, At: 18 * time.Second, Duration: time.Second},
 		{Fault: testtarget.DNSDrop, At: 21 * time.Second, Duration: 2 * time.Second},
+		{Fault: testtarget.Refuse, At: 25 * time.Second, Duration: 200 * time.Millisecond},
+		{Fault: testtarget.Refuse, At: 25*time.Second + 400*time.Millisecond, Duration: 150 * time.Millisecond},
+		{Fault: testtarget.Refuse, At: 25*time.Second + 750*time.Millisecond, Duration: 250 * time.Millisecond},
 	}
 }
 

@@ -1,7 +1,9 @@
 package probes
 
 import (
+	"context"
 	"fmt"
+	"github.com/zerodown/zerodown/config"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -154,5 +156,48 @@ func BenchmarkBackoff(b *testing.B) {
 				b.ReportMetric(float64(probes)/spent.Seconds(), "probes/s")
 			}
 		})
+	}
+}
+
+// A target's reused-connection series runs half an interval after its
+// new-connection one, so an outage longer than half the interval is seen
+// by one of them; targets spread over the interval in groups.
+func TestStaggerHalfInterval(t *testing.T) {
+	e := NewEngine(EngineOptions{})
+	var targets []config.Target
+	for i := range 40 {
+		targets = append(targets, httpTarget(fmt.Sprintf("t%02d", i), "127.0.0.1:9", 100*time.Millisecond))
+	}
+	if _, _, err := e.Apply(targets); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.Start(ctx)
+	defer e.Stop()
+	phases := map[string]map[config.Connection]time.Duration{}
+	offsets := map[time.Duration]int{}
+	for _, s := range e.order {
+		s.mu.Lock()
+		off := s.phase.Sub(e.epoch) % s.interval
+		s.mu.Unlock()
+		if phases[s.info.Backend] == nil {
+			phases[s.info.Backend] = map[config.Connection]time.Duration{}
+		}
+		phases[s.info.Backend][s.info.Connection] = off
+		offsets[off]++
+	}
+	for b, p := range phases {
+		if d := (p[config.ConnReused] - p[config.ConnNew] + 100*time.Millisecond) % (100 * time.Millisecond); d != 50*time.Millisecond {
+			t.Errorf("%s: reused runs %s after new, want half the interval (new at %s, reused at %s)", b, d, p[config.ConnNew], p[config.ConnReused])
+		}
+	}
+	for off, n := range offsets {
+		if n > 2*staggerBurst {
+			t.Errorf("%d series start at offset %s, want at most %d", n, off, 2*staggerBurst)
+		}
+	}
+	if len(offsets) < staggerMinGroups {
+		t.Errorf("series start at %d offsets, want at least %d", len(offsets), staggerMinGroups)
 	}
 }

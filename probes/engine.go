@@ -143,31 +143,46 @@ func (e *Engine) Start(ctx context.Context) {
 		e.sched.run(sctx)
 	}()
 	go e.starved.run(sctx)
-	n := len(e.order)
-	for i, s := range e.order {
-		e.startLocked(s, i, n)
-	}
+	e.startAll(e.order)
 }
 
-// staggerBurst is how many series share a start time. Series are spread
+// staggerBurst is how many targets share a start time. Targets are spread
 // over their interval in groups of this size: the machine wakes once per
 // group rather than once per probe (waking an idle CPU costs as much as a
 // loopback request), while no group is big enough to delay its last probe
 // noticeably or to load a backend in spikes.
-const staggerBurst = 32
+const staggerBurst = 16
 
-// staggerMinGroups spreads small sets of series over the interval.
+// staggerMinGroups spreads small sets of targets over the interval.
 const staggerMinGroups = 4
 
-// startLocked starts series i of n: its grid is the engine's epoch plus
-// the offset of its group; its first probe is due at its grid point if
-// that is still ahead, else at once.
-func (e *Engine) startLocked(s *series, i, n int) {
-	// At least staggerMinGroups groups, so a few series still spread over
-	// the interval; series go round-robin into groups, so the two
-	// connection modes of a target are probed at different times.
+// startAll starts series (sorted by backend, then connection): targets go
+// round-robin into groups spread over the interval, and a target's
+// reused-connection series runs half an interval after its new-connection
+// one, so any outage longer than half the interval is seen by one of them.
+func (e *Engine) startAll(series []*series) {
+	targets := map[string]int{}
+	for _, s := range series {
+		if _, ok := targets[s.info.Backend]; !ok {
+			targets[s.info.Backend] = len(targets)
+		}
+	}
+	n := len(targets)
 	groups := max((n+staggerBurst-1)/staggerBurst, min(n, staggerMinGroups), 1)
-	offset := time.Duration(int64(s.interval) * int64(i%groups) / int64(groups))
+	for _, s := range series {
+		i := targets[s.info.Backend]
+		offset := time.Duration(int64(s.interval) * int64(i%groups) / int64(groups))
+		if s.info.Connection == config.ConnReused {
+			offset = (offset + s.interval/2) % s.interval
+		}
+		e.startLocked(s, offset)
+	}
+}
+
+// startLocked starts a series whose grid is the engine's epoch plus
+// offset: its first probe is due at its grid point if that is still ahead,
+// else at once.
+func (e *Engine) startLocked(s *series, offset time.Duration) {
 	phase := e.epoch.Add(offset)
 	if now := time.Now(); now.After(phase) {
 		// The latest grid point that has passed: the first probe is due at
@@ -341,9 +356,14 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 		return a.Connection < b.Connection
 	})
 	if e.ctx != nil {
-		for i, s := range fresh {
-			e.startLocked(s, i, len(fresh))
-		}
+		sort.Slice(fresh, func(i, j int) bool {
+			a, b := fresh[i].info, fresh[j].info
+			if a.Backend != b.Backend {
+				return a.Backend < b.Backend
+			}
+			return a.Connection < b.Connection
+		})
+		e.startAll(fresh)
 	}
 	return len(fresh), len(gone), failed
 }

@@ -94,8 +94,12 @@ type series struct {
 	latestFail  bool
 	// failSince is when the series began being probed fast (zero while
 	// steady); step is the current re-probe step once it backs off.
-	failSince   time.Time
-	step        time.Duration
+	failSince time.Time
+	step      time.Duration
+	// watchUntil: after a recovery the series is probed fast for a while,
+	// since a flapping backend often fails again at once and the start of
+	// that next outage is then pinned down too.
+	watchUntil  time.Time
 	rng         uint64 // jitter state
 	haveResult  bool
 	latencyEWMA time.Duration
@@ -138,8 +142,16 @@ func (s *series) tick(now, due time.Time) time.Time {
 		return now.Add(s.reprobeStepLocked(now))
 	}
 	s.failSince = time.Time{}
-	return s.phase.Add((now.Sub(s.phase)/s.interval + 1) * s.interval)
+	next := s.phase.Add((now.Sub(s.phase)/s.interval + 1) * s.interval)
+	if fast := now.Add(s.fastStep); now.Before(s.watchUntil) && fast.Before(next) {
+		return fast
+	}
+	return next
 }
+
+// watchWindow is how long a series is probed fast after it recovered:
+// an interval, at most fastFor.
+func (s *series) watchWindow() time.Duration { return min(s.interval, s.fastFor) }
 
 // reprobeStepLocked is the step to the next probe of a failing series.
 func (s *series) reprobeStepLocked(now time.Time) time.Duration {
@@ -364,6 +376,9 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired bool) (failing, 
 	wasDown, _ := s.tracker.Down()
 	s.settleLocked()
 	down, _ := s.tracker.Down()
+	if wasDown && !down {
+		s.watchUntil = time.Now().Add(s.watchWindow())
+	}
 	return s.latestFail && !wasFailing, wasDown && !down
 }
 

@@ -59,6 +59,37 @@ func randomPlan(rng *rand.Rand, n int, kinds []testtarget.Fault) []testtarget.Wi
 	return plan
 }
 
+// burstPlan draws n bursts of five short outages (100-200 ms, the same
+// fault), separated within a burst by 100-250 ms of health and between
+// bursts by 1-1.5 s: a backend flapping, as a router does while it reloads.
+func burstPlan(rng *rand.Rand, n int, kinds []testtarget.Fault) []testtarget.Window {
+	var plan []testtarget.Window
+	at := time.Second + time.Duration(rng.Int64N(int64(100*time.Millisecond)))
+	for i := range n {
+		for range 5 {
+			d := 100*time.Millisecond + time.Duration(rng.Int64N(int64(100*time.Millisecond)))
+			plan = append(plan, testtarget.Window{Fault: kinds[i%len(kinds)], At: at, Duration: d})
+			at += d + 100*time.Millisecond + time.Duration(rng.Int64N(int64(150*time.Millisecond)))
+		}
+		at += time.Second + time.Duration(rng.Int64N(int64(500*time.Millisecond)))
+	}
+	return plan
+}
+
+// blipPlan draws n outages of 0.6 x interval, each followed by 1-1.5 s of
+// health: shorter than the interval, so a series sees one only if a probe
+// lands in it.
+func blipPlan(rng *rand.Rand, n int, kinds []testtarget.Fault, interval time.Duration) []testtarget.Window {
+	var plan []testtarget.Window
+	at := time.Second + time.Duration(rng.Int64N(int64(interval)))
+	for i := range n {
+		d := interval * 6 / 10
+		plan = append(plan, testtarget.Window{Fault: kinds[i%len(kinds)], At: at, Duration: d})
+		at += d + time.Second + time.Duration(rng.Int64N(int64(500*time.Millisecond)))
+	}
+	return plan
+}
+
 func runFidelity(args []string) error {
 	fs := newFlags("fidelity")
 	var (
@@ -68,6 +99,7 @@ func runFidelity(args []string) error {
 		busy     = fs.Int("busy", 0, "CPU-burning processes to run alongside (0 = quiet machine)")
 		faults   = fs.String("faults", "refuse,reset,http_503,hang,dns_servfail,dns_drop", "fault kinds")
 		verbose  = fs.Bool("v", false, "print every window")
+		shape    = fs.String("plan", "random", "random (0.2-5 s outages), burst (bursts of five 100-200 ms outages) or blip (outages of 0.6 x interval)")
 	)
 	_ = fs.Parse(args)
 	kinds, err := parseFaults(*faults)
@@ -86,10 +118,21 @@ func runFidelity(args []string) error {
 		return err
 	}
 	defer cleanup()
-	plan := randomPlan(rand.New(rand.NewPCG(*seed, 42)), *windows, kinds)
+	rng := rand.New(rand.NewPCG(*seed, 42))
+	var plan []testtarget.Window
+	switch *shape {
+	case "random":
+		plan = randomPlan(rng, *windows, kinds)
+	case "burst":
+		plan = burstPlan(rng, (*windows+4)/5, kinds)
+	case "blip":
+		plan = blipPlan(rng, *windows, kinds, *interval)
+	default:
+		return fmt.Errorf("-plan: want random, burst or blip, got %q", *shape)
+	}
 	total := plan[len(plan)-1].At + plan[len(plan)-1].Duration
-	fmt.Printf("fidelity: %d windows over %s, interval %s, %d series, busy=%d, seed=%d\n",
-		len(plan), total.Round(time.Second), *interval, 2*len(cfg.Targets)-1, *busy, *seed)
+	fmt.Printf("fidelity: %s plan, %d windows over %s, interval %s, %d series, busy=%d, seed=%d\n",
+		*shape, len(plan), total.Round(time.Second), *interval, 2*len(cfg.Targets)-1, *busy, *seed)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -118,6 +161,10 @@ func runFidelity(args []string) error {
 	} else {
 		printFidelitySummary(rep)
 	}
+	if *shape == "blip" {
+		printBlips(rep)
+		return nil
+	}
 	all := rep.DurationStats(nil)
 	verdict := "PASS"
 	if all.Median.Abs() > 10*time.Millisecond || all.WorstAbs > 60*time.Millisecond || all.Missed > 0 {
@@ -142,6 +189,44 @@ func printFidelitySummary(rep fidelity.Report) {
 			fmt.Printf("%-13s %-7s %4d %6d %+9.1fms %9.1fms %9.1fms\n", k, c, st.N, st.Missed, ms(st.Median), ms(st.WorstAbs), ms(st.MeanAbs))
 		}
 	}
+}
+
+// printBlips says, per target, how many blips its new-connection series
+// saw and how many at least one of its connection modes saw.
+func printBlips(rep fidelity.Report) {
+	type key struct {
+		backend string
+		from    time.Time
+	}
+	total := map[string]int{}
+	seenNew := map[string]int{}
+	seenAny := map[key]bool{}
+	for _, m := range rep.Matches {
+		backend, conn, _ := strings.Cut(m.Series, "/")
+		if conn == "new" {
+			total[backend]++
+			if m.Found {
+				seenNew[backend]++
+			}
+		}
+		if m.Found {
+			seenAny[key{backend, m.Window.From}] = true
+		}
+	}
+	fmt.Printf("%-10s %6s %10s %10s\n", "TARGET", "BLIPS", "SEEN NEW", "SEEN ANY")
+	var n, anyN int
+	for _, b := range []string{"http", "https", "h2c", "tcp", "dns-tcp"} {
+		a := 0
+		for k := range seenAny {
+			if k.backend == b {
+				a++
+			}
+		}
+		fmt.Printf("%-10s %6d %10d %10d\n", b, total[b], seenNew[b], a)
+		n += total[b]
+		anyN += a
+	}
+	fmt.Printf("blips of 0.6 x interval seen by at least one connection mode: %d of %d (%.0f%%)\n", anyN, n, 100*float64(anyN)/float64(max(n, 1)))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
