@@ -64,7 +64,6 @@ func newClusterOperatorCollector(f configinformers.SharedInformerFactory, conds 
 	trackConditions(inf.Informer(), conds, "ClusterOperator", clusterOperatorConditions)
 	return &kind{
 		name:    CollectorClusterOperator,
-		enabled: true,
 		synced:  []cache.InformerSynced{inf.Informer().HasSynced},
 		descs:   append(coConds.list(), coVersionDesc),
 		collect: collectClusterOperators(inf.Lister(), conds),

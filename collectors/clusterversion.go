@@ -61,7 +61,6 @@ func newClusterVersionCollector(f configinformers.SharedInformerFactory, conds *
 	trackConditions(inf.Informer(), conds, "ClusterVersion", clusterVersionConditions)
 	return &kind{
 		name:    CollectorClusterVersion,
-		enabled: true,
 		synced:  []cache.InformerSynced{inf.Informer().HasSynced},
 		descs:   append(cvConds.list(), cvInfoDesc, upgradeInProgressDesc, upgradeStartDesc, upgradeCompletionDesc),
 		collect: collectClusterVersions(inf.Lister(), conds),

@@ -6,7 +6,8 @@
 //
 // On a cluster without OpenShift's CRDs the OpenShift collectors switch
 // themselves off (one log line, zerodown_collector_enabled 0); the rest
-// work.
+// work. Whether an API is served is found out in the background (see
+// Gate): nothing waits for the API server at start-up.
 package collectors
 
 import (
@@ -23,7 +24,6 @@ import (
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	mcfginformers "github.com/openshift/client-go/machineconfiguration/informers/externalversions"
 	"github.com/prometheus/client_golang/prometheus"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
@@ -45,6 +45,9 @@ type Options struct {
 	Workloads WorkloadSelector
 	// Resync is the informers' resync period (0: none).
 	Resync time.Duration
+	// Discovery asks which OpenShift APIs the cluster serves (nil:
+	// Kube.Discovery()); give it a short timeout (see kube.Discovery).
+	Discovery discovery.DiscoveryInterface
 }
 
 // WorkloadSelector chooses workloads by namespace and label.
@@ -77,7 +80,7 @@ var (
 // kind is one collector of a Set.
 type kind struct {
 	name    string
-	enabled bool
+	gate    *Gate // nil: always on
 	synced  []cache.InformerSynced
 	ready   atomic.Bool // its caches have synced
 	collect func(ch chan<- prometheus.Metric)
@@ -90,13 +93,18 @@ type Set struct {
 	log   *slog.Logger
 	conds *Conditions
 	kinds []*kind
+	disco discovery.DiscoveryInterface
+	gates []*Gate
 
 	starters []func(stop <-chan struct{})
 }
 
-// New builds the collectors. It asks the API server (discovery) which
-// OpenShift APIs it serves; the collectors of missing ones are switched
-// off. Nothing runs before Start.
+// on reports whether the collector runs: always, or once its API is
+// served.
+func (k *kind) on() bool { return k.gate.State() == GateServed }
+
+// New builds the collectors; nothing runs, and nothing asks the API
+// server, before Start.
 func New(o Options) (*Set, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -124,77 +132,30 @@ func New(o Options) (*Set, error) {
 	}
 	s.kinds = append(s.kinds, newWorkloadCollector(wf, sel, s.conds), newPDBCollector(wf, sel))
 
-	disco := o.Kube.Discovery()
+	s.disco = o.Discovery
+	if s.disco == nil {
+		s.disco = o.Kube.Discovery()
+	}
 	if o.Config != nil {
 		cf := configinformers.NewSharedInformerFactory(o.Config, o.Resync)
 		co, cv := newClusterOperatorCollector(cf, s.conds), newClusterVersionCollector(cf, s.conds)
-		on := Served(disco, o.Logger, "config.openshift.io/v1", "clusteroperators", "clusterversions")
-		co.enabled, cv.enabled = on, on
-		if on {
-			s.starters = append(s.starters, cf.Start)
-		}
+		g := NewGate("config.openshift.io/v1", "clusteroperators", "clusterversions")
+		g.OnServed(cf.Start)
+		co.gate, cv.gate = g, g
+		s.gates = append(s.gates, g)
 		s.kinds = append(s.kinds, co, cv)
 	}
 	if o.MachineConfig != nil {
 		mf := mcfginformers.NewSharedInformerFactory(o.MachineConfig, o.Resync)
 		mcp := newMachineConfigPoolCollector(mf, s.conds)
-		on := Served(disco, o.Logger, "machineconfiguration.openshift.io/v1", "machineconfigpools")
-		mcp.enabled = on
-		if on {
-			s.starters = append(s.starters, mf.Start)
-		}
+		g := NewGate("machineconfiguration.openshift.io/v1", "machineconfigpools")
+		g.OnServed(mf.Start)
+		mcp.gate = g
+		s.gates = append(s.gates, g)
 		s.kinds = append(s.kinds, mcp)
-	}
-	for _, k := range s.kinds {
-		if !k.enabled {
-			s.log.Info("collector switched off: its API is not served by this cluster", "collector", k.name)
-		}
 	}
 	return s, nil
 }
-
-// Served reports whether the API server serves every one of resources in
-// groupVersion. Only a definite answer switches a collector off: a group
-// version that is not found is not served; other errors (an aggregated API
-// such as route.openshift.io answers 503 while openshift-apiserver rolls
-// out, in the middle of an upgrade) are retried for a few seconds, and then
-// the API is taken as served: its informers keep retrying.
-func Served(d discovery.DiscoveryInterface, log *slog.Logger, groupVersion string, resources ...string) bool {
-	wait := servedRetry
-	for attempt := 1; ; attempt++ {
-		list, err := d.ServerResourcesForGroupVersion(groupVersion)
-		if apierrors.IsNotFound(err) {
-			return false
-		}
-		if err == nil {
-			have := map[string]bool{}
-			for _, r := range list.APIResources {
-				have[r.Name] = true
-			}
-			for _, r := range resources {
-				if !have[r] {
-					return false
-				}
-			}
-			return true
-		}
-		if attempt == servedAttempts {
-			log.Warn("cannot tell whether the cluster serves an API; taking it as served (its informers retry)",
-				"group_version", groupVersion, "err", err)
-			return true
-		}
-		log.Warn("asking the API server whether it serves an API", "group_version", groupVersion, "attempt", attempt, "err", err)
-		time.Sleep(wait)
-		wait *= 2
-	}
-}
-
-// Served asks up to servedAttempts times, servedRetry apart at first, then
-// twice as long each time (0.5+1+2+4 s).
-var (
-	servedAttempts = 5
-	servedRetry    = 500 * time.Millisecond
-)
 
 // Dedupe trims ss, drops empty and repeated values, and sorts them.
 func Dedupe(ss []string) []string {
@@ -210,42 +171,81 @@ func Dedupe(ss []string) []string {
 	return out
 }
 
-// Start starts the informers; they stop when ctx ends.
+// Start starts the informers of the Kubernetes collectors and, in the
+// background, finds out which OpenShift APIs are served and starts theirs
+// when they are; everything stops when ctx ends. It never waits for the
+// API server.
 func (s *Set) Start(ctx context.Context) {
 	for _, start := range s.starters {
 		start(ctx.Done())
 	}
+	for _, g := range s.gates {
+		go g.Run(ctx, s.disco, s.log, func(st GateState) {
+			for _, k := range s.kinds {
+				if k.gate == g {
+					s.log.Info("collector "+map[GateState]string{GateServed: "switched on", GateNotServed: "switched off: its API is not served by this cluster (asked again every minute)"}[st],
+						"collector", k.name, "group_version", g.GroupVersion)
+				}
+			}
+		})
+	}
+	for _, k := range s.kinds {
+		go func() {
+			if k.gate != nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-k.gate.Served():
+				}
+			}
+			if cache.WaitForCacheSync(ctx.Done(), k.synced...) {
+				k.ready.Store(true)
+			}
+		}()
+	}
 }
 
-// WaitForSync waits until every enabled collector's caches have synced,
-// or ctx ends (an error then names the collectors still syncing).
+// WaitForSync waits until every collector is settled (synced, or its API
+// found not served), or ctx ends (an error then says what it waits for).
 func (s *Set) WaitForSync(ctx context.Context) error {
-	var missing []string
-	for _, k := range s.kinds {
-		if !k.enabled {
-			continue
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		pending := s.Pending()
+		if len(pending) == 0 {
+			return nil
 		}
-		if !cache.WaitForCacheSync(ctx.Done(), k.synced...) {
-			missing = append(missing, k.name)
-			continue
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", strings.Join(pending, "; "), ctx.Err())
+		case <-t.C:
 		}
-		k.ready.Store(true)
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("caches of %s not synced: %w", strings.Join(missing, ", "), ctx.Err())
-	}
-	return nil
 }
 
-// Synced reports whether every enabled collector has synced (for /readyz).
-func (s *Set) Synced() bool {
+// Pending says what the collectors still wait for (for /readyz): API
+// discovery of a group, or a collector's informer caches.
+func (s *Set) Pending() []string {
+	var out []string
+	seen := map[*Gate]bool{}
 	for _, k := range s.kinds {
-		if k.enabled && !k.ready.Load() {
-			return false
+		switch k.gate.State() {
+		case GateUnknown:
+			if !seen[k.gate] {
+				seen[k.gate] = true
+				out = append(out, "asking whether the API server serves "+k.gate.GroupVersion)
+			}
+		case GateServed:
+			if !k.ready.Load() {
+				out = append(out, k.name+" informer caches not synced")
+			}
 		}
 	}
-	return true
+	return out
 }
+
+// Synced reports whether every collector is settled (for /readyz).
+func (s *Set) Synced() bool { return len(s.Pending()) == 0 }
 
 // Describe implements prometheus.Collector.
 func (s *Set) Describe(ch chan<- *prometheus.Desc) {
@@ -262,9 +262,10 @@ func (s *Set) Describe(ch chan<- *prometheus.Desc) {
 func (s *Set) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range s.kinds {
 		ready := k.ready.Load()
-		ch <- prometheus.MustNewConstMetric(enabledDesc, prometheus.GaugeValue, b2f(k.enabled), k.name)
+		on := k.on()
+		ch <- prometheus.MustNewConstMetric(enabledDesc, prometheus.GaugeValue, b2f(on), k.name)
 		ch <- prometheus.MustNewConstMetric(syncedDesc, prometheus.GaugeValue, b2f(ready), k.name)
-		if k.enabled && ready {
+		if on && ready {
 			k.collect(ch)
 		}
 	}

@@ -42,10 +42,9 @@ func newMachineConfigPoolCollector(f mcfginformers.SharedInformerFactory, conds 
 	trackConditions(inf.Informer(), conds, "MachineConfigPool", machineConfigPoolConditions)
 	lister := inf.Lister()
 	return &kind{
-		name:    CollectorMachineConfigPool,
-		enabled: true,
-		synced:  []cache.InformerSynced{inf.Informer().HasSynced},
-		descs:   append(mcpConds.list(), mcpMachinesDesc, mcpPausedDesc),
+		name:   CollectorMachineConfigPool,
+		synced: []cache.InformerSynced{inf.Informer().HasSynced},
+		descs:  append(mcpConds.list(), mcpMachinesDesc, mcpPausedDesc),
 		collect: func(ch chan<- prometheus.Metric) {
 			pools, _ := lister.List(labels.Everything())
 			for _, p := range sortByName(pools) {

@@ -113,7 +113,6 @@ func newNodeCollector(f informers.SharedInformerFactory, conds *Conditions) *kin
 	trackConditions(inf.Informer(), conds, "Node", nodeConditions)
 	return &kind{
 		name:    CollectorNode,
-		enabled: true,
 		synced:  []cache.InformerSynced{inf.Informer().HasSynced},
 		descs:   append(nodeConds.list(), nodeUnschedulableDesc, nodeDrainingDesc),
 		collect: collectNodes(inf.Lister(), conds),

@@ -16,7 +16,7 @@ var (
 )
 
 func newPDBCollector(fs []informers.SharedInformerFactory, sel labels.Selector) *kind {
-	k := &kind{name: CollectorPDB, enabled: true, descs: []*prometheus.Desc{pdbAllowedDesc, pdbPodsDesc}}
+	k := &kind{name: CollectorPDB, descs: []*prometheus.Desc{pdbAllowedDesc, pdbPodsDesc}}
 	var collects []func(ch chan<- prometheus.Metric)
 	for _, f := range fs {
 		inf := f.Policy().V1().PodDisruptionBudgets()

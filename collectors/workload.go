@@ -50,7 +50,7 @@ func (r rollout) withRolloutComplete() rollout {
 }
 
 func newWorkloadCollector(fs []informers.SharedInformerFactory, sel labels.Selector, conds *Conditions) *kind {
-	k := &kind{name: CollectorWorkload, enabled: true,
+	k := &kind{name: CollectorWorkload,
 		descs: append(workloadConds.list(), workloadReplicasDesc, workloadGenerationDesc)}
 	var listers []func() []rollout
 	for _, f := range fs {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 
 	"github.com/zerodown/zerodown/collectors"
 	"github.com/zerodown/zerodown/collectors/discovery"
+	kubeutil "github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/intervals"
 )
@@ -126,9 +128,13 @@ func Run(ctx context.Context, o Options) error {
 	if iw != nil {
 		sink = iw
 	}
+	apis, err := kubeutil.Discovery(o.REST)
+	if err != nil {
+		return fmt.Errorf("discovery client: %w", err)
+	}
 	set, err := collectors.New(collectors.Options{
 		Kube: kube, Config: cfgc, MachineConfig: mcc, Intervals: sink,
-		Logger: log, Workloads: o.Workloads, Resync: o.Resync,
+		Logger: log, Workloads: o.Workloads, Resync: o.Resync, Discovery: apis,
 	})
 	if err != nil {
 		return err
@@ -140,7 +146,7 @@ func Run(ctx context.Context, o Options) error {
 	)
 	if o.Discovery != nil {
 		do := *o.Discovery
-		do.Logger = log
+		do.Logger, do.Discovery = log, apis
 		if disco, err = discovery.ForConfig(o.REST, kube, do); err != nil {
 			return err
 		}
@@ -155,9 +161,18 @@ func Run(ctx context.Context, o Options) error {
 	if disco != nil {
 		reg.MustRegister(inventory{disco, discoSynced})
 	}
+	// /readyz says what it waits for; /healthz and /metrics answer from
+	// the start, whatever the API server does.
 	ready := func() error {
-		if !set.Synced() || (disco != nil && !discoSynced.Load()) {
-			return errors.New("informer caches not synced")
+		pending := set.Pending()
+		if disco != nil && !discoSynced.Load() {
+			pending = append(pending, disco.Pending()...)
+			if len(pending) == 0 {
+				pending = append(pending, "discovery caches not synced")
+			}
+		}
+		if len(pending) > 0 {
+			return errors.New("waiting for: " + strings.Join(pending, "; "))
 		}
 		return nil
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/zerodown/zerodown/collectors"
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/config"
+	kubeutil "github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
@@ -146,7 +147,6 @@ func Run(ctx context.Context, o Options) error {
 	var (
 		kube  kubernetes.Interface
 		disco *discovery.Discovery
-		ready []func() bool
 	)
 	if o.REST != nil {
 		var err error
@@ -154,8 +154,12 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
 		if o.Discover {
+			apis, err := kubeutil.Discovery(o.REST)
+			if err != nil {
+				return fmt.Errorf("discovery client: %w", err)
+			}
 			do := o.Discovery
-			do.Logger = log
+			do.Logger, do.Discovery = log, apis
 			if disco, err = discovery.ForConfig(o.REST, kube, do); err != nil {
 				return err
 			}
@@ -182,11 +186,29 @@ func Run(ctx context.Context, o Options) error {
 		versioncollector.NewCollector("zerodown"),
 		promcollectors.NewGoCollector(),
 		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
+	// /readyz says what it waits for; /healthz and /metrics answer, and
+	// static targets are probed, from the start, whatever the API server
+	// does.
+	var (
+		ready       []func() bool
+		discoSynced atomic.Bool
+	)
 	readyFn := func() error {
+		var pending []string
 		for _, r := range ready {
 			if !r() {
-				return errors.New("informer caches not synced")
+				pending = append(pending, "this node's informer cache not synced")
 			}
+		}
+		if disco != nil && !discoSynced.Load() {
+			if p := disco.Pending(); len(p) > 0 {
+				pending = append(pending, p...)
+			} else {
+				pending = append(pending, "discovery caches not synced")
+			}
+		}
+		if len(pending) > 0 {
+			return errors.New("waiting for: " + strings.Join(pending, "; "))
 		}
 		return nil
 	}
@@ -200,8 +222,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if disco != nil {
 		disco.Start(ctx)
-		synced := &atomic.Bool{}
-		ready = append(ready, synced.Load)
+		synced := &discoSynced
 		// Done before the engine stops (defers run last first), so no
 		// Apply races with the stop.
 		var wg sync.WaitGroup

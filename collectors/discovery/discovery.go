@@ -31,6 +31,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	k8sdiscovery "k8s.io/client-go/discovery"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -80,6 +81,9 @@ type Options struct {
 	ClusterDomain string
 	Resync        time.Duration
 	Logger        *slog.Logger
+	// Discovery asks whether Routes are served (nil: Kube.Discovery());
+	// give it a short timeout (see kube.Discovery).
+	Discovery k8sdiscovery.DiscoveryInterface
 }
 
 // Discovery watches Routes, Services and EndpointSlices.
@@ -91,6 +95,7 @@ type Discovery struct {
 	synced   []cache.InformerSynced // Services and EndpointSlices
 	rsynced  []cache.InformerSynced // Routes
 	routes   []routelisters.RouteLister
+	rgate    *collectors.Gate // Routes served? (nil: no Routes)
 	services []corelisters.ServiceLister
 	slices   []discoverylisters.EndpointSliceLister
 	changes  chan struct{}
@@ -99,8 +104,9 @@ type Discovery struct {
 	skipped map[string]string // object -> why it yields no target, logged once
 }
 
-// New sets discovery up; Start starts it. It asks the API server whether
-// it serves Routes: without them, Routes are skipped with one log line.
+// New sets discovery up; Start starts it. Nothing asks the API server
+// before Start, which finds out in the background whether Routes are
+// served: without them, Routes are skipped with one log line.
 func New(o Options) (*Discovery, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -123,12 +129,8 @@ func New(o Options) (*Discovery, error) {
 	if len(namespaces) == 0 {
 		namespaces = []string{""}
 	}
-	routesOn := false
 	if o.Route != nil {
-		routesOn = collectors.Served(o.Kube.Discovery(), o.Logger, "route.openshift.io/v1", "routes")
-		if !routesOn {
-			d.log.Info("route discovery switched off: the cluster does not serve route.openshift.io/v1")
-		}
+		d.rgate = collectors.NewGate("route.openshift.io/v1", "routes")
 	}
 	notify := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { d.changed() },
@@ -147,7 +149,7 @@ func New(o Options) (*Discovery, error) {
 		d.services = append(d.services, svc.Lister())
 		d.slices = append(d.slices, eps.Lister())
 		d.starters = append(d.starters, f.Start)
-		if routesOn {
+		if d.rgate != nil {
 			rf := routeinformers.NewSharedInformerFactoryWithOptions(o.Route, o.Resync, routeinformers.WithNamespace(ns))
 			ri := rf.Route().V1().Routes()
 			if _, err := ri.Informer().AddEventHandler(notify); err != nil {
@@ -155,7 +157,7 @@ func New(o Options) (*Discovery, error) {
 			}
 			d.rsynced = append(d.rsynced, ri.Informer().HasSynced)
 			d.routes = append(d.routes, ri.Lister())
-			d.starters = append(d.starters, rf.Start)
+			d.rgate.OnServed(rf.Start)
 		}
 	}
 	return d, nil
@@ -179,11 +181,48 @@ func (d *Discovery) changed() {
 	}
 }
 
-// Start starts the informers until ctx ends.
+// Start starts the informers until ctx ends; Routes' once the API server
+// is found to serve them, in the background.
 func (d *Discovery) Start(ctx context.Context) {
 	for _, s := range d.starters {
 		s(ctx.Done())
 	}
+	if d.rgate != nil {
+		disco := d.o.Discovery
+		if disco == nil {
+			disco = d.o.Kube.Discovery()
+		}
+		go d.rgate.Run(ctx, disco, d.log, func(st collectors.GateState) {
+			switch st {
+			case collectors.GateServed:
+				d.log.Info("route discovery switched on: the cluster serves route.openshift.io/v1")
+			case collectors.GateNotServed:
+				d.log.Info("route discovery switched off: the cluster does not serve route.openshift.io/v1 (asked again every minute)")
+			}
+			d.changed()
+		})
+	}
+}
+
+// routesOn reports whether the Route listers are to be read now: once
+// their API is served (without a gate, whenever there are listers).
+func (d *Discovery) routesOn() bool {
+	return d.rgate == nil || d.rgate.State() == collectors.GateServed
+}
+
+// Pending says what discovery still waits for (for /readyz).
+func (d *Discovery) Pending() []string {
+	var out []string
+	for _, ok := range d.synced {
+		if !ok() {
+			out = append(out, "Service and EndpointSlice caches not synced")
+			break
+		}
+	}
+	if d.rgate != nil && d.rgate.State() == collectors.GateUnknown {
+		out = append(out, "asking whether the API server serves route.openshift.io/v1")
+	}
+	return out
 }
 
 // RouteSyncTimeout bounds the wait for Routes: an aggregated API that
@@ -197,18 +236,35 @@ func (d *Discovery) WaitForSync(ctx context.Context) bool {
 	if !cache.WaitForCacheSync(ctx.Done(), d.synced...) {
 		return false
 	}
-	if len(d.rsynced) == 0 {
+	if d.rgate == nil {
 		return true
 	}
 	rctx, cancel := context.WithTimeout(ctx, RouteSyncTimeout)
 	defer cancel()
-	if !cache.WaitForCacheSync(rctx.Done(), d.rsynced...) {
+	// Routes: until the API server says whether it serves them and, if it
+	// does, their caches sync; for RouteSyncTimeout at most.
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		switch d.rgate.State() {
+		case collectors.GateNotServed:
+			return true
+		case collectors.GateServed:
+			if cache.WaitForCacheSync(rctx.Done(), d.rsynced...) {
+				return true
+			}
+		}
+		select {
+		case <-t.C:
+			continue
+		case <-rctx.Done():
+		}
 		if ctx.Err() != nil {
 			return false
 		}
 		d.log.Warn("Routes not synced yet; going on without them (they join when they sync)", "waited", RouteSyncTimeout)
+		return true
 	}
-	return true
 }
 
 // Changes is signalled (coalesced) whenever a watched object changes.
@@ -295,7 +351,11 @@ func (d *Discovery) Inventory() []Item {
 
 // each calls fn with every target of every chosen object.
 func (d *Discovery) each(inventory bool, fn func(t config.Target, object string)) {
-	for _, l := range d.routes {
+	routes := d.routes
+	if !d.routesOn() {
+		routes = nil
+	}
+	for _, l := range routes {
 		rs, _ := l.List(labels.Everything())
 		for _, r := range rs {
 			if _, ok := d.chosen(r.Annotations, r.Labels); ok {
