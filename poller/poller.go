@@ -169,7 +169,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	set := &targetSet{cfg: o.Config, disco: disco, st: st, log: log}
-	eo := probes.EngineOptions{Logger: log, Sink: probes.NewIntervalSink(iw, log, extra), Observing: o.NodeName != "",
+	sink := probes.NewIntervalSink(iw, log, extra)
+	defer sink.Close() // after the engine stopped, before the file closes
+	eo := probes.EngineOptions{Logger: log, Sink: sink, Observing: o.NodeName != "",
 		MaxProbesPerSecond: o.MaxProbesPerSecond}
 	if disco != nil {
 		eo.Expect = set

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zerodown/zerodown/intervals"
@@ -12,14 +13,26 @@ import (
 // IntervalSink writes outages and certificate changes as intervals, an
 // outage's beginning when it begins and its end when it ends, and logs
 // them at Info. Extra keys (e.g. the poller's node) go into every locator.
+//
+// Records are written by a goroutine of its own, off the probe path,
+// through a bounded queue: a slow disk delays the file, never a probe. A
+// full queue makes the caller wait (a record is never dropped). Close
+// writes what is queued and stops it.
 type IntervalSink struct {
 	w     *intervals.Writer
 	log   *slog.Logger
 	extra map[string]string
 
-	mu   sync.Mutex
-	open map[seriesID]string // interval ID of each series' open outage
+	queue chan func()
+	done  chan struct{}
+	once  sync.Once
+	waits atomic.Uint64 // times the queue was full
+
+	open map[seriesID]string // interval ID of each series' open outage; the writing goroutine's
 }
+
+// sinkQueue is how many records may wait for the disk.
+const sinkQueue = 4096
 
 type seriesID struct {
 	backend string
@@ -31,8 +44,39 @@ func NewIntervalSink(w *intervals.Writer, log *slog.Logger, extra map[string]str
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &IntervalSink{w: w, log: log, extra: extra, open: map[seriesID]string{}}
+	k := &IntervalSink{w: w, log: log, extra: extra, open: map[seriesID]string{},
+		queue: make(chan func(), sinkQueue), done: make(chan struct{})}
+	go func() {
+		defer close(k.done)
+		for f := range k.queue {
+			f()
+		}
+	}()
+	return k
 }
+
+// write queues f for the writing goroutine.
+func (k *IntervalSink) write(f func()) {
+	if k.w == nil {
+		return
+	}
+	select {
+	case k.queue <- f:
+	default:
+		k.waits.Add(1)
+		k.queue <- f
+	}
+}
+
+// Close writes every queued record and stops the writing goroutine. Call
+// it once the engine has stopped, before closing the intervals.Writer.
+func (k *IntervalSink) Close() {
+	k.once.Do(func() { close(k.queue) })
+	<-k.done
+}
+
+// QueueWaits is how often a caller had to wait for a full queue.
+func (k *IntervalSink) QueueWaits() uint64 { return k.waits.Load() }
 
 func (k *IntervalSink) locator(s SeriesInfo) intervals.Locator {
 	keys := map[string]string{
@@ -57,27 +101,26 @@ func errText(err error) string {
 func (k *IntervalSink) OutageBegan(s SeriesInfo, ev Event) {
 	k.log.Info("outage began", "backend", s.Backend, "connection", s.Connection,
 		"start", ev.Start.UTC().Format(time.RFC3339Nano), "reason", ev.Reason.String(), "err", ev.Err)
-	if k.w == nil {
-		return
-	}
-	id, werr := k.w.Begin(intervals.Interval{
-		From:    intervals.Time{Time: ev.Start},
-		Level:   level(ev.Reason),
-		Source:  source(ev.Reason),
-		Locator: k.locator(s),
-		Message: intervals.Message{
-			Reason:       "DisruptionBegan",
-			Cause:        ev.Reason.String(),
-			HumanMessage: fmt.Sprintf("%s over %s connections stopped responding: %s", s.Backend, s.Connection, errText(ev.Err)),
-		},
+	loc := k.locator(s)
+	sid := seriesID{s.Backend, string(s.Connection)}
+	k.write(func() {
+		id, werr := k.w.Begin(intervals.Interval{
+			From:    intervals.Time{Time: ev.Start},
+			Level:   level(ev.Reason),
+			Source:  source(ev.Reason),
+			Locator: loc,
+			Message: intervals.Message{
+				Reason:       "DisruptionBegan",
+				Cause:        ev.Reason.String(),
+				HumanMessage: fmt.Sprintf("%s over %s connections stopped responding: %s", s.Backend, s.Connection, errText(ev.Err)),
+			},
+		})
+		if werr != nil {
+			k.log.Error("writing interval", "err", werr)
+			return
+		}
+		k.open[sid] = id
 	})
-	if werr != nil {
-		k.log.Error("writing interval", "err", werr)
-		return
-	}
-	k.mu.Lock()
-	k.open[seriesID{s.Backend, string(s.Connection)}] = id
-	k.mu.Unlock()
 }
 
 // OutageEnded implements Sink. The closing record carries the outage's
@@ -91,17 +134,7 @@ func (k *IntervalSink) OutageEnded(s SeriesInfo, ev Event) {
 		args = append(args, "ended", ev.Ended)
 	}
 	k.log.Info("outage ended", args...)
-	if k.w == nil {
-		return
-	}
 	sid := seriesID{s.Backend, string(s.Connection)}
-	k.mu.Lock()
-	id, ok := k.open[sid]
-	delete(k.open, sid)
-	k.mu.Unlock()
-	if !ok {
-		return
-	}
 	ann := map[string]string{
 		"duration_seconds": fmt.Sprintf("%.6f", d.Seconds()),
 		"last_reason":      ev.Last.String(),
@@ -123,37 +156,43 @@ func (k *IntervalSink) OutageEnded(s SeriesInfo, ev Event) {
 			s.Backend, s.Connection, d, ev.Reason, until, errText(ev.Err))
 	}
 	msg := &intervals.Message{Reason: "DisruptionEnded", Cause: ev.Reason.String(), HumanMessage: human, Annotations: ann}
-	if werr := k.w.End(id, ev.End, msg); werr != nil {
-		k.log.Error("writing interval", "err", werr)
-	}
+	k.write(func() {
+		id, ok := k.open[sid]
+		delete(k.open, sid)
+		if !ok {
+			return
+		}
+		if werr := k.w.End(id, ev.End, msg); werr != nil {
+			k.log.Error("writing interval", "err", werr)
+		}
+	})
 }
 
 // CertChanged implements Sink.
 func (k *IntervalSink) CertChanged(s SeriesInfo, at time.Time, old, cur *Cert) {
 	k.log.Info("certificate changed", "backend", s.Backend, "connection", s.Connection,
 		"old_serial", old.Serial, "new_serial", cur.Serial, "not_after", cur.NotAfter)
-	if k.w == nil {
-		return
-	}
 	loc := k.locator(s)
 	loc.Type = "Certificate"
-	if err := k.w.Point(intervals.Interval{
-		From:    intervals.Time{Time: at},
-		To:      intervals.Time{Time: at},
-		Level:   intervals.LevelWarning,
-		Source:  "Certificate",
-		Locator: loc,
-		Message: intervals.Message{
-			Reason:       "CertificateChanged",
-			HumanMessage: fmt.Sprintf("%s presented a new certificate (serial %s, expires %s)", s.Backend, cur.Serial, cur.NotAfter.UTC().Format(time.RFC3339)),
-			Annotations: map[string]string{
-				"old_fingerprint": old.Fingerprint, "new_fingerprint": cur.Fingerprint,
-				"old_serial": old.Serial, "new_serial": cur.Serial,
+	k.write(func() {
+		if err := k.w.Point(intervals.Interval{
+			From:    intervals.Time{Time: at},
+			To:      intervals.Time{Time: at},
+			Level:   intervals.LevelWarning,
+			Source:  "Certificate",
+			Locator: loc,
+			Message: intervals.Message{
+				Reason:       "CertificateChanged",
+				HumanMessage: fmt.Sprintf("%s presented a new certificate (serial %s, expires %s)", s.Backend, cur.Serial, cur.NotAfter.UTC().Format(time.RFC3339)),
+				Annotations: map[string]string{
+					"old_fingerprint": old.Fingerprint, "new_fingerprint": cur.Fingerprint,
+					"old_serial": old.Serial, "new_serial": cur.Serial,
+				},
 			},
-		},
-	}); err != nil {
-		k.log.Error("writing interval", "err", err)
-	}
+		}); err != nil {
+			k.log.Error("writing interval", "err", err)
+		}
+	})
 }
 
 // source is the interval source of an outage: the observer's own trouble

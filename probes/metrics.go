@@ -80,15 +80,29 @@ func (e *Engine) Collect(ch chan<- prometheus.Metric) {
 	e.lag.Collect(ch)
 }
 
+// collect sends the series' metrics to ch. They are built under the
+// series lock and sent after it is released: a slow scrape never holds up
+// the probes' results.
 func (s *series) collect(ch chan<- prometheus.Metric, now time.Time) {
+	for _, m := range s.metrics(now) {
+		ch <- m
+	}
+}
+
+// metrics snapshots the series as constant metrics.
+func (s *series) metrics(now time.Time) []prometheus.Metric {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.retiredAt.IsZero() {
+		now = s.retiredAt
+	}
+	out := make([]prometheus.Metric, 0, 40)
 	b, c, p := s.info.Backend, string(s.info.Connection), s.info.Protocol
 	counter := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+		out = append(out, prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...))
 	}
 	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+		out = append(out, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...))
 	}
 	// Known label values are always exported, so rate() sees zeros.
 	counter(requestsDesc, float64(s.requests[ReasonNone]), b, p, c, "success")
@@ -125,4 +139,5 @@ func (s *series) collect(ch chan<- prometheus.Metric, now time.Time) {
 	}
 	counter(skippedDesc, float64(s.skipped), b, c)
 	gauge(inFlightDesc, float64(s.inFlight), b, c)
+	return out
 }

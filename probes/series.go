@@ -16,8 +16,9 @@ import (
 )
 
 // Sink receives what the scheduler finds, for intervals and logs. It is
-// called with the series lock held, in the order events happen: it must be
-// quick and must not call back into the engine.
+// called in the order a series' events happen, never with the series lock
+// held (the events are queued under it and delivered after); it must not
+// call back into the engine.
 type Sink interface {
 	// OutageBegan: ev.Start, ev.Reason and ev.Err are the outage's
 	// beginning and its first failure.
@@ -118,6 +119,30 @@ type series struct {
 	// retiredAt is when the series was removed or stopped: its status is
 	// frozen there and late results are ignored.
 	retiredAt time.Time
+	// outbox holds sink calls made under mu, delivered in order by
+	// deliver once mu is released (deliverMu keeps that order).
+	outbox    []func()
+	deliverMu sync.Mutex
+}
+
+// tellLocked queues a sink call; s.mu is held.
+func (s *series) tellLocked(f func()) {
+	if s.sink != nil {
+		s.outbox = append(s.outbox, f)
+	}
+}
+
+// deliver makes the queued sink calls, in order, without the series lock.
+func (s *series) deliver() {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	s.mu.Lock()
+	box := s.outbox
+	s.outbox = nil
+	s.mu.Unlock()
+	for _, f := range box {
+		f()
+	}
 }
 
 // minSlowAfter is the floor of the time after which a request still in
@@ -309,6 +334,7 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 
 // abort settles a request cancelled by a stop without judging the target.
 func (s *series) abort(seq uint64) {
+	defer s.deliver()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
@@ -323,6 +349,7 @@ func (s *series) complete(seq uint64, r *Result, impaired bool) {
 	// The scheduler takes its lock, then a series'; so a series asks to be
 	// expedited only once its own lock is released.
 	failing, recovered := s.completeLocked(seq, r, impaired)
+	s.deliver()
 	if failing {
 		s.sched.expedite(s)
 	}
@@ -365,7 +392,8 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired bool) (failing, 
 		if s.cert != nil {
 			s.certChanges++
 			if s.sink != nil {
-				s.sink.CertChanged(s.info, r.Start, s.cert, r.Cert)
+				info, at, old, cur := s.info, r.Start, s.cert, r.Cert
+				s.tellLocked(func() { s.sink.CertChanged(info, at, old, cur) })
 			}
 		}
 		s.cert = r.Cert
@@ -392,13 +420,15 @@ func (s *series) endSinkLocked(ev Event) {
 		ev.Start = s.sinkStart
 		ev.Split[ReasonObserver] = max(ev.Split[ReasonObserver]-s.sinkObserver, 0)
 	}
-	s.sink.OutageEnded(s.info, ev)
+	info := s.info
+	s.tellLocked(func() { s.sink.OutageEnded(info, ev) })
 }
 
 // retire ends the series' outage in progress at now, why being "removed"
 // or "stopped", and freezes its status there; results still in flight are
 // ignored afterwards. The scheduler no longer runs it.
 func (s *series) retire(now time.Time, why string) {
+	defer s.deliver()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.retiredAt.IsZero() {
@@ -445,7 +475,8 @@ func (s *series) settleLocked() {
 		switch {
 		case ok && ev.Kind == OutageBegan:
 			s.sinkStart, s.sinkObserver = ev.Start, 0
-			s.sink.OutageBegan(s.info, ev)
+			info := s.info
+			s.tellLocked(func() { s.sink.OutageBegan(info, ev) })
 		case ok && ev.Kind == OutageEnded:
 			s.endSinkLocked(ev)
 		case s.tracker.Outages() > counted:
@@ -453,10 +484,12 @@ func (s *series) settleLocked() {
 			// failure splits it.
 			obs := s.tracker.Split()[ReasonObserver]
 			split := [numReasons]time.Duration{ReasonObserver: smp.Start.Sub(s.sinkStart)}
-			s.sink.OutageEnded(s.info, Event{Kind: OutageEnded, Start: s.sinkStart, End: smp.Start,
-				Reason: ReasonObserver, Last: ReasonObserver, Split: split})
+			info, ended := s.info, Event{Kind: OutageEnded, Start: s.sinkStart, End: smp.Start,
+				Reason: ReasonObserver, Last: ReasonObserver, Split: split}
+			s.tellLocked(func() { s.sink.OutageEnded(info, ended) })
 			s.sinkStart, s.sinkObserver = smp.Start, obs
-			s.sink.OutageBegan(s.info, Event{Kind: OutageBegan, Start: smp.Start, Reason: smp.Reason, Err: smp.Err})
+			began := Event{Kind: OutageBegan, Start: smp.Start, Reason: smp.Reason, Err: smp.Err}
+			s.tellLocked(func() { s.sink.OutageBegan(info, began) })
 		}
 	}
 	if n > 0 {

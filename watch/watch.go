@@ -102,6 +102,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	started := time.Now()
 	if _, _, err := engine.Apply(o.Config.Targets); err != nil {
+		sink.Close()
 		if iw != nil {
 			_ = iw.Close(time.Now())
 		}
@@ -114,6 +115,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		var err error
 		if srv, err = serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Logger: log, OnListen: o.OnListen}); err != nil {
 			engine.Stop()
+			sink.Close()
 			if iw != nil {
 				_ = iw.Close(time.Now())
 			}
@@ -155,6 +157,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	<-ctx.Done()
 	wg.Wait()
 	engine.Stop()
+	sink.Close() // every record written before the file closes
 	ended := time.Now()
 	statuses := engine.Statuses()
 	view.final(statuses)
