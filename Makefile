@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     ?= bin/zerodown
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
+LDFLAGS := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
            -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
@@ -12,7 +12,7 @@ help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/zerodown
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/zerodown
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/zerodown
 
 demo: build ## start the loopback test target with scheduled outages and watch it (about 40 s)
 	./$(BIN) demo --out zerodown-demo

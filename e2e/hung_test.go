@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 )
 
 // hungAPIServer is a loopback listener that accepts connections and never
@@ -65,7 +66,7 @@ current-context: hung
 // 58 s.)
 func TestHungAPIServer(t *testing.T) {
 	kc := hungAPIServer(t)
-	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt := targettest.Start(t, testtarget.Options{})
 	cfg := filepath.Join(t.TempDir(), "static.yaml")
 	if err := os.WriteFile(cfg, []byte("targets:\n  - name: static\n    connections: [new]\n    interval: 50ms\n    http:\n      url: http://"+tt.HTTPAddr()+"/\n"), 0o600); err != nil {
 		t.Fatal(err)

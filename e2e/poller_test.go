@@ -19,6 +19,7 @@ import (
 
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 )
 
 const pollerNS = "zd-poller"
@@ -81,7 +82,7 @@ func TestPollerDiscoversAndMeasures(t *testing.T) {
 	ctx := ctxT(t)
 	c := newClients(t)
 	// The loopback target plays router (HTTP and HTTPS) and cluster DNS.
-	tt := testtarget.StartForTest(t, testtarget.Options{Zone: "cluster.local.", DNSNames: []string{"shop.apps.test"}})
+	tt := targettest.Start(t, testtarget.Options{Zone: "cluster.local.", DNSNames: []string{"shop.apps.test"}})
 	ca := filepath.Join(t.TempDir(), "router-ca.pem")
 	if err := tt.WriteCAFile(ca); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 )
 
 // restart kills a control plane process and starts it again after down.
@@ -39,7 +40,7 @@ func annotatedRoute(name, host string) *routev1.Route {
 func TestSurvivesAPIServerRestart(t *testing.T) {
 	ctx := ctxT(t)
 	c := newClients(t)
-	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt := targettest.Start(t, testtarget.Options{})
 	_ = c.config.ConfigV1().ClusterOperators().Delete(ctx, "restart-co", metav1.DeleteOptions{})
 	restartNS := freshNamespace(t, c, "zd-restart")
 	if _, err := c.route.RouteV1().Routes(restartNS).Create(ctx, annotatedRoute("before", "before.apps.test"), metav1.CreateOptions{}); err != nil {

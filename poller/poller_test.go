@@ -13,6 +13,7 @@ import (
 
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 )
 
 // scrape returns /metrics of the poller at addr.
@@ -55,7 +56,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // request) applies a changed file live, keeps unchanged targets' counters,
 // and a broken file changes nothing but the reload gauge.
 func TestPollerReloadsStaticTargets(t *testing.T) {
-	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt := targettest.Start(t, testtarget.Options{})
 	path := filepath.Join(t.TempDir(), "targets.yaml")
 	write := func(body string) {
 		t.Helper()

@@ -10,12 +10,13 @@ import (
 
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 )
 
 // startTarget starts a loopback test target for one test and writes its CA.
 func startTarget(t *testing.T, o testtarget.Options) (*testtarget.Server, string) {
 	t.Helper()
-	tt := testtarget.StartForTest(t, o)
+	tt := targettest.Start(t, o)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := tt.WriteCAFile(ca); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 )
 
 func TestStarvationDuring(t *testing.T) {
@@ -46,7 +47,7 @@ func TestStarvationDuring(t *testing.T) {
 // observer's failure; the same hang with the process running freely is the
 // target's timeout.
 func TestStarvedProbeIsObserver(t *testing.T) {
-	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt := targettest.Start(t, testtarget.Options{})
 	tt.Set(testtarget.Hang)
 	for _, tc := range []struct {
 		name    string

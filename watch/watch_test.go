@@ -26,6 +26,7 @@ import (
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 )
 
 // httpConfig is a configuration of HTTP targets named names, all probing
@@ -183,7 +184,7 @@ func within(at, ref time.Time, tol time.Duration) bool {
 // TestRunRefuseWindow watches a target that refuses connections for 300ms
 // and checks the metrics served meanwhile, the summary and the intervals.
 func TestRunRefuseWindow(t *testing.T) {
-	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt := targettest.Start(t, testtarget.Options{})
 	out := t.TempDir()
 	o := Options{
 		Config:   httpConfig(t, "http://"+tt.HTTPAddr()+"/", nil, "web"),
@@ -320,7 +321,7 @@ func TestRunRefuseWindow(t *testing.T) {
 // counters, removed ones disappear, new ones appear; a failed reload keeps
 // the running targets and sets the reload gauge to 0.
 func TestRunReload(t *testing.T) {
-	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt := targettest.Start(t, testtarget.Options{})
 	url := "http://" + tt.HTTPAddr() + "/"
 	newOnly := []string{"new"}
 	next := httpConfig(t, url, newOnly, "a", "c")
@@ -445,7 +446,7 @@ func TestRunReload(t *testing.T) {
 // as lines otherwise.
 func TestRunView(t *testing.T) {
 	const clearScreen = "\x1b[2J"
-	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt := targettest.Start(t, testtarget.Options{})
 	cfg := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "viewed")
 	for _, tc := range []struct {
 		name      string
@@ -538,7 +539,7 @@ func TestLogLinesAboveTheTable(t *testing.T) {
 // TestRunListenInUse: an address in use fails the run with an error about
 // --listen and leaves the output folder usable by the next run.
 func TestRunListenInUse(t *testing.T) {
-	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt := targettest.Start(t, testtarget.Options{})
 	cfg := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "web")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -590,7 +591,7 @@ func TestRunListenInUse(t *testing.T) {
 // the middle of its outage ends the outage at the removal (annotated, with
 // its cause and duration) and keeps the target's totals in the summary.
 func TestRunReloadRemovesFailingTarget(t *testing.T) {
-	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt := targettest.Start(t, testtarget.Options{})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 	"github.com/zerodown/zerodown/watch"
 )
 
@@ -225,7 +226,7 @@ targets:
 // ends 0 and writes the summary; a run whose disruption exceeds --budget
 // ends 3 and says so.
 func TestWatch(t *testing.T) {
-	tt := testtarget.StartForTest(t, testtarget.Options{})
+	tt := targettest.Start(t, testtarget.Options{})
 	url := "http://" + tt.HTTPAddr() + "/"
 	backend := strings.ReplaceAll(tt.HTTPAddr(), ":", "_")
 
