@@ -501,14 +501,17 @@ func (s *series) settleLocked() {
 // Status is a snapshot of a series, for live views and summaries.
 type Status struct {
 	SeriesInfo
-	Up            bool
-	HaveResult    bool
-	Requests      uint64
-	Failures      uint64
-	Outages       uint64
-	Disruption    time.Duration
-	Observed      time.Duration
-	CurrentOutage time.Duration // zero when up
+	Up         bool
+	HaveResult bool
+	Requests   uint64
+	Failures   uint64 // all failed requests, the observer's included
+	// ObserverFailures failed while the observer itself was impaired or
+	// starved of CPU: not the target's.
+	ObserverFailures uint64
+	Outages          uint64
+	Disruption       time.Duration
+	Observed         time.Duration
+	CurrentOutage    time.Duration // zero when up
 	// Cause is the reason that saw most of the current outage, or of the
 	// last one when up (ReasonNone before any).
 	Cause    Reason
@@ -540,6 +543,7 @@ func (s *series) status(now time.Time) Status {
 	if !s.startedAt.IsZero() {
 		st.Observed = now.Sub(s.startedAt)
 	}
+	st.ObserverFailures = s.requests[ReasonObserver]
 	for r, n := range s.requests {
 		st.Requests += n
 		if r != int(ReasonNone) {
