@@ -165,23 +165,8 @@ func tlsConfig(cfg *config.HTTPProbe, u *url.URL) (*tls.Config, error) {
 	if tc.ServerName == "" {
 		tc.ServerName = u.Hostname()
 	}
-	if cfg.TLS.CAFile != "" {
-		pem, err := os.ReadFile(cfg.TLS.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate found", cfg.TLS.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if cfg.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	if err := applyTLSFiles(tc, cfg.TLS); err != nil {
+		return nil, err
 	}
 	return tc, nil
 }

@@ -396,3 +396,47 @@ func TestReasonsListed(t *testing.T) {
 		}
 	}
 }
+
+// A CA bundle rotated on disk is used from the next connection on: the
+// file first holds another CA (TLS failures), then the target's own.
+func TestCAFileReloaded(t *testing.T) {
+	tt, _ := startTarget(t, testtarget.Options{})
+	other := targettest.Start(t, testtarget.Options{})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := other.WriteCAFile(ca); err != nil {
+		t.Fatal(err)
+	}
+	tg := resolved(t, config.Target{HTTP: &config.HTTPProbe{URL: "https://" + tt.HTTPSAddr() + "/", TLS: config.TLS{CAFile: ca}}})
+	p, err := New(tg, config.ConnNew)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if r := probeWith(p, time.Second); r.Reason != ReasonTLS {
+		t.Fatalf("with another CA: %s (%v), want tls", r.Reason, r.Err)
+	}
+	if err := tt.WriteCAFile(ca); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := probeWith(p, time.Second)
+		if r.OK() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotated CA file not picked up: %s (%v)", r.Reason, r.Err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A name the certificate does not hold still fails verification.
+	bad := resolved(t, config.Target{HTTP: &config.HTTPProbe{URL: "https://" + tt.HTTPSAddr() + "/", TLS: config.TLS{CAFile: ca, ServerName: "not-this.test"}}})
+	pb, err := New(bad, config.ConnNew)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pb.Close()
+	if r := probeWith(pb, time.Second); r.Reason != ReasonTLS {
+		t.Errorf("wrong server name: %s (%v), want tls", r.Reason, r.Err)
+	}
+}
