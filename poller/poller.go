@@ -65,6 +65,9 @@ type Options struct {
 	// MaxProbesPerSecond is a ceiling on probes per second across all
 	// targets (0: none).
 	MaxProbesPerSecond float64
+	// NativeHistogramsOnly drops the classic buckets of the probe duration
+	// histogram (see probes.EngineOptions).
+	NativeHistogramsOnly bool
 }
 
 var (
@@ -172,7 +175,7 @@ func Run(ctx context.Context, o Options) error {
 	sink := probes.NewIntervalSink(iw, log, extra)
 	defer sink.Close() // after the engine stopped, before the file closes
 	eo := probes.EngineOptions{Logger: log, Sink: sink, Observing: o.NodeName != "",
-		MaxProbesPerSecond: o.MaxProbesPerSecond}
+		MaxProbesPerSecond: o.MaxProbesPerSecond, NativeHistogramsOnly: o.NativeHistogramsOnly}
 	if disco != nil {
 		eo.Expect = set
 	}

@@ -3,8 +3,11 @@ package probes
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"github.com/zerodown/zerodown/config"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -199,5 +202,48 @@ func TestStaggerHalfInterval(t *testing.T) {
 	}
 	if len(offsets) < staggerMinGroups {
 		t.Errorf("series start at %d offsets, want at least %d", len(offsets), staggerMinGroups)
+	}
+}
+
+// The series a target exports per connection mode, in the text format:
+// 37 with classic buckets, 23 with the native histogram only (an http://
+// target at an IP address, new connections; README "Series per target").
+func TestSeriesPerTarget(t *testing.T) {
+	for _, tc := range []struct {
+		native bool
+		want   int
+	}{{false, 37}, {true, 23}} {
+		e := NewEngine(EngineOptions{NativeHistogramsOnly: tc.native})
+		tg := httpTarget("api", "127.0.0.1:9", time.Second)
+		tg.Connections = []config.Connection{config.ConnNew}
+		if _, _, err := e.Apply([]config.Target{tg}); err != nil {
+			t.Fatal(err)
+		}
+		s := e.order[0]
+		s.hist = e.dur.WithLabelValues("api", "http", "new")
+		s.hist.Observe(0.001)
+		s.startedAt = time.Now()
+		s.haveResult = true
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(e)
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := 0
+		for _, l := range strings.Split(b.String(), "\n") {
+			if strings.Contains(l, `backend="api"`) {
+				n++
+			}
+		}
+		if n != tc.want {
+			t.Errorf("native only %v: %d series per target and connection, want %d:\n%s", tc.native, n, tc.want, b.String())
+		}
 	}
 }

@@ -70,6 +70,11 @@ type EngineOptions struct {
 	// zerodown_probes_rate_limited_total; re-probes of failing targets are
 	// skipped first.
 	MaxProbesPerSecond float64
+	// NativeHistogramsOnly drops the classic buckets of
+	// zerodown_probe_duration_seconds (15 series per target and
+	// connection), keeping the native histogram alone (one series in a
+	// Prometheus that ingests native histograms).
+	NativeHistogramsOnly bool
 	// KeepRemoved keeps the final status of every series that Apply
 	// removes, for Statuses (a run's summary and verdict count a target
 	// removed mid-run); off, a long-running poller forgets them.
@@ -110,7 +115,7 @@ func NewEngine(o EngineOptions) *Engine {
 		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "zerodown_probe_duration_seconds",
 			Help:                            "Duration of probe requests, successful or not (a timeout observes the timeout).",
-			Buckets:                         []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			Buckets:                         durationBuckets(o.NativeHistogramsOnly),
 			NativeHistogramBucketFactor:     1.1,
 			NativeHistogramMaxBucketNumber:  160,
 			NativeHistogramMinResetDuration: time.Hour,
@@ -127,6 +132,15 @@ func NewEngine(o EngineOptions) *Engine {
 		pool:   newWorkerPool(),
 		sched:  newScheduler(),
 	}
+}
+
+// durationBuckets are the classic buckets of the probe duration histogram
+// (none: native only).
+func durationBuckets(nativeOnly bool) []float64 {
+	if nativeOnly {
+		return nil // with a native bucket factor: no classic buckets
+	}
+	return []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 }
 
 // Start lets series run until ctx ends. Targets applied before Start begin

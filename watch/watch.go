@@ -58,6 +58,9 @@ type Options struct {
 	// MaxProbesPerSecond is a ceiling on probes per second across all
 	// targets (0: none).
 	MaxProbesPerSecond float64
+	// NativeHistogramsOnly drops the classic buckets of the probe duration
+	// histogram (see probes.EngineOptions).
+	NativeHistogramsOnly bool
 }
 
 // IntervalsFile and SummaryFile are the names written into OutDir.
@@ -91,7 +94,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	sink := probes.NewIntervalSink(iw, log, o.Extra)
-	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: sink, KeepRemoved: true, MaxProbesPerSecond: o.MaxProbesPerSecond})
+	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: sink, KeepRemoved: true, MaxProbesPerSecond: o.MaxProbesPerSecond,
+		NativeHistogramsOnly: o.NativeHistogramsOnly})
 
 	reg := prometheus.NewRegistry()
 	reloads := serve.NewReloadGauges()

@@ -194,6 +194,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		out      = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and summary.json")
 		budget   = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this (0 = no budget)")
 		maxRate  = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
+		native   = fs.Bool("probe.native-histograms-only", false, "export zerodown_probe_duration_seconds as a native histogram only, without its 15 classic bucket series per target and connection")
 		empty    = fs.Bool("config.allow-empty", false, "accept a configuration, or a SIGHUP reload, with no targets (otherwise an error: a truncated file must not silently stop all probing)")
 		flags    common
 	)
@@ -254,7 +255,7 @@ Flags:
 
 	sum, err := watch.Run(ctx, watch.Options{
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
-		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate,
+		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
 		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty),
 	})
 	if err != nil {

@@ -37,6 +37,7 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		interval    = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s)")
 		fast        = fs.Duration("fast-interval", 0, "probe interval while a target fails (default 10ms)")
 		timeout     = fs.Duration("timeout", 0, "timeout of one probe (default 1s)")
+		native      = fs.Bool("probe.native-histograms-only", false, "export zerodown_probe_duration_seconds as a native histogram only, without its 15 classic bucket series per target and connection")
 		empty       = fs.Bool("config.allow-empty", false, "with --discovery=false, accept a configuration, or a SIGHUP reload, with no static targets")
 		maxRate     = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
 		flags       common
@@ -100,7 +101,7 @@ Flags:
 			RouterTLS:  config.TLS{CAFile: *routerCA, InsecureSkipVerify: *routerSkip},
 			ClusterDNS: *clusterDNS, ClusterDomain: *domain,
 		},
-		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate,
+		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
 	})
 	if err != nil {
 		log.Error("poller failed", "err", err)
