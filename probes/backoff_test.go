@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -245,5 +247,65 @@ func TestSeriesPerTarget(t *testing.T) {
 		if n != tc.want {
 			t.Errorf("native only %v: %d series per target and connection, want %d:\n%s", tc.native, n, tc.want, b.String())
 		}
+	}
+}
+
+func TestInFlightCap(t *testing.T) {
+	f := newInFlight(4)
+	if !f.start(true) || !f.start(true) {
+		t.Fatal("re-probes refused below half the slots")
+	}
+	if f.start(true) {
+		t.Error("re-probe took more than half the slots")
+	}
+	if !f.start(false) || !f.start(false) {
+		t.Fatal("steady probes refused below the cap")
+	}
+	if f.start(false) {
+		t.Error("a fifth request started with a cap of 4")
+	}
+	if f.skipped.Load() != 2 {
+		t.Errorf("skipped %d, want 2", f.skipped.Load())
+	}
+	f.done()
+	if !f.start(false) {
+		t.Error("a slot freed but not taken")
+	}
+}
+
+// Against hung targets the engine keeps at most MaxInFlightTotal requests
+// in flight, however many targets hang: the rest are skipped and counted.
+func TestEngineInFlightCapAgainstHungTargets(t *testing.T) {
+	tt := targettest.Start(t, testtarget.Options{})
+	tt.Set(testtarget.Hang)
+	e := NewEngine(EngineOptions{MaxInFlightTotal: 16})
+	var ts []config.Target
+	for i := range 20 {
+		tg := httpTarget(fmt.Sprintf("h%02d", i), tt.HTTPAddr(), 100*time.Millisecond)
+		tg.Timeout = config.Duration(time.Second)
+		ts = append(ts, tg)
+	}
+	if _, _, err := e.Apply(ts); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.Start(ctx)
+	defer e.Stop()
+	maxSeen := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for e.load.skipped.Load() < 20 {
+		n := 0
+		for _, st := range e.Statuses() {
+			n += st.InFlight
+		}
+		maxSeen = max(maxSeen, n)
+		if time.Now().After(deadline) {
+			t.Fatalf("no probe skipped for the cap within 10s (in flight up to %d)", maxSeen)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if maxSeen > 16 {
+		t.Errorf("%d requests in flight with a cap of 16", maxSeen)
 	}
 }

@@ -49,6 +49,7 @@ type Engine struct {
 	removed     []Status // final statuses of removed series (keepRemoved)
 	limiter     *limiter
 	starved     *starvation
+	load        *inFlight
 }
 
 // EngineOptions configures an Engine.
@@ -70,6 +71,11 @@ type EngineOptions struct {
 	// zerodown_probes_rate_limited_total; re-probes of failing targets are
 	// skipped first.
 	MaxProbesPerSecond float64
+	// MaxInFlightTotal bounds the requests in flight across every target
+	// (0: DefaultMaxInFlightTotal); probes over it are skipped, re-probes
+	// of failing targets first (they may use only half of it), and
+	// counted in zerodown_probes_overload_skipped_total.
+	MaxInFlightTotal int
 	// NativeHistogramsOnly drops the classic buckets of
 	// zerodown_probe_duration_seconds (15 series per target and
 	// connection), keeping the native histogram alone (one series in a
@@ -112,6 +118,7 @@ func NewEngine(o EngineOptions) *Engine {
 		keepRemoved: o.KeepRemoved,
 		limiter:     newLimiter(o.MaxProbesPerSecond),
 		starved:     &starvation{},
+		load:        newInFlight(o.MaxInFlightTotal),
 		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "zerodown_probe_duration_seconds",
 			Help:                            "Duration of probe requests, successful or not (a timeout observes the timeout).",
@@ -409,6 +416,7 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, erro
 		fastStep:    max(time.Duration(t.FastInterval), time.Duration(t.Timeout)/time.Duration(maxIn)),
 		fastFor:     time.Duration(t.FastFor),
 		limiter:     e.limiter,
+		load:        e.load,
 		rng:         uint64(time.Now().UnixNano()) | 1,
 		lag:         e.lag,
 		sink:        e.sink,

@@ -49,3 +49,41 @@ func (l *limiter) take(now time.Time, reprobe bool) bool {
 	l.tokens--
 	return true
 }
+
+// inFlight bounds the requests in flight across every series of an
+// engine: when the process cannot keep up (more targets than its CPU can
+// probe, a storm of hung backends), probes are skipped, re-probes of
+// failing targets first, rather than piling up goroutines and connections
+// until the poller itself falls over and every target looks down.
+type inFlight struct {
+	max     int64
+	n       atomic.Int64
+	skipped atomic.Uint64
+}
+
+// DefaultMaxInFlightTotal bounds the requests in flight of an engine.
+const DefaultMaxInFlightTotal = 1024
+
+func newInFlight(max int) *inFlight {
+	if max <= 0 {
+		max = DefaultMaxInFlightTotal
+	}
+	return &inFlight{max: int64(max)}
+}
+
+// start reports whether a request may start; a re-probe only while fewer
+// than half the slots are taken.
+func (f *inFlight) start(reprobe bool) bool {
+	limit := f.max
+	if reprobe {
+		limit = max(f.max/2, 1)
+	}
+	if f.n.Add(1) > limit {
+		f.n.Add(-1)
+		f.skipped.Add(1)
+		return false
+	}
+	return true
+}
+
+func (f *inFlight) done() { f.n.Add(-1) }

@@ -40,6 +40,9 @@ var (
 	rateLimitedDesc = prometheus.NewDesc("zerodown_probes_rate_limited_total",
 		"Probes not started because the engine's ceiling on probes per second was reached (re-probes of failing targets are skipped first).",
 		nil, nil)
+	overloadDesc = prometheus.NewDesc("zerodown_probes_overload_skipped_total",
+		"Probes not started because the engine had its maximum of requests in flight across all targets (re-probes of failing targets are skipped first): the engine cannot keep up.",
+		nil, nil)
 	starvedDesc = prometheus.NewDesc("zerodown_process_starved_seconds_total",
 		"Time this process could not run when it wanted to (how late a 5ms ticker woke, beyond 1ms): a poller short of CPU.",
 		nil, nil)
@@ -54,7 +57,7 @@ var (
 // Describe implements prometheus.Collector.
 func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{requestsDesc, disruptionDesc, disruptionsDesc, observedDesc,
-		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc, starvedDesc, starvedProbesDesc} {
+		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc, starvedDesc, starvedProbesDesc, overloadDesc} {
 		ch <- d
 	}
 	e.dur.Describe(ch)
@@ -73,6 +76,7 @@ func (e *Engine) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(starvedDesc, prometheus.CounterValue, time.Duration(e.starved.total.Load()).Seconds())
 	ch <- prometheus.MustNewConstMetric(starvedProbesDesc, prometheus.CounterValue, float64(e.starved.discounted.Load()))
+	ch <- prometheus.MustNewConstMetric(overloadDesc, prometheus.CounterValue, float64(e.load.skipped.Load()))
 	if e.limiter != nil {
 		ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(e.limiter.denied.Load()))
 	}

@@ -74,6 +74,7 @@ type series struct {
 	fastFor  time.Duration          // how long a failing series is probed every fastStep before backing off
 	sibling  atomic.Pointer[series] // the same target over its other connection mode, if any; set by Apply
 	limiter  *limiter               // the engine's ceiling on probes per second (nil: none)
+	load     *inFlight              // the engine's requests in flight
 	phase    time.Time              // origin of the steady grid
 	due      time.Time              // guarded by sched.mu
 	hidx     int                    // index in the scheduler's heap, -1 when not in it; guarded by sched.mu
@@ -263,6 +264,10 @@ func (s *series) launchLocked(now, due time.Time) {
 		s.rateLimited++
 		return
 	}
+	if !s.load.start(!s.failSince.IsZero()) {
+		s.skipped++
+		return
+	}
 	seq := s.base + uint64(len(s.pending))
 	s.pending = append(s.pending, entry{start: now})
 	s.inFlight++
@@ -338,6 +343,7 @@ func (s *series) abort(seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
+	s.load.done()
 	if !s.retiredAt.IsZero() {
 		return
 	}
@@ -364,6 +370,7 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired bool) (failing, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
+	s.load.done()
 	if !s.retiredAt.IsZero() {
 		return false, false // a late answer after the series was removed or stopped
 	}
