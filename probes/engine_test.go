@@ -62,6 +62,19 @@ func (r *recSink) snapshot() ([]string, []time.Duration) {
 	return append([]string(nil), r.events...), append([]time.Duration(nil), r.ended...)
 }
 
+// waitUntil polls cond until it holds, failing the test after 20 s (a
+// bound for a stuck test, not a measurement).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 20s: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func httpTarget(name, addr string, interval time.Duration) config.Target {
 	t := config.Target{Name: name, Schedule: config.Schedule{Interval: config.Duration(interval)},
 		HTTP: &config.HTTPProbe{URL: "http://" + addr + "/"}}
@@ -119,9 +132,21 @@ func TestEngineMeasuresOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e.Start(ctx)
-	time.Sleep(300 * time.Millisecond)
+	// Both modes answered twice (the reused connection is established).
+	waitUntil(t, "both modes answered twice", func() bool {
+		for _, st := range e.Statuses() {
+			if st.Requests-st.Failures < 2 {
+				return false
+			}
+		}
+		return true
+	})
 	rec := tt.Window(testtarget.Refuse, 400*time.Millisecond)
-	time.Sleep(300 * time.Millisecond)
+	// Both outages ended (the sink heard), and a success came after.
+	waitUntil(t, "both outages ended", func() bool {
+		_, ended := sink.snapshot()
+		return len(ended) >= 2 && e.Statuses()[0].Up && e.Statuses()[1].Up
+	})
 	e.Stop()
 
 	if problems, err := testutil.CollectAndLint(e); err != nil || len(problems) > 0 {
@@ -242,8 +267,9 @@ func TestEngineApplyKeepsUnchanged(t *testing.T) {
 	defer cancel()
 	e.Start(ctx)
 	defer e.Stop()
-	time.Sleep(200 * time.Millisecond)
-	before, _ := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "a", "connection": "new", "result": "success"})
+	aOK := map[string]string{"backend": "a", "connection": "new", "result": "success"}
+	waitUntil(t, "a probed", func() bool { v, _ := metricValue(t, e, "zerodown_probe_requests_total", aOK); return v > 0 })
+	before, _ := metricValue(t, e, "zerodown_probe_requests_total", aOK)
 	if before == 0 {
 		t.Fatal("a was not probed")
 	}
@@ -262,10 +288,10 @@ func TestEngineApplyKeepsUnchanged(t *testing.T) {
 	if _, ok := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "b"}); ok {
 		t.Fatal("b still exported after removal")
 	}
-	time.Sleep(100 * time.Millisecond)
-	if v, _ := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "c", "connection": "reused", "result": "success"}); v == 0 {
-		t.Fatal("c not probed after being added")
-	}
+	waitUntil(t, "c probed after being added", func() bool {
+		v, _ := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "c", "connection": "reused", "result": "success"})
+		return v > 0
+	})
 	// A changed target (other interval) is a new series.
 	a3 := httpTarget("a", tt.HTTPAddr(), 30*time.Millisecond)
 	if added, removed, err := e.Apply([]config.Target{a3, c}); err != nil || added != 2 || removed != 2 {
@@ -273,10 +299,10 @@ func TestEngineApplyKeepsUnchanged(t *testing.T) {
 	}
 	// Its latency histogram goes on under the same labels (the old
 	// series' child is deleted, the new series' is a fresh one).
-	time.Sleep(100 * time.Millisecond)
-	if v, ok := metricValue(t, e, "zerodown_probe_duration_seconds", map[string]string{"backend": "a", "connection": "new"}); !ok || v == 0 {
-		t.Fatalf("a's duration histogram after the change: %v observations (exported %v)", v, ok)
-	}
+	waitUntil(t, "a's duration histogram observed under the same labels after the change", func() bool {
+		v, ok := metricValue(t, e, "zerodown_probe_duration_seconds", map[string]string{"backend": "a", "connection": "new"})
+		return ok && v > 0
+	})
 }
 
 // Collect exports exactly the state of a series: fed synthetic results,

@@ -176,6 +176,19 @@ func familiesWithBackend(mfs map[string]*dto.MetricFamily, name string) []string
 	return out
 }
 
+// waitFor polls cond until it holds, failing the test after 20 s (a bound
+// for a stuck test, not a measurement).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 20s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func within(at, ref time.Time, tol time.Duration) bool {
 	d := at.Sub(ref)
 	return d >= -tol && d <= tol
@@ -187,21 +200,32 @@ func TestRunRefuseWindow(t *testing.T) {
 	tt := targettest.Start(t, testtarget.Options{})
 	out := t.TempDir()
 	o := Options{
-		Config:   httpConfig(t, "http://"+tt.HTTPAddr()+"/", nil, "web"),
-		Duration: 1500 * time.Millisecond,
-		Listen:   "127.0.0.1:0",
-		OutDir:   out,
+		Config: httpConfig(t, "http://"+tt.HTTPAddr()+"/", nil, "web"),
+		Listen: "127.0.0.1:0",
+		OutDir: out,
 	}
-	addr, done := startRun(t, context.Background(), o)
-
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startRun(t, ctx, o)
+	upIs := func(v float64) func() bool {
+		return func() bool {
+			mfs := metrics(t, addr)
+			for _, c := range []string{"new", "reused"} {
+				if up, ok := value(mfs, "zerodown_backend_up", map[string]string{"backend": "web", "connection": c}); !ok || up != v {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	// Both modes answered (the reused connection is established), then
+	// the target refuses for 300 ms.
+	waitFor(t, "both modes up", upIs(1))
 	window := make(chan testtarget.Record, 1)
-	go func() {
-		time.Sleep(400 * time.Millisecond)
-		window <- tt.Window(testtarget.Refuse, 300*time.Millisecond)
-	}()
+	go func() { window <- tt.Window(testtarget.Refuse, 300*time.Millisecond) }()
 
-	// Scrape while the run goes on (in the middle of the window).
-	time.Sleep(500 * time.Millisecond)
+	// Scrape while the run goes on, in the middle of the window.
+	waitFor(t, "both modes down in the window", upIs(0))
 	ct, _ := scrape(t, addr, "")
 	if !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("Content-Type without Accept = %q, want text/plain", ct)
@@ -227,6 +251,8 @@ func TestRunRefuseWindow(t *testing.T) {
 	}
 
 	rec := <-window
+	waitFor(t, "both modes up after the window", upIs(1))
+	cancel()
 	r := waitRun(t, done)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
@@ -244,8 +270,8 @@ func TestRunRefuseWindow(t *testing.T) {
 	if !reflect.DeepEqual(sum.Series, r.sum.Series) {
 		t.Errorf("summary.json series differ from the returned ones:\nfile:     %+v\nreturned: %+v", sum.Series, r.sum.Series)
 	}
-	if sum.Duration < 1.4 || !sum.Ended.After(sum.Started) {
-		t.Errorf("summary: duration %.3fs from %s to %s, want about 1.5s", sum.Duration, sum.Started, sum.Ended)
+	if sum.Duration < rec.Duration().Seconds() || !sum.Ended.After(rec.To) || !sum.Started.Before(rec.From) {
+		t.Errorf("summary: %.3fs from %s to %s, want it around the window %s..%s", sum.Duration, sum.Started, sum.Ended, rec.From, rec.To)
 	}
 	t.Logf("window %s..%s (%s); series %+v", rec.From.Format(time.StampMilli), rec.To.Format(time.StampMilli), rec.Duration(), sum.Series)
 	var got []string
@@ -370,24 +396,26 @@ func TestRunReload(t *testing.T) {
 			t.Fatal("reload request not taken within 5s")
 		}
 	}
-	// poll scrapes until cond holds, for up to 5s.
+	// poll scrapes until cond holds, for up to 20s.
 	poll := func(what string, cond func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(20 * time.Second)
 		for {
 			mfs := metrics(t, addr)
 			if cond(mfs) {
 				return mfs
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("after 5s: %s", what)
+				t.Fatalf("after 20s: %s", what)
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 
-	time.Sleep(500 * time.Millisecond)
-	mfs := metrics(t, addr)
+	mfs := poll("a and b probed", func(mfs map[string]*dto.MetricFamily) bool {
+		v, _ := value(mfs, "zerodown_probe_requests_total", aSuccess)
+		return v >= 1 && len(familiesWithBackend(mfs, "b")) > 0
+	})
 	before, ok := value(mfs, "zerodown_probe_requests_total", aSuccess)
 	if !ok || before < 1 {
 		t.Fatalf("before reload: a's successes = %v (present %v), want >= 1", before, ok)
@@ -400,10 +428,10 @@ func TestRunReload(t *testing.T) {
 	}
 
 	reload()
-	time.Sleep(300 * time.Millisecond)
-	mfs = poll("c's series did not appear", func(mfs map[string]*dto.MetricFamily) bool {
+	mfs = poll("c's series did not appear, or a was not probed again", func(mfs map[string]*dto.MetricFamily) bool {
 		_, ok := value(mfs, "zerodown_probe_requests_total", map[string]string{"backend": "c"})
-		return ok
+		v, _ := value(mfs, "zerodown_probe_requests_total", aSuccess)
+		return ok && v > before
 	})
 	after, _ := value(mfs, "zerodown_probe_requests_total", aSuccess)
 	if after <= before {
@@ -635,7 +663,13 @@ func TestRunReloadRemovesFailingTarget(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	removedAt := time.Now()
-	time.Sleep(300 * time.Millisecond) // the run goes on without it
+	// The run goes on without it: a is probed some more.
+	aOK := map[string]string{"backend": "a", "result": "success"}
+	n0, _ := value(metrics(t, addr), "zerodown_probe_requests_total", aOK)
+	waitFor(t, "a probed after the removal", func() bool {
+		n, _ := value(metrics(t, addr), "zerodown_probe_requests_total", aOK)
+		return n >= n0+3
+	})
 	cancel()
 	r := waitRun(t, done)
 	if r.err != nil {
