@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -19,8 +18,6 @@ import (
 	configclient "github.com/openshift/client-go/config/clientset/versioned"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
-	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -30,8 +27,8 @@ import (
 	"github.com/zerodown/zerodown/collectors"
 	"github.com/zerodown/zerodown/collectors/discovery"
 	kubeutil "github.com/zerodown/zerodown/internal/kube"
+	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/internal/serve"
-	"github.com/zerodown/zerodown/intervals"
 )
 
 // Options configures the controller.
@@ -117,13 +114,12 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("openshift machineconfiguration client: %w", err)
 	}
 
-	var iw *intervals.Writer
-	if o.OutDir != "" {
-		if iw, err = intervals.Create(filepath.Join(o.OutDir, intervals.FileName), intervals.Options{}); err != nil {
-			return err
-		}
-		defer func() { _ = iw.Close(time.Now()) }()
+	base, err := role.Start(o.OutDir, log)
+	if err != nil {
+		return err
 	}
+	defer func() { _ = base.Close(time.Now()) }()
+	iw := base.Intervals
 	var sink collectors.IntervalWriter
 	if iw != nil {
 		sink = iw
@@ -153,11 +149,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	leading := &atomic.Bool{}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(set, leaderGauge{leading},
-		versioncollector.NewCollector("zerodown"),
-		promcollectors.NewGoCollector(),
-		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
+	reg := base.Registry
+	reg.MustRegister(set, leaderGauge{leading})
 	if disco != nil {
 		reg.MustRegister(inventory{disco, discoSynced})
 	}
@@ -198,9 +191,6 @@ func Run(ctx context.Context, o Options) error {
 				log.Info("discovery synced")
 			}
 		}()
-	}
-	if iw != nil {
-		go iw.KeepBeating(ctx, time.Second, func(err error) { log.Error("writing intervals", "err", err) })
 	}
 
 	if o.Election.Disabled {

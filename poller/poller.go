@@ -12,15 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -33,8 +30,8 @@ import (
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/config"
 	kubeutil "github.com/zerodown/zerodown/internal/kube"
+	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/internal/serve"
-	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
 )
 
@@ -133,14 +130,12 @@ func Run(ctx context.Context, o Options) error {
 	// returns early with an error.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var iw *intervals.Writer
-	if o.OutDir != "" {
-		var err error
-		if iw, err = intervals.Create(filepath.Join(o.OutDir, intervals.FileName), intervals.Options{}); err != nil {
-			return err
-		}
-		defer func() { _ = iw.Close(time.Now()) }()
+	base, err := role.Start(o.OutDir, log)
+	if err != nil {
+		return err
 	}
+	defer func() { _ = base.Close(time.Now()) }()
+	iw := base.Intervals
 	var extra map[string]string
 	if o.NodeName != "" {
 		extra = map[string]string{"node": o.NodeName}
@@ -186,11 +181,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	reloads := serve.NewReloadGauges()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(engine, st, reloads,
-		versioncollector.NewCollector("zerodown"),
-		promcollectors.NewGoCollector(),
-		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
+	reg := base.Registry
+	reg.MustRegister(engine, st, reloads)
 	// /readyz says what it waits for; /healthz and /metrics answer, and
 	// static targets are probed, from the start, whatever the API server
 	// does.
@@ -250,9 +242,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer srv.Close()
 
-	if iw != nil {
-		go iw.KeepBeating(ctx, time.Second, func(err error) { log.Error("writing intervals", "err", err) })
-	}
 	for {
 		select {
 		case <-ctx.Done():

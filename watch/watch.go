@@ -13,11 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
@@ -86,30 +83,22 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		defer cancel()
 	}
 
-	var iw *intervals.Writer
-	if o.OutDir != "" {
-		var err error
-		if iw, err = intervals.Create(filepath.Join(o.OutDir, IntervalsFile), intervals.Options{}); err != nil {
-			return nil, err
-		}
+	base, err := role.Start(o.OutDir, log)
+	if err != nil {
+		return nil, err
 	}
+	iw := base.Intervals
 	sink := probes.NewIntervalSink(iw, log, o.Extra)
 	engine := probes.NewEngine(probes.EngineOptions{Logger: log, Sink: sink, KeepRemoved: true, MaxProbesPerSecond: o.MaxProbesPerSecond,
 		NativeHistogramsOnly: o.NativeHistogramsOnly})
-
-	reg := prometheus.NewRegistry()
+	reg := base.Registry
 	reloads := serve.NewReloadGauges()
-	reg.MustRegister(engine, reloads,
-		versioncollector.NewCollector("zerodown"),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(engine, reloads)
 
 	started := time.Now()
 	if _, _, err := engine.Apply(o.Config.Targets); err != nil {
 		sink.Close()
-		if iw != nil {
-			_ = iw.Close(time.Now())
-		}
+		_ = base.Close(time.Now())
 		return nil, err
 	}
 	reloads.Succeeded(started)
@@ -120,9 +109,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		if srv, err = serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Logger: log, OnListen: o.OnListen}); err != nil {
 			engine.Stop()
 			sink.Close()
-			if iw != nil {
-				_ = iw.Close(time.Now())
-			}
+			_ = base.Close(time.Now())
 			return nil, err
 		}
 	}
@@ -139,20 +126,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		defer wg.Done()
 		tick := time.NewTicker(o.Refresh)
 		defer tick.Stop()
-		beat := time.NewTicker(time.Second)
-		defer beat.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 				view.draw(engine.Statuses())
-			case now := <-beat.C:
-				if iw != nil {
-					if err := iw.Heartbeat(now); err != nil {
-						log.Error("writing intervals", "err", err)
-					}
-				}
 			case <-o.ReloadRequests:
 				reload(o.Reload, engine, log, reloads)
 			}
@@ -167,10 +146,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	view.final(statuses)
 
 	var errs []error
-	if iw != nil {
-		if err := iw.Close(ended); err != nil {
-			errs = append(errs, err)
-		}
+	if err := base.Close(ended); err != nil {
+		errs = append(errs, err)
 	}
 	if srv != nil {
 		srv.Close()
