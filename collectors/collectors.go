@@ -115,17 +115,17 @@ func New(o Options) (*Set, error) {
 	}
 	s := &Set{log: o.Logger, conds: NewConditions(o.Intervals, o.Logger)}
 
-	kubeF := informers.NewSharedInformerFactory(o.Kube, o.Resync)
+	kubeF := informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, informers.WithTransform(Trim))
 	s.starters = append(s.starters, kubeF.Start)
 	s.kinds = append(s.kinds, newNodeCollector(kubeF, s.conds))
 
 	var wf []informers.SharedInformerFactory
 	tweak := informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = o.Workloads.LabelSelector })
 	if len(o.Workloads.Namespaces) == 0 {
-		wf = append(wf, informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, tweak))
+		wf = append(wf, informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, tweak, informers.WithTransform(Trim)))
 	}
 	for _, ns := range Dedupe(o.Workloads.Namespaces) {
-		wf = append(wf, informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, tweak, informers.WithNamespace(ns)))
+		wf = append(wf, informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, tweak, informers.WithNamespace(ns), informers.WithTransform(Trim)))
 	}
 	for _, f := range wf {
 		s.starters = append(s.starters, f.Start)
@@ -137,7 +137,7 @@ func New(o Options) (*Set, error) {
 		s.disco = o.Kube.Discovery()
 	}
 	if o.Config != nil {
-		cf := configinformers.NewSharedInformerFactory(o.Config, o.Resync)
+		cf := configinformers.NewSharedInformerFactoryWithOptions(o.Config, o.Resync, configinformers.WithTransform(Trim))
 		co, cv := newClusterOperatorCollector(cf, s.conds), newClusterVersionCollector(cf, s.conds)
 		g := NewGate("config.openshift.io/v1", "clusteroperators", "clusterversions")
 		g.OnServed(cf.Start)
@@ -146,7 +146,7 @@ func New(o Options) (*Set, error) {
 		s.kinds = append(s.kinds, co, cv)
 	}
 	if o.MachineConfig != nil {
-		mf := mcfginformers.NewSharedInformerFactory(o.MachineConfig, o.Resync)
+		mf := mcfginformers.NewSharedInformerFactoryWithOptions(o.MachineConfig, o.Resync, mcfginformers.WithTransform(Trim))
 		mcp := newMachineConfigPoolCollector(mf, s.conds)
 		g := NewGate("machineconfiguration.openshift.io/v1", "machineconfigpools")
 		g.OnServed(mf.Start)

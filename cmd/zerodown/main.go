@@ -24,11 +24,13 @@ import (
 
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/demo"
+	"github.com/zerodown/zerodown/internal/memlimit"
 	"github.com/zerodown/zerodown/watch"
 )
 
 func main() {
 	setVersionFromBuildInfo()
+	memlimit.Set() // in a container: a soft limit under its memory limit
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -30,6 +30,7 @@ import (
 	routelisters "github.com/openshift/client-go/route/listers/route/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	k8sdiscovery "k8s.io/client-go/discovery"
 	"k8s.io/client-go/informers"
@@ -138,7 +139,7 @@ func New(o Options) (*Discovery, error) {
 		DeleteFunc: func(any) { d.changed() },
 	}
 	for _, ns := range namespaces {
-		f := informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, informers.WithNamespace(ns))
+		f := informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, informers.WithNamespace(ns), informers.WithTransform(slim))
 		svc, eps := f.Core().V1().Services(), f.Discovery().V1().EndpointSlices()
 		for _, inf := range []cache.SharedIndexInformer{svc.Informer(), eps.Informer()} {
 			if _, err := inf.AddEventHandler(notify); err != nil {
@@ -150,7 +151,7 @@ func New(o Options) (*Discovery, error) {
 		d.slices = append(d.slices, eps.Lister())
 		d.starters = append(d.starters, f.Start)
 		if d.rgate != nil {
-			rf := routeinformers.NewSharedInformerFactoryWithOptions(o.Route, o.Resync, routeinformers.WithNamespace(ns))
+			rf := routeinformers.NewSharedInformerFactoryWithOptions(o.Route, o.Resync, routeinformers.WithNamespace(ns), routeinformers.WithTransform(collectors.Trim))
 			ri := rf.Route().V1().Routes()
 			if _, err := ri.Informer().AddEventHandler(notify); err != nil {
 				return nil, err
@@ -541,6 +542,30 @@ func portName(p corev1.ServicePort) string {
 		return p.Name
 	}
 	return strconv.Itoa(int(p.Port))
+}
+
+// slim is the transform of discovery's informers: objects lose their
+// managedFields and kubectl's last-applied annotation (collectors.Trim),
+// and an EndpointSlice keeps only what readyAddresses reads (its name,
+// labels, address type, and each endpoint's addresses and ready
+// condition): every poller caches every EndpointSlice of the cluster, and
+// their target references, node names, zones, hints and ports are most of
+// their size.
+func slim(obj any) (any, error) {
+	es, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return collectors.Trim(obj)
+	}
+	out := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: es.Name, Namespace: es.Namespace, Labels: es.Labels,
+			UID: es.UID, ResourceVersion: es.ResourceVersion},
+		AddressType: es.AddressType,
+		Endpoints:   make([]discoveryv1.Endpoint, len(es.Endpoints)),
+	}
+	for i, ep := range es.Endpoints {
+		out.Endpoints[i] = discoveryv1.Endpoint{Addresses: ep.Addresses, Conditions: discoveryv1.EndpointConditions{Ready: ep.Conditions.Ready}}
+	}
+	return out, nil
 }
 
 // readyAddresses are the IPv4 addresses of the Service's ready endpoints

@@ -215,3 +215,36 @@ func TestTargets(t *testing.T) {
 		}
 	}
 }
+
+// slim keeps what readyAddresses reads and drops the rest of an
+// EndpointSlice; other objects lose their managedFields.
+func TestSlim(t *testing.T) {
+	yes, no := true, false
+	full := slice("web-a", "web", discoveryv1.AddressTypeIPv4, ep(&yes, "10.1.0.1"), ep(&no, "10.1.0.2"), ep(nil, "10.1.0.3"))
+	zone, node := "zone-a", "node-1"
+	for i := range full.Endpoints {
+		full.Endpoints[i].TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: "web-abc", UID: "u"}
+		full.Endpoints[i].NodeName, full.Endpoints[i].Zone = &node, &zone
+	}
+	port := int32(8080)
+	full.Ports = []discoveryv1.EndpointPort{{Port: &port}}
+	full.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "endpointslice-controller"}}
+	out, err := slim(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := out.(*discoveryv1.EndpointSlice)
+	if s.Ports != nil || s.ManagedFields != nil || s.Endpoints[0].TargetRef != nil || s.Endpoints[0].NodeName != nil || s.Endpoints[0].Zone != nil {
+		t.Errorf("slimmed slice keeps more than it needs: %+v", s)
+	}
+	svc := svc("web", "dns", corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone})
+	got := readyAddresses(svc, discoverylisters.NewEndpointSliceLister(indexer(t, s)))
+	if want := []string{"10.1.0.1", "10.1.0.3"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ready addresses of the slimmed slice = %v, want %v", got, want)
+	}
+	withFields := svc.DeepCopy()
+	withFields.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
+	if o, _ := slim(withFields); o.(*corev1.Service).ManagedFields != nil {
+		t.Error("a Service keeps its managedFields")
+	}
+}

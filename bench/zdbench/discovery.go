@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// runDiscovery measures what a poller pays for watching a big cluster:
+// it fills the API server of $KUBECONFIG (make cluster-up) with Services
+// and EndpointSlices that no annotation chooses (nothing is probed: no
+// traffic leaves loopback), starts a poller, waits until it is ready, then
+// churns EndpointSlices and reports the poller's memory and CPU.
+func runDiscovery(args []string) error {
+	fs := newFlags("discovery")
+	var (
+		binary   = fs.String("binary", "bin/zerodown", "zerodown binary to run as the poller")
+		services = fs.Int("services", 5000, "Services")
+		slices   = fs.Int("slices", 4, "EndpointSlices per Service")
+		churn    = fs.Int("churn", 50, "EndpointSlice updates per second while measuring")
+		duration = fs.Duration("duration", 30*time.Second, "measured time")
+		keep     = fs.Bool("keep", false, "keep the objects (a second run skips creating them)")
+		gogc     = fs.String("gogc", "", "GOGC for the poller (e.g. 10, so that RSS follows the live heap)")
+	)
+	_ = fs.Parse(args)
+	kc := os.Getenv("KUBECONFIG")
+	if kc == "" {
+		return fmt.Errorf("KUBECONFIG is not set: start a control plane with make cluster-up and source its env.sh")
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		return err
+	}
+	rc.QPS, rc.Burst = 500, 1000
+	kube, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	const ns = "zd-discovery-bench2"
+	if err := fill(ctx, kube, ns, *services, *slices); err != nil {
+		return err
+	}
+	if !*keep {
+		defer func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) }()
+	}
+
+	cmd := exec.Command(*binary, "poller", "--kubeconfig", kc, "--listen", "127.0.0.1:0", "--log.level", "warn", "--log.format", "logfmt")
+	cmd.Env = append(os.Environ(), "NODE_NAME=")
+	if *gogc != "" {
+		cmd.Env = append(cmd.Env, "GOGC="+*gogc)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	addr := make(chan string, 1)
+	go func() {
+		re := regexp.MustCompile(`addr=(\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "serving metrics") {
+				addr <- m[1]
+			}
+		}
+	}()
+	// The poller logs at warn: ask the listen address through /proc instead.
+	a, err := listenAddr(cmd.Process.Pid, addr)
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := http.Get("http://" + a + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Since(started) > 5*time.Minute {
+			return fmt.Errorf("poller not ready within 5 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ready := time.Since(started)
+	rssReady, anonReady, fileReady := rssOf(cmd.Process.Pid)
+	cpu0 := cpuOf(cmd.Process.Pid)
+
+	// Churn: update EndpointSlices round-robin at the given rate.
+	tick := time.NewTicker(time.Second / time.Duration(max(*churn, 1)))
+	defer tick.Stop()
+	end := time.Now().Add(*duration)
+	updates := 0
+	for i := 0; time.Now().Before(end); i++ {
+		<-tick.C
+		if *churn == 0 {
+			continue
+		}
+		name := fmt.Sprintf("svc-%05d-%d", i%*services, (i / *services)%*slices)
+		es, err := kube.DiscoveryV1().EndpointSlices(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			continue
+		}
+		isReady := len(es.Endpoints) > 0 && es.Endpoints[0].Conditions.Ready != nil && *es.Endpoints[0].Conditions.Ready
+		flip := !isReady
+		es.Endpoints[0].Conditions.Ready = &flip
+		if _, err := kube.DiscoveryV1().EndpointSlices(ns).Update(ctx, es, metav1.UpdateOptions{}); err == nil {
+			updates++
+		}
+	}
+	cpu := cpuOf(cmd.Process.Pid) - cpu0
+	rss, anon, file := rssOf(cmd.Process.Pid)
+	fmt.Printf("discovery: %d Services, %d EndpointSlices (none chosen); poller ready in %s\n", *services, *services**slices, ready.Round(time.Millisecond))
+	if *gogc != "" {
+		fmt.Printf("  (poller run with GOGC=%s)\n", *gogc)
+	}
+	fmt.Printf("  ready: RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n", rssReady, anonReady, fileReady)
+	fmt.Printf("  after %d EndpointSlice updates in %s (%.0f/s): RSS %.1f MiB (anonymous %.1f, file-backed %.1f), CPU %.1f%% of a core\n",
+		updates, *duration, float64(updates)/duration.Seconds(), rss, anon, file, 100*cpu/duration.Seconds())
+	return nil
+}
+
+// fill creates the namespace's Services and EndpointSlices unless they are
+// there already, each with a kubectl last-applied annotation as a real
+// cluster's have.
+func fill(ctx context.Context, kube kubernetes.Interface, ns string, services, slices int) error {
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	have, err := kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{Limit: 1})
+	if err == nil && len(have.Items) > 0 {
+		fmt.Println("discovery: objects already there (-keep); not creating them")
+		return nil
+	}
+	start := time.Now()
+	ready := true
+	work := make(chan int)
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() {
+			for i := range work {
+				name := fmt.Sprintf("svc-%05d", i)
+				applied := fmt.Sprintf(`{"apiVersion":"v1","kind":"Service","metadata":{"name":%q,"namespace":%q},"spec":{"clusterIP":"None","ports":[{"name":"http","port":8080}]}}`, name, ns)
+				svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": applied}},
+					Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}
+				if _, err := kube.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+					errs <- err
+					continue
+				}
+				for j := range slices {
+					port, proto := int32(8080), corev1.ProtocolTCP
+					pname := "http"
+					es := &discoveryv1.EndpointSlice{
+						ObjectMeta:  metav1.ObjectMeta{Name: name + "-" + strconv.Itoa(j), Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+						AddressType: discoveryv1.AddressTypeIPv4,
+						Ports:       []discoveryv1.EndpointPort{{Name: &pname, Port: &port, Protocol: &proto}},
+					}
+					for k := range 5 {
+						// As the EndpointSlice controller writes them.
+						pod := fmt.Sprintf("%s-%d-%08x", name, j, uint32(i*7919+k))
+						node, zone := fmt.Sprintf("worker-%03d.example.internal", (i+k)%150), fmt.Sprintf("zone-%c", 'a'+byte(k%3))
+						es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
+							Addresses:  []string{fmt.Sprintf("10.%d.%d.%d", j, (i>>8)&255, (i+k)&255)},
+							Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &ready, Terminating: new(bool)},
+							TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod, UID: types.UID(fmt.Sprintf("%08x-0000-4000-8000-%012x", i, j*5+k))},
+							NodeName:   &node,
+							Zone:       &zone,
+						})
+					}
+					if _, err := kube.DiscoveryV1().EndpointSlices(ns).Create(ctx, es, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+						errs <- err
+					}
+				}
+			}
+		}()
+	}
+	for i := range services {
+		select {
+		case err := <-errs:
+			close(work)
+			return err
+		case work <- i:
+		}
+		if i%1000 == 999 {
+			fmt.Printf("discovery: %d Services created (%s)\n", i+1, time.Since(start).Round(time.Second))
+		}
+	}
+	close(work)
+	fmt.Printf("discovery: %d Services and %d EndpointSlices created in %s\n", services, services*slices, time.Since(start).Round(time.Second))
+	return nil
+}
+
+// listenAddr finds the poller's metrics address: from its log, or the TCP
+// socket it listens on (/proc/net/tcp and its fds).
+func listenAddr(pid int, fromLog <-chan string) (string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case a := <-fromLog:
+			return a, nil
+		default:
+		}
+		if a := listeningPort(pid); a != "" {
+			return a, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "", fmt.Errorf("poller not listening within 30s")
+}
+
+func listeningPort(pid int) string {
+	inodes := map[string]bool{}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: LISTEN
+			continue
+		}
+		hp := strings.Split(f[1], ":")
+		port, _ := strconv.ParseUint(hp[1], 16, 16)
+		return fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	return ""
+}
+
+// rssOf reads a process's resident memory, split into anonymous and
+// file-backed (smaps_rollup), in MiB.
+func rssOf(pid int) (rss, anon, file float64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0, 0
+	}
+	kb := func(key string) float64 {
+		for _, l := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == key+":" {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				return v / 1024
+			}
+		}
+		return 0
+	}
+	rss, anon = kb("Rss"), kb("Anonymous")
+	return rss, anon, rss - anon
+}
+
+// cpuOf is a process's user + system CPU time in seconds.
+func cpuOf(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // clock ticks (USER_HZ = 100)
+}
