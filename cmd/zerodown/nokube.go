@@ -1,0 +1,21 @@
+//go:build nokube
+
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+// Built with -tags nokube (make build-lite): zerodown without the
+// in-cluster roles, and so without client-go, for laptops and CI runners
+// that only watch. It is a third of the size and takes half the memory.
+
+func runPoller(_ []string, _, stderr io.Writer) int { return withoutKube("poller", stderr) }
+
+func runController(_ []string, _, stderr io.Writer) int { return withoutKube("controller", stderr) }
+
+func withoutKube(role string, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "zerodown %s: this zerodown was built without Kubernetes support (-tags nokube); use the full build\n", role)
+	return exitUsage
+}
