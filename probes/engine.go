@@ -167,12 +167,14 @@ func (e *Engine) Start(ctx context.Context) {
 	e.startAll(e.order)
 }
 
-// staggerBurst is how many targets share a start time. Targets are spread
-// over their interval in groups of this size: the machine wakes once per
+// staggerBurst is how many targets share a start time (with an even number
+// of groups, a group's reused-connection series start with another group's
+// new-connection ones). Targets are spread over their interval in groups
+// of this size: the machine wakes once per
 // group rather than once per probe (waking an idle CPU costs as much as a
 // loopback request), while no group is big enough to delay its last probe
 // noticeably or to load a backend in spikes.
-const staggerBurst = 16
+const staggerBurst = 32
 
 // staggerMinGroups spreads small sets of targets over the interval.
 const staggerMinGroups = 4

@@ -313,7 +313,8 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 		r.Reason = ReasonObserver
 	}
 	starved := false
-	if r.Reason == ReasonTimeout || r.Reason == ReasonNone && r.Duration > s.recoverWithin() {
+	// (recoverWithin is at least slowLimit/4: most answers need no lock.)
+	if r.Reason == ReasonTimeout || r.Reason == ReasonNone && r.Duration > s.slowLimit/4 && r.Duration > s.recoverWithin() {
 		// Slow while this process could not run: an answer that would have
 		// been in time without the lost time, or a request that lost half
 		// its time, says nothing about the target.

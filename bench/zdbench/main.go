@@ -31,8 +31,6 @@ func main() {
 		err = runCost(os.Args[2:])
 	case "scale":
 		err = runScale(os.Args[2:])
-	case "discovery":
-		err = runDiscovery(os.Args[2:])
 	// Hidden: child processes.
 	case "serve":
 		err = childServe(os.Args[2:])
@@ -59,7 +57,6 @@ func usage() {
   detection  delay from an outage's start until /metrics shows it
   cost       CPU per probe and RSS at 100 HTTP targets x 10 probes/s, against a minimal client
   scale      scheduling lag of 2,000 targets at 1 probe/s on one core
-  discovery  a poller's memory and CPU watching 5,000 Services and 20,000 EndpointSlices (needs make cluster-up)
 
 Run "zdbench COMMAND -h" for its flags. All traffic stays on 127.0.0.1.
 `)

@@ -1,8 +1,12 @@
+// Command zddiscovery measures what a poller pays for watching a big
+// cluster (see bench/README.md). It is apart from zdbench so that
+// zdbench's own memory and CPU figures do not carry client-go.
 package main
 
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -26,8 +30,15 @@ import (
 // and EndpointSlices that no annotation chooses (nothing is probed: no
 // traffic leaves loopback), starts a poller, waits until it is ready, then
 // churns EndpointSlices and reports the poller's memory and CPU.
+func main() {
+	if err := runDiscovery(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "zddiscovery:", err)
+		os.Exit(1)
+	}
+}
+
 func runDiscovery(args []string) error {
-	fs := newFlags("discovery")
+	fs := flag.NewFlagSet("zddiscovery", flag.ExitOnError)
 	var (
 		binary   = fs.String("binary", "bin/zerodown", "zerodown binary to run as the poller")
 		services = fs.Int("services", 5000, "Services")
