@@ -2,6 +2,7 @@ package collectors
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+
+	"github.com/zerodown/zerodown/internal/testwait"
 )
 
 const routesList = `{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"route.openshift.io/v1",` +
@@ -71,7 +74,7 @@ func TestGate(t *testing.T) {
 			defer cancel()
 			done := make(chan struct{})
 			go func() { defer close(done); g.Run(ctx, d, discard(), nil) }()
-			waitFor(t, func() bool { return g.State() == tc.want && gets.Load() >= tc.wantGets }, "gate %s after %d requests", tc.want, tc.wantGets)
+			testwait.Until(t, fmt.Sprintf("gate %v after %d requests", tc.want, tc.wantGets), func() bool { return g.State() == tc.want && gets.Load() >= tc.wantGets })
 			if tc.want == GateServed {
 				<-done
 				if !started.Load() {
@@ -122,16 +125,5 @@ func TestGateHungServer(t *testing.T) {
 	if s := g.State(); s != GateUnknown {
 		t.Errorf("state right after start = %v, want unknown", s)
 	}
-	waitFor(t, func() bool { return g.State() == GateServed }, "taken as served after %d attempts", GateAttempts)
-}
-
-func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10s: "+format, args...)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.Until(t, fmt.Sprintf("taken as served after %d attempts", GateAttempts), func() bool { return g.State() == GateServed })
 }

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/testwait"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/testtarget/targettest"
 )
@@ -39,17 +39,6 @@ func sample(exposition, series string) string {
 		}
 	}
 	return ""
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // A poller without a cluster runs its static targets; SIGHUP (a reload
@@ -99,12 +88,12 @@ func TestPollerReloadsStaticTargets(t *testing.T) {
 	}
 	// Enough requests that a reset would show: a reset counter cannot
 	// climb back to this while b gets its first few.
-	waitFor(t, "a probed", func() bool { return count(okA) >= 30 })
+	testwait.Until(t, "a probed", func() bool { return count(okA) >= 30 })
 
 	write("defaults:\n  interval: 20ms\ntargets:\n" + target("a") + target("b"))
 	before := count(okA)
 	reloads <- struct{}{}
-	waitFor(t, "b probed after the reload", func() bool { return count(okB) >= 3 })
+	testwait.Until(t, "b probed after the reload", func() bool { return count(okB) >= 3 })
 	if after := count(okA); after < before {
 		t.Errorf("a's counter went from %v to %v: reset by the reload", before, after)
 	}
@@ -118,9 +107,9 @@ func TestPollerReloadsStaticTargets(t *testing.T) {
 
 	write("targets: [oops\n")
 	reloads <- struct{}{}
-	waitFor(t, "the failed reload to show", func() bool {
+	testwait.Until(t, "the failed reload to show", func() bool {
 		return sample(scrape(t, addr), "zerodown_config_last_reload_successful") == "0"
 	})
 	b := count(okB)
-	waitFor(t, "b still probed", func() bool { return count(okB) > b+2 })
+	testwait.Until(t, "b still probed", func() bool { return count(okB) > b+2 })
 }

@@ -3,15 +3,17 @@ package probes
 import (
 	"context"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
-	"github.com/zerodown/zerodown/config"
-	"github.com/zerodown/zerodown/testtarget"
-	"github.com/zerodown/zerodown/testtarget/targettest"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 )
 
 func backoffSeries(interval, fast, fastFor time.Duration) *series {

@@ -8,19 +8,9 @@ import (
 	"time"
 
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/testwait"
 	"github.com/zerodown/zerodown/testtarget"
 )
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // A DNS target whose expected answer changes (a Service's endpoints moved)
 // keeps its series and counters; an answer that still holds the old value
@@ -47,7 +37,7 @@ func TestDNSAnswersEqualFollowsUpdates(t *testing.T) {
 		v, _ := metricValue(t, e, "zerodown_probe_requests_total", labels(result))
 		return v
 	}
-	waitFor(t, "successes", func() bool { return count("success") >= 3 })
+	testwait.Until(t, "successes", func() bool { return count("success") >= 3 })
 	if n := count("dns_stale"); n != 0 {
 		t.Fatalf("dns_stale = %v before any change", n)
 	}
@@ -57,23 +47,23 @@ func TestDNSAnswersEqualFollowsUpdates(t *testing.T) {
 	if err != nil || added != 0 || removed != 0 {
 		t.Fatalf("Apply with new answers_equal: added %d removed %d err %v; want the series kept", added, removed, err)
 	}
-	waitFor(t, "stale answers", func() bool { return count("dns_stale") >= 2 })
+	testwait.Until(t, "stale answers", func() bool { return count("dns_stale") >= 2 })
 	if err := tt.SetRecords("svc.test", "10.96.0.2"); err != nil {
 		t.Fatal(err)
 	}
 	ok := count("success")
-	waitFor(t, "recovery", func() bool { return count("success") > ok+2 })
+	testwait.Until(t, "recovery", func() bool { return count("success") > ok+2 })
 
 	// An address never expected is a wrong answer, not a stale one.
 	if err := tt.SetRecords("svc.test", "10.96.0.2", "10.96.0.77"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "wrong answers", func() bool { return count("dns_answer") >= 2 })
+	testwait.Until(t, "wrong answers", func() bool { return count("dns_answer") >= 2 })
 	if err := tt.SetRecords("svc.test", "10.96.0.2"); err != nil {
 		t.Fatal(err)
 	}
 	ok = count("success")
-	waitFor(t, "second recovery", func() bool { return count("success") > ok+2 })
+	testwait.Until(t, "second recovery", func() bool { return count("success") > ok+2 })
 
 	// At least one stale and one wrong outage (a probe begun just before a
 	// switch and answered after it can split an edge in two on a loaded
@@ -129,16 +119,16 @@ func TestObserverImpairedCountedApart(t *testing.T) {
 		v, _ := metricValue(t, e, "zerodown_probe_requests_total", with("result", result))
 		return v
 	}
-	waitFor(t, "successes", func() bool { return requests("success") >= 3 })
+	testwait.Until(t, "successes", func() bool { return requests("success") >= 3 })
 
 	// The poller's node drains and the target fails meanwhile.
 	e.SetImpaired("draining")
 	tt.Set(testtarget.Refuse)
-	waitFor(t, "observer failures", func() bool { return requests("observer") >= 5 })
+	testwait.Until(t, "observer failures", func() bool { return requests("observer") >= 5 })
 	tt.Set(testtarget.Healthy)
 	e.SetImpaired("")
 	ok := requests("success")
-	waitFor(t, "recovery", func() bool { return requests("success") > ok+2 })
+	testwait.Until(t, "recovery", func() bool { return requests("success") > ok+2 })
 
 	if v, _ := metricValue(t, e, "zerodown_observer_disruption_seconds_total", web); v <= 0 {
 		t.Errorf("observer disruption = %v, want > 0", v)
@@ -159,7 +149,7 @@ func TestObserverImpairedCountedApart(t *testing.T) {
 
 	// The same failure with a healthy observer is the backend's.
 	tt.Set(testtarget.Refuse)
-	waitFor(t, "backend failures", func() bool { return requests("connect_refused") >= 3 })
+	testwait.Until(t, "backend failures", func() bool { return requests("connect_refused") >= 3 })
 	tt.Set(testtarget.Healthy)
 	if v, _ := metricValue(t, e, "zerodown_disruptions_total", web); v < 1 {
 		t.Errorf("disruptions_total = %v, want at least 1", v)
@@ -205,7 +195,7 @@ func TestDNSAnswerCheckedAgainstCurrentView(t *testing.T) {
 		v, _ := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "svc", "result": result})
 		return v
 	}
-	waitFor(t, "successes", func() bool { return count("success") >= 3 })
+	testwait.Until(t, "successes", func() bool { return count("success") >= 3 })
 
 	// Endpoints moved; the DNS server and discovery know, the target not yet.
 	x.set("svc", "10.96.0.2")
@@ -213,7 +203,7 @@ func TestDNSAnswerCheckedAgainstCurrentView(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := count("success")
-	waitFor(t, "successes with the new address", func() bool { return count("success") > ok+3 })
+	testwait.Until(t, "successes with the new address", func() bool { return count("success") > ok+3 })
 	if n := count("dns_answer") + count("dns_stale"); n != 0 {
 		t.Errorf("%v failed answers while the DNS server was ahead of the target", n)
 	}
@@ -225,7 +215,7 @@ func TestDNSAnswerCheckedAgainstCurrentView(t *testing.T) {
 	if _, _, err := e.Apply([]config.Target{tg.Resolved(config.Schedule{})}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "stale answers", func() bool { return count("dns_stale") >= 2 })
+	testwait.Until(t, "stale answers", func() bool { return count("dns_stale") >= 2 })
 }
 
 // An outage that begins while the observer is impaired and goes on after
@@ -237,15 +227,15 @@ func TestObserverOutageBecomesTargets(t *testing.T) {
 		v, _ := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "web", "result": result})
 		return v
 	}
-	waitFor(t, "successes", func() bool { return requests("success") >= 3 })
+	testwait.Until(t, "successes", func() bool { return requests("success") >= 3 })
 	e.SetImpaired("not_ready")
 	tt.Set(testtarget.Refuse)
-	waitFor(t, "observer failures", func() bool { return requests("observer") >= 3 })
+	testwait.Until(t, "observer failures", func() bool { return requests("observer") >= 3 })
 	e.SetImpaired("")
-	waitFor(t, "the target's own failures", func() bool { return requests("connect_refused") >= 3 })
+	testwait.Until(t, "the target's own failures", func() bool { return requests("connect_refused") >= 3 })
 	tt.Set(testtarget.Healthy)
 	ok := requests("success")
-	waitFor(t, "recovery", func() bool { return requests("success") > ok+2 })
+	testwait.Until(t, "recovery", func() bool { return requests("success") > ok+2 })
 
 	if v, _ := metricValue(t, e, "zerodown_disruptions_total", map[string]string{"backend": "web"}); v < 1 {
 		t.Errorf("disruptions_total = %v, want at least 1", v)

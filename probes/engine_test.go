@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/testwait"
 	"github.com/zerodown/zerodown/testtarget"
 )
 
@@ -60,19 +61,6 @@ func (r *recSink) snapshot() ([]string, []time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.events...), append([]time.Duration(nil), r.ended...)
-}
-
-// waitUntil polls cond until it holds, failing the test after 20 s (a
-// bound for a stuck test, not a measurement).
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 20s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func httpTarget(name, addr string, interval time.Duration) config.Target {
@@ -133,7 +121,7 @@ func TestEngineMeasuresOutage(t *testing.T) {
 	defer cancel()
 	e.Start(ctx)
 	// Both modes answered twice (the reused connection is established).
-	waitUntil(t, "both modes answered twice", func() bool {
+	testwait.Until(t, "both modes answered twice", func() bool {
 		for _, st := range e.Statuses() {
 			if st.Requests-st.Failures < 2 {
 				return false
@@ -143,7 +131,7 @@ func TestEngineMeasuresOutage(t *testing.T) {
 	})
 	rec := tt.Window(testtarget.Refuse, 400*time.Millisecond)
 	// Both outages ended (the sink heard), and a success came after.
-	waitUntil(t, "both outages ended", func() bool {
+	testwait.Until(t, "both outages ended", func() bool {
 		_, ended := sink.snapshot()
 		return len(ended) >= 2 && e.Statuses()[0].Up && e.Statuses()[1].Up
 	})
@@ -268,7 +256,7 @@ func TestEngineApplyKeepsUnchanged(t *testing.T) {
 	e.Start(ctx)
 	defer e.Stop()
 	aOK := map[string]string{"backend": "a", "connection": "new", "result": "success"}
-	waitUntil(t, "a probed", func() bool { v, _ := metricValue(t, e, "zerodown_probe_requests_total", aOK); return v > 0 })
+	testwait.Until(t, "a probed", func() bool { v, _ := metricValue(t, e, "zerodown_probe_requests_total", aOK); return v > 0 })
 	before, _ := metricValue(t, e, "zerodown_probe_requests_total", aOK)
 	if before == 0 {
 		t.Fatal("a was not probed")
@@ -288,7 +276,7 @@ func TestEngineApplyKeepsUnchanged(t *testing.T) {
 	if _, ok := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "b"}); ok {
 		t.Fatal("b still exported after removal")
 	}
-	waitUntil(t, "c probed after being added", func() bool {
+	testwait.Until(t, "c probed after being added", func() bool {
 		v, _ := metricValue(t, e, "zerodown_probe_requests_total", map[string]string{"backend": "c", "connection": "reused", "result": "success"})
 		return v > 0
 	})
@@ -299,7 +287,7 @@ func TestEngineApplyKeepsUnchanged(t *testing.T) {
 	}
 	// Its latency histogram goes on under the same labels (the old
 	// series' child is deleted, the new series' is a fresh one).
-	waitUntil(t, "a's duration histogram observed under the same labels after the change", func() bool {
+	testwait.Until(t, "a's duration histogram observed under the same labels after the change", func() bool {
 		v, ok := metricValue(t, e, "zerodown_probe_duration_seconds", map[string]string{"backend": "a", "connection": "new"})
 		return ok && v > 0
 	})

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/zerodown/zerodown/probes"
 	"io"
 	"net"
 	"net/http"
@@ -24,7 +23,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/testwait"
 	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/probes"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/testtarget/targettest"
 )
@@ -176,19 +177,6 @@ func familiesWithBackend(mfs map[string]*dto.MetricFamily, name string) []string
 	return out
 }
 
-// waitFor polls cond until it holds, failing the test after 20 s (a bound
-// for a stuck test, not a measurement).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 20s: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func within(at, ref time.Time, tol time.Duration) bool {
 	d := at.Sub(ref)
 	return d >= -tol && d <= tol
@@ -220,12 +208,12 @@ func TestRunRefuseWindow(t *testing.T) {
 	}
 	// Both modes answered (the reused connection is established), then
 	// the target refuses for 300 ms.
-	waitFor(t, "both modes up", upIs(1))
+	testwait.Until(t, "both modes up", upIs(1))
 	window := make(chan testtarget.Record, 1)
 	go func() { window <- tt.Window(testtarget.Refuse, 300*time.Millisecond) }()
 
 	// Scrape while the run goes on, in the middle of the window.
-	waitFor(t, "both modes down in the window", upIs(0))
+	testwait.Until(t, "both modes down in the window", upIs(0))
 	ct, _ := scrape(t, addr, "")
 	if !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("Content-Type without Accept = %q, want text/plain", ct)
@@ -251,7 +239,7 @@ func TestRunRefuseWindow(t *testing.T) {
 	}
 
 	rec := <-window
-	waitFor(t, "both modes up after the window", upIs(1))
+	testwait.Until(t, "both modes up after the window", upIs(1))
 	cancel()
 	r := waitRun(t, done)
 	if r.err != nil {
@@ -666,7 +654,7 @@ func TestRunReloadRemovesFailingTarget(t *testing.T) {
 	// The run goes on without it: a is probed some more.
 	aOK := map[string]string{"backend": "a", "result": "success"}
 	n0, _ := value(metrics(t, addr), "zerodown_probe_requests_total", aOK)
-	waitFor(t, "a probed after the removal", func() bool {
+	testwait.Until(t, "a probed after the removal", func() bool {
 		n, _ := value(metrics(t, addr), "zerodown_probe_requests_total", aOK)
 		return n >= n0+3
 	})

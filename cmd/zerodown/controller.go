@@ -16,12 +16,13 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+
 	"github.com/zerodown/zerodown/collectors"
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/controller"
 	"github.com/zerodown/zerodown/internal/kube"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/rest"
 )
 
 // envOr returns the environment variable name, or def when it is unset.

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/prometheus/common/version"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/version"
 
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/testtarget/targettest"

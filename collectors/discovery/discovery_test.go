@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	routev1 "github.com/openshift/api/route/v1"
+	routelisters "github.com/openshift/client-go/route/listers/route/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,8 +17,6 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
-
-	routelisters "github.com/openshift/client-go/route/listers/route/v1"
 
 	"github.com/zerodown/zerodown/config"
 )
