@@ -23,6 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/zerodown/zerodown/testtarget"
 )
 
 // runDiscovery measures what a poller pays for watching a big cluster:
@@ -47,6 +49,7 @@ func runDiscovery(args []string) error {
 		duration = fs.Duration("duration", 30*time.Second, "measured time")
 		keep     = fs.Bool("keep", false, "keep the objects (a second run skips creating them)")
 		gogc     = fs.String("gogc", "", "GOGC for the poller (e.g. 10, so that RSS follows the live heap)")
+		chosen   = fs.Int("chosen", 0, "of the Services, how many are annotated for DNS probing (headless, endpoint 127.0.0.1, asked of a loopback DNS server this command starts)")
 	)
 	_ = fs.Parse(args)
 	kc := os.Getenv("KUBECONFIG")
@@ -63,15 +66,34 @@ func runDiscovery(args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	const ns = "zd-discovery-bench2"
-	if err := fill(ctx, kube, ns, *services, *slices); err != nil {
+	ns := fmt.Sprintf("zd-discovery-%d-%d-%d", *services, *slices, *chosen)
+	if err := fill(ctx, kube, ns, *services, *slices, *chosen); err != nil {
 		return err
 	}
 	if !*keep {
 		defer func() { _ = kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) }()
 	}
 
-	cmd := exec.Command(*binary, "poller", "--kubeconfig", kc, "--listen", "127.0.0.1:0", "--log.level", "warn", "--log.format", "logfmt")
+	// The cluster DNS the chosen Services are asked of: on loopback,
+	// answering each chosen headless Service's endpoint addresses (data
+	// only: nothing is sent to them).
+	records := map[string][]string{}
+	for i := range *chosen {
+		var addrs []string
+		for j := range *slices {
+			for k := range 5 {
+				addrs = append(addrs, chosenAddr(i, j, k))
+			}
+		}
+		records[fmt.Sprintf("svc-%05d.%s.svc.cluster.local.", i, ns)] = addrs
+	}
+	dnsSrv, err := testtarget.Start(testtarget.Options{Zone: "cluster.local.", Records: records})
+	if err != nil {
+		return err
+	}
+	defer dnsSrv.Close()
+	cmd := exec.Command(*binary, "poller", "--kubeconfig", kc, "--listen", "127.0.0.1:0", "--log.level", "warn", "--log.format", "logfmt",
+		"--cluster-dns", dnsSrv.DNSAddr())
 	cmd.Env = append(os.Environ(), "NODE_NAME=")
 	if *gogc != "" {
 		cmd.Env = append(cmd.Env, "GOGC="+*gogc)
@@ -141,7 +163,11 @@ func runDiscovery(args []string) error {
 	}
 	cpu := cpuOf(cmd.Process.Pid) - cpu0
 	rss, anon, file := rssOf(cmd.Process.Pid)
-	fmt.Printf("discovery: %d Services, %d EndpointSlices (none chosen); poller ready in %s\n", *services, *services**slices, ready.Round(time.Millisecond))
+	okN, failN := probeCounts(a)
+	fmt.Printf("discovery: %d Services (%d chosen: DNS probed at 1/s), %d EndpointSlices; poller ready in %s\n", *services, *chosen, *services**slices, ready.Round(time.Millisecond))
+	if *chosen > 0 {
+		fmt.Printf("  probes since the start: %.0f answered, %.0f failed\n", okN, failN)
+	}
 	if *gogc != "" {
 		fmt.Printf("  (poller run with GOGC=%s)\n", *gogc)
 	}
@@ -154,7 +180,7 @@ func runDiscovery(args []string) error {
 // fill creates the namespace's Services and EndpointSlices unless they are
 // there already, each with a kubectl last-applied annotation as a real
 // cluster's have.
-func fill(ctx context.Context, kube kubernetes.Interface, ns string, services, slices int) error {
+func fill(ctx context.Context, kube kubernetes.Interface, ns string, services, slices, chosen int) error {
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
@@ -174,6 +200,11 @@ func fill(ctx context.Context, kube kubernetes.Interface, ns string, services, s
 				applied := fmt.Sprintf(`{"apiVersion":"v1","kind":"Service","metadata":{"name":%q,"namespace":%q},"spec":{"clusterIP":"None","ports":[{"name":"http","port":8080}]}}`, name, ns)
 				svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": applied}},
 					Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}}}
+				if i < chosen {
+					// Probed by name only (no SRV: the port is unnamed).
+					svc.Annotations["zerodown.io/probe"] = "dns"
+					svc.Spec.Ports[0].Name = ""
+				}
 				if _, err := kube.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 					errs <- err
 					continue
@@ -190,8 +221,9 @@ func fill(ctx context.Context, kube kubernetes.Interface, ns string, services, s
 						// As the EndpointSlice controller writes them.
 						pod := fmt.Sprintf("%s-%d-%08x", name, j, uint32(i*7919+k))
 						node, zone := fmt.Sprintf("worker-%03d.example.internal", (i+k)%150), fmt.Sprintf("zone-%c", 'a'+byte(k%3))
+						addr := chosenAddr(i, j, k)
 						es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
-							Addresses:  []string{fmt.Sprintf("10.%d.%d.%d", j, (i>>8)&255, (i+k)&255)},
+							Addresses:  []string{addr},
 							Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &ready, Terminating: new(bool)},
 							TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod, UID: types.UID(fmt.Sprintf("%08x-0000-4000-8000-%012x", i, j*5+k))},
 							NodeName:   &node,
@@ -262,6 +294,33 @@ func listeningPort(pid int) string {
 		return fmt.Sprintf("127.0.0.1:%d", port)
 	}
 	return ""
+}
+
+// chosenAddr is the address of endpoint k of slice j of Service i.
+func chosenAddr(i, j, k int) string { return fmt.Sprintf("10.%d.%d.%d", j, (i>>8)&255, (i+k)&255) }
+
+// probeCounts sums the poller's answered and failed probes.
+func probeCounts(addr string) (ok, failed float64) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, "zerodown_probe_requests_total{") {
+			continue
+		}
+		v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+		if strings.Contains(l, `result="success"`) {
+			ok += v
+		} else {
+			failed += v
+		}
+	}
+	return ok, failed
 }
 
 // rssOf reads a process's resident memory, split into anonymous and
