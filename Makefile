@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
            -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: help build build-lite demo test unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
+.PHONY: help build build-lite demo test rules-test unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,10 +20,13 @@ build-lite: ## build bin/zerodown-lite: watch and demo only, without client-go (
 demo: build ## start the loopback test target with scheduled outages and watch it (about 40 s)
 	./$(BIN) demo --out zerodown-demo
 
-test: fmt-check vet unit e2e ## everything CI runs: formatting, vet, unit and loopback tests, then the e2e tests
+test: fmt-check vet unit rules-test e2e ## everything CI runs: formatting, vet, unit and loopback tests, rule tests, then the e2e tests
 
 unit: ## unit and loopback tests (with -race), no control plane
 	$(GO) test -race -count=1 ./...
+
+rules-test: ## check the shipped rules and run their unit tests with promtool (installs Debian's prometheus when missing)
+	./rules/test.sh
 
 vet:
 	$(GO) vet ./...
