@@ -312,7 +312,7 @@ func TestSeriesCollectExact(t *testing.T) {
 		start := t0.Add(time.Duration(f.ms) * time.Millisecond)
 		s.pending = append(s.pending, entry{start: start})
 		s.inFlight++
-		s.complete(seq, &Result{Start: start, Duration: time.Millisecond, Reason: f.reason}, false)
+		s.complete(seq, &Result{Start: start, Duration: time.Millisecond, Reason: f.reason}, false, false)
 	}
 	e.series["k"], e.order = s, []*series{s}
 	// Outage: from 150 ms (midpoint of 100 and 200) to 225 ms: 50 + 10 + 5

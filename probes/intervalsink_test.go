@@ -88,7 +88,7 @@ func TestSinkCalledWithoutSeriesLock(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.complete(0, &Result{Start: t0, Duration: time.Millisecond, Reason: ReasonConnectRefused}, false)
+		s.complete(0, &Result{Start: t0, Duration: time.Millisecond, Reason: ReasonConnectRefused}, false, false)
 	}()
 	select {
 	case st := <-k.seen:

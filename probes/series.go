@@ -46,6 +46,9 @@ type entry struct {
 	done    bool
 	// impaired: the observer was impaired at the request's start or end.
 	impaired bool
+	// excused: an answer slow only because this process was starved of
+	// CPU: fast enough to end an outage.
+	excused bool
 	reason   Reason
 	err      error
 }
@@ -335,7 +338,7 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 			"reason", r.Reason.String(), "duration", r.Duration, "dns", r.Phases.DNS, "connect", r.Phases.Connect,
 			"tls", r.Phases.TLS, "first_byte", r.Phases.FirstByte, "transfer", r.Phases.Transfer, "err", r.Err)
 	}
-	s.complete(seq, &r, cause != "" || starved)
+	s.complete(seq, &r, cause != "" || starved && r.Reason != ReasonNone, starved && r.Reason == ReasonNone)
 }
 
 // abort settles a request cancelled by a stop without judging the target.
@@ -352,10 +355,10 @@ func (s *series) abort(seq uint64) {
 	s.settleLocked()
 }
 
-func (s *series) complete(seq uint64, r *Result, impaired bool) {
+func (s *series) complete(seq uint64, r *Result, impaired, excused bool) {
 	// The scheduler takes its lock, then a series'; so a series asks to be
 	// expedited only once its own lock is released.
-	failing, recovered := s.completeLocked(seq, r, impaired)
+	failing, recovered := s.completeLocked(seq, r, impaired, excused)
 	s.deliver()
 	if failing {
 		s.sched.expedite(s)
@@ -367,7 +370,7 @@ func (s *series) complete(seq uint64, r *Result, impaired bool) {
 
 // completeLocked records a result and reports whether the series just
 // started failing, and whether an outage just ended.
-func (s *series) completeLocked(seq uint64, r *Result, impaired bool) (failing, recovered bool) {
+func (s *series) completeLocked(seq uint64, r *Result, impaired, excused bool) (failing, recovered bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
@@ -408,7 +411,7 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired bool) (failing, 
 	}
 
 	i := int(seq - s.base)
-	s.pending[i] = entry{start: r.Start, dur: r.Duration, done: true, reason: r.Reason, err: r.Err, impaired: impaired}
+	s.pending[i] = entry{start: r.Start, dur: r.Duration, done: true, reason: r.Reason, err: r.Err, impaired: impaired, excused: excused}
 	wasDown, _ := s.tracker.Down()
 	s.settleLocked()
 	down, _ := s.tracker.Down()
@@ -459,7 +462,7 @@ func (s *series) settleLocked() {
 			continue
 		}
 		smp := Sample{Start: e.start, Reason: e.reason, Err: e.err}
-		if smp.Reason == ReasonNone && e.dur > s.recoverWithinLocked() {
+		if smp.Reason == ReasonNone && e.dur > s.recoverWithinLocked() && !e.excused {
 			if down, _ := s.tracker.Down(); down {
 				// Recovery takes an answer at the usual speed: a slow one
 				// was held up by the outage (queued behind a hung

@@ -97,3 +97,29 @@ func TestStarvedProbeIsObserver(t *testing.T) {
 		})
 	}
 }
+
+// A slow answer ends an outage only if it came at about the usual speed,
+// or if this process's own starvation explains its slowness.
+func TestStarvedAnswerEndsOutage(t *testing.T) {
+	for _, excused := range []bool{false, true} {
+		tg := httpTarget("api", "127.0.0.1:9", 100*time.Millisecond)
+		e := NewEngine(EngineOptions{})
+		s, err := e.newSeries(&tg, config.ConnNew)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		for i, r := range []*Result{
+			{Start: t0, Duration: time.Millisecond},
+			{Start: t0.Add(100 * time.Millisecond), Duration: time.Millisecond, Reason: ReasonConnectRefused},
+			{Start: t0.Add(200 * time.Millisecond), Duration: 80 * time.Millisecond}, // slow: beyond recoverWithin
+		} {
+			s.pending = append(s.pending, entry{start: r.Start})
+			s.inFlight++
+			s.complete(uint64(i), r, false, excused && i == 2)
+		}
+		if down, _ := s.tracker.Down(); down == excused {
+			t.Errorf("excused %v: down = %v after a slow answer, want %v", excused, down, !excused)
+		}
+	}
+}
