@@ -49,8 +49,8 @@ type entry struct {
 	// excused: an answer slow only because this process was starved of
 	// CPU: fast enough to end an outage.
 	excused bool
-	reason   Reason
-	err      error
+	reason  Reason
+	err     error
 }
 
 // series probes one target over one connection mode on its own schedule.
