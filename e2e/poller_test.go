@@ -211,6 +211,7 @@ func TestPollerDiscoversAndMeasures(t *testing.T) {
 	// begun just before the window's end can be answered after it, and
 	// the edge then shows as two outages a few ms apart. So: at least one.
 	outages := metric(t, p, shop("zerodown_disruptions_total", ""))
+	timeouts := metric(t, p, shop("zerodown_disruption_seconds_total", `,reason="timeout"`))
 	if outages < 1 {
 		t.Errorf("route outages = %v, want at least 1", outages)
 	}
@@ -233,7 +234,13 @@ func TestPollerDiscoversAndMeasures(t *testing.T) {
 		t.Errorf("observer disruption = %v, want > 0", v)
 	}
 	if n := metric(t, p, shop("zerodown_disruptions_total", "")); n != outages {
-		t.Errorf("route outages after the cordoned one = %v, want still %v", n, outages)
+		// Only answers slower than the interval on a loaded machine (see
+		// below) may have begun outages meanwhile: never the 503s.
+		if tn := metric(t, p, shop("zerodown_disruption_seconds_total", `,reason="timeout"`)); tn > timeouts {
+			t.Logf("the machine was slow: %v more outages, %.3fs more timeout disruption", n-outages, tn-timeouts)
+		} else {
+			t.Errorf("route outages after the cordoned one = %v, want still %v", n, outages)
+		}
 	}
 	if v := metric(t, p, shop("zerodown_disruption_seconds_total", `,reason="http_status"`)); v != measured {
 		t.Errorf("route disruption grew from %v to %v while the poller's node was cordoned", measured, v)
