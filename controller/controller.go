@@ -39,6 +39,8 @@ type Options struct {
 	Listen string
 	// OnListen, if set, is told the address once it listens.
 	OnListen func(addr string)
+	// Pprof serves Go's profiles on /debug/pprof/ (--debug.pprof).
+	Pprof bool
 	// OutDir receives intervals.jsonl (empty: no intervals).
 	OutDir    string
 	Workloads collectors.WorkloadSelector
@@ -169,7 +171,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	}
-	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen})
+	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof})
 	if err != nil {
 		return err
 	}

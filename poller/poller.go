@@ -57,8 +57,10 @@ type Options struct {
 	ReloadRequests <-chan struct{}
 	Listen         string
 	OnListen       func(addr string)
-	OutDir         string // intervals.jsonl; empty: none
-	Logger         *slog.Logger
+	// Pprof serves Go's profiles on /debug/pprof/ (--debug.pprof).
+	Pprof  bool
+	OutDir string // intervals.jsonl; empty: none
+	Logger *slog.Logger
 	// MaxProbesPerSecond is a ceiling on probes per second across all
 	// targets (0: none).
 	MaxProbesPerSecond float64
@@ -236,7 +238,7 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 
-	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen})
+	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof})
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,8 @@ type Options struct {
 	// OnListen, when set, is called with the metrics address once it is
 	// bound (tests listen on port 0).
 	OnListen func(addr string)
+	// Pprof serves Go's profiles on /debug/pprof/ (--debug.pprof).
+	Pprof bool
 	// MaxProbesPerSecond is a ceiling on probes per second across all
 	// targets (0: none).
 	MaxProbesPerSecond float64
@@ -106,7 +108,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	var srv *serve.Server
 	if o.Listen != "" {
 		var err error
-		if srv, err = serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Logger: log, OnListen: o.OnListen}); err != nil {
+		if srv, err = serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof}); err != nil {
 			engine.Stop()
 			sink.Close()
 			_ = base.Close(time.Now())

@@ -711,3 +711,26 @@ func TestRunReloadRemovesFailingTarget(t *testing.T) {
 		t.Error("no interval for the removed target")
 	}
 }
+
+// --debug.pprof serves Go's profiles next to /metrics; without it they are
+// not served.
+func TestRunPprof(t *testing.T) {
+	tt := targettest.Start(t, testtarget.Options{})
+	for _, on := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		addr, done := startRun(t, ctx, Options{
+			Config: httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "web"),
+			Listen: "127.0.0.1:0", Pprof: on,
+		})
+		resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 404, true: 200}[on]; resp.StatusCode != want {
+			t.Errorf("pprof %v: /debug/pprof/heap answered %d, want %d", on, resp.StatusCode, want)
+		}
+		cancel()
+		waitRun(t, done)
+	}
+}

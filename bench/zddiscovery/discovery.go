@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -49,6 +50,7 @@ func runDiscovery(args []string) error {
 		duration = fs.Duration("duration", 30*time.Second, "measured time")
 		keep     = fs.Bool("keep", false, "keep the objects (a second run skips creating them)")
 		gogc     = fs.String("gogc", "", "GOGC for the poller (e.g. 10, so that RSS follows the live heap)")
+		heap     = fs.String("heapprofile", "", "write the poller's heap profile (its /debug/pprof/heap) here at the end")
 		chosen   = fs.Int("chosen", 0, "of the Services, how many are annotated for DNS probing (headless, endpoint 127.0.0.1, asked of a loopback DNS server this command starts)")
 	)
 	_ = fs.Parse(args)
@@ -93,7 +95,7 @@ func runDiscovery(args []string) error {
 	}
 	defer dnsSrv.Close()
 	cmd := exec.Command(*binary, "poller", "--kubeconfig", kc, "--listen", "127.0.0.1:0", "--log.level", "warn", "--log.format", "logfmt",
-		"--cluster-dns", dnsSrv.DNSAddr())
+		"--cluster-dns", dnsSrv.DNSAddr(), "--debug.pprof")
 	cmd.Env = append(os.Environ(), "NODE_NAME=")
 	if *gogc != "" {
 		cmd.Env = append(cmd.Env, "GOGC="+*gogc)
@@ -162,6 +164,11 @@ func runDiscovery(args []string) error {
 		}
 	}
 	cpu := cpuOf(cmd.Process.Pid) - cpu0
+	if *heap != "" {
+		if err := fetch("http://"+a+"/debug/pprof/heap", *heap); err != nil {
+			return err
+		}
+	}
 	rss, anon, file := rssOf(cmd.Process.Pid)
 	okN, failN := probeCounts(a)
 	fmt.Printf("discovery: %d Services (%d chosen: DNS probed at 1/s), %d EndpointSlices; poller ready in %s\n", *services, *chosen, *services**slices, ready.Round(time.Millisecond))
@@ -294,6 +301,22 @@ func listeningPort(pid int) string {
 		return fmt.Sprintf("127.0.0.1:%d", port)
 	}
 	return ""
+}
+
+// fetch writes what url answers to path.
+func fetch(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
 
 // chosenAddr is the address of endpoint k of slice j of Service i.

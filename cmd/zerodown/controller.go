@@ -135,7 +135,7 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := controller.Run(ctx, controller.Options{
-		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco,
+		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.pprof,
 		Workloads: collectors.WorkloadSelector{Namespaces: splitList(*namespaces), LabelSelector: *selector},
 		Election: controller.Election{
 			Disabled: !*elect, Namespace: *leaseNS, Name: *leaseName, Identity: *identity,

@@ -118,6 +118,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // after parse, args holds the arguments that are not flags.
 type common struct {
 	level, format, view string
+	pprof               bool
 	args                []string
 	logs                *watch.LogWriter // what the logger writes to
 }
@@ -126,6 +127,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.level, "log.level", "info", "log level: debug, info, warn, error (probe failures are logged at debug)")
 	fs.StringVar(&c.format, "log.format", "logfmt", "log format: logfmt or json")
 	fs.StringVar(&c.view, "view", "auto", "live view: auto (table on a terminal, lines otherwise), table, lines or none")
+	fs.BoolVar(&c.pprof, "debug.pprof", false, "serve Go's profiles on /debug/pprof/ of the --listen address")
 }
 
 // parse parses args and builds the logger and the view. When ok is false
@@ -258,7 +260,7 @@ Flags:
 	sum, err := watch.Run(ctx, watch.Options{
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
-		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty),
+		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty), Pprof: flags.pprof,
 	})
 	if err != nil {
 		log.Error("watch failed", "err", err)

@@ -103,7 +103,7 @@ Flags:
 			RouterTLS:  config.TLS{CAFile: *routerCA, InsecureSkipVerify: *routerSkip},
 			ClusterDNS: *clusterDNS, ClusterDomain: *domain,
 		},
-		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
+		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native, Pprof: flags.pprof,
 	})
 	if err != nil {
 		log.Error("poller failed", "err", err)

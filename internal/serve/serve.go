@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,9 @@ type Options struct {
 	Logger *slog.Logger
 	// OnListen, if set, is told the address once the server listens.
 	OnListen func(addr string)
+	// Pprof serves Go's profiles on /debug/pprof/ (the --debug.pprof
+	// flag): for finding where a poller's memory or CPU goes.
+	Pprof bool
 }
 
 // Start listens on o.Addr and serves o.Gatherer on /metrics, /healthz and
@@ -56,6 +60,13 @@ func Start(o Options) (*Server, error) {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	addr := ln.Addr().String()
 	go func() { _ = s.srv.Serve(ln) }()
