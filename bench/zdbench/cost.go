@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,10 +16,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"golang.org/x/sys/unix"
 
 	"github.com/zerodown/zerodown/config"
@@ -140,6 +143,7 @@ func childEngine(args []string) error {
 		cpu      = fs.Int("cpu", -1, "pin to this CPU")
 		prof     = fs.String("cpuprofile", "", "write a CPU profile of the measured time")
 		memprof  = fs.String("memprofile", "", "write a heap profile at the end")
+		scrape   = fs.Duration("scrape", 0, "gather the registry in the text format this often, as Prometheus would (0: never)")
 	)
 	_ = fs.Parse(args)
 	pin(*cpu)
@@ -166,6 +170,29 @@ func childEngine(args []string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e.Start(ctx)
+	var scrapes atomic.Int64
+	if *scrape > 0 {
+		go func() {
+			t := time.NewTicker(*scrape)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				mfs, err := reg.Gather()
+				if err != nil {
+					continue
+				}
+				var b bytes.Buffer
+				for _, mf := range mfs {
+					_, _ = expfmt.MetricFamilyToText(&b, mf)
+				}
+				scrapes.Add(1)
+			}
+		}()
+	}
 	sleepCtx(ctx, *warmup)
 	p0, f0, s0, o0 := totals(e)
 	c0 := cpuNow()
@@ -370,6 +397,7 @@ func runScale(args []string) error {
 		interval = fs.Duration("interval", time.Second, "probe interval per target")
 		duration = fs.Duration("duration", 20*time.Second, "measured time")
 		mode     = fs.String("mode", "new", "connections: new, reused or both")
+		scrape   = fs.Duration("scrape", 0, "gather the engine's metrics in the text format this often meanwhile, as Prometheus would (0: never)")
 	)
 	_ = fs.Parse(args)
 	addr, stop, err := startServer(1)
@@ -378,7 +406,7 @@ func runScale(args []string) error {
 	}
 	defer stop()
 	z, err := child("engine", "-addr", addr, "-mode", *mode, "-targets", strconv.Itoa(*targets),
-		"-interval", interval.String(), "-duration", duration.String(), "-warmup", "3s", "-cpu", "0")
+		"-interval", interval.String(), "-duration", duration.String(), "-warmup", "3s", "-cpu", "0", "-scrape", scrape.String())
 	if err != nil {
 		return err
 	}
@@ -389,6 +417,9 @@ func runScale(args []string) error {
 	fmt.Printf("scale: %d targets (%s connections) x %s on one core: %.0f probes/s, CPU %.0f%% of the core, RSS %.1f MiB, skipped %d, failed %d (of them %d the observer's own starvation: %d against the healthy target)\n",
 		*targets, *mode, *interval, float64(z.Probes)/duration.Seconds(), 100*z.CPUSeconds/duration.Seconds(), z.MaxRSSMiB, z.Skipped,
 		z.Failures, z.Observer, z.Failures-z.Observer)
+	if *scrape > 0 {
+		fmt.Printf("  (the metrics were gathered in the text format every %s meanwhile)\n", *scrape)
+	}
 	fmt.Printf("scheduling lag p99 <= %.1fms (bucket bound), highest bucket %.1fms (target p99 < 10ms) %s\n", z.LagP99*1e3, z.LagMax*1e3, verdict)
 	return nil
 }
