@@ -73,6 +73,13 @@ func TestDeployManifests(t *testing.T) {
 	c := newClients(t)
 	ctx := ctxT(t)
 	kubectl(t, "apply", "--server-side", "--field-manager=zerodown-e2e", "-k", "../deploy/overlays/openshift")
+	// The shipped rules, as a PrometheusRule the API server accepted.
+	groups := kubectl(t, "get", "prometheusrule", "zerodown", "-n", "zerodown", "-o", "jsonpath={.spec.groups[*].name}")
+	for _, g := range []string{"zerodown-availability", "zerodown-slo", "zerodown-backends", "zerodown-cluster", "zerodown-self"} {
+		if !strings.Contains(groups, g) {
+			t.Errorf("PrometheusRule zerodown has groups %q, want %s among them", groups, g)
+		}
+	}
 
 	ctrl := start(t, "controller", "--kubeconfig", saKubeconfig(t, c, "zerodown", "zerodown-controller"),
 		"--leader-elect.namespace", "zerodown", "--leader-elect.identity", "as-sa")
