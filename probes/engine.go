@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,7 +178,7 @@ const staggerBurst = 32
 // staggerMinGroups spreads small sets of targets over the interval.
 const staggerMinGroups = 4
 
-// startAll starts series (sorted by backend, then connection): targets go
+// startAll starts series: targets, in the order their series come, go
 // round-robin into groups spread over the interval, and a target's
 // reused-connection series runs half an interval after its new-connection
 // one, so any outage longer than half the interval is seen by one of them.
@@ -294,11 +293,13 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 	want := map[string]*series{}
 	var fresh []*series
 	var updates []func()
+	var pairs [][]*series // each target's series, for their siblings
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := range targets {
 		t := &targets[i]
 		key := t.Key()
+		var mine []*series
 		for _, c := range t.Connections {
 			k := key + "|" + string(c)
 			if old, ok := e.series[k]; ok {
@@ -309,6 +310,7 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 					updates = append(updates, func() { u.Update(t) })
 				}
 				want[k] = old
+				mine = append(mine, old)
 				continue
 			}
 			s, err := e.newSeries(t, c)
@@ -325,7 +327,9 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 			}
 			want[k] = s
 			fresh = append(fresh, s)
+			mine = append(mine, s)
 		}
+		pairs = append(pairs, mine)
 	}
 	for _, u := range updates {
 		u()
@@ -355,16 +359,16 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 	}
 	e.mu.Lock()
 	e.removed = append(e.removed, finals...)
-	for k, s := range want {
+	for _, p := range pairs {
 		// The same target over its other connection mode hints at its
 		// recovery (see series.hint).
-		var sib *series
-		for _, c := range []config.Connection{config.ConnNew, config.ConnReused} {
-			if o, ok := want[strings.TrimSuffix(k, string(s.info.Connection))+string(c)]; ok && o != s {
-				sib = o
+		for i, s := range p {
+			var sib *series
+			if len(p) == 2 {
+				sib = p[1-i]
 			}
+			s.sibling.Store(sib)
 		}
-		s.sibling.Store(sib)
 	}
 	e.series = want
 	e.order = e.order[:0]
@@ -379,13 +383,6 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 		return a.Connection < b.Connection
 	})
 	if e.ctx != nil {
-		sort.Slice(fresh, func(i, j int) bool {
-			a, b := fresh[i].info, fresh[j].info
-			if a.Backend != b.Backend {
-				return a.Backend < b.Backend
-			}
-			return a.Connection < b.Connection
-		})
 		e.startAll(fresh)
 	}
 	return len(fresh), len(gone), failed

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/zerodown/zerodown/intervals"
@@ -26,7 +25,6 @@ type IntervalSink struct {
 	queue chan func()
 	done  chan struct{}
 	once  sync.Once
-	waits atomic.Uint64 // times the queue was full
 
 	open map[seriesID]string // interval ID of each series' open outage; the writing goroutine's
 }
@@ -60,12 +58,7 @@ func (k *IntervalSink) write(f func()) {
 	if k.w == nil {
 		return
 	}
-	select {
-	case k.queue <- f:
-	default:
-		k.waits.Add(1)
-		k.queue <- f
-	}
+	k.queue <- f // waits while the queue is full
 }
 
 // Close writes every queued record and stops the writing goroutine. Call
@@ -74,9 +67,6 @@ func (k *IntervalSink) Close() {
 	k.once.Do(func() { close(k.queue) })
 	<-k.done
 }
-
-// QueueWaits is how often a caller had to wait for a full queue.
-func (k *IntervalSink) QueueWaits() uint64 { return k.waits.Load() }
 
 func (k *IntervalSink) locator(s SeriesInfo) intervals.Locator {
 	keys := map[string]string{

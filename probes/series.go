@@ -94,7 +94,6 @@ type series struct {
 	tracker     Tracker
 	requests    [numReasons]uint64
 	skipped     uint64
-	rateLimited uint64 // probes not started for the engine's ceiling
 	latestStart time.Time
 	latestFail  bool
 	// failSince is when the series began being probed fast (zero while
@@ -264,8 +263,7 @@ func (s *series) launchLocked(now, due time.Time) {
 		return
 	}
 	if s.limiter != nil && !s.limiter.take(now, !s.failSince.IsZero()) {
-		s.rateLimited++
-		return
+		return // counted by the limiter
 	}
 	if !s.load.start(!s.failSince.IsZero()) {
 		s.skipped++
@@ -316,13 +314,18 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 		r.Reason = ReasonObserver
 	}
 	starved := false
-	// (recoverWithin is at least slowLimit/4: most answers need no lock.)
-	if r.Reason == ReasonTimeout || r.Reason == ReasonNone && r.Duration > s.slowLimit/4 && r.Duration > s.recoverWithin() {
+	// Only slow requests are looked at (recoverWithin is at least
+	// slowLimit/4: most answers take no lock here).
+	var recoverWithin time.Duration
+	if r.Reason == ReasonNone && r.Duration > s.slowLimit/4 {
+		recoverWithin = s.recoverWithin()
+	}
+	if r.Reason == ReasonTimeout || r.Reason == ReasonNone && recoverWithin > 0 && r.Duration > recoverWithin {
 		// Slow while this process could not run: an answer that would have
 		// been in time without the lost time, or a request that lost half
 		// its time, says nothing about the target.
 		if st := s.starved.during(start, start.Add(r.Duration)); st > 0 &&
-			(answeredLate && r.Duration-st <= s.slowLimit || r.Reason == ReasonNone && r.Duration-st <= s.recoverWithin() ||
+			(answeredLate && r.Duration-st <= s.slowLimit || r.Reason == ReasonNone && r.Duration-st <= recoverWithin ||
 				r.Reason == ReasonTimeout && !answeredLate && st >= s.slowLimit/2) {
 			starved = true
 			if r.Reason == ReasonTimeout {
@@ -358,8 +361,10 @@ func (s *series) abort(seq uint64) {
 func (s *series) complete(seq uint64, r *Result, impaired, excused bool) {
 	// The scheduler takes its lock, then a series'; so a series asks to be
 	// expedited only once its own lock is released.
-	failing, recovered := s.completeLocked(seq, r, impaired, excused)
-	s.deliver()
+	failing, recovered, tell := s.completeLocked(seq, r, impaired, excused)
+	if tell {
+		s.deliver()
+	}
 	if failing {
 		s.sched.expedite(s)
 	}
@@ -369,14 +374,15 @@ func (s *series) complete(seq uint64, r *Result, impaired, excused bool) {
 }
 
 // completeLocked records a result and reports whether the series just
-// started failing, and whether an outage just ended.
-func (s *series) completeLocked(seq uint64, r *Result, impaired, excused bool) (failing, recovered bool) {
+// started failing, whether an outage just ended, and whether sink calls
+// wait for deliver.
+func (s *series) completeLocked(seq uint64, r *Result, impaired, excused bool) (failing, recovered, tell bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight--
 	s.load.done()
 	if !s.retiredAt.IsZero() {
-		return false, false // a late answer after the series was removed or stopped
+		return false, false, false // a late answer after the series was removed or stopped
 	}
 	s.requests[r.Reason]++
 	s.recent[s.nRecent%recentN] = r.Duration
@@ -402,10 +408,8 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired, excused bool) (
 	if r.Cert != nil {
 		if s.cert != nil {
 			s.certChanges++
-			if s.sink != nil {
-				info, at, old, cur := s.info, r.Start, s.cert, r.Cert
-				s.tellLocked(func() { s.sink.CertChanged(info, at, old, cur) })
-			}
+			info, at, old, cur := s.info, r.Start, s.cert, r.Cert
+			s.tellLocked(func() { s.sink.CertChanged(info, at, old, cur) })
 		}
 		s.cert = r.Cert
 	}
@@ -418,7 +422,7 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired, excused bool) (
 	if wasDown && !down {
 		s.watchUntil = time.Now().Add(s.watchWindow())
 	}
-	return s.latestFail && !wasFailing, wasDown && !down
+	return s.latestFail && !wasFailing, wasDown && !down, len(s.outbox) > 0
 }
 
 // endSinkLocked tells the sink that the outage ev ended, from where the

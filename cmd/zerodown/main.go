@@ -36,25 +36,11 @@ func main() {
 
 // setVersionFromBuildInfo fills the version that "make build" sets with
 // -ldflags from the module's build info when a plain "go build" or
-// "go install" left it empty.
+// "go install" left it empty (prometheus/common/version finds the
+// revision there itself).
 func setVersionFromBuildInfo() {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return
-	}
-	if version.Version == "" {
+	if bi, ok := debug.ReadBuildInfo(); ok && version.Version == "" {
 		version.Version = bi.Main.Version // "(devel)" for a plain go build
-	}
-	for _, s := range bi.Settings {
-		switch {
-		case s.Key == "vcs.revision" && version.Revision == "":
-			version.Revision = s.Value[:min(len(s.Value), 12)]
-		case s.Key == "vcs.modified" && s.Value == "true" && version.Version == "(devel)":
-			version.Version = "(devel, modified)"
-		}
-	}
-	if version.GoVersion == "" {
-		version.GoVersion = bi.GoVersion
 	}
 }
 
