@@ -182,8 +182,12 @@ func (s *Set) Start(ctx context.Context) {
 	for _, g := range s.gates {
 		go g.Run(ctx, s.disco, s.log, func(st GateState) {
 			for _, k := range s.kinds {
-				if k.gate == g {
-					s.log.Info("collector "+map[GateState]string{GateServed: "switched on", GateNotServed: "switched off: its API is not served by this cluster (asked again every minute)"}[st],
+				switch {
+				case k.gate != g:
+				case st == GateServed:
+					s.log.Info("collector switched on", "collector", k.name, "group_version", g.GroupVersion)
+				case st == GateNotServed:
+					s.log.Info("collector switched off: its API is not served by this cluster (asked again every minute)",
 						"collector", k.name, "group_version", g.GroupVersion)
 				}
 			}

@@ -7,11 +7,9 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -166,10 +164,7 @@ func Run(ctx context.Context, o Options) error {
 				pending = append(pending, "discovery caches not synced")
 			}
 		}
-		if len(pending) > 0 {
-			return errors.New("waiting for: " + strings.Join(pending, "; "))
-		}
-		return nil
+		return serve.Waiting(pending)
 	}
 	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof})
 	if err != nil {

@@ -136,19 +136,16 @@ func (w *Writer) recover(f *os.File, rotated []RotatedFile) error {
 		}
 		open[rec.ID] = rec
 	}
+	// Bad lines are the reader's to report; a file that cannot be read is
+	// not.
 	for _, r := range rotated {
-		if err := scanFile(r.Path, track); err != nil && !errors.Is(err, os.ErrNotExist) {
-			// Bad lines are the reader's to report; a file that cannot be read is not.
-			if _, ok := errors.AsType[*fs.PathError](err); ok {
-				return err
-			}
+		if err := scanFile(r.Path, track); ioFailure(err) && !errors.Is(err, os.ErrNotExist) {
+			return err
 		}
 	}
 	t, err := scan(f, w.name, track)
-	if err != nil {
-		if _, ok := errors.AsType[*fs.PathError](err); ok {
-			return err
-		}
+	if ioFailure(err) {
+		return err
 	}
 	if t.unterminated {
 		if t.parsed {
@@ -171,6 +168,13 @@ func (w *Writer) recover(f *os.File, rotated []RotatedFile) error {
 		}
 	}
 	return nil
+}
+
+// ioFailure reports whether err holds a failure to open or read a file, as
+// opposed to bad lines only.
+func ioFailure(err error) bool {
+	_, ok := errors.AsType[*fs.PathError](err)
+	return ok
 }
 
 // NewWriter returns a Writer that writes records to out, one Write call per record. Close does

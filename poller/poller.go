@@ -206,10 +206,7 @@ func Run(ctx context.Context, o Options) error {
 				pending = append(pending, "discovery caches not synced")
 			}
 		}
-		if len(pending) > 0 {
-			return errors.New("waiting for: " + strings.Join(pending, "; "))
-		}
-		return nil
+		return serve.Waiting(pending)
 	}
 
 	engine.Start(ctx)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -664,27 +665,19 @@ func TestRunReloadRemovesFailingTarget(t *testing.T) {
 		t.Fatalf("Run: %v", r.err)
 	}
 
-	var got *SeriesSummary
-	for i := range r.sum.Series {
-		if r.sum.Series[i].Backend == "down" {
-			got = &r.sum.Series[i]
-		}
-	}
-	if got == nil {
+	i := slices.IndexFunc(r.sum.Series, func(s SeriesSummary) bool { return s.Backend == "down" })
+	if i < 0 {
 		t.Fatalf("summary forgot the removed target: %+v", r.sum.Series)
 	}
+	got := &r.sum.Series[i]
 	if !got.Removed || got.Outages < 1 || got.Disruption < 0.2 || got.Availability >= 1 {
 		t.Errorf("removed target in the summary: %+v, want removed, >= 1 outage, >= 0.2s disrupted", *got)
 	}
-	var outage *OutageSummary
-	for i := range r.sum.Outages {
-		if r.sum.Outages[i].Backend == "down" {
-			outage = &r.sum.Outages[i]
-		}
-	}
-	if outage == nil {
+	j := slices.IndexFunc(r.sum.Outages, func(o OutageSummary) bool { return o.Backend == "down" })
+	if j < 0 {
 		t.Fatalf("summary has no outage of the removed target: %+v", r.sum.Outages)
 	}
+	outage := &r.sum.Outages[j]
 	if outage.Reason != "connect_refused" || outage.To.Before(reloadAt) || outage.To.After(removedAt) {
 		t.Errorf("outage %+v: want cause connect_refused, ended at the removal (between %s and %s)", *outage, reloadAt, removedAt)
 	}

@@ -244,28 +244,25 @@ func (d *Discovery) WaitForSync(ctx context.Context) bool {
 	defer cancel()
 	// Routes: until the API server says whether it serves them and, if it
 	// does, their caches sync; for RouteSyncTimeout at most.
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
+	settled := func() bool {
 		switch d.rgate.State() {
 		case collectors.GateNotServed:
 			return true
 		case collectors.GateServed:
-			if cache.WaitForCacheSync(rctx.Done(), d.rsynced...) {
-				return true
+			for _, synced := range d.rsynced {
+				if !synced() {
+					return false
+				}
 			}
+			return true
 		}
-		select {
-		case <-t.C:
-			continue
-		case <-rctx.Done():
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		d.log.Warn("Routes not synced yet; going on without them (they join when they sync)", "waited", RouteSyncTimeout)
-		return true
+		return false
 	}
+	if cache.WaitForCacheSync(rctx.Done(), settled) || ctx.Err() != nil {
+		return ctx.Err() == nil
+	}
+	d.log.Warn("Routes not synced yet; going on without them (they join when they sync)", "waited", RouteSyncTimeout)
+	return true
 }
 
 // Changes is signalled (coalesced) whenever a watched object changes.

@@ -5,12 +5,14 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,6 +79,15 @@ func Start(o Options) (*Server, error) {
 		o.OnListen(addr)
 	}
 	return s, nil
+}
+
+// Waiting is what Options.Ready returns for a list of what is missing:
+// nil when nothing is, else "waiting for: a; b".
+func Waiting(pending []string) error {
+	if len(pending) == 0 {
+		return nil
+	}
+	return errors.New("waiting for: " + strings.Join(pending, "; "))
 }
 
 // ReloadGauges are the configuration reload gauges every role with a
