@@ -60,6 +60,7 @@ Usage:
   zerodown demo [flags]                run watch against a loopback test target with scheduled outages
   zerodown poller [flags]              in a cluster, one per node: probe static and discovered targets
   zerodown controller [flags]          in a cluster: operator, version, node and workload state as metrics and intervals
+  zerodown rules test|check FILE...    run rule unit tests (promtool's format) or check rule files, in-process
   zerodown version                     print the version
 
 TARGET (for quick use; a --config file can hold many, with every option):
@@ -83,13 +84,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runPoller(args[1:], stdout, stderr)
 	case "controller":
 		return runController(args[1:], stdout, stderr)
+	case "rules":
+		return runRules(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version.Print("zerodown"))
 		return exitOK
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[0] == "help" {
 			switch args[1] {
-			case "watch", "demo", "poller", "controller":
+			case "watch", "demo", "poller", "controller", "rules":
 				return run([]string{args[1], "-h"}, stdout, stderr)
 			}
 		}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/zerodown/zerodown/rules/ruletest"
+)
+
+const rulesUsage = `Usage:
+  zerodown rules test FILE...    run rule unit tests in promtool's format (promtool test rules), in-process
+  zerodown rules check FILE...   check rule files: syntax, names, labels, for, templates and the metrics they use
+
+Exit codes: 0 passed, 1 a test or check failed, 2 bad usage.
+`
+
+func runRules(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, rulesUsage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, rulesUsage)
+		return exitOK
+	case "test":
+		if len(args) < 2 {
+			fmt.Fprint(stderr, "zerodown rules test: give one or more test files\n\n"+rulesUsage)
+			return exitUsage
+		}
+		if !ruletest.Run(stdout, args[1:]...) {
+			return exitFailure
+		}
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "zerodown rules: unknown subcommand %q\n\n%s", args[0], rulesUsage)
+	return exitUsage
+}
