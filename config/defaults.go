@@ -160,6 +160,7 @@ func resolveSchedule(own, defaults Schedule) Schedule {
 		FastInterval: own.FastInterval,
 		Timeout:      first(own.Timeout, defaults.Timeout, b.Timeout),
 		FastFor:      first(own.FastFor, defaults.FastFor, b.FastFor),
+		Objective:    first(own.Objective, defaults.Objective),
 	}
 	if s.FastInterval == 0 {
 		// Inherited, so capped: a target probing every 50ms does not

@@ -51,6 +51,10 @@ type Schedule struct {
 	// MaxInFlight bounds the requests running at once per target and
 	// connection; 0 picks 2*ceil(Timeout/FastInterval), capped at 256.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// Objective is the availability objective of the target's SLO
+	// alerts, such as 0.999 (0 < objective < 1), exported as
+	// zerodown_slo_objective; unset, the shipped rules assume 99.9 %.
+	Objective float64 `yaml:"objective"`
 }
 
 // Target is one thing to probe: exactly one of HTTP, TCP, DNS is set.

@@ -148,6 +148,9 @@ func (s Schedule) validate(p *problems, path string, inherited Duration) {
 	if s.FastFor < 0 {
 		p.add(join(path, "fast_for"), "must be positive, got %s", s.FastFor)
 	}
+	if s.Objective != 0 && !(s.Objective > 0 && s.Objective < 1) {
+		p.add(join(path, "objective"), "must be between 0 and 1 (exclusive), such as 0.999, got %v", s.Objective)
+	}
 	if s.MaxInFlight < 0 || s.MaxInFlight > maxMaxInFlight {
 		p.add(join(path, "max_in_flight"), "must be between 0 and %d, got %d", maxMaxInFlight, s.MaxInFlight)
 	}

@@ -480,3 +480,7 @@ func watchNode(ctx context.Context, kube kubernetes.Interface, node string, e *p
 	f.Start(ctx.Done())
 	return inf.HasSynced
 }
+
+// Describe sends the descriptions of the poller's own metrics (besides
+// the probe engine's): part of the metric contract.
+func Describe(ch chan<- *prometheus.Desc) { (&state{}).Describe(ch) }

@@ -414,6 +414,7 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, erro
 		maxInFlight: maxIn,
 		fastStep:    max(time.Duration(t.FastInterval), time.Duration(t.Timeout)/time.Duration(maxIn)),
 		fastFor:     time.Duration(t.FastFor),
+		objective:   t.Objective,
 		limiter:     e.limiter,
 		load:        e.load,
 		rng:         uint64(time.Now().UnixNano()) | 1,

@@ -351,6 +351,27 @@ zerodown_backend_up{backend="api",connection="new"} 1
 	}
 }
 
+// A target's objective is exported for the SLO alerts; a target without
+// one exports none (the rules assume 99.9 %).
+func TestObjectiveExported(t *testing.T) {
+	a := httpTarget("a", "127.0.0.1:9", time.Second)
+	a.Objective = 0.995
+	b := httpTarget("b", "127.0.0.1:9", time.Second)
+	e := NewEngine(EngineOptions{})
+	if _, _, err := e.Apply([]config.Target{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP zerodown_slo_objective The availability objective configured for the backend (objective in the configuration), for the SLO burn-rate alerts; absent: they assume 0.999.
+# TYPE zerodown_slo_objective gauge
+zerodown_slo_objective{backend="a",connection="new"} 0.995
+zerodown_slo_objective{backend="a",connection="reused"} 0.995
+`
+	if err := testutil.CollectAndCompare(e, strings.NewReader(want), "zerodown_slo_objective"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // ApplyEach leaves out a target that cannot be built (a CA file without a
 // certificate passes validation, not the prober) and applies the others;
 // Apply with the same set changes nothing and names the target.

@@ -52,12 +52,15 @@ var (
 	inFlightDesc = prometheus.NewDesc("zerodown_probes_in_flight",
 		"Probe requests running now.",
 		[]string{"backend", "connection"}, nil)
+	objectiveDesc = prometheus.NewDesc("zerodown_slo_objective",
+		"The availability objective configured for the backend (objective in the configuration), for the SLO burn-rate alerts; absent: they assume 0.999.",
+		[]string{"backend", "connection"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{requestsDesc, disruptionDesc, disruptionsDesc, observedDesc,
-		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc, starvedDesc, starvedProbesDesc, overloadDesc} {
+		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc, starvedDesc, starvedProbesDesc, overloadDesc, objectiveDesc} {
 		ch <- d
 	}
 	e.dur.Describe(ch)
@@ -143,5 +146,8 @@ func (s *series) metrics(now time.Time) []prometheus.Metric {
 	}
 	counter(skippedDesc, float64(s.skipped), b, c)
 	gauge(inFlightDesc, float64(s.inFlight), b, c)
+	if s.objective > 0 {
+		gauge(objectiveDesc, s.objective, b, c)
+	}
 	return out
 }

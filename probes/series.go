@@ -72,17 +72,18 @@ type series struct {
 	impaired    func() string // why the observer cannot be trusted now ("" if it can)
 	starved     *starvation   // how long this process could not run
 
-	sched    *scheduler
-	fastStep time.Duration          // min(fast, timeout/max_in_flight): hung requests never exhaust the slots
-	fastFor  time.Duration          // how long a failing series is probed every fastStep before backing off
-	sibling  atomic.Pointer[series] // the same target over its other connection mode, if any; set by Apply
-	limiter  *limiter               // the engine's ceiling on probes per second (nil: none)
-	load     *inFlight              // the engine's requests in flight
-	phase    time.Time              // origin of the steady grid
-	due      time.Time              // guarded by sched.mu
-	hidx     int                    // index in the scheduler's heap, -1 when not in it; guarded by sched.mu
-	removed  bool                   // guarded by sched.mu
-	cancel   context.CancelFunc
+	sched     *scheduler
+	fastStep  time.Duration          // min(fast, timeout/max_in_flight): hung requests never exhaust the slots
+	fastFor   time.Duration          // how long a failing series is probed every fastStep before backing off
+	objective float64                // the availability objective, exported as zerodown_slo_objective (0: none)
+	sibling   atomic.Pointer[series] // the same target over its other connection mode, if any; set by Apply
+	limiter   *limiter               // the engine's ceiling on probes per second (nil: none)
+	load      *inFlight              // the engine's requests in flight
+	phase     time.Time              // origin of the steady grid
+	due       time.Time              // guarded by sched.mu
+	hidx      int                    // index in the scheduler's heap, -1 when not in it; guarded by sched.mu
+	removed   bool                   // guarded by sched.mu
+	cancel    context.CancelFunc
 
 	mu          sync.Mutex
 	ctx         context.Context

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/zerodown/zerodown/internal/contract"
+	"github.com/zerodown/zerodown/rules/rulecheck"
 	"github.com/zerodown/zerodown/rules/ruletest"
 )
 
@@ -29,6 +31,21 @@ func runRules(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		if !ruletest.Run(stdout, args[1:]...) {
+			return exitFailure
+		}
+		return exitOK
+	case "check":
+		if len(args) < 2 {
+			fmt.Fprint(stderr, "zerodown rules check: give one or more rule files\n\n"+rulesUsage)
+			return exitUsage
+		}
+		names, complete, err := contract.Metrics()
+		if err != nil {
+			fmt.Fprintln(stderr, "zerodown rules check:", err)
+			return exitFailure
+		}
+		res := rulecheck.Check(rulecheck.Options{Exported: func(n string) bool { return contract.Exported(names, n) }, Complete: complete}, args[1:]...)
+		if !res.Print(stdout, args[1:]...) {
 			return exitFailure
 		}
 		return exitOK

@@ -40,9 +40,7 @@ const HeartbeatPeriod = time.Second
 // heartbeat go to log.
 func Start(outDir string, log *slog.Logger) (*Base, error) {
 	b := &Base{Registry: prometheus.NewRegistry()}
-	b.Registry.MustRegister(versioncollector.NewCollector("zerodown"),
-		promcollectors.NewGoCollector(),
-		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
+	b.Registry.MustRegister(Collectors()...)
 	if outDir == "" {
 		return b, nil
 	}
@@ -59,6 +57,14 @@ func Start(outDir string, log *slog.Logger) (*Base, error) {
 		iw.KeepBeating(ctx, HeartbeatPeriod, func(err error) { log.Error("writing intervals", "err", err) })
 	}()
 	return b, nil
+}
+
+// Collectors are the collectors every role's registry starts with: build
+// info, Go runtime and process.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{versioncollector.NewCollector("zerodown"),
+		promcollectors.NewGoCollector(),
+		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{})}
 }
 
 // Close stops the heartbeat and closes the interval stream, ending the
