@@ -88,7 +88,8 @@ func Check(o Options, files ...string) Result {
 		if !r.alert && strings.Count(r.name, ":") < 1 {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: a recorded series is named level:metric:operations", at))
 		}
-		for _, name := range selected(r.expr) {
+		names, _ := Selected(r.expr)
+		for _, name := range names {
 			switch {
 			case recorded[name], o.Exported != nil && o.Exported(name), o.External.MatchString(name):
 			case strings.Contains(name, ":"):
@@ -210,10 +211,10 @@ func ruleLines(data []byte) (lines [][]int, groups []string) {
 	return lines, groups
 }
 
-// selected returns the metric names an expression selects by name (a
-// regular expression on __name__ is not checked), sorted, once each.
-func selected(expr parser.Expr) []string {
-	var names []string
+// Selected returns the metric names an expression selects by name,
+// sorted, once each; byPattern is true when some selector matches
+// __name__ otherwise (a regular expression: not checked).
+func Selected(expr parser.Expr) (names []string, byPattern bool) {
 	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
 		vs, ok := n.(*parser.VectorSelector)
 		if !ok {
@@ -223,13 +224,20 @@ func selected(expr parser.Expr) []string {
 			names = append(names, vs.Name)
 			return nil
 		}
+		named := false
 		for _, m := range vs.LabelMatchers {
-			if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
-				names = append(names, m.Value)
+			if m.Name == labels.MetricName {
+				named = true
+				if m.Type == labels.MatchEqual {
+					names = append(names, m.Value)
+				} else {
+					byPattern = true
+				}
 			}
 		}
+		byPattern = byPattern || !named
 		return nil
 	})
 	slices.Sort(names)
-	return slices.Compact(names)
+	return slices.Compact(names), byPattern
 }

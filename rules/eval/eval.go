@@ -1,0 +1,402 @@
+// Package eval is the embedded alert evaluator of zerodown watch: it
+// appends the process's own metrics to an in-memory TSDB on its own clock
+// and evaluates rule groups (the shipped rules by default) on
+// Prometheus's PromQL engine and rules manager, as a Prometheus scraping
+// watch every Interval would, so a laptop or CI runner needs no
+// Prometheus.
+//
+// Only the metric families the rules select are stored; disappearing
+// series get staleness markers, as a scrape writes them. Every group is
+// evaluated at every step, whatever its interval: "for" and range windows
+// keep their meaning, and alerts fire within one step of their condition.
+package eval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	promrules "github.com/prometheus/prometheus/rules"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
+
+	"github.com/zerodown/zerodown/rules"
+	"github.com/zerodown/zerodown/rules/rulecheck"
+)
+
+// EmbeddedPrefix marks a rule file name as one of the shipped files
+// embedded in the binary ("embedded:alerts.rules.yaml").
+const EmbeddedPrefix = "embedded:"
+
+// Embedded returns the names of the shipped rule files, as Options.Files
+// takes them.
+func Embedded() []string {
+	names, _ := fs.Glob(rules.Files, "*.rules.yaml")
+	slices.Sort(names)
+	for i, n := range names {
+		names[i] = EmbeddedPrefix + n
+	}
+	return names
+}
+
+// Options configures an Evaluator.
+type Options struct {
+	// Files are rule files on disk or embedded ones (see Embedded); empty:
+	// the shipped rules.
+	Files []string
+	// Gatherer is what a scrape would read: the process's registry.
+	Gatherer prometheus.Gatherer
+	// Interval between steps when run by Run (default 1s).
+	Interval time.Duration
+	// ExternalLabels are added to alerts, as Prometheus's external labels.
+	ExternalLabels map[string]string
+	// ExternalURL is the base of the alerts' generator URL.
+	ExternalURL string
+	// Notify receives the alerts to send to an Alertmanager, as the rules
+	// manager hands them to Prometheus's notifier (resent every
+	// ResendDelay while firing, and once resolved). May be nil.
+	Notify func(alerts []*promrules.Alert, expr string)
+	// ResendDelay between notifications of a still-firing alert (default
+	// 1m, Prometheus's).
+	ResendDelay time.Duration
+	// OnAlert, if set, is told of every alert that begins firing and of
+	// every alert that stops firing (State resolved), during a Step.
+	OnAlert func(Alert)
+	// Retention of the stored samples (default 31d, the longest window of
+	// the shipped rules, plus a day).
+	Retention time.Duration
+	Logger    *slog.Logger
+}
+
+// Evaluator holds the TSDB, the PromQL engine and the rule groups.
+type Evaluator struct {
+	o      Options
+	dir    string
+	db     *tsdb.DB
+	engine *promql.Engine
+	groups []*promrules.Group
+	wanted  map[string]bool // metric family names the rules select
+	wantAll bool            // a rule selects by a regular expression on __name__: store every family
+
+	mu       sync.Mutex
+	refs     map[uint64]storage.SeriesRef
+	last     map[uint64]labels.Labels // series appended at the previous step
+	lastStep time.Time
+	stepErr  error
+	tracker  *tracker
+}
+
+// New loads the rule files (errors name the file, line and rule) and
+// opens the storage. Close releases it.
+func New(o Options) (*Evaluator, error) {
+	if len(o.Files) == 0 {
+		o.Files = Embedded()
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.ResendDelay <= 0 {
+		o.ResendDelay = time.Minute
+	}
+	if o.Retention <= 0 {
+		o.Retention = 31 * 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Gatherer == nil {
+		return nil, errors.New("eval: no gatherer")
+	}
+	dir, err := os.MkdirTemp("", "zerodown-eval-")
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	opts := tsdb.DefaultOptions()
+	opts.WALSegmentSize = -1 // no WAL: the samples live as long as the process
+	opts.RetentionDuration = o.Retention.Milliseconds()
+	db, err := tsdb.Open(dir, o.Logger.With("component", "eval-tsdb"), nil, opts, nil)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("eval: opening the TSDB: %w", err)
+	}
+	e := &Evaluator{o: o, dir: dir, db: db, refs: map[uint64]storage.SeriesRef{}, last: map[uint64]labels.Labels{},
+		tracker: newTracker()}
+	e.tracker.onChange = o.OnAlert
+	e.engine = promql.NewEngine(promql.EngineOpts{
+		Logger: o.Logger.With("component", "eval-promql"), MaxSamples: 50_000_000, Timeout: time.Minute,
+		LookbackDelta: 5 * time.Minute, EnableAtModifier: true, EnableNegativeOffset: true,
+	})
+	mgr := promrules.NewManager(&promrules.ManagerOptions{
+		QueryFunc:   promrules.EngineQueryFunc(e.engine, db),
+		Appendable:  db,
+		Queryable:   db,
+		Context:     context.Background(),
+		NotifyFunc:  e.notify,
+		ResendDelay: o.ResendDelay,
+		GroupLoader: loader{},
+		Logger:      o.Logger.With("component", "eval-rules"),
+	})
+	byKey, errs := mgr.LoadGroups(o.Interval, labels.FromMap(o.ExternalLabels), o.ExternalURL, nil, false, o.Files...)
+	if len(errs) > 0 {
+		e.Close()
+		return nil, errors.Join(errs...)
+	}
+	for _, g := range byKey {
+		e.groups = append(e.groups, g)
+	}
+	// Files in the order given, groups in file order.
+	order := map[string]int{}
+	for i, f := range o.Files {
+		order[f] = i
+	}
+	slices.SortStableFunc(e.groups, func(a, b *promrules.Group) int {
+		if c := order[a.File()] - order[b.File()]; c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name(), b.Name())
+	})
+	e.wanted = map[string]bool{}
+	for _, g := range e.groups {
+		for _, r := range g.Rules() {
+			if ar, ok := r.(*promrules.AlertingRule); ok {
+				ar.SetRestored(true) // nothing to restore: ALERTS series from the first step
+			}
+			names, all := rulecheck.Selected(r.Query())
+			for _, n := range names {
+				e.wanted[n] = true
+			}
+			e.wantAll = e.wantAll || all
+		}
+	}
+	return e, nil
+}
+
+// Groups returns the number of groups and of rules loaded.
+func (e *Evaluator) Groups() (groups, rules int) {
+	for _, g := range e.groups {
+		rules += len(g.Rules())
+	}
+	return len(e.groups), rules
+}
+
+// Run steps every Interval until ctx ends.
+func (e *Evaluator) Run(ctx context.Context) {
+	tick := time.NewTicker(e.o.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if err := e.Step(ctx, now); err != nil {
+				e.o.Logger.Warn("rule evaluation step failed", "err", err)
+			}
+		}
+	}
+}
+
+// Step gathers the metrics, appends them at now and evaluates every group
+// at now. Rule errors are logged by the rules manager and kept on the
+// rules; a gathering error does not stop the evaluation.
+func (e *Evaluator) Step(ctx context.Context, now time.Time) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !now.After(e.lastStep) {
+		return fmt.Errorf("eval: step at %s is not after the previous one (%s)", now.Format(time.RFC3339Nano), e.lastStep.Format(time.RFC3339Nano))
+	}
+	e.lastStep = now
+	err := e.append(ctx, now)
+	for _, g := range e.groups {
+		g.Eval(ctx, now)
+	}
+	e.tracker.observe(now, e.groups)
+	e.stepErr = err
+	return err
+}
+
+// append writes the wanted families of one gather at now, and staleness
+// markers for the series that went away.
+func (e *Evaluator) append(ctx context.Context, now time.Time) error {
+	mfs, gerr := e.o.Gatherer.Gather()
+	ts := now.UnixMilli()
+	app := e.db.Appender(ctx)
+	seen := make(map[uint64]labels.Labels, len(e.last))
+	var errs []error
+	add := func(l labels.Labels, v float64) {
+		h := l.Hash()
+		ref, err := app.Append(e.refs[h], l, ts, v)
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		e.refs[h] = ref
+		seen[h] = l
+	}
+	b := labels.NewScratchBuilder(8)
+	want := func(name string) bool { return e.wantAll || e.wanted[name] }
+	for _, mf := range mfs {
+		name := mf.GetName()
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				if want(name) {
+					add(seriesLabels(&b, name, m, "", ""), m.GetCounter().GetValue())
+				}
+			case m.Gauge != nil:
+				if want(name) {
+					add(seriesLabels(&b, name, m, "", ""), m.GetGauge().GetValue())
+				}
+			case m.Untyped != nil:
+				if want(name) {
+					add(seriesLabels(&b, name, m, "", ""), m.GetUntyped().GetValue())
+				}
+			case m.Histogram != nil:
+				h := m.GetHistogram()
+				if want(name+"_bucket") {
+					for _, bk := range h.GetBucket() {
+						add(seriesLabels(&b, name+"_bucket", m, "le", formatLe(bk.GetUpperBound())), float64(bk.GetCumulativeCount()))
+					}
+					add(seriesLabels(&b, name+"_bucket", m, "le", "+Inf"), float64(h.GetSampleCount()))
+				}
+				if want(name+"_sum") {
+					add(seriesLabels(&b, name+"_sum", m, "", ""), h.GetSampleSum())
+				}
+				if want(name+"_count") {
+					add(seriesLabels(&b, name+"_count", m, "", ""), float64(h.GetSampleCount()))
+				}
+			}
+		}
+	}
+	for h, l := range e.last {
+		if _, ok := seen[h]; !ok {
+			if _, err := app.Append(e.refs[h], l, ts, math.Float64frombits(value.StaleNaN)); err != nil {
+				errs = append(errs, err)
+			}
+			delete(e.refs, h)
+		}
+	}
+	e.last = seen
+	if err := app.Commit(); err != nil {
+		errs = append(errs, err)
+	}
+	if gerr != nil {
+		errs = append(errs, fmt.Errorf("gathering: %w", gerr))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("eval: appending samples: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func seriesLabels(b *labels.ScratchBuilder, name string, m *dto.Metric, extraName, extraValue string) labels.Labels {
+	b.Reset()
+	b.Add(labels.MetricName, name)
+	for _, lp := range m.GetLabel() {
+		b.Add(lp.GetName(), lp.GetValue())
+	}
+	if extraName != "" {
+		b.Add(extraName, extraValue)
+	}
+	b.Sort()
+	return b.Labels()
+}
+
+// formatLe writes a bucket bound as the text exposition does.
+func formatLe(v float64) string {
+	return model.SampleValue(v).String()
+}
+
+// Query runs an instant PromQL query at t over the stored samples and
+// recorded series (for tests and the report).
+func (e *Evaluator) Query(ctx context.Context, expr string, t time.Time) (promql.Vector, error) {
+	q, err := e.engine.NewInstantQuery(ctx, e.db, nil, expr, t)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	res := q.Exec(ctx)
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	switch v := res.Value.(type) {
+	case promql.Vector:
+		return v, nil
+	case promql.Scalar:
+		return promql.Vector{{T: v.T, F: v.V, Metric: labels.EmptyLabels()}}, nil
+	}
+	return nil, fmt.Errorf("eval: %q is a %s, want a vector or a scalar", expr, res.Value.Type())
+}
+
+// RuleErrors returns the rules whose latest evaluation failed, with the
+// error.
+func (e *Evaluator) RuleErrors() map[string]error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]error{}
+	for _, g := range e.groups {
+		for _, r := range g.Rules() {
+			if err := r.LastError(); err != nil {
+				out[g.Name()+"/"+r.Name()] = err
+			}
+		}
+	}
+	return out
+}
+
+// Close stops the engine and removes the storage.
+func (e *Evaluator) Close() error {
+	var errs []error
+	if e.engine != nil {
+		errs = append(errs, e.engine.Close())
+	}
+	if e.db != nil {
+		errs = append(errs, e.db.Close())
+	}
+	errs = append(errs, os.RemoveAll(e.dir))
+	return errors.Join(errs...)
+}
+
+func (e *Evaluator) notify(_ context.Context, expr string, alerts ...*promrules.Alert) {
+	if e.o.Notify != nil && len(alerts) > 0 {
+		e.o.Notify(alerts, expr)
+	}
+}
+
+// loader reads rule files from disk, and the shipped ones from the
+// binary.
+type loader struct{}
+
+func (loader) Load(name string, ignoreUnknownFields bool, scheme model.ValidationScheme) (*rulefmt.RuleGroups, []error) {
+	embedded, ok := strings.CutPrefix(name, EmbeddedPrefix)
+	if !ok {
+		return rulefmt.ParseFile(name, ignoreUnknownFields, scheme)
+	}
+	data, err := rules.Files.ReadFile(embedded)
+	if err != nil {
+		return nil, []error{fmt.Errorf("%s: no such shipped rule file", name)}
+	}
+	rgs, errs := rulefmt.Parse(data, ignoreUnknownFields, scheme)
+	for i := range errs {
+		errs[i] = fmt.Errorf("%s: %w", name, errs[i])
+	}
+	return rgs, errs
+}
+
+func (loader) Parse(query string) (parser.Expr, error) { return parser.ParseExpr(query) }

@@ -1,0 +1,148 @@
+package eval
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics is a registry with what the shipped rules read, as one watch
+// exports it for one backend.
+type metrics struct {
+	reg        *prometheus.Registry
+	up         *prometheus.GaugeVec
+	disruption *prometheus.CounterVec
+	observed   *prometheus.CounterVec
+	other      prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		up:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zerodown_backend_up"}, []string{"backend", "connection"}),
+		disruption: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zerodown_disruption_seconds_total"},
+			[]string{"backend", "connection", "reason"}),
+		observed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zerodown_observed_seconds_total"}, []string{"backend", "connection"}),
+		other:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "zerodown_unrelated"}),
+	}
+	m.reg.MustRegister(m.up, m.disruption, m.observed, m.other)
+	return m
+}
+
+// step advances one second: the backend up or down for that second.
+func (m *metrics) step(t *testing.T, e *Evaluator, at time.Time, up bool) {
+	t.Helper()
+	m.observed.WithLabelValues("api", "new").Add(1)
+	if up {
+		m.up.WithLabelValues("api", "new").Set(1)
+		m.disruption.WithLabelValues("api", "new", "connect_refused").Add(0)
+	} else {
+		m.up.WithLabelValues("api", "new").Set(0)
+		m.disruption.WithLabelValues("api", "new", "connect_refused").Add(1)
+	}
+	if err := e.Step(context.Background(), at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The shipped rules, evaluated on the process's own samples: the backend
+// alert fires 30 s after the backend went down and resolves when it is
+// back; recording rules see the disruption; only selected families are
+// stored; a series that goes away goes stale.
+func TestShippedRulesFireAndResolve(t *testing.T) {
+	m := newMetrics()
+	var changes []Alert
+	e, err := New(Options{Gatherer: m.reg, OnAlert: func(a Alert) { changes = append(changes, a) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if g, r := e.Groups(); g < 4 || r < 30 {
+		t.Fatalf("shipped rules: %d groups, %d rules", g, r)
+	}
+	t0 := time.Now().Truncate(time.Second)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	s := 0
+	for ; s < 20; s++ { // up
+		m.step(t, e, at(s), true)
+	}
+	for ; s < 80; s++ { // down from 20 s
+		m.step(t, e, at(s), false)
+		firing := len(changes) > 0
+		if s < 50 && firing {
+			t.Fatalf("fired at %ds, %ds into the outage: before its for: 30s", s, s-20)
+		}
+	}
+	if len(changes) != 1 || changes[0].Name != "ZerodownBackendDisrupted" || changes[0].State != StateFiring {
+		t.Fatalf("after 60 s down: changes %+v, want ZerodownBackendDisrupted firing", changes)
+	}
+	if got := changes[0].FiredAt.Sub(at(20)); got < 30*time.Second || got > 32*time.Second {
+		t.Errorf("fired %s after the outage began, want 30-32 s (for: 30s, steps of 1 s)", got)
+	}
+	if changes[0].Labels["severity"] != "critical" || changes[0].Labels["backend"] != "api" || changes[0].Annotations["summary"] == "" {
+		t.Errorf("alert labels %v annotations %v", changes[0].Labels, changes[0].Annotations)
+	}
+	// Firing: the backend alert; pending: the fast and slow burns (their
+	// for is 2m and 15m).
+	states := map[string]string{}
+	for _, a := range e.Active() {
+		states[a.Name] = a.State
+	}
+	if states["ZerodownBackendDisrupted"] != StateFiring || states["ZerodownErrorBudgetBurnFast"] != StatePending ||
+		states["ZerodownErrorBudgetBurnSlow"] != StatePending || len(states) != 3 {
+		t.Errorf("active alerts: %v", states)
+	}
+
+	// The recording rules saw 60 of 80 s disrupted.
+	v, err := e.Query(context.Background(), `backend_connection_instance:zerodown_unavailability:ratio_5m{backend="api"}`, at(79))
+	if err != nil || len(v) != 1 {
+		t.Fatalf("recorded ratio: %v %v", v, err)
+	}
+	if got := v[0].F; got < 0.70 || got > 0.80 {
+		t.Errorf("5m unavailability ratio %.3f, want about 60/80 = 0.75", got)
+	}
+	for ; s < 90; s++ { // back
+		m.step(t, e, at(s), true)
+	}
+	if len(changes) != 2 || changes[1].State != StateResolved || !changes[1].ResolvedAt.Equal(at(80)) {
+		t.Fatalf("after recovery: changes %+v, want a resolved at %s", changes, at(80))
+	}
+	fired := e.Fired()
+	if len(fired) != 1 || fired[0].LastFiringAt.After(at(79)) || fired[0].LastFiringAt.Before(at(79)) {
+		t.Errorf("fired: %+v, want one episode last firing at %s", fired, at(79))
+	}
+
+	// Families no rule selects are not stored.
+	if v, err := e.Query(context.Background(), `zerodown_unrelated`, at(89)); err != nil || len(v) != 0 {
+		t.Errorf("an unselected family was stored: %v %v", v, err)
+	}
+	// A series that goes away is stale at the next step, as after a scrape.
+	m.up.Reset()
+	m.step(t, e, at(90), true) // sets it again: reset after
+	m.up.Reset()
+	if err := e.Step(context.Background(), at(91)); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := e.Query(context.Background(), `zerodown_backend_up`, at(91)); err != nil || len(v) != 0 {
+		t.Errorf("a removed series still answers: %v %v", v, err)
+	}
+	if err := e.Step(context.Background(), at(91)); err == nil {
+		t.Error("a step at the same time as the previous one was accepted")
+	}
+}
+
+func TestBadRules(t *testing.T) {
+	for file, want := range map[string]string{
+		"testdata/bad.rules.yaml":     `testdata/bad.rules.yaml: 5:11: group "g", rule 1, "A": could not parse expression`,
+		"testdata/missing.rules.yaml": "testdata/missing.rules.yaml: open testdata/missing.rules.yaml: no such file or directory",
+		"embedded:nope.rules.yaml":    "embedded:nope.rules.yaml: no such shipped rule file",
+	} {
+		_, err := New(Options{Files: []string{file}, Gatherer: prometheus.NewRegistry()})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", file, err, want)
+		}
+	}
+}
