@@ -8,6 +8,7 @@ import (
 
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
+	"github.com/zerodown/zerodown/rules/eval"
 )
 
 // Summary is what a watch run measured, written as summary.json.
@@ -17,6 +18,32 @@ type Summary struct {
 	Duration float64         `json:"duration_seconds"`
 	Series   []SeriesSummary `json:"series"`
 	Outages  []OutageSummary `json:"outages"`
+	// Alerts lists every alert episode the embedded evaluator saw firing,
+	// with its first and last firing time (absent without evaluation).
+	Alerts []AlertSummary `json:"alerts,omitempty"`
+}
+
+// AlertSummary is one alert episode.
+type AlertSummary struct {
+	Name     string            `json:"alertname"`
+	Severity string            `json:"severity,omitempty"`
+	Labels   map[string]string `json:"labels"`
+	Summary  string            `json:"summary,omitempty"`
+	// ActiveAt is when its condition began to hold; FiredAt when it began
+	// firing; LastFiringAt the last evaluation at which it fired;
+	// ResolvedAt when it stopped (absent: still firing at the end).
+	ActiveAt     time.Time `json:"active_at"`
+	FiredAt      time.Time `json:"fired_at"`
+	LastFiringAt time.Time `json:"last_firing_at"`
+	ResolvedAt   time.Time `json:"resolved_at,omitzero"`
+}
+
+func (s *Summary) addAlerts(fired []eval.Alert) {
+	for _, a := range fired {
+		s.Alerts = append(s.Alerts, AlertSummary{Name: a.Name, Severity: a.Labels["severity"], Labels: a.Labels,
+			Summary: a.Annotations["summary"], ActiveAt: a.ActiveAt.UTC(), FiredAt: a.FiredAt.UTC(),
+			LastFiringAt: a.LastFiringAt.UTC(), ResolvedAt: a.ResolvedAt.UTC()})
+	}
 }
 
 // SeriesSummary is one backend over one connection mode.

@@ -3,6 +3,8 @@ package watch
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -10,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/zerodown/zerodown/probes"
+	"github.com/zerodown/zerodown/rules/eval"
 )
 
 // view draws the live state: on a terminal a table redrawn in place (the
@@ -26,6 +29,8 @@ type view struct {
 	outDir   string
 	lastLine time.Time
 	frame    []string // the lines on screen (tty), for redraws after a log line
+	// alerts, when set, returns the alerts pending or firing now.
+	alerts func() []eval.Alert
 }
 
 func newView(w io.Writer, tty bool, width func() int, started time.Time, outDir string) *view {
@@ -36,11 +41,17 @@ func (v *view) draw(st []probes.Status) {
 	if v.w == nil {
 		return
 	}
+	// Asked before taking the view's lock: the evaluator logs (through
+	// the view) while it holds its own.
+	var alerts []eval.Alert
+	if v.tty && v.alerts != nil {
+		alerts = v.alerts()
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := time.Now()
 	if v.tty {
-		v.redrawLocked(v.lines(st, now))
+		v.redrawLocked(v.lines(st, alerts, false, now))
 		return
 	}
 	if now.Sub(v.lastLine) < 10*time.Second {
@@ -52,15 +63,15 @@ func (v *view) draw(st []probes.Status) {
 		now.UTC().Format(time.RFC3339), now.Sub(v.started).Round(time.Second), len(st), down, outages, fmtDur(dis))
 }
 
-// final draws the last table; on a terminal it replaces the live one and
-// stays.
-func (v *view) final(st []probes.Status) {
+// final draws the last table and the alerts that fired; on a terminal it
+// replaces the live one and stays.
+func (v *view) final(st []probes.Status, fired []eval.Alert) {
 	if v.w == nil {
 		return
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	lines := v.lines(st, time.Now())
+	lines := v.lines(st, fired, true, time.Now())
 	if v.tty {
 		v.redrawLocked(lines)
 		v.frame = nil // stays on screen: later output goes below it
@@ -114,8 +125,9 @@ func (v *view) above(out io.Writer, p []byte) (int, error) {
 	return n, err
 }
 
-// lines renders the header and the table, cut to the terminal's width.
-func (v *view) lines(st []probes.Status, now time.Time) []string {
+// lines renders the header, the table and the alerts (active ones live,
+// those that fired at the end), cut to the terminal's width.
+func (v *view) lines(st []probes.Status, alerts []eval.Alert, final bool, now time.Time) []string {
 	var b strings.Builder
 	down, outages, dis := totals(st)
 	fmt.Fprintf(&b, "zerodown watch  %s elapsed  %d series  %d down  %d outages  %s disrupted\n",
@@ -125,6 +137,7 @@ func (v *view) lines(st []probes.Status, now time.Time) []string {
 	}
 	b.WriteString("\n")
 	table(&b, st)
+	alertTable(&b, alerts, final, now)
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	width := 0
 	if v.width != nil {
@@ -213,6 +226,45 @@ func table(b *strings.Builder, st []probes.Status) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\n", s.Backend, s.Connection, s.Protocol,
 			state, reason, availability(s), s.Outages, cur, fmtDur(s.Disruption), fmtDur(s.P99), s.Requests)
+	}
+	_ = tw.Flush()
+}
+
+// alertTable lists alerts: live, the pending and firing ones with how long
+// they have been so; at the end, every episode that fired.
+func alertTable(b *strings.Builder, alerts []eval.Alert, final bool, now time.Time) {
+	if len(alerts) == 0 {
+		return
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	if final {
+		fmt.Fprintln(tw, "ALERTS FIRED\tSEVERITY\tFIRED\tFOR\tLABELS\tSUMMARY")
+	} else {
+		fmt.Fprintln(tw, "ALERT\tSEVERITY\tSTATE\tSINCE\tLABELS\tSUMMARY")
+	}
+	for _, a := range alerts {
+		var extra []string
+		for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
+			if k != "alertname" && k != "severity" {
+				extra = append(extra, k+"="+a.Labels[k])
+			}
+		}
+		if final {
+			end := a.ResolvedAt
+			if end.IsZero() {
+				end = a.LastFiringAt
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Labels["severity"], a.FiredAt.UTC().Format("15:04:05"),
+				fmtDur(end.Sub(a.FiredAt)), strings.Join(extra, ","), a.Annotations["summary"])
+			continue
+		}
+		since := a.ActiveAt
+		if a.State == eval.StateFiring {
+			since = a.FiredAt
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Labels["severity"], strings.ToUpper(a.State),
+			fmtDur(now.Sub(since).Round(time.Second)), strings.Join(extra, ","), a.Annotations["summary"])
 	}
 	_ = tw.Flush()
 }

@@ -6,6 +6,7 @@ package watch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
+	"github.com/zerodown/zerodown/rules/eval"
 )
 
 // Options configures a watch run.
@@ -60,7 +62,24 @@ type Options struct {
 	// NativeHistogramsOnly drops the classic buckets of the probe duration
 	// histogram (see probes.EngineOptions).
 	NativeHistogramsOnly bool
+	// RulesInterval is the step of the embedded evaluator; 0 evaluates
+	// no rules.
+	RulesInterval time.Duration
+	// RuleFiles to evaluate (see eval.Options.Files; empty: the shipped
+	// rules).
+	RuleFiles []string
+	// AlertmanagerURL, if set, receives the alerts (its v2 API).
+	AlertmanagerURL string
+	// AlertWebhook, if set, receives Alertmanager's webhook payload for
+	// every alert that fires or resolves.
+	AlertWebhook string
+	// ExternalURL is the base of the alerts' generator URLs.
+	ExternalURL string
 }
+
+// ErrSetup marks an error in what the options name (rule files, alert
+// receivers), found before anything was probed.
+var ErrSetup = errors.New("invalid setup")
 
 // IntervalsFile and SummaryFile are the names written into OutDir.
 const (
@@ -97,9 +116,20 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	reloads := serve.NewReloadGauges()
 	reg.MustRegister(engine, reloads)
 
+	var alerts *alerting
+	if o.RulesInterval > 0 {
+		if alerts, err = startAlerting(o, reg, iw, log); err != nil {
+			sink.Close()
+			_ = base.Close(time.Now())
+			return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+		}
+	}
 	started := time.Now()
 	if _, _, err := engine.Apply(o.Config.Targets); err != nil {
 		sink.Close()
+		if alerts != nil {
+			_, _ = alerts.stop(started)
+		}
 		_ = base.Close(time.Now())
 		return nil, err
 	}
@@ -111,6 +141,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		if srv, err = serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof}); err != nil {
 			engine.Stop()
 			sink.Close()
+			if alerts != nil {
+				_, _ = alerts.stop(time.Now())
+			}
 			_ = base.Close(time.Now())
 			return nil, err
 		}
@@ -118,11 +151,19 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	engine.Start(ctx)
 	view := newView(o.View, o.TTY, o.Width, started, o.OutDir)
+	var wg sync.WaitGroup
+	if alerts != nil {
+		view.alerts = alerts.ev.Active
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			alerts.run(ctx)
+		}()
+	}
 	if o.TTY {
 		o.Logs.attach(view)
 		defer o.Logs.attach(nil)
 	}
-	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -145,9 +186,17 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	sink.Close() // every record written before the file closes
 	ended := time.Now()
 	statuses := engine.Statuses()
-	view.final(statuses)
-
 	var errs []error
+	var fired []eval.Alert
+	if alerts != nil {
+		var err error
+		if fired, err = alerts.stop(ended); err != nil {
+			errs = append(errs, err)
+		}
+		view.alerts = nil
+	}
+	view.final(statuses, fired)
+
 	if err := base.Close(ended); err != nil {
 		errs = append(errs, err)
 	}
@@ -155,6 +204,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		srv.Close()
 	}
 	sum := newSummary(started, ended, statuses)
+	sum.addAlerts(fired)
 	if o.OutDir != "" {
 		if ivs, err := intervals.ReadFile(filepath.Join(o.OutDir, IntervalsFile)); err == nil {
 			sum.addOutages(ivs, started)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -725,5 +726,101 @@ func TestRunPprof(t *testing.T) {
 		}
 		cancel()
 		waitRun(t, done)
+	}
+}
+
+// The embedded evaluator: an alert on the run's own metrics fires during
+// a refuse window and resolves after it; the webhook gets both, the
+// intervals and the summary hold the episode; one still firing at exit is
+// resolved then.
+func TestRunAlerts(t *testing.T) {
+	tt := targettest.Start(t, testtarget.Options{})
+	out := t.TempDir()
+	rulesFile := filepath.Join(t.TempDir(), "test.rules.yaml")
+	if err := os.WriteFile(rulesFile, []byte(`groups:
+- name: test
+  rules:
+  - alert: WebDown
+    expr: zerodown_backend_up{backend="web"} == 0
+    for: 200ms
+    labels: {severity: critical}
+    annotations: {summary: 'web over {{ $labels.connection }} connections is down'}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var msgs []map[string]any
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		msgs = append(msgs, m)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	statuses := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var s []string
+		for _, m := range msgs {
+			a := m["alerts"].([]any)[0].(map[string]any)
+			s = append(s, fmt.Sprintf("%s/%s", m["status"], a["labels"].(map[string]any)["connection"]))
+		}
+		slices.Sort(s)
+		return s
+	}
+	o := Options{
+		Config: httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "web"),
+		Listen: "127.0.0.1:0", OutDir: out,
+		RulesInterval: 50 * time.Millisecond, RuleFiles: []string{rulesFile}, AlertWebhook: hook.URL,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startRun(t, ctx, o)
+	testwait.Until(t, "web up", func() bool {
+		up, ok := value(metrics(t, addr), "zerodown_backend_up", map[string]string{"backend": "web"})
+		return ok && up == 1
+	})
+	rec := tt.Window(testtarget.Refuse, 1500*time.Millisecond)
+	testwait.Until(t, "the alert fired and resolved", func() bool {
+		return slices.Equal(statuses(), []string{"firing/new", "resolved/new"})
+	})
+	// Down again, and still firing when the run ends.
+	go tt.Window(testtarget.Refuse, 10*time.Second)
+	testwait.Until(t, "the alert fired again", func() bool { return len(statuses()) == 3 })
+	cancel()
+	res := waitRun(t, done)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if got := statuses(); !slices.Equal(got, []string{"firing/new", "firing/new", "resolved/new", "resolved/new"}) {
+		t.Errorf("webhook messages %v: want the second episode resolved at exit", got)
+	}
+	if n := len(res.sum.Alerts); n != 2 {
+		t.Fatalf("summary alerts: %+v, want two episodes", res.sum.Alerts)
+	}
+	first := res.sum.Alerts[0]
+	if first.Name != "WebDown" || first.Summary != "web over new connections is down" || first.Severity != "critical" {
+		t.Errorf("summary alert %+v", first)
+	}
+	// It fired 200 ms (its for) into the window, give or take the steps of
+	// probing and evaluation; it resolved after the window.
+	if d := first.FiredAt.Sub(rec.From); d < 200*time.Millisecond || d > 1200*time.Millisecond {
+		t.Errorf("fired %s after the window began, want 200 ms plus up to a second of steps", d)
+	}
+	if first.ResolvedAt.Before(rec.To) {
+		t.Errorf("resolved at %s, before the window ended at %s", first.ResolvedAt, rec.To)
+	}
+	ivs, err := intervals.ReadFile(filepath.Join(out, IntervalsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := intervals.Filter(ivs, AlertSource)
+	if len(alerts) != 2 || alerts[0].Locator.Keys["alertname"] != "WebDown" || alerts[0].Level != intervals.LevelError ||
+		!alerts[0].From.Equal(first.FiredAt) || !alerts[0].To.Equal(first.ResolvedAt) {
+		t.Errorf("alert intervals %+v, want two, the first from %s to %s", alerts, first.FiredAt, first.ResolvedAt)
 	}
 }

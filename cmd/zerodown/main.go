@@ -177,20 +177,29 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfgFile  = fs.String("config", "", "YAML file of targets (see config/testdata/example.yaml)")
-		check    = fs.Bool("config.check", false, "check the configuration, print the problems and exit (0 valid, 2 invalid)")
-		interval = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s; at least 10ms)")
-		fast     = fs.Duration("fast-interval", 0, "probe interval while a target fails, to pin down the end of an outage (default 10ms)")
-		timeout  = fs.Duration("timeout", 0, "timeout of one probe (default 1s); a probe slower than min(interval, timeout) fails with reason timeout")
-		duration = fs.Duration("duration", 0, "how long to watch; 0 watches until SIGINT or SIGTERM")
-		listen   = fs.String("listen", "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
-		out      = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and summary.json")
-		budget   = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this (0 = no budget)")
-		maxRate  = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
-		native   = fs.Bool("probe.native-histograms-only", false, "export zerodown_probe_duration_seconds as a native histogram only, without its 15 classic bucket series per target and connection")
-		empty    = fs.Bool("config.allow-empty", false, "accept a configuration, or a SIGHUP reload, with no targets (otherwise an error: a truncated file must not silently stop all probing)")
-		flags    common
+		cfgFile   = fs.String("config", "", "YAML file of targets (see config/testdata/example.yaml)")
+		check     = fs.Bool("config.check", false, "check the configuration, print the problems and exit (0 valid, 2 invalid)")
+		interval  = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s; at least 10ms)")
+		fast      = fs.Duration("fast-interval", 0, "probe interval while a target fails, to pin down the end of an outage (default 10ms)")
+		timeout   = fs.Duration("timeout", 0, "timeout of one probe (default 1s); a probe slower than min(interval, timeout) fails with reason timeout")
+		duration  = fs.Duration("duration", 0, "how long to watch; 0 watches until SIGINT or SIGTERM")
+		listen    = fs.String("listen", "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
+		out       = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and summary.json")
+		budget    = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this (0 = no budget)")
+		maxRate   = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
+		native    = fs.Bool("probe.native-histograms-only", false, "export zerodown_probe_duration_seconds as a native histogram only, without its 15 classic bucket series per target and connection")
+		empty     = fs.Bool("config.allow-empty", false, "accept a configuration, or a SIGHUP reload, with no targets (otherwise an error: a truncated file must not silently stop all probing)")
+		ruleStep  = fs.Duration("rules.interval", time.Second, "step of the embedded rule evaluator: the process's metrics are stored and every rule group evaluated this often (0 evaluates no rules)")
+		amURL     = fs.String("alertmanager.url", "", "send the evaluator's alerts to this Alertmanager (its v2 API), e.g. http://127.0.0.1:9093, with resends and a final resolve at exit")
+		webhook   = fs.String("alert.webhook", "", "post Alertmanager's webhook payload (version 4) to this URL for every alert that fires or resolves, for setups without an Alertmanager")
+		extURL    = fs.String("web.external-url", "", "base URL of the alerts' generator links (e.g. the Prometheus that scrapes this watch); empty: no links")
+		ruleFiles []string
+		flags     common
 	)
+	fs.Func("rules", "rule file to evaluate in-process (repeatable; default: the shipped rules, embedded)", func(s string) error {
+		ruleFiles = append(ruleFiles, s)
+		return nil
+	})
 	flags.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown watch [flags] [TARGET...]
@@ -203,6 +212,12 @@ Examples:
   zerodown watch --interval 100ms https://api.example.com:6443/readyz tcp://db:5432
   zerodown watch --config zerodown.yaml --duration 45m --budget 5s --out artifacts
   zerodown watch --config zerodown.yaml --config.check
+  zerodown watch --config zerodown.yaml --alertmanager.url http://127.0.0.1:9093
+
+The shipped alerting and recording rules (or --rules files) are evaluated
+in-process every --rules.interval on the process's own metrics: firing
+alerts show in the live view, go to intervals.jsonl (source Alert) and
+summary.json, and to --alertmanager.url and --alert.webhook.
 
 Flags:
 `)
@@ -216,7 +231,8 @@ Flags:
 		return exitUsage
 	}
 	if !nonNegative(stderr, "watch", map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
-		"timeout": timeout.Seconds(), "duration": duration.Seconds(), "budget": budget.Seconds(), "probe.max-rate": *maxRate}) {
+		"timeout": timeout.Seconds(), "duration": duration.Seconds(), "budget": budget.Seconds(), "probe.max-rate": *maxRate,
+		"rules.interval": ruleStep.Seconds()}) {
 		return exitUsage
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
@@ -250,7 +266,12 @@ Flags:
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
 		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty), Pprof: flags.pprof,
+		RulesInterval: *ruleStep, RuleFiles: ruleFiles, AlertmanagerURL: *amURL, AlertWebhook: *webhook, ExternalURL: *extURL,
 	})
+	if errors.Is(err, watch.ErrSetup) {
+		fmt.Fprintln(stderr, "zerodown watch:", err)
+		return exitUsage
+	}
 	if err != nil {
 		log.Error("watch failed", "err", err)
 		return exitFailure

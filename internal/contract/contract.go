@@ -11,6 +11,7 @@ import (
 	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/probes"
+	"github.com/zerodown/zerodown/rules/notify"
 )
 
 // Metrics returns the names of the metric families zerodown exports; for
@@ -37,6 +38,7 @@ func Metrics() (names map[string]bool, complete bool, err error) {
 	serve.NewReloadGauges().Describe(ch)
 	e := probes.NewEngine(probes.EngineOptions{})
 	e.Describe(ch)
+	notify.Describe(ch)
 	complete, err = describeRoles(ch)
 	close(ch)
 	<-done

@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -38,6 +39,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb"
 
 	"github.com/zerodown/zerodown/rules"
+	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/rules/rulecheck"
 )
 
@@ -71,8 +73,9 @@ type Options struct {
 	ExternalURL string
 	// Notify receives the alerts to send to an Alertmanager, as the rules
 	// manager hands them to Prometheus's notifier (resent every
-	// ResendDelay while firing, and once resolved). May be nil.
-	Notify func(alerts []*promrules.Alert, expr string)
+	// ResendDelay while firing, and after they resolve), with
+	// Prometheus's startsAt and endsAt. May be nil.
+	Notify func(alerts []notify.Alert)
 	// ResendDelay between notifications of a still-firing alert (default
 	// 1m, Prometheus's).
 	ResendDelay time.Duration
@@ -87,11 +90,11 @@ type Options struct {
 
 // Evaluator holds the TSDB, the PromQL engine and the rule groups.
 type Evaluator struct {
-	o      Options
-	dir    string
-	db     *tsdb.DB
-	engine *promql.Engine
-	groups []*promrules.Group
+	o       Options
+	dir     string
+	db      *tsdb.DB
+	engine  *promql.Engine
+	groups  []*promrules.Group
 	wanted  map[string]bool // metric family names the rules select
 	wantAll bool            // a rule selects by a regular expression on __name__: store every family
 
@@ -131,7 +134,9 @@ func New(o Options) (*Evaluator, error) {
 	opts := tsdb.DefaultOptions()
 	opts.WALSegmentSize = -1 // no WAL: the samples live as long as the process
 	opts.RetentionDuration = o.Retention.Milliseconds()
-	db, err := tsdb.Open(dir, o.Logger.With("component", "eval-tsdb"), nil, opts, nil)
+	// The TSDB tells of its start-up at info: only its warnings matter here.
+	quiet := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("component", "eval-tsdb")
+	db, err := tsdb.Open(dir, quiet, nil, opts, nil)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("eval: opening the TSDB: %w", err)
@@ -269,16 +274,16 @@ func (e *Evaluator) append(ctx context.Context, now time.Time) error {
 				}
 			case m.Histogram != nil:
 				h := m.GetHistogram()
-				if want(name+"_bucket") {
+				if want(name + "_bucket") {
 					for _, bk := range h.GetBucket() {
 						add(seriesLabels(&b, name+"_bucket", m, "le", formatLe(bk.GetUpperBound())), float64(bk.GetCumulativeCount()))
 					}
 					add(seriesLabels(&b, name+"_bucket", m, "le", "+Inf"), float64(h.GetSampleCount()))
 				}
-				if want(name+"_sum") {
+				if want(name + "_sum") {
 					add(seriesLabels(&b, name+"_sum", m, "", ""), h.GetSampleSum())
 				}
-				if want(name+"_count") {
+				if want(name + "_count") {
 					add(seriesLabels(&b, name+"_count", m, "", ""), float64(h.GetSampleCount()))
 				}
 			}
@@ -373,10 +378,32 @@ func (e *Evaluator) Close() error {
 	return errors.Join(errs...)
 }
 
+// notify hands alerts on as Prometheus's rules.SendAlerts does: startsAt
+// is when it fired, endsAt its resolution or, while firing, a time a few
+// resends ahead (Alertmanager resolves it then unless told again).
 func (e *Evaluator) notify(_ context.Context, expr string, alerts ...*promrules.Alert) {
-	if e.o.Notify != nil && len(alerts) > 0 {
-		e.o.Notify(alerts, expr)
+	if e.o.Notify == nil || len(alerts) == 0 {
+		return
 	}
+	out := make([]notify.Alert, 0, len(alerts))
+	for _, a := range alerts {
+		n := notify.Alert{Labels: a.Labels.Map(), Annotations: a.Annotations.Map(), StartsAt: a.FiredAt, EndsAt: a.ValidUntil}
+		if !a.ResolvedAt.IsZero() {
+			n.EndsAt = a.ResolvedAt
+		}
+		n.GeneratorURL = e.GeneratorURL(expr)
+		out = append(out, n)
+	}
+	e.o.Notify(out)
+}
+
+// GeneratorURL links to the expression in the external URL's graph page
+// ("" without an external URL).
+func (e *Evaluator) GeneratorURL(expr string) string {
+	if e.o.ExternalURL == "" {
+		return ""
+	}
+	return strings.TrimSuffix(e.o.ExternalURL, "/") + "/graph?g0.expr=" + url.QueryEscape(expr) + "&g0.tab=1"
 }
 
 // loader reads rule files from disk, and the shipped ones from the
@@ -400,3 +427,20 @@ func (loader) Load(name string, ignoreUnknownFields bool, scheme model.Validatio
 }
 
 func (loader) Parse(query string) (parser.Expr, error) { return parser.ParseExpr(query) }
+
+// minLevel drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}
