@@ -1,20 +1,11 @@
 #!/usr/bin/env bash
 # Checks the shipped rules and runs their unit tests with promtool, from
 # Debian's prometheus package (installed here when missing and we are
-# root, as e2e/controlplane/up.sh does for openssl and curl).
+# root, as e2e/controlplane/up.sh does for openssl and curl). The same
+# files run on the embedded engine in rules/ruletest's Go test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v promtool >/dev/null; then
-	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-		echo "rules/test.sh: installing Debian's prometheus package for promtool" >&2
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-		pkill -x prometheus 2>/dev/null || true # the package may start its own server
-	else
-		echo "rules/test.sh: promtool not found: install Debian's prometheus package (apt-get install prometheus)" >&2
-		exit 1
-	fi
-fi
+e2e/install-debian.sh promtool:prometheus
 promtool check rules rules/*.rules.yaml
 promtool test rules rules/tests/*.yaml
 # The in-process runner's own test files: promtool must agree on which pass

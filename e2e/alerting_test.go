@@ -1,0 +1,311 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zerodown/zerodown/rules/notify"
+	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
+)
+
+// freeAddr returns a loopback address with a port free a moment ago (for
+// tools that cannot listen on port 0 and say which port they got).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// tool runs an installed program (Prometheus, Alertmanager) until the test
+// ends; its output is shown when the test fails.
+func tool(t *testing.T, name string, args ...string) {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not installed (e2e/run.sh installs Debian's package): %v", name, err)
+	}
+	var out bytes.Buffer
+	var mu sync.Mutex
+	cmd := exec.Command(path, args...)
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("%s output:\n%s", name, out.String())
+			mu.Unlock()
+		}
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// hook is a webhook receiver for Alertmanager: every message decoded, with
+// the time it arrived.
+type hook struct {
+	mu   sync.Mutex
+	msgs []received
+	srv  *httptest.Server
+}
+
+type received struct {
+	at  time.Time
+	msg notify.Message
+}
+
+func newHook(t *testing.T) *hook {
+	h := &hook{}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m notify.Message
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&m); err != nil {
+			t.Errorf("webhook payload Alertmanager sent does not decode: %v", err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h.mu.Lock()
+		h.msgs = append(h.msgs, received{time.Now(), m})
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// first returns when an alert matching match was first received with
+// status, and the alert.
+func (h *hook) first(status string, match func(notify.WebhookAlert) bool) (time.Time, notify.WebhookAlert, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range h.msgs {
+		for _, a := range r.msg.Alerts {
+			if a.Status == status && match(a) {
+				return r.at, a, true
+			}
+		}
+	}
+	return time.Time{}, notify.WebhookAlert{}, false
+}
+
+func (h *hook) dump() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var b strings.Builder
+	for _, r := range h.msgs {
+		for _, a := range r.msg.Alerts {
+			fmt.Fprintf(&b, "%s %s %v\n", r.at.Format(time.RFC3339Nano), a.Status, a.Labels)
+		}
+	}
+	return b.String()
+}
+
+// promQuery runs an instant query against Prometheus's HTTP API.
+func promQuery(t *testing.T, addr, expr string) []struct {
+	Metric map[string]string
+	Value  [2]any
+} {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(expr))
+	if err != nil {
+		t.Fatalf("query %s: %v", expr, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var r struct {
+		Status string
+		Error  string
+		Data   struct {
+			Result []struct {
+				Metric map[string]string
+				Value  [2]any
+			}
+		}
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.Status != "success" {
+		t.Fatalf("query %s: %v %s", expr, err, body)
+	}
+	return r.Data.Result
+}
+
+func sampleValue(v [2]any) float64 {
+	s, _ := v[1].(string)
+	f, _ := strconv.ParseFloat(s, 64)
+	return f
+}
+
+// The shipped rules, twice: a real Prometheus scrapes zerodown watch (the
+// loopback test target refuses for a known window) with the rules loaded,
+// and the same watch evaluates them in-process; both send to a real
+// Alertmanager, whose webhook reaches this test. The recording rules
+// agree with what watch measured, and ZerodownBackendDisrupted reaches
+// Alertmanager's receiver on both paths, firing then resolved.
+func TestAlertsPrometheusAndEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	tt := targettest.Start(t, testtarget.Options{})
+	h := newHook(t)
+
+	amAddr := freeAddr(t)
+	amConfig := filepath.Join(dir, "alertmanager.yml")
+	writeText(t, amConfig, fmt.Sprintf(`route:
+  receiver: test
+  group_by: ['...']
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+- name: test
+  webhook_configs:
+  - url: %s
+    send_resolved: true
+`, h.srv.URL))
+	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
+		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--log.level=warn")
+	eventually(t, 30*time.Second, "Alertmanager ready", func() (bool, string) {
+		resp, err := http.Get("http://" + amAddr + "/-/ready")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+
+	cfg := filepath.Join(dir, "targets.yaml")
+	writeText(t, cfg, fmt.Sprintf(`defaults:
+  interval: 100ms
+targets:
+  - name: web
+    connections: [new]
+    http:
+      url: http://%s/
+`, tt.HTTPAddr()))
+	w := start(t, "watch", "--config", cfg, "--out", filepath.Join(dir, "out"), "--view", "none",
+		"--alertmanager.url", "http://"+amAddr)
+
+	promAddr := freeAddr(t)
+	rulesDir, err := filepath.Abs("../rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	promConfig := filepath.Join(dir, "prometheus.yml")
+	writeText(t, promConfig, fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+  external_labels: {source: prometheus}
+rule_files: [%q, %q]
+scrape_configs:
+- job_name: zerodown
+  static_configs: [{targets: [%q]}]
+alerting:
+  alertmanagers:
+  - static_configs: [{targets: [%q]}]
+`, filepath.Join(rulesDir, "availability.rules.yaml"), filepath.Join(rulesDir, "alerts.rules.yaml"), w.addr, amAddr))
+	tool(t, "prometheus", "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "prom"),
+		"--web.listen-address="+promAddr, "--log.level=warn")
+	eventually(t, 30*time.Second, "Prometheus scrapes watch", func() (bool, string) {
+		resp, err := http.Get("http://" + promAddr + "/-/ready")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return false, resp.Status
+		}
+		r := promQuery(t, promAddr, `zerodown_backend_up{backend="web"}`)
+		return len(r) == 1 && sampleValue(r[0].Value) == 1, fmt.Sprint(r)
+	})
+
+	// Down for 55 s: long enough for the alert's for: 30s at the group's
+	// 15 s interval in Prometheus.
+	rec := tt.Window(testtarget.Refuse, 55*time.Second)
+
+	fromProm := func(a notify.WebhookAlert) bool {
+		return a.Labels["alertname"] == "ZerodownBackendDisrupted" && a.Labels["source"] == "prometheus" && a.Labels["backend"] == "web"
+	}
+	fromWatch := func(a notify.WebhookAlert) bool {
+		return a.Labels["alertname"] == "ZerodownBackendDisrupted" && a.Labels["source"] == "" && a.Labels["backend"] == "web"
+	}
+	for _, p := range []struct {
+		name  string
+		match func(notify.WebhookAlert) bool
+	}{{"Prometheus", fromProm}, {"embedded evaluator", fromWatch}} {
+		at, a, ok := h.first("firing", p.match)
+		if !ok {
+			t.Errorf("%s: ZerodownBackendDisrupted never reached Alertmanager's webhook while the backend was down 55 s; received:\n%s", p.name, h.dump())
+			continue
+		}
+		t.Logf("%s: outage start → firing at Alertmanager's webhook %s (startsAt %s after the outage began)",
+			p.name, at.Sub(rec.From).Round(time.Millisecond), a.StartsAt.Sub(rec.From).Round(time.Millisecond))
+		if a.StartsAt.Before(rec.From.Add(30 * time.Second)) {
+			t.Errorf("%s: fired at %s, less than its for: 30s after the outage began at %s", p.name, a.StartsAt, rec.From)
+		}
+	}
+
+	// The recording rules agree with what watch measured: the ratio over
+	// 5 m covers the whole run.
+	disrupted, observed := metric(t, w, `zerodown_disruption_seconds_total{backend="web",connection="new",reason="connect_refused"}`),
+		metric(t, w, `zerodown_observed_seconds_total{backend="web",connection="new"}`)
+	r := promQuery(t, promAddr, `backend_connection_instance:zerodown_unavailability:ratio_5m{backend="web",connection="new"}`)
+	if len(r) != 1 {
+		t.Fatalf("recorded 5m ratio: %v", r)
+	}
+	want := disrupted / observed
+	if got := sampleValue(r[0].Value); got < want*0.8 || got > want*1.2 {
+		t.Errorf("Prometheus recorded a 5m unavailability ratio of %.3f; watch measured %.1f s of %.1f s (%.3f)", got, disrupted, observed, want)
+	}
+	if disrupted < 50 || disrupted > 60 {
+		t.Errorf("watch measured %.1f s of disruption for a 55 s window", disrupted)
+	}
+
+	// Both resolve once the backend is back.
+	eventually(t, 60*time.Second, "both alerts resolved at the webhook", func() (bool, string) {
+		_, _, p := h.first("resolved", fromProm)
+		_, _, e := h.first("resolved", fromWatch)
+		return p && e, h.dump()
+	})
+	for _, p := range []struct {
+		name  string
+		match func(notify.WebhookAlert) bool
+	}{{"Prometheus", fromProm}, {"embedded evaluator", fromWatch}} {
+		at, a, _ := h.first("resolved", p.match)
+		t.Logf("%s: outage end → resolved at Alertmanager's webhook %s (endsAt %s after)", p.name,
+			at.Sub(rec.To).Round(time.Millisecond), a.EndsAt.Sub(rec.To).Round(time.Millisecond))
+		if a.EndsAt.Before(rec.To) {
+			t.Errorf("%s: resolved at %s, before the outage ended at %s", p.name, a.EndsAt, rec.To)
+		}
+	}
+}
+
+func writeText(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
