@@ -6,13 +6,13 @@
 # shared machines vary by 2x from hour to hour.
 #
 #   bench/run.sh            all of them
-#   bench/run.sh fidelity   one of: fidelity fidelity-busy detection cost scale
+#   bench/run.sh fidelity   one of: fidelity fidelity-busy detection cost scale eval
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin bench/results
 go build -o bin/zdbench ./bench/zdbench
 out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).txt"
-what=("${@:-fidelity fidelity-busy detection cost scale}")
+what=("${@:-fidelity fidelity-busy detection cost scale eval}")
 run() {
   echo "== $*" | tee -a "$out"
   ./bin/zdbench "$@" 2>&1 | tee -a "$out"
@@ -25,6 +25,7 @@ for w in ${what[@]}; do
     detection)     run detection -rounds 4 ;;
     cost)          run cost -rounds 5 ;;
     scale)         run scale ;;
+    eval)          run eval ;;
     *) echo "unknown benchmark $w" >&2; exit 2 ;;
   esac
 done

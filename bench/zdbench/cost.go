@@ -25,7 +25,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/probes"
+	"github.com/zerodown/zerodown/rules/eval"
 	"github.com/zerodown/zerodown/testtarget"
 )
 
@@ -144,6 +146,7 @@ func childEngine(args []string) error {
 		prof     = fs.String("cpuprofile", "", "write a CPU profile of the measured time")
 		memprof  = fs.String("memprofile", "", "write a heap profile at the end")
 		scrape   = fs.Duration("scrape", 0, "gather the registry in the text format this often, as Prometheus would (0: never)")
+		rules    = fs.Duration("rules", 0, "evaluate the shipped rules in-process this often, as watch does (0: never)")
 	)
 	_ = fs.Parse(args)
 	pin(*cpu)
@@ -170,6 +173,16 @@ func childEngine(args []string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e.Start(ctx)
+	if *rules > 0 {
+		// As watch has it: the process's collectors next to the engine's.
+		reg.MustRegister(role.Collectors()...)
+		ev, err := eval.New(eval.Options{Gatherer: reg, Interval: *rules})
+		if err != nil {
+			return err
+		}
+		defer ev.Close()
+		go ev.Run(ctx)
+	}
 	var scrapes atomic.Int64
 	if *scrape > 0 {
 		go func() {
@@ -386,6 +399,49 @@ func runCost(args []string) error {
 		sort.Float64s(r1)
 		sort.Float64s(rs)
 		fmt.Printf("%-7s median ratio %.2f to one connection, %.2f to the same targets (target <= 1.10)\n", mode, r1[len(r1)/2], rs[len(rs)/2])
+	}
+	return nil
+}
+
+// runEval measures what the embedded evaluator adds to a watch of 100
+// targets: the engine alone and with the shipped rules evaluated every
+// second, in alternating rounds.
+func runEval(args []string) error {
+	fs := newFlags("eval")
+	var (
+		rounds   = fs.Int("rounds", 3, "rounds (each measures without and with evaluation)")
+		targets  = fs.Int("targets", 100, "HTTP targets, each over new and reused connections")
+		interval = fs.Duration("interval", time.Second, "probe interval per target")
+		step     = fs.Duration("step", time.Second, "evaluation step (watch's --rules.interval)")
+		duration = fs.Duration("duration", 30*time.Second, "measured time per round and variant")
+	)
+	_ = fs.Parse(args)
+	if runtime.NumCPU() < 2 {
+		return fmt.Errorf("eval needs two CPUs: prober and server are pinned apart")
+	}
+	addr, stop, err := startServer(1)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Printf("eval: %d HTTP targets x 2 connection modes x %s, shipped rules every %s, %d rounds of %s; prober on CPU 0, server on CPU 1\n",
+		*targets, *interval, *step, *rounds, *duration)
+	fmt.Printf("%-6s %5s %9s %9s %10s %10s %9s\n", "RULES", "ROUND", "CPU", "RSS", "LAG-P99", "LAG-MAX", "FAILED")
+	for r := range *rounds {
+		for _, on := range []bool{false, true} {
+			args := []string{"engine", "-addr", addr, "-mode", "both", "-targets", strconv.Itoa(*targets),
+				"-interval", interval.String(), "-duration", duration.String(), "-warmup", "5s", "-cpu", "0"}
+			name := "off"
+			if on {
+				args, name = append(args, "-rules", step.String()), "on"
+			}
+			z, err := child(args...)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%-6s %5d %8.2f%% %6.1fMiB %8.1fms %8.1fms %9d\n", name, r+1, 100*z.CPUSeconds/duration.Seconds(),
+				z.MaxRSSMiB, z.LagP99*1e3, z.LagMax*1e3, z.Failures)
+		}
 	}
 	return nil
 }

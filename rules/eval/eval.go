@@ -6,9 +6,13 @@
 // Prometheus.
 //
 // Only the metric families the rules select are stored; disappearing
-// series get staleness markers, as a scrape writes them. Every group is
-// evaluated at every step, whatever its interval: "for" and range windows
-// keep their meaning, and alerts fire within one step of their condition.
+// series get staleness markers, as a scrape writes them. Samples are
+// appended at every step (as a scrape every Interval would write them); a
+// group is evaluated at the first step at least its interval after its
+// previous evaluation (groups without one: every step), as Prometheus
+// would evaluate it: the same alerts at about the same times, and the
+// long windows of the availability rules read once per group interval,
+// not once a second.
 package eval
 
 import (
@@ -95,8 +99,14 @@ type Evaluator struct {
 	db      *tsdb.DB
 	engine  *promql.Engine
 	groups  []*promrules.Group
-	wanted  map[string]bool // metric family names the rules select
-	wantAll bool            // a rule selects by a regular expression on __name__: store every family
+	// every is how often each series name the rules select is stored: 0
+	// at every step; names read only through range selectors are stored
+	// every twentieth of their shortest range (15 s for a 5m window), as
+	// a scrape at that interval would: the long windows of the
+	// availability rules then read 15 times fewer samples.
+	every   map[string]time.Duration
+	wantAll bool // a rule selects by a regular expression on __name__: store every family, every step
+	stored  map[string]time.Time // when each name was last stored
 
 	mu       sync.Mutex
 	refs     map[uint64]storage.SeriesRef
@@ -104,6 +114,7 @@ type Evaluator struct {
 	lastStep time.Time
 	stepErr  error
 	tracker  *tracker
+	nextEval map[*promrules.Group]time.Time
 }
 
 // New loads the rule files (errors name the file, line and rule) and
@@ -133,6 +144,7 @@ func New(o Options) (*Evaluator, error) {
 	}
 	opts := tsdb.DefaultOptions()
 	opts.WALSegmentSize = -1 // no WAL: the samples live as long as the process
+	opts.StripeSize = 256    // hundreds of series, not millions: 16,384 stripes would hold 5 MB
 	opts.RetentionDuration = o.Retention.Milliseconds()
 	// The TSDB tells of its start-up at info: only its warnings matter here.
 	quiet := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("component", "eval-tsdb")
@@ -142,7 +154,7 @@ func New(o Options) (*Evaluator, error) {
 		return nil, fmt.Errorf("eval: opening the TSDB: %w", err)
 	}
 	e := &Evaluator{o: o, dir: dir, db: db, refs: map[uint64]storage.SeriesRef{}, last: map[uint64]labels.Labels{},
-		tracker: newTracker()}
+		tracker: newTracker(), nextEval: map[*promrules.Group]time.Time{}}
 	e.tracker.onChange = o.OnAlert
 	e.engine = promql.NewEngine(promql.EngineOpts{
 		Logger: o.Logger.With("component", "eval-promql"), MaxSamples: 50_000_000, Timeout: time.Minute,
@@ -177,20 +189,65 @@ func New(o Options) (*Evaluator, error) {
 		}
 		return strings.Compare(a.Name(), b.Name())
 	})
-	e.wanted = map[string]bool{}
+	e.every, e.stored = map[string]time.Duration{}, map[string]time.Time{}
+	shortest := map[string]time.Duration{} // 0: selected as an instant vector somewhere
 	for _, g := range e.groups {
 		for _, r := range g.Rules() {
 			if ar, ok := r.(*promrules.AlertingRule); ok {
 				ar.SetRestored(true) // nothing to restore: ALERTS series from the first step
 			}
-			names, all := rulecheck.Selected(r.Query())
-			for _, n := range names {
-				e.wanted[n] = true
-			}
+			_, all := rulecheck.Selected(r.Query())
 			e.wantAll = e.wantAll || all
+			for name, rng := range selections(r.Query()) {
+				if old, ok := shortest[name]; !ok || rng < old {
+					shortest[name] = rng
+				}
+			}
+		}
+	}
+	for name, rng := range shortest {
+		if every := rng / 20; every >= 2*o.Interval {
+			e.every[name] = every
+		} else {
+			e.every[name] = 0
 		}
 	}
 	return e, nil
+}
+
+// selections returns the series names an expression selects by name,
+// each with its shortest range, 0 where it is selected as an instant
+// vector (or inside a subquery, evaluated at every step).
+func selections(expr parser.Expr) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	parser.Inspect(expr, func(n parser.Node, path []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		var rng time.Duration
+		if len(path) > 0 {
+			if ms, ok := path[len(path)-1].(*parser.MatrixSelector); ok {
+				rng = ms.Range
+			}
+		}
+		var names []string
+		if vs.Name != "" {
+			names = append(names, vs.Name)
+		}
+		for _, m := range vs.LabelMatchers {
+			if m.Name == labels.MetricName && m.Type == labels.MatchEqual && m.Value != vs.Name {
+				names = append(names, m.Value)
+			}
+		}
+		for _, name := range names {
+			if old, ok := out[name]; !ok || rng < old {
+				out[name] = rng
+			}
+		}
+		return nil
+	})
+	return out
 }
 
 // Groups returns the number of groups and of rules loaded.
@@ -229,18 +286,47 @@ func (e *Evaluator) Step(ctx context.Context, now time.Time) error {
 	e.lastStep = now
 	err := e.append(ctx, now)
 	for _, g := range e.groups {
+		if now.Before(e.nextEval[g]) {
+			continue
+		}
 		g.Eval(ctx, now)
+		// Steps are late by a little, not early: a step 1 ms short of the
+		// interval counts, or a 15 s group would run every 16 s.
+		e.nextEval[g] = now.Add(g.Interval() - e.o.Interval/2)
 	}
 	e.tracker.observe(now, e.groups)
 	e.stepErr = err
 	return err
 }
 
-// append writes the wanted families of one gather at now, and staleness
-// markers for the series that went away.
+// due reports whether series of this name are stored at now.
+func (e *Evaluator) due(name string, now time.Time) bool {
+	every, ok := e.every[name]
+	switch {
+	case !ok:
+		return e.wantAll
+	case every == 0:
+		return true
+	}
+	last, ok := e.stored[name]
+	// A step a little early counts (steps come late, not early).
+	return !ok || now.Sub(last) >= every-e.o.Interval/2
+}
+
+// append writes the families due at now of one gather, and staleness
+// markers for their series that went away.
 func (e *Evaluator) append(ctx context.Context, now time.Time) error {
 	mfs, gerr := e.o.Gatherer.Gather()
 	ts := now.UnixMilli()
+	dueNow := map[string]bool{}
+	want := func(name string) bool {
+		d, ok := dueNow[name]
+		if !ok {
+			d = e.due(name, now)
+			dueNow[name] = d
+		}
+		return d
+	}
 	app := e.db.Appender(ctx)
 	seen := make(map[uint64]labels.Labels, len(e.last))
 	var errs []error
@@ -255,7 +341,6 @@ func (e *Evaluator) append(ctx context.Context, now time.Time) error {
 		seen[h] = l
 	}
 	b := labels.NewScratchBuilder(8)
-	want := func(name string) bool { return e.wantAll || e.wanted[name] }
 	for _, mf := range mfs {
 		name := mf.GetName()
 		for _, m := range mf.GetMetric() {
@@ -290,14 +375,24 @@ func (e *Evaluator) append(ctx context.Context, now time.Time) error {
 		}
 	}
 	for h, l := range e.last {
-		if _, ok := seen[h]; !ok {
-			if _, err := app.Append(e.refs[h], l, ts, math.Float64frombits(value.StaleNaN)); err != nil {
-				errs = append(errs, err)
-			}
-			delete(e.refs, h)
+		if _, ok := seen[h]; ok {
+			continue
 		}
+		if !want(l.Get(labels.MetricName)) { // not stored this step: still there
+			seen[h] = l
+			continue
+		}
+		if _, err := app.Append(e.refs[h], l, ts, math.Float64frombits(value.StaleNaN)); err != nil {
+			errs = append(errs, err)
+		}
+		delete(e.refs, h)
 	}
 	e.last = seen
+	for name, d := range dueNow {
+		if d {
+			e.stored[name] = now
+		}
+	}
 	if err := app.Commit(); err != nil {
 		errs = append(errs, err)
 	}
