@@ -94,18 +94,18 @@ type Options struct {
 
 // Evaluator holds the TSDB, the PromQL engine and the rule groups.
 type Evaluator struct {
-	o       Options
-	dir     string
-	db      *tsdb.DB
-	engine  *promql.Engine
-	groups  []*promrules.Group
+	o      Options
+	dir    string
+	db     *tsdb.DB
+	engine *promql.Engine
+	groups []*promrules.Group
 	// every is how often each series name the rules select is stored: 0
 	// at every step; names read only through range selectors are stored
 	// every twentieth of their shortest range (15 s for a 5m window), as
 	// a scrape at that interval would: the long windows of the
 	// availability rules then read 15 times fewer samples.
 	every   map[string]time.Duration
-	wantAll bool // a rule selects by a regular expression on __name__: store every family, every step
+	wantAll bool                 // a rule selects by a regular expression on __name__: store every family, every step
 	stored  map[string]time.Time // when each name was last stored
 
 	mu       sync.Mutex
