@@ -161,6 +161,7 @@ func resolveSchedule(own, defaults Schedule) Schedule {
 		Timeout:      first(own.Timeout, defaults.Timeout, b.Timeout),
 		FastFor:      first(own.FastFor, defaults.FastFor, b.FastFor),
 		Objective:    first(own.Objective, defaults.Objective),
+		Budget:       first(own.Budget, defaults.Budget),
 	}
 	if s.FastInterval == 0 {
 		// Inherited, so capped: a target probing every 50ms does not

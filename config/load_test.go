@@ -74,7 +74,8 @@ testdata/invalid-schedule.yaml:6: targets[0].fast_interval: must be at least 1ms
 testdata/invalid-schedule.yaml:7: targets[0].timeout: must be positive, got -1s
 testdata/invalid-schedule.yaml:12: targets[1].fast_interval: must not exceed interval (100ms), got 200ms
 testdata/invalid-schedule.yaml:13: targets[1].max_in_flight: must be between 0 and 1024, got 2000
-testdata/invalid-schedule.yaml:14: targets[1].objective: must be between 0 and 1 (exclusive), such as 0.999, got 99.9`,
+testdata/invalid-schedule.yaml:14: targets[1].objective: must be between 0 and 1 (exclusive), such as 0.999, got 99.9
+testdata/invalid-schedule.yaml:15: targets[1].budget: must be positive, got -5s`,
 
 	"invalid-schedule-inherited.yaml": `
 testdata/invalid-schedule-inherited.yaml:6: targets[0].fast_interval: must not exceed interval (100ms), got 150ms`,

@@ -55,6 +55,10 @@ type Schedule struct {
 	// alerts, such as 0.999 (0 < objective < 1), exported as
 	// zerodown_slo_objective; unset, the shipped rules assume 99.9 %.
 	Objective float64 `yaml:"objective"`
+	// Budget is the disruption the target may have during an upgrade,
+	// exported as zerodown_budget_seconds for the budget alert (0: none;
+	// watch's --budget sets it for targets without their own).
+	Budget Duration `yaml:"budget"`
 }
 
 // Target is one thing to probe: exactly one of HTTP, TCP, DNS is set.

@@ -148,6 +148,9 @@ func (s Schedule) validate(p *problems, path string, inherited Duration) {
 	if s.FastFor < 0 {
 		p.add(join(path, "fast_for"), "must be positive, got %s", s.FastFor)
 	}
+	if s.Budget < 0 {
+		p.add(join(path, "budget"), "must be positive, got %s", s.Budget)
+	}
 	if s.Objective != 0 && !(s.Objective > 0 && s.Objective < 1) {
 		p.add(join(path, "objective"), "must be between 0 and 1 (exclusive), such as 0.999, got %v", s.Objective)
 	}

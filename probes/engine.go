@@ -415,6 +415,7 @@ func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, erro
 		fastStep:    max(time.Duration(t.FastInterval), time.Duration(t.Timeout)/time.Duration(maxIn)),
 		fastFor:     time.Duration(t.FastFor),
 		objective:   t.Objective,
+		budget:      time.Duration(t.Budget),
 		limiter:     e.limiter,
 		load:        e.load,
 		rng:         uint64(time.Now().UnixNano()) | 1,

@@ -351,12 +351,13 @@ zerodown_backend_up{backend="api",connection="new"} 1
 	}
 }
 
-// A target's objective is exported for the SLO alerts; a target without
-// one exports none (the rules assume 99.9 %).
+// A target's objective is exported for the SLO alerts, its budget for the
+// upgrade budget alert; a target without them exports neither.
 func TestObjectiveExported(t *testing.T) {
 	a := httpTarget("a", "127.0.0.1:9", time.Second)
 	a.Objective = 0.995
 	b := httpTarget("b", "127.0.0.1:9", time.Second)
+	b.Budget = config.Duration(2500 * time.Millisecond)
 	e := NewEngine(EngineOptions{})
 	if _, _, err := e.Apply([]config.Target{a, b}); err != nil {
 		t.Fatal(err)
@@ -367,7 +368,12 @@ func TestObjectiveExported(t *testing.T) {
 zerodown_slo_objective{backend="a",connection="new"} 0.995
 zerodown_slo_objective{backend="a",connection="reused"} 0.995
 `
-	if err := testutil.CollectAndCompare(e, strings.NewReader(want), "zerodown_slo_objective"); err != nil {
+	want += `# HELP zerodown_budget_seconds The disruption the backend may have during an upgrade (budget in the configuration), for the upgrade budget alert.
+# TYPE zerodown_budget_seconds gauge
+zerodown_budget_seconds{backend="b",connection="new"} 2.5
+zerodown_budget_seconds{backend="b",connection="reused"} 2.5
+`
+	if err := testutil.CollectAndCompare(e, strings.NewReader(want), "zerodown_slo_objective", "zerodown_budget_seconds"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -52,6 +52,9 @@ var (
 	inFlightDesc = prometheus.NewDesc("zerodown_probes_in_flight",
 		"Probe requests running now.",
 		[]string{"backend", "connection"}, nil)
+	budgetDesc = prometheus.NewDesc("zerodown_budget_seconds",
+		"The disruption the backend may have during an upgrade (budget in the configuration), for the upgrade budget alert.",
+		[]string{"backend", "connection"}, nil)
 	objectiveDesc = prometheus.NewDesc("zerodown_slo_objective",
 		"The availability objective configured for the backend (objective in the configuration), for the SLO burn-rate alerts; absent: they assume 0.999.",
 		[]string{"backend", "connection"}, nil)
@@ -60,7 +63,7 @@ var (
 // Describe implements prometheus.Collector.
 func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{requestsDesc, disruptionDesc, disruptionsDesc, observedDesc,
-		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc, starvedDesc, starvedProbesDesc, overloadDesc, objectiveDesc} {
+		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc, starvedDesc, starvedProbesDesc, overloadDesc, objectiveDesc, budgetDesc} {
 		ch <- d
 	}
 	e.dur.Describe(ch)
@@ -148,6 +151,9 @@ func (s *series) metrics(now time.Time) []prometheus.Metric {
 	gauge(inFlightDesc, float64(s.inFlight), b, c)
 	if s.objective > 0 {
 		gauge(objectiveDesc, s.objective, b, c)
+	}
+	if s.budget > 0 {
+		gauge(budgetDesc, s.budget.Seconds(), b, c)
 	}
 	return out
 }

@@ -76,6 +76,7 @@ type series struct {
 	fastStep  time.Duration          // min(fast, timeout/max_in_flight): hung requests never exhaust the slots
 	fastFor   time.Duration          // how long a failing series is probed every fastStep before backing off
 	objective float64                // the availability objective, exported as zerodown_slo_objective (0: none)
+	budget    time.Duration          // the upgrade disruption budget, exported as zerodown_budget_seconds (0: none)
 	sibling   atomic.Pointer[series] // the same target over its other connection mode, if any; set by Apply
 	limiter   *limiter               // the engine's ceiling on probes per second (nil: none)
 	load      *inFlight              // the engine's requests in flight

@@ -46,3 +46,63 @@ func TestManifestUpToDate(t *testing.T) {
 		t.Errorf("manifest: kind %q, %d groups, %d rules", m.Kind, len(m.Spec.Groups), n)
 	}
 }
+
+// Every alert of the shipped files has a severity, a summary, a
+// description and a runbook_url into rules/runbooks/ whose file exists;
+// every runbook belongs to an alert.
+func TestAlertsHaveRunbooks(t *testing.T) {
+	names, _ := filepath.Glob("*.rules.yaml")
+	alerts := map[string]bool{}
+	for _, name := range names {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f struct {
+			Groups []struct {
+				Rules []struct {
+					Alert       string
+					Labels      map[string]string
+					Annotations map[string]string
+				}
+			}
+		}
+		if err := yaml.Unmarshal(data, &f); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, g := range f.Groups {
+			for _, r := range g.Rules {
+				if r.Alert == "" {
+					continue
+				}
+				alerts[r.Alert] = true
+				switch r.Labels["severity"] {
+				case "critical", "warning", "info":
+				default:
+					t.Errorf("%s: %s: severity %q, want critical, warning or info", name, r.Alert, r.Labels["severity"])
+				}
+				for _, a := range []string{"summary", "description"} {
+					if r.Annotations[a] == "" {
+						t.Errorf("%s: %s has no %s", name, r.Alert, a)
+					}
+				}
+				want := "https://github.com/zerodown/zerodown/blob/main/rules/runbooks/" + r.Alert + ".md"
+				if r.Annotations["runbook_url"] != want {
+					t.Errorf("%s: %s: runbook_url %q, want %q", name, r.Alert, r.Annotations["runbook_url"], want)
+				}
+				if _, err := os.Stat(filepath.Join("runbooks", r.Alert+".md")); err != nil {
+					t.Errorf("%s: %s: no runbook: %v", name, r.Alert, err)
+				}
+			}
+		}
+	}
+	books, _ := filepath.Glob("runbooks/*.md")
+	for _, b := range books {
+		if !alerts[strings.TrimSuffix(filepath.Base(b), ".md")] {
+			t.Errorf("%s belongs to no alert", b)
+		}
+	}
+	if len(alerts) < 18 {
+		t.Errorf("%d alerts in the shipped files", len(alerts))
+	}
+}

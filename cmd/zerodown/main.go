@@ -235,7 +235,8 @@ Flags:
 		"rules.interval": ruleStep.Seconds()}) {
 		return exitUsage
 	}
-	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
+	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout),
+		Budget: config.Duration(*budget)}
 	// One rule for the check, the start and every reload.
 	load := func() (*config.Config, error) {
 		cfg, err := loadConfig(*cfgFile, flags.args, overrides)
@@ -382,6 +383,9 @@ func loadConfig(file string, urls []string, overrides config.Schedule) (*config.
 	}
 	if overrides.Timeout != 0 {
 		cfg.Defaults.Timeout = overrides.Timeout
+	}
+	if overrides.Budget != 0 {
+		cfg.Defaults.Budget = overrides.Budget
 	}
 	cfg = cfg.Resolved()
 	if err := cfg.Validate(); err != nil {

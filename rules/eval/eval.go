@@ -99,11 +99,12 @@ type Evaluator struct {
 	db     *tsdb.DB
 	engine *promql.Engine
 	groups []*promrules.Group
-	// every is how often each series name the rules select is stored: 0
-	// at every step; names read only through range selectors are stored
-	// every twentieth of their shortest range (15 s for a 5m window), as
-	// a scrape at that interval would: the long windows of the
-	// availability rules then read 15 times fewer samples.
+	// every is how often each series name the rules select is stored (0:
+	// at every step), as often as its readers need it: a twentieth of
+	// the shortest range it is read over (15 s for a 5m window), and the
+	// interval of a group that reads it as an instant vector. The long
+	// windows of the availability rules then read 15 times fewer
+	// samples than at one a second.
 	every   map[string]time.Duration
 	wantAll bool                 // a rule selects by a regular expression on __name__: store every family, every step
 	stored  map[string]time.Time // when each name was last stored
@@ -190,7 +191,6 @@ func New(o Options) (*Evaluator, error) {
 		return strings.Compare(a.Name(), b.Name())
 	})
 	e.every, e.stored = map[string]time.Duration{}, map[string]time.Time{}
-	shortest := map[string]time.Duration{} // 0: selected as an instant vector somewhere
 	for _, g := range e.groups {
 		for _, r := range g.Rules() {
 			if ar, ok := r.(*promrules.AlertingRule); ok {
@@ -199,16 +199,18 @@ func New(o Options) (*Evaluator, error) {
 			_, all := rulecheck.Selected(r.Query())
 			e.wantAll = e.wantAll || all
 			for name, rng := range selections(r.Query()) {
-				if old, ok := shortest[name]; !ok || rng < old {
-					shortest[name] = rng
+				need := rng / 20
+				if rng == 0 {
+					need = g.Interval()
+				}
+				if old, ok := e.every[name]; !ok || need < old {
+					e.every[name] = need
 				}
 			}
 		}
 	}
-	for name, rng := range shortest {
-		if every := rng / 20; every >= 2*o.Interval {
-			e.every[name] = every
-		} else {
+	for name, every := range e.every {
+		if every < 2*o.Interval {
 			e.every[name] = 0
 		}
 	}
@@ -217,7 +219,7 @@ func New(o Options) (*Evaluator, error) {
 
 // selections returns the series names an expression selects by name,
 // each with its shortest range, 0 where it is selected as an instant
-// vector (or inside a subquery, evaluated at every step).
+// vector (or inside a subquery).
 func selections(expr parser.Expr) map[string]time.Duration {
 	out := map[string]time.Duration{}
 	parser.Inspect(expr, func(n parser.Node, path []parser.Node) error {
