@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	configv1 "github.com/openshift/api/config/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/testtarget/targettest"
@@ -127,13 +130,18 @@ func (h *hook) dump() string {
 	return b.String()
 }
 
-// promQuery runs an instant query against Prometheus's HTTP API.
-func promQuery(t *testing.T, addr, expr string) []struct {
+// promQuery runs an instant query against Prometheus's HTTP API, at the
+// given times (Unix seconds; none: now).
+func promQuery(t *testing.T, addr, expr string, at ...float64) []struct {
 	Metric map[string]string
 	Value  [2]any
 } {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(expr))
+	q := "http://" + addr + "/api/v1/query?query=" + url.QueryEscape(expr)
+	if len(at) > 0 {
+		q += "&time=" + strconv.FormatFloat(at[0], 'f', 3, 64)
+	}
+	resp, err := http.Get(q)
 	if err != nil {
 		t.Fatalf("query %s: %v", expr, err)
 	}
@@ -162,12 +170,18 @@ func sampleValue(v [2]any) float64 {
 }
 
 // The shipped rules, twice: a real Prometheus scrapes zerodown watch (the
-// loopback test target refuses for a known window) with the rules loaded,
+// loopback test target refuses for a known window) and the controller (a
+// ClusterVersion upgrading on the control plane) with the rules loaded,
 // and the same watch evaluates them in-process; both send to a real
 // Alertmanager, whose webhook reaches this test. The recording rules
-// agree with what watch measured, and ZerodownBackendDisrupted reaches
-// Alertmanager's receiver on both paths, firing then resolved.
+// agree with what watch measured; ZerodownBackendDisrupted reaches
+// Alertmanager's receiver on both paths, firing then resolved, and
+// ZerodownUpgradeDisruptionBudgetExceeded from Prometheus (the upgrade is
+// known from the controller only).
 func TestAlertsPrometheusAndEmbedded(t *testing.T) {
+	ctx := ctxT(t)
+	c := newClients(t)
+	ns := fixtures(ctx, t, c) // ClusterVersion at 4.16.3, no upgrade running
 	dir := t.TempDir()
 	tt := targettest.Start(t, testtarget.Options{})
 	h := newHook(t)
@@ -207,7 +221,10 @@ targets:
       url: http://%s/
 `, tt.HTTPAddr()))
 	w := start(t, "watch", "--config", cfg, "--out", filepath.Join(dir, "out"), "--view", "none",
-		"--alertmanager.url", "http://"+amAddr)
+		"--alertmanager.url", "http://"+amAddr, "--budget", "5s")
+	ctl := start(t, "controller", "--workloads.namespaces", ns, "--leader-elect.namespace", ns,
+		"--leader-elect.identity", "e2e-alerting", "--out", filepath.Join(dir, "controller"), "--leader-elect.retry-period", "200ms")
+	ctl.waitReady(t)
 
 	promAddr := freeAddr(t)
 	rulesDir, err := filepath.Abs("../rules")
@@ -219,14 +236,16 @@ targets:
   scrape_interval: 1s
   evaluation_interval: 1s
   external_labels: {source: prometheus}
-rule_files: [%q, %q]
+rule_files: [%q]
 scrape_configs:
-- job_name: zerodown
+- job_name: zerodown-watch
+  static_configs: [{targets: [%q]}]
+- job_name: zerodown-controller
   static_configs: [{targets: [%q]}]
 alerting:
   alertmanagers:
   - static_configs: [{targets: [%q]}]
-`, filepath.Join(rulesDir, "availability.rules.yaml"), filepath.Join(rulesDir, "alerts.rules.yaml"), w.addr, amAddr))
+`, filepath.Join(rulesDir, "*.rules.yaml"), w.addr, ctl.addr, amAddr))
 	tool(t, "prometheus", "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "prom"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
 	eventually(t, 30*time.Second, "Prometheus scrapes watch", func() (bool, string) {
@@ -242,8 +261,27 @@ alerting:
 		return len(r) == 1 && sampleValue(r[0].Value) == 1, fmt.Sprint(r)
 	})
 
-	// Down for 55 s: long enough for the alert's for: 30s at the group's
-	// 15 s interval in Prometheus.
+	// The upgrade to 4.16.4 begins once Prometheus has a baseline.
+	eventually(t, 60*time.Second, "Prometheus records the disruption baseline", func() (bool, string) {
+		r := promQuery(t, promAddr, `backend_connection_instance:zerodown_disruption_seconds:upgrade_baseline{backend="web"}`)
+		return len(r) == 1, fmt.Sprint(r)
+	})
+	cv, err := c.config.ConfigV1().ClusterVersions().Get(ctx, "version", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv.Status.Desired = configv1.Release{Version: "4.16.4", Image: "quay.example/ocp-release@sha256:2222"}
+	cv.Status.History = append([]configv1.UpdateHistory{{State: configv1.PartialUpdate, StartedTime: metav1.Now(),
+		Version: "4.16.4", Image: "quay.example/ocp-release@sha256:2222"}}, cv.Status.History...)
+	if _, err := c.config.ConfigV1().ClusterVersions().UpdateStatus(ctx, cv, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "Prometheus sees the upgrade", func() (bool, string) {
+		r := promQuery(t, promAddr, `zerodown_upgrade_in_progress`)
+		return len(r) == 1 && sampleValue(r[0].Value) == 1, fmt.Sprint(r)
+	})
+
+	// Down for 55 s: long enough for the alert's for: 30s.
 	rec := tt.Window(testtarget.Refuse, 55*time.Second)
 
 	fromProm := func(a notify.WebhookAlert) bool {
@@ -268,19 +306,41 @@ alerting:
 		}
 	}
 
-	// The recording rules agree with what watch measured: the ratio over
-	// 5 m covers the whole run.
-	disrupted, observed := metric(t, w, `zerodown_disruption_seconds_total{backend="web",connection="new",reason="connect_refused"}`),
-		metric(t, w, `zerodown_observed_seconds_total{backend="web",connection="new"}`)
-	r := promQuery(t, promAddr, `backend_connection_instance:zerodown_unavailability:ratio_5m{backend="web",connection="new"}`)
+	// The budget of 5 s (watch --budget) was spent during the upgrade.
+	budgetAt, budget, ok := h.first("firing", func(a notify.WebhookAlert) bool {
+		return a.Labels["alertname"] == "ZerodownUpgradeDisruptionBudgetExceeded" && a.Labels["backend"] == "web"
+	})
+	if !ok {
+		t.Errorf("ZerodownUpgradeDisruptionBudgetExceeded never reached the webhook; received:\n%s", h.dump())
+	} else {
+		t.Logf("Prometheus: outage start → budget alert at Alertmanager's webhook %s", budgetAt.Sub(rec.From).Round(time.Millisecond))
+		if budget.Labels["version"] != "4.16.4" || budget.Labels["zerodown_action"] != "halt-upgrade" || budget.StartsAt.Before(rec.From.Add(5*time.Second)) {
+			t.Errorf("budget alert %+v: want version 4.16.4, zerodown_action halt-upgrade, after 5 s of the outage", budget)
+		}
+	}
+	r := promQuery(t, promAddr, `backend_connection:zerodown_upgrade_disruption_seconds:min_current{backend="web"}`)
+	if len(r) != 1 || sampleValue(r[0].Value) < 45 || sampleValue(r[0].Value) > 60 {
+		t.Errorf("disruption recorded during the upgrade: %v, want 45-60 s (55 s down, evaluated every 30 s)", r)
+	}
+
+	// The recording rules agree with watch's counters at the time of the
+	// recording: the run is shorter than 5 m, so the ratio over 5 m is
+	// the whole run's.
+	r = promQuery(t, promAddr, `backend_connection_instance:zerodown_unavailability:ratio_5m{backend="web",connection="new"}`)
 	if len(r) != 1 {
 		t.Fatalf("recorded 5m ratio: %v", r)
 	}
-	want := disrupted / observed
-	if got := sampleValue(r[0].Value); got < want*0.8 || got > want*1.2 {
-		t.Errorf("Prometheus recorded a 5m unavailability ratio of %.3f; watch measured %.1f s of %.1f s (%.3f)", got, disrupted, observed, want)
+	recordedAt, _ := r[0].Value[0].(float64)
+	raw := promQuery(t, promAddr, `sum without (reason) (zerodown_disruption_seconds_total{backend="web",connection="new"})
+		/ zerodown_observed_seconds_total{backend="web",connection="new"}`, recordedAt)
+	if len(raw) != 1 {
+		t.Fatalf("raw ratio at %v: %v", recordedAt, raw)
 	}
-	if disrupted < 50 || disrupted > 60 {
+	got, want := sampleValue(r[0].Value), sampleValue(raw[0].Value)
+	if got < want*0.9 || got > want*1.1 || want < 0.1 {
+		t.Errorf("Prometheus recorded a 5m unavailability ratio of %.3f; watch's counters at that time say %.3f", got, want)
+	}
+	if disrupted := metric(t, w, `zerodown_disruption_seconds_total{backend="web",connection="new",reason="connect_refused"}`); disrupted < 50 || disrupted > 60 {
 		t.Errorf("watch measured %.1f s of disruption for a 55 s window", disrupted)
 	}
 
