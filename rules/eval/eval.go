@@ -33,6 +33,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/model/value"
@@ -361,6 +362,17 @@ func (e *Evaluator) append(ctx context.Context, now time.Time) error {
 				}
 			case m.Histogram != nil:
 				h := m.GetHistogram()
+				if nh := nativeHistogram(h); nh != nil && want(name) {
+					l := seriesLabels(&b, name, m, "", "")
+					hh := l.Hash()
+					ref, err := app.AppendHistogram(e.refs[hh], l, ts, nh, nil)
+					if err != nil {
+						errs = append(errs, err)
+					} else {
+						e.refs[hh] = ref
+						seen[hh] = l
+					}
+				}
 				if want(name + "_bucket") {
 					for _, bk := range h.GetBucket() {
 						add(seriesLabels(&b, name+"_bucket", m, "le", formatLe(bk.GetUpperBound())), float64(bk.GetCumulativeCount()))
@@ -405,6 +417,27 @@ func (e *Evaluator) append(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("eval: appending samples: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// nativeHistogram converts the native part of an exposed histogram, as
+// Prometheus's scrape does (nil: it has none).
+func nativeHistogram(h *dto.Histogram) *histogram.Histogram {
+	if h.Schema == nil { // classic buckets only
+		return nil
+	}
+	spans := func(ss []*dto.BucketSpan) []histogram.Span {
+		out := make([]histogram.Span, len(ss))
+		for i, s := range ss {
+			out[i] = histogram.Span{Offset: s.GetOffset(), Length: s.GetLength()}
+		}
+		return out
+	}
+	return &histogram.Histogram{
+		Schema: h.GetSchema(), ZeroThreshold: h.GetZeroThreshold(), ZeroCount: h.GetZeroCount(),
+		Count: h.GetSampleCount(), Sum: h.GetSampleSum(),
+		PositiveSpans: spans(h.GetPositiveSpan()), PositiveBuckets: h.GetPositiveDelta(),
+		NegativeSpans: spans(h.GetNegativeSpan()), NegativeBuckets: h.GetNegativeDelta(),
+	}
 }
 
 func seriesLabels(b *labels.ScratchBuilder, name string, m *dto.Metric, extraName, extraValue string) labels.Labels {

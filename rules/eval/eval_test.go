@@ -203,3 +203,31 @@ func BenchmarkEvalAfterHour(b *testing.B) {
 		})
 	}
 }
+
+// A native histogram (watch --probe.native-histograms-only exports no
+// classic buckets) is stored as one, as Prometheus's scrape stores it: the
+// latency alert's quantile comes from it.
+func TestNativeHistogram(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zerodown_probe_duration_seconds",
+		NativeHistogramBucketFactor: 1.1}, []string{"backend", "connection"})
+	reg.MustRegister(h)
+	e, err := New(Options{Gatherer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	t0 := time.Now().Truncate(time.Second)
+	for s := 0; s <= 120; s++ {
+		for range 10 {
+			h.WithLabelValues("api", "new").Observe(0.9)
+		}
+		if err := e.Step(context.Background(), t0.Add(time.Duration(s)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := e.Query(context.Background(), `histogram_quantile(0.95, rate(zerodown_probe_duration_seconds{backend="api"}[1m]))`, t0.Add(120*time.Second))
+	if err != nil || len(v) != 1 || v[0].F < 0.85 || v[0].F > 0.95 {
+		t.Fatalf("p95 from the native histogram: %v %v, want about 0.9", v, err)
+	}
+}
