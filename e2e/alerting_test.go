@@ -328,16 +328,17 @@ alerting:
 	// The recording rules agree with watch's counters at the time of the
 	// recording: the run is shorter than 5 m, so the ratio over 5 m is
 	// the whole run's.
-	r := promQuery(t, promAddr, `backend_connection_instance:zerodown_unavailability:ratio_5m{backend="web",connection="new"}`)
-	if len(r) != 1 {
-		t.Fatalf("recorded 5m ratio: %v", r)
-	}
-	// The time of the recorded sample (a query answers at its own time).
+	// The time of the latest recorded sample (a query answers at its own
+	// time), then the sample at that time.
 	ts := promQuery(t, promAddr, `timestamp(backend_connection_instance:zerodown_unavailability:ratio_5m{backend="web",connection="new"})`)
 	if len(ts) != 1 {
 		t.Fatalf("timestamp of the recorded ratio: %v", ts)
 	}
 	recordedAt := sampleValue(ts[0].Value)
+	r := promQuery(t, promAddr, `backend_connection_instance:zerodown_unavailability:ratio_5m{backend="web",connection="new"}`, recordedAt)
+	if len(r) != 1 {
+		t.Fatalf("recorded 5m ratio: %v", r)
+	}
 	raw := promQuery(t, promAddr, `sum without (reason) (zerodown_disruption_seconds_total{backend="web",connection="new"})
 		/ zerodown_observed_seconds_total{backend="web",connection="new"}`, recordedAt)
 	if len(raw) != 1 {
