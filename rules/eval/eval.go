@@ -42,6 +42,7 @@ import (
 	promrules "github.com/prometheus/prometheus/rules"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunks"
 
 	"github.com/zerodown/zerodown/rules"
 	"github.com/zerodown/zerodown/rules/notify"
@@ -147,6 +148,7 @@ func New(o Options) (*Evaluator, error) {
 	opts := tsdb.DefaultOptions()
 	opts.WALSegmentSize = -1 // no WAL: the samples live as long as the process
 	opts.StripeSize = 256    // hundreds of series, not millions: 16,384 stripes would hold 5 MB
+	opts.HeadChunksWriteBufferSize = chunks.MinWriteBufferSize // 64 KiB, not 4 MiB
 	opts.RetentionDuration = o.Retention.Milliseconds()
 	// The TSDB tells of its start-up at info: only its warnings matter here.
 	quiet := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("component", "eval-tsdb")
@@ -317,8 +319,16 @@ func (e *Evaluator) due(name string, now time.Time) bool {
 }
 
 // append writes the families due at now of one gather, and staleness
-// markers for their series that went away.
+// markers for their series that went away. When nothing is due it does
+// not gather at all (a gather builds every metric of the process).
 func (e *Evaluator) append(ctx context.Context, now time.Time) error {
+	anyDue := e.wantAll
+	for name := range e.every {
+		anyDue = anyDue || e.due(name, now)
+	}
+	if !anyDue {
+		return nil
+	}
 	mfs, gerr := e.o.Gatherer.Gather()
 	ts := now.UnixMilli()
 	dueNow := map[string]bool{}
