@@ -146,8 +146,8 @@ func New(o Options) (*Evaluator, error) {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
 	opts := tsdb.DefaultOptions()
-	opts.WALSegmentSize = -1 // no WAL: the samples live as long as the process
-	opts.StripeSize = 256    // hundreds of series, not millions: 16,384 stripes would hold 5 MB
+	opts.WALSegmentSize = -1                                   // no WAL: the samples live as long as the process
+	opts.StripeSize = 256                                      // hundreds of series, not millions: 16,384 stripes would hold 5 MB
 	opts.HeadChunksWriteBufferSize = chunks.MinWriteBufferSize // 64 KiB, not 4 MiB
 	opts.RetentionDuration = o.Retention.Milliseconds()
 	// The TSDB tells of its start-up at info: only its warnings matter here.
