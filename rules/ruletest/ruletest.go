@@ -32,6 +32,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/promql/promqltest"
 	"github.com/prometheus/prometheus/rules"
+
+	"github.com/zerodown/zerodown/internal/yamlerr"
 )
 
 // File is one test file.
@@ -156,7 +158,7 @@ func Load(path string) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty test file", path)
 		}
-		return nil, yamlError(path, err)
+		return nil, yamlerr.Errors(path, err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err == nil {
@@ -208,26 +210,6 @@ func Load(path string) (*File, error) {
 		return nil, err
 	}
 	return &f, nil
-}
-
-// yamlError turns the "line N: ..." of a YAML error into "path:N: ...",
-// one line per problem.
-func yamlError(path string, err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	errs := make([]error, len(te.Errors))
-	for i, m := range te.Errors {
-		var line int
-		if _, scanErr := fmt.Sscanf(m, "line %d:", &line); scanErr == nil {
-			m = fmt.Sprintf("%s:%d:%s", path, line, m[strings.Index(m, ":")+1:])
-		} else {
-			m = path + ": " + m
-		}
-		errs[i] = errors.New(m)
-	}
-	return errors.Join(errs...)
 }
 
 // Result is the outcome of one test file.

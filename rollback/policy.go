@@ -1,0 +1,332 @@
+// Package rollback is zerodown's rollback webhook: Alertmanager (or the
+// embedded evaluator of zerodown watch) posts alerts, a policy decides
+// which of the objects it names to roll back, and the controller's leader
+// acts on the cluster, once per alert, with an audit trail.
+//
+// The policy names every object an action may touch. An alert's labels may
+// choose among them (choose_by), never name one: labels come from scraped
+// metrics, and trusting them would make zerodown a confused deputy.
+package rollback
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/zerodown/zerodown/internal/yamlerr"
+)
+
+// Policy is a rollback policy file.
+type Policy struct {
+	// Defaults apply to rules that leave a field out.
+	Defaults RuleDefaults `yaml:"defaults"`
+	Rules    []Rule       `yaml:"rules"`
+
+	file string
+}
+
+// RuleDefaults are the fields a rule inherits.
+type RuleDefaults struct {
+	Cooldown Duration `yaml:"cooldown"`
+	DryRun   *bool    `yaml:"dry_run"`
+}
+
+// Rule matches alerts and names what to do about them.
+type Rule struct {
+	Name string `yaml:"name"`
+	// Match: every label given must equal the alert's (alertname
+	// included).
+	Match map[string]string `yaml:"match"`
+	// ChooseBy lists alert labels that choose among the targets the
+	// actions list: namespace and deployment (Deployments), namespace and
+	// route (Routes), pool (MachineConfigPools). A target whose field
+	// differs from the alert's label is left out; an alert without the
+	// label chooses nothing.
+	ChooseBy []string `yaml:"choose_by"`
+	// Cooldown: after acting on a target, the rule does not act on it
+	// again for this long (default 10m).
+	Cooldown Duration `yaml:"cooldown"`
+	// DryRun decides and records, but changes nothing.
+	DryRun *bool `yaml:"dry_run"`
+	// OnResolved: act on a resolved alert too (default: firing only).
+	OnResolved bool     `yaml:"on_resolved"`
+	Actions    []Action `yaml:"actions"`
+
+	line int
+}
+
+// Action is one of its fields set: what to do to which object.
+type Action struct {
+	DeploymentUndo *DeploymentUndo `yaml:"deployment-undo"`
+	MCPPause       *MCPPause       `yaml:"mcp-pause"`
+
+	line int
+}
+
+// DeploymentUndo rolls a Deployment back as kubectl rollout undo does: to
+// the previous revision, or to ToRevision.
+type DeploymentUndo struct {
+	Namespace  string `yaml:"namespace"`
+	Name       string `yaml:"name"`
+	ToRevision int64  `yaml:"to_revision"`
+}
+
+// MCPPause sets a MachineConfigPool's spec.paused: nodes stop taking new
+// configuration (and rebooting for it).
+type MCPPause struct {
+	Name string `yaml:"name"`
+}
+
+// Kind names an action.
+func (a Action) Kind() string {
+	switch {
+	case a.DeploymentUndo != nil:
+		return "deployment-undo"
+	case a.MCPPause != nil:
+		return "mcp-pause"
+	}
+	return ""
+}
+
+// Target is the object an action touches, as "kind namespace/name".
+func (a Action) Target() string {
+	switch {
+	case a.DeploymentUndo != nil:
+		return "Deployment " + a.DeploymentUndo.Namespace + "/" + a.DeploymentUndo.Name
+	case a.MCPPause != nil:
+		return "MachineConfigPool " + a.MCPPause.Name
+	}
+	return ""
+}
+
+// chosen reports whether an alert's labels choose this action's target:
+// for each label of chooseBy that applies to the action's kind, the alert
+// must carry it and it must equal the target's field.
+func (a Action) chosen(chooseBy []string, labels map[string]string) bool {
+	fields := map[string]string{}
+	switch {
+	case a.DeploymentUndo != nil:
+		fields["namespace"], fields["deployment"] = a.DeploymentUndo.Namespace, a.DeploymentUndo.Name
+	case a.MCPPause != nil:
+		fields["pool"] = a.MCPPause.Name
+	}
+	for _, l := range chooseBy {
+		f, applies := fields[l]
+		if !applies {
+			continue
+		}
+		if v, ok := labels[l]; !ok || v != f {
+			return false
+		}
+	}
+	return true
+}
+
+// Duration is a time.Duration written as "10m".
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		// A TypeError: the decoder goes on and reports every problem.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: expected a duration such as 10m, got %q", n.Line, n.Value)}}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// DefaultCooldown is a rule's cooldown when neither it nor the defaults
+// set one.
+const DefaultCooldown = 10 * time.Minute
+
+// CooldownOf returns the rule's effective cooldown.
+func (p *Policy) CooldownOf(r *Rule) time.Duration {
+	switch {
+	case r.Cooldown > 0:
+		return time.Duration(r.Cooldown)
+	case p.Defaults.Cooldown > 0:
+		return time.Duration(p.Defaults.Cooldown)
+	}
+	return DefaultCooldown
+}
+
+// DryRunOf returns whether the rule only pretends.
+func (p *Policy) DryRunOf(r *Rule) bool {
+	switch {
+	case r.DryRun != nil:
+		return *r.DryRun
+	case p.Defaults.DryRun != nil:
+		return *p.Defaults.DryRun
+	}
+	return false
+}
+
+// LoadPolicy reads and validates a policy file; every problem is reported
+// at once as "file:line: what was expected".
+func LoadPolicy(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePolicy(data, path)
+}
+
+// ParsePolicy decodes one policy strictly (unknown fields are errors) and
+// validates it; file prefixes every error.
+func ParsePolicy(data []byte, file string) (*Policy, error) {
+	var p Policy
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty policy: want rules", file)
+		}
+		return nil, yamlerr.Errors(file, err)
+	}
+	p.file = file
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err == nil {
+		p.setLines(&doc)
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// chooseLabels are the alert labels choose_by may name.
+var chooseLabels = []string{"namespace", "deployment", "pool"}
+
+func (p *Policy) validate() error {
+	var errs []error
+	bad := func(line int, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s:%d: %s", p.file, line, fmt.Sprintf(format, args...)))
+	}
+	if len(p.Rules) == 0 {
+		bad(1, "rules: want at least one rule")
+	}
+	names := map[string]int{}
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		at := fmt.Sprintf("rules[%d]", i)
+		switch {
+		case r.Name == "":
+			bad(r.line, "%s.name: want a name", at)
+		case names[r.Name] > 0:
+			bad(r.line, "%s.name: %q is also the name of the rule on line %d", at, r.Name, names[r.Name])
+		default:
+			names[r.Name] = r.line
+		}
+		if r.Match["alertname"] == "" {
+			bad(r.line, "%s.match: want at least alertname (a rule for every alert is not a policy)", at)
+		}
+		for k := range r.Match {
+			if !labelName.MatchString(k) {
+				bad(r.line, "%s.match: %q is not a label name", at, k)
+			}
+		}
+		for _, l := range r.ChooseBy {
+			if !slices.Contains(chooseLabels, l) {
+				bad(r.line, "%s.choose_by: %q: want one of %s", at, l, strings.Join(chooseLabels, ", "))
+			}
+		}
+		if r.Cooldown < 0 {
+			bad(r.line, "%s.cooldown: must be positive", at)
+		}
+		if len(r.Actions) == 0 {
+			bad(r.line, "%s.actions: want at least one action", at)
+		}
+		for j, a := range r.Actions {
+			aat := fmt.Sprintf("%s.actions[%d]", at, j)
+			n := 0
+			if a.DeploymentUndo != nil {
+				n++
+				d := a.DeploymentUndo
+				if d.Namespace == "" || d.Name == "" {
+					bad(a.line, "%s.deployment-undo: want namespace and name", aat)
+				}
+				if d.ToRevision < 0 {
+					bad(a.line, "%s.deployment-undo.to_revision: must be positive (0: the previous revision)", aat)
+				}
+			}
+			if a.MCPPause != nil {
+				n++
+				if a.MCPPause.Name == "" {
+					bad(a.line, "%s.mcp-pause: want name", aat)
+				}
+			}
+			if n != 1 {
+				bad(a.line, "%s: want exactly one of deployment-undo, mcp-pause", aat)
+			}
+		}
+	}
+	if p.Defaults.Cooldown < 0 {
+		bad(1, "defaults.cooldown: must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+// setLines records the line of each rule and action from the node tree.
+func (p *Policy) setLines(doc *yaml.Node) {
+	if len(doc.Content) == 0 {
+		return
+	}
+	rules := seq(doc.Content[0], "rules")
+	for i := range p.Rules {
+		if i >= len(rules) {
+			return
+		}
+		p.Rules[i].line = rules[i].Line
+		for j, n := range seq(rules[i], "actions") {
+			if j < len(p.Rules[i].Actions) {
+				p.Rules[i].Actions[j].line = n.Line
+			}
+		}
+	}
+}
+
+// seq returns the items of the sequence under key in mapping m.
+func seq(m *yaml.Node, key string) []*yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
+			return m.Content[i+1].Content
+		}
+	}
+	return nil
+}
+
+// Match returns the rules an alert matches.
+func (p *Policy) Match(labels map[string]string) []*Rule {
+	var out []*Rule
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		ok := true
+		for k, v := range r.Match {
+			if labels[k] != v {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Line is where the rule is in the policy file.
+func (r *Rule) Line() int { return r.line }
