@@ -1,0 +1,302 @@
+package rollback
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerodown/zerodown/rules/notify"
+)
+
+// Cluster is what the executor needs of the cluster: the actions, and a
+// shared record that makes each alert act at most once per target and
+// keeps each target's cooldown, across restarts, leader changes and the
+// duplicate deliveries of an Alertmanager HA pair.
+type Cluster interface {
+	// UndoDeployment rolls a Deployment back (dryRun: decides and
+	// validates, changes nothing) and says what it did.
+	UndoDeployment(ctx context.Context, d DeploymentUndo, dryRun bool) (string, error)
+	// PauseMCP pauses a MachineConfigPool.
+	PauseMCP(ctx context.Context, name string, dryRun bool) (string, error)
+	// Reserve records that alert acts on target at now, unless the alert
+	// already did (why "duplicate") or the target is in its cooldown (why
+	// "cooldown"); ok is false then.
+	Reserve(ctx context.Context, alert, target string, cooldown time.Duration, now time.Time) (ok bool, why string, err error)
+	// Release undoes a Reserve whose action failed, so that a later
+	// delivery may try again.
+	Release(ctx context.Context, alert, target string) error
+	// Disabled reports whether the kill switch in the cluster is on.
+	Disabled(ctx context.Context) (bool, error)
+	// Record leaves an Event on the target object (best effort).
+	Record(ctx context.Context, a Action, reason, message string)
+}
+
+// Decision results, the values of the result label.
+const (
+	ResultDone      = "done"
+	ResultDryRun    = "dry_run"
+	ResultFailed    = "failed"
+	ResultDuplicate = "skipped_duplicate"
+	ResultCooldown  = "skipped_cooldown"
+	ResultKilled    = "skipped_kill_switch"
+	ResultFollower  = "skipped_follower"
+	ResultResolved  = "skipped_resolved"
+	ResultNotChosen = "skipped_not_chosen"
+	ResultQueued    = "queued"
+	ResultQueueFull = "queue_full"
+	ResultNoRule    = "no_rule"
+)
+
+// Decision is what was decided for one alert, rule and target; the
+// webhook's answer lists them.
+type Decision struct {
+	Alert  string `json:"alert"` // alertname and its fingerprint
+	Rule   string `json:"rule,omitempty"`
+	Action string `json:"action,omitempty"`
+	Target string `json:"target,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
+	Result string `json:"result"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Options of an Executor.
+type Options struct {
+	Policy  *Policy
+	Cluster Cluster
+	// Leader reports whether this process may act (nil: always).
+	Leader func() bool
+	// Disabled is the kill switch of the flag (the cluster's is asked
+	// too).
+	Disabled bool
+	// Intervals, if set, gets a point interval per action taken.
+	Intervals IntervalWriter
+	Logger    *slog.Logger
+	// Now is the clock (tests); nil: time.Now.
+	Now func() time.Time
+}
+
+// IntervalWriter is where the executor records its actions (the
+// controller's interval stream, source Rollback).
+type IntervalWriter interface {
+	Rollback(at time.Time, d Decision)
+}
+
+// Executor decides and acts, one action at a time, off the request path.
+type Executor struct {
+	o     Options
+	queue chan job
+	wg    sync.WaitGroup
+
+	mu   sync.Mutex
+	last map[string]time.Time // action kind → time of the latest done action
+	n    map[[2]string]uint64 // action kind, result → count
+}
+
+type job struct {
+	alertKey string
+	rule     *Rule
+	action   Action
+	d        Decision
+}
+
+// NewExecutor starts the executor's worker; Close stops it.
+func NewExecutor(o Options) *Executor {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	e := &Executor{o: o, queue: make(chan job, 64), last: map[string]time.Time{}, n: map[[2]string]uint64{}}
+	e.wg.Add(1)
+	go e.work()
+	return e
+}
+
+// Close waits for the queued actions and stops.
+func (e *Executor) Close() {
+	close(e.queue)
+	e.wg.Wait()
+}
+
+// alertKey identifies one alert of one delivery group: the same group
+// key, fingerprint and start acts once however often it is delivered.
+func alertKey(groupKey string, a notify.WebhookAlert) string {
+	fp := a.Fingerprint
+	if fp == "" {
+		fp = notify.Fingerprint(a.Labels)
+	}
+	h := sha256.Sum256([]byte(groupKey + "\x00" + fp + "\x00" + a.StartsAt.UTC().Format(time.RFC3339Nano)))
+	return hex.EncodeToString(h[:12])
+}
+
+// Submit decides what the message asks for and queues the actions; it
+// does not wait for them. The decisions say what was queued and what was
+// skipped, and why.
+func (e *Executor) Submit(ctx context.Context, m *notify.Message) []Decision {
+	var out []Decision
+	for _, a := range m.Alerts {
+		name := a.Labels["alertname"] + "/" + notify.Fingerprint(a.Labels)
+		rules := e.o.Policy.Match(a.Labels)
+		if len(rules) == 0 {
+			out = append(out, e.decided(Decision{Alert: name, Result: ResultNoRule}, a))
+			continue
+		}
+		key := alertKey(m.GroupKey, a)
+		for _, r := range rules {
+			for _, act := range r.Actions {
+				d := Decision{Alert: name, Rule: r.Name, Action: act.Kind(), Target: act.Target(), DryRun: e.o.Policy.DryRunOf(r)}
+				switch {
+				case a.Status != "firing" && !r.OnResolved:
+					d.Result = ResultResolved
+				case !act.chosen(r.ChooseBy, a.Labels):
+					d.Result, d.Detail = ResultNotChosen, fmt.Sprintf("the alert's labels %v do not choose it", chooseLabelsOf(r.ChooseBy, a.Labels))
+				case e.o.Disabled:
+					d.Result, d.Detail = ResultKilled, "--rollback.disabled"
+				case e.o.Leader != nil && !e.o.Leader():
+					d.Result, d.Detail = ResultFollower, "this controller is not the leader"
+				default:
+					if off, err := e.o.Cluster.Disabled(ctx); err == nil && off {
+						d.Result, d.Detail = ResultKilled, "the kill switch in the cluster is on"
+						break
+					}
+					d.Result = ResultQueued
+					select {
+					case e.queue <- job{alertKey: key, rule: r, action: act, d: d}:
+					default:
+						d.Result, d.Detail = ResultQueueFull, "too many actions waiting"
+					}
+				}
+				out = append(out, e.decided(d, a))
+			}
+		}
+	}
+	return out
+}
+
+func chooseLabelsOf(chooseBy []string, labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, l := range chooseBy {
+		out[l] = labels[l]
+	}
+	return out
+}
+
+// decided logs a decision made on the request path and counts the skips.
+func (e *Executor) decided(d Decision, a notify.WebhookAlert) Decision {
+	if d.Result != ResultQueued {
+		e.count(d.Action, d.Result)
+	}
+	e.o.Logger.Info("rollback decision", "alert", d.Alert, "status", a.Status, "rule", d.Rule, "action", d.Action,
+		"target", d.Target, "dry_run", d.DryRun, "result", d.Result, "detail", d.Detail, "labels", a.Labels)
+	return d
+}
+
+func (e *Executor) work() {
+	defer e.wg.Done()
+	for j := range e.queue {
+		e.act(j)
+	}
+}
+
+// act reserves the alert and target in the cluster's record (at most once,
+// cooldown), acts, and audits.
+func (e *Executor) act(j job) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := j.d
+	now := e.o.Now()
+	cooldown := e.o.Policy.CooldownOf(j.rule)
+	ok, why, err := e.o.Cluster.Reserve(ctx, j.alertKey, d.Target, cooldown, now)
+	switch {
+	case err != nil:
+		d.Result, d.Detail = ResultFailed, "recording the action: "+err.Error()
+	case !ok && why == "duplicate":
+		d.Result, d.Detail = ResultDuplicate, "this alert already acted on this target"
+	case !ok:
+		d.Result, d.Detail = ResultCooldown, why
+	default:
+		var msg string
+		switch {
+		case j.action.DeploymentUndo != nil:
+			msg, err = e.o.Cluster.UndoDeployment(ctx, *j.action.DeploymentUndo, d.DryRun)
+		case j.action.MCPPause != nil:
+			msg, err = e.o.Cluster.PauseMCP(ctx, j.action.MCPPause.Name, d.DryRun)
+		}
+		switch {
+		case err != nil:
+			d.Result, d.Detail = ResultFailed, err.Error()
+			if rerr := e.o.Cluster.Release(ctx, j.alertKey, d.Target); rerr != nil {
+				e.o.Logger.Error("releasing a failed action's record", "target", d.Target, "err", rerr)
+			}
+		case d.DryRun:
+			d.Result, d.Detail = ResultDryRun, msg
+		default:
+			d.Result, d.Detail = ResultDone, msg
+		}
+		if err == nil {
+			reason := "ZerodownRollback"
+			if d.DryRun {
+				reason = "ZerodownRollbackDryRun"
+			}
+			e.o.Cluster.Record(ctx, j.action, reason, fmt.Sprintf("%s (rule %s, alert %s)", msg, d.Rule, d.Alert))
+		}
+	}
+	e.count(d.Action, d.Result)
+	if d.Result == ResultDone {
+		e.mu.Lock()
+		e.last[d.Action] = now
+		e.mu.Unlock()
+	}
+	if e.o.Intervals != nil && (d.Result == ResultDone || d.Result == ResultDryRun || d.Result == ResultFailed) {
+		e.o.Intervals.Rollback(now, d)
+	}
+	level := slog.LevelInfo
+	if d.Result == ResultFailed {
+		level = slog.LevelError
+	}
+	e.o.Logger.Log(ctx, level, "rollback action", "alert", d.Alert, "rule", d.Rule, "action", d.Action, "target", d.Target,
+		"dry_run", d.DryRun, "result", d.Result, "detail", d.Detail, "took", e.o.Now().Sub(now))
+}
+
+func (e *Executor) count(action, result string) {
+	e.mu.Lock()
+	e.n[[2]string{action, result}]++
+	e.mu.Unlock()
+}
+
+var (
+	actionsDesc = prometheus.NewDesc("zerodown_rollback_actions_total",
+		"Rollback decisions by action and result: done, dry_run, failed, or skipped and why (duplicate, cooldown, kill_switch, follower, resolved, not_chosen), no_rule, queue_full.",
+		[]string{"action", "result"}, nil)
+	lastActionDesc = prometheus.NewDesc("zerodown_rollback_last_action_timestamp_seconds",
+		"When the latest rollback action of each kind was done, as a Unix time.",
+		[]string{"action"}, nil)
+)
+
+// Describe and Collect make the executor a prometheus.Collector.
+func (e *Executor) Describe(ch chan<- *prometheus.Desc) { Describe(ch) }
+
+// Describe sends the descriptions of the rollback metrics: part of the
+// metric contract.
+func Describe(ch chan<- *prometheus.Desc) {
+	ch <- actionsDesc
+	ch <- lastActionDesc
+}
+
+func (e *Executor) Collect(ch chan<- prometheus.Metric) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k, v := range e.n {
+		ch <- prometheus.MustNewConstMetric(actionsDesc, prometheus.CounterValue, float64(v), k[0], k[1])
+	}
+	for a, t := range e.last {
+		ch <- prometheus.MustNewConstMetric(lastActionDesc, prometheus.GaugeValue, float64(t.UnixNano())/1e9, a)
+	}
+}
