@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +29,8 @@ import (
 	kubeutil "github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/internal/serve"
+	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/rollback"
 )
 
 // Options configures the controller.
@@ -47,6 +51,40 @@ type Options struct {
 	// Discovery, if set, runs target discovery (Kube and Route are filled
 	// in) and exports its inventory: what pollers are expected to probe.
 	Discovery *discovery.Options
+	// Rollback, if set, serves the rollback webhook (rollback.Path).
+	Rollback *Rollback
+}
+
+// Rollback configures the rollback webhook.
+type Rollback struct {
+	Policy *rollback.Policy
+	// TokenFile holds the bearer token Alertmanager sends (empty: none
+	// required; the flag's help says why that is unwise).
+	TokenFile string
+	// Disabled is the kill switch of the flag.
+	Disabled bool
+	// Record names the ConfigMap (in the Lease's namespace) that keeps
+	// which alerts acted and the cooldowns, and holds the kill switch.
+	Record string
+}
+
+// rollbackIntervals writes the webhook's actions into the interval stream.
+type rollbackIntervals struct{ w *intervals.Writer }
+
+func (r rollbackIntervals) Rollback(at time.Time, d rollback.Decision) {
+	level := intervals.LevelWarning
+	switch d.Result {
+	case rollback.ResultDryRun:
+		level = intervals.LevelInfo
+	case rollback.ResultFailed:
+		level = intervals.LevelError
+	}
+	_ = r.w.Point(intervals.Interval{
+		From: intervals.Time{Time: at}, Level: level, Source: "Rollback",
+		Locator: intervals.Locator{Type: "Rollback", Keys: map[string]string{"rule": d.Rule, "action": d.Action, "target": d.Target}},
+		Message: intervals.Message{Reason: d.Result, HumanMessage: d.Detail,
+			Annotations: map[string]string{"alert": d.Alert, "dry_run": strconv.FormatBool(d.DryRun)}},
+	})
 }
 
 var inventoryDesc = prometheus.NewDesc("zerodown_discovery_target_info",
@@ -151,6 +189,22 @@ func Run(ctx context.Context, o Options) error {
 	leading := &atomic.Bool{}
 	reg := base.Registry
 	reg.MustRegister(set, leaderGauge{leading})
+	handlers := map[string]http.Handler{}
+	if r := o.Rollback; r != nil {
+		eo := rollback.Options{
+			Policy: r.Policy, Leader: leading.Load, Disabled: r.Disabled, Logger: log.With("component", "rollback"),
+			Cluster: &rollback.Kube{Client: kube, MachineConfig: mcc, Namespace: o.Election.Namespace, Name: r.Record, Component: "zerodown-controller"},
+		}
+		if iw != nil {
+			eo.Intervals = rollbackIntervals{iw}
+		}
+		ex := rollback.NewExecutor(eo)
+		defer ex.Close()
+		reg.MustRegister(ex)
+		handlers[rollback.Path] = &rollback.Receiver{Executor: ex, TokenFile: r.TokenFile, Logger: log.With("component", "rollback")}
+		log.Info("rollback webhook enabled", "path", rollback.Path, "rules", len(r.Policy.Rules), "record", o.Election.Namespace+"/"+r.Record,
+			"disabled", r.Disabled, "token", r.TokenFile != "")
+	}
 	if disco != nil {
 		reg.MustRegister(inventory{disco, discoSynced})
 	}
@@ -166,7 +220,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return serve.Waiting(pending)
 	}
-	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof})
+	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof,
+		Handlers: handlers})
 	if err != nil {
 		return err
 	}
@@ -265,5 +320,6 @@ func Describe(ch chan<- *prometheus.Desc) error {
 	set.Describe(ch)
 	leaderGauge{}.Describe(ch)
 	inventory{}.Describe(ch)
+	rollback.Describe(ch)
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/controller"
 	"github.com/zerodown/zerodown/internal/kube"
+	"github.com/zerodown/zerodown/rollback"
 )
 
 // envOr returns the environment variable name, or def when it is unset.
@@ -101,6 +102,10 @@ func runController(args []string, stdout, stderr io.Writer) int {
 		leaseDur   = fs.Duration("leader-elect.lease-duration", 15*time.Second, "how long a Lease holds without renewal")
 		renew      = fs.Duration("leader-elect.renew-deadline", 10*time.Second, "how long the leader keeps trying to renew before it stops leading")
 		retry      = fs.Duration("leader-elect.retry-period", 2*time.Second, "how often to try to acquire or renew the Lease")
+		policy     = fs.String("rollback.policy", "", "rollback policy file: serve the rollback webhook for Alertmanager at "+rollback.Path+" (see rollback/testdata/valid.yaml); empty: no webhook")
+		token      = fs.String("rollback.token-file", "", "file holding the bearer token Alertmanager must send (authorization.credentials_file in its webhook_config); re-read at every request. Without it any client that reaches the port can trigger rollbacks")
+		killed     = fs.Bool("rollback.disabled", false, "kill switch: decide and log, but never act (the record ConfigMap's key \"disabled: true\" does the same)")
+		record     = fs.String("rollback.record", "zerodown-rollback", "ConfigMap, in the Lease's namespace, that records which alerts acted and the cooldowns, and holds the kill switch")
 		flags      common
 	)
 	flags.register(fs)
@@ -113,6 +118,8 @@ and every condition change into an interval stamped with its
 lastTransitionTime. On a cluster without OpenShift's APIs the OpenShift
 collectors switch themselves off (zerodown_collector_enabled 0).
 Serves /metrics, /healthz and /readyz (ready once the informer caches synced).
+With --rollback.policy it also serves the rollback webhook: Alertmanager posts
+alerts, the policy names what the leader may roll back, once per alert.
 
 Example:
   zerodown controller --kubeconfig ~/.kube/config --leader-elect=false --out zerodown-out
@@ -128,6 +135,21 @@ Flags:
 	if !checkSelectors(stderr, "controller", map[string]string{"workloads.selector": *selector, "discovery.selector": *dselector}) {
 		return exitUsage
 	}
+	var rb *controller.Rollback
+	if *policy != "" {
+		p, err := rollback.LoadPolicy(*policy)
+		if err != nil {
+			fmt.Fprintln(stderr, "zerodown controller: --rollback.policy:", err)
+			return exitUsage
+		}
+		rb = &controller.Rollback{Policy: p, TokenFile: *token, Disabled: *killed, Record: *record}
+		if *token == "" {
+			log.Warn("the rollback webhook requires no token: any client that reaches the port can trigger rollbacks; give --rollback.token-file")
+		} else if _, err := os.ReadFile(*token); err != nil {
+			fmt.Fprintln(stderr, "zerodown controller: --rollback.token-file:", err)
+			return exitUsage
+		}
+	}
 	var disco *discovery.Options
 	if *discover {
 		disco = &discovery.Options{Annotation: *annotation, Selector: *dselector, Namespaces: splitList(*dnamespace)}
@@ -135,7 +157,7 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := controller.Run(ctx, controller.Options{
-		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.pprof,
+		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.pprof, Rollback: rb,
 		Workloads: collectors.WorkloadSelector{Namespaces: splitList(*namespaces), LabelSelector: *selector},
 		Election: controller.Election{
 			Disabled: !*elect, Namespace: *leaseNS, Name: *leaseName, Identity: *identity,
@@ -146,5 +168,34 @@ Flags:
 		log.Error("controller failed", "err", err)
 		return exitFailure
 	}
+	return exitOK
+}
+
+const rollbackUsage = `Usage:
+  zerodown rollback check FILE   validate a rollback policy: every problem at once, as file:line
+
+Exit codes: 0 valid, 2 invalid or bad usage.
+`
+
+// runRollback checks rollback policies.
+func runRollback(args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+		fmt.Fprint(stdout, rollbackUsage)
+		return exitOK
+	case len(args) != 2 || args[0] != "check":
+		fmt.Fprint(stderr, rollbackUsage)
+		return exitUsage
+	}
+	p, err := rollback.LoadPolicy(args[1])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	actions := 0
+	for _, r := range p.Rules {
+		actions += len(r.Actions)
+	}
+	fmt.Fprintf(stdout, "policy valid: %d rules, %d actions\n", len(p.Rules), actions)
 	return exitOK
 }

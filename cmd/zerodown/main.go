@@ -61,6 +61,7 @@ Usage:
   zerodown poller [flags]              in a cluster, one per node: probe static and discovered targets
   zerodown controller [flags]          in a cluster: operator, version, node and workload state as metrics and intervals
   zerodown rules test|check FILE...    run rule unit tests (promtool's format) or check rule files, in-process
+  zerodown rollback check FILE         validate a rollback policy (the controller's --rollback.policy)
   zerodown version                     print the version
 
 TARGET (for quick use; a --config file can hold many, with every option):
@@ -86,13 +87,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runController(args[1:], stdout, stderr)
 	case "rules":
 		return runRules(args[1:], stdout, stderr)
+	case "rollback":
+		return runRollback(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version.Print("zerodown"))
 		return exitOK
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[0] == "help" {
 			switch args[1] {
-			case "watch", "demo", "poller", "controller", "rules":
+			case "watch", "demo", "poller", "controller", "rules", "rollback":
 				return run([]string{args[1], "-h"}, stdout, stderr)
 			}
 		}

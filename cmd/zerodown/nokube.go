@@ -15,6 +15,8 @@ func runPoller(_ []string, _, stderr io.Writer) int { return withoutKube("poller
 
 func runController(_ []string, _, stderr io.Writer) int { return withoutKube("controller", stderr) }
 
+func runRollback(_ []string, _, stderr io.Writer) int { return withoutKube("rollback", stderr) }
+
 func withoutKube(role string, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "zerodown %s: this zerodown was built without Kubernetes support (-tags nokube); use the full build\n", role)
 	return exitUsage

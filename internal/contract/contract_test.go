@@ -18,7 +18,7 @@ func TestMetrics(t *testing.T) {
 		"zerodown_probe_duration_seconds_bucket", "zerodown_scheduler_lag_seconds_count",
 		"zerodown_poller_node_impaired", "zerodown_alert_notifications_total", "zerodown_slo_objective",
 		"zerodown_cluster_operator_condition", "zerodown_machine_config_pool_condition", "zerodown_node_condition",
-		"zerodown_upgrade_in_progress", "zerodown_collector_synced", "zerodown_controller_leader", "zerodown_discovery_target_info",
+		"zerodown_upgrade_in_progress", "zerodown_collector_synced", "zerodown_controller_leader", "zerodown_rollback_actions_total", "zerodown_discovery_target_info",
 	} {
 		if !Exported(names, n) {
 			t.Errorf("%s missing from the contract", n)

@@ -38,6 +38,8 @@ type Options struct {
 	// Pprof serves Go's profiles on /debug/pprof/ (the --debug.pprof
 	// flag): for finding where a poller's memory or CPU goes.
 	Pprof bool
+	// Handlers are served too, by path (the rollback webhook).
+	Handlers map[string]http.Handler
 }
 
 // Start listens on o.Addr and serves o.Gatherer on /metrics, /healthz and
@@ -62,6 +64,9 @@ func Start(o Options) (*Server, error) {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	for path, h := range o.Handlers {
+		mux.Handle(path, h)
+	}
 	if o.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
