@@ -1,0 +1,310 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+
+	"github.com/zerodown/zerodown/rollback"
+	"github.com/zerodown/zerodown/rules/notify"
+)
+
+// rolledOut updates the Deployment's image and waits until
+// kube-controller-manager has made its ReplicaSet revision rev.
+func rolledOut(ctx context.Context, t *testing.T, c *clients, ns, name, image string, rev string) {
+	t.Helper()
+	d, err := c.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Template.Spec.Containers[0].Image = image
+	if _, err := c.kube.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, name+" at revision "+rev, func() (bool, string) {
+		d, err := c.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return d.Annotations["deployment.kubernetes.io/revision"] == rev, fmt.Sprint(d.Annotations)
+	})
+}
+
+func imageOf(ctx context.Context, t *testing.T, c *clients, ns, name string) (string, string) {
+	t.Helper()
+	d, err := c.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image, d.Annotations["deployment.kubernetes.io/revision"]
+}
+
+// postAlert posts one alert to an Alertmanager's v2 API, as Prometheus
+// does.
+func postAlert(t *testing.T, amAddr string, labels map[string]string, startsAt time.Time) {
+	t.Helper()
+	body, _ := json.Marshal([]notify.Alert{{Labels: labels, StartsAt: startsAt, EndsAt: startsAt.Add(time.Hour)}})
+	resp, err := http.Post("http://"+amAddr+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("posting an alert to Alertmanager %s: %s", amAddr, resp.Status)
+	}
+}
+
+// postWebhook posts a webhook message straight to the controller (a
+// replay, or an attacker) and returns the status and the answer.
+func postWebhook(t *testing.T, addr, token string, body []byte) (int, rollback.Answer) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+addr+rollback.Path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a rollback.Answer
+	_ = json.NewDecoder(resp.Body).Decode(&a)
+	return resp.StatusCode, a
+}
+
+// The rollback webhook on the real control plane, fed by a real
+// Alertmanager HA pair: an alert rolls a Deployment back to its previous
+// revision once (both Alertmanagers deliver, a replay, a controller
+// restart), pauses a MachineConfigPool, leaves a dry-run rule's
+// Deployment alone; unauthenticated, oversized and malformed requests and
+// a follower never act.
+func TestRollbackWebhook(t *testing.T) {
+	ctx := ctxT(t)
+	c := newClients(t)
+	ns := freshNamespace(t, c, "zd-rollback")
+	dir := t.TempDir()
+	for _, name := range []string{"storefront", "cart"} {
+		if _, err := c.kube.AppsV1().Deployments(ns).Create(ctx, deployment(name, "registry.example/"+name+":v1"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		rolledOut(ctx, t, c, ns, name, "registry.example/"+name+":v1", "1")
+		rolledOut(ctx, t, c, ns, name, "registry.example/"+name+":v2", "2")
+	}
+	pool := "zd-rollback-" + ns[len(ns)-5:]
+	if _, err := c.mcfg.MachineconfigurationV1().MachineConfigPools().Create(ctx, &mcfgv1.MachineConfigPool{
+		ObjectMeta: metav1.ObjectMeta{Name: pool}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.mcfg.MachineconfigurationV1().MachineConfigPools().Delete(context.Background(), pool, metav1.DeleteOptions{})
+	})
+
+	policy := filepath.Join(dir, "policy.yaml")
+	writeText(t, policy, fmt.Sprintf(`rules:
+  - name: storefront
+    match: {alertname: ZerodownBackendDisrupted, backend: storefront}
+    actions:
+      - deployment-undo: {namespace: %[1]s, name: storefront}
+  - name: cart
+    match: {alertname: ZerodownBackendDisrupted, backend: cart}
+    dry_run: true
+    actions:
+      - deployment-undo: {namespace: %[1]s, name: cart}
+  - name: upgrade
+    match: {alertname: ZerodownUpgradeDisruptionBudgetExceeded}
+    actions:
+      - mcp-pause: {name: %[2]s}
+`, ns, pool))
+	tokenFile := filepath.Join(dir, "token")
+	writeText(t, tokenFile, "e2e-token\n")
+	ctlArgs := []string{"controller", "--workloads.namespaces", ns, "--leader-elect.namespace", ns, "--leader-elect.identity", "e2e-leader",
+		"--leader-elect.retry-period", "200ms", "--rollback.policy", policy, "--rollback.token-file", tokenFile, "--discovery=false"}
+	ctl := start(t, ctlArgs...)
+	waitMetric(t, ctl, "zerodown_controller_leader", "= 1", func(v float64) bool { return v == 1 })
+
+	// An Alertmanager HA pair, both sending to the controller with the token.
+	amConfig := filepath.Join(dir, "alertmanager.yml")
+	writeText(t, amConfig, fmt.Sprintf(`route:
+  receiver: zerodown
+  group_by: ['...']
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:
+- name: zerodown
+  webhook_configs:
+  - url: http://%s%s
+    send_resolved: false
+    http_config:
+      authorization:
+        credentials_file: %s
+`, ctl.addr, rollback.Path, tokenFile))
+	am1, am2 := freeAddr(t), freeAddr(t)
+	peer1, peer2 := freeAddr(t), freeAddr(t)
+	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am1"),
+		"--web.listen-address="+am1, "--cluster.listen-address="+peer1, "--cluster.peer="+peer2, "--log.level=warn")
+	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am2"),
+		"--web.listen-address="+am2, "--cluster.listen-address="+peer2, "--cluster.peer="+peer1, "--log.level=warn")
+	for _, a := range []string{am1, am2} {
+		eventually(t, 30*time.Second, "Alertmanager "+a+" ready", func() (bool, string) {
+			resp, err := http.Get("http://" + a + "/-/ready")
+			if err != nil {
+				return false, err.Error()
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200, resp.Status
+		})
+	}
+
+	// Refused before anything acts: no token, a wrong one, malformed,
+	// oversized.
+	replay, _ := json.Marshal(notify.Message{Version: "4", GroupKey: "replay", Status: "firing", Alerts: []notify.WebhookAlert{{
+		Status: "firing", Labels: map[string]string{"alertname": "ZerodownBackendDisrupted", "backend": "storefront"}, StartsAt: time.Now()}}})
+	for _, tc := range []struct {
+		name, token string
+		body        []byte
+		code        int
+	}{
+		{"no token", "", replay, 401},
+		{"wrong token", "guess", replay, 401},
+		{"malformed", "e2e-token", []byte(`{"alerts": [`), 400},
+		{"oversized", "e2e-token", bytes.Repeat([]byte(" "), rollback.MaxBody+1), 413},
+	} {
+		if code, a := postWebhook(t, ctl.addr, tc.token, tc.body); code != tc.code {
+			t.Errorf("%s: %d %+v, want %d", tc.name, code, a, tc.code)
+		}
+	}
+
+	// The alert, to both Alertmanagers (as Prometheus sends to all).
+	labels := map[string]string{"alertname": "ZerodownBackendDisrupted", "backend": "storefront", "connection": "new", "severity": "critical", "zerodown_action": "rollback"}
+	startsAt := time.Now().Truncate(time.Second)
+	posted := time.Now()
+	postAlert(t, am1, labels, startsAt)
+	postAlert(t, am2, labels, startsAt)
+	eventually(t, 30*time.Second, "storefront rolled back to v1", func() (bool, string) {
+		img, rev := imageOf(ctx, t, c, ns, "storefront")
+		return img == "registry.example/storefront:v1", img + " revision " + rev
+	})
+	t.Logf("alert POST to Alertmanager → Deployment rolled back: %s (group_wait 1s)", time.Since(posted).Round(time.Millisecond))
+
+	// The dry-run rule and the MachineConfigPool.
+	postAlert(t, am1, map[string]string{"alertname": "ZerodownBackendDisrupted", "backend": "cart", "connection": "new"}, startsAt)
+	postAlert(t, am1, map[string]string{"alertname": "ZerodownUpgradeDisruptionBudgetExceeded", "backend": "storefront", "version": "4.16.4"}, startsAt)
+	eventually(t, 30*time.Second, "pool "+pool+" paused", func() (bool, string) {
+		p, err := c.mcfg.MachineconfigurationV1().MachineConfigPools().Get(ctx, pool, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return p.Spec.Paused, fmt.Sprint(p.Spec)
+	})
+	waitMetric(t, ctl, `zerodown_rollback_actions_total{action="deployment-undo",result="dry_run"}`, "= 1 (cart's rule)", func(v float64) bool { return v == 1 })
+
+	// Replays of the same alert, to the controller straight and after a
+	// restart of it, act never again.
+	second := append([]string(nil), ctlArgs...)
+	second[6] = "e2e-second" // --leader-elect.identity
+	restarted := start(t, second...) // a second replica: a follower while the first leads
+	followerBody, _ := json.Marshal(notify.Message{Version: "4", GroupKey: "direct", Status: "firing", Alerts: []notify.WebhookAlert{{
+		Status: "firing", Labels: labels, StartsAt: startsAt.Add(time.Minute)}}})
+	if code, a := postWebhook(t, restarted.addr, "e2e-token", followerBody); code != 200 || len(a.Decisions) != 1 || a.Decisions[0].Result != rollback.ResultFollower {
+		t.Errorf("a follower answered %d %+v, want %s", code, a, rollback.ResultFollower)
+	}
+	ctl.stop(t) // the leader goes; the follower takes the Lease
+	waitMetric(t, restarted, "zerodown_controller_leader", "= 1 after the leader stopped", func(v float64) bool { return v == 1 })
+	for range 2 { // a replayed delivery, twice
+		postAlert(t, am2, labels, startsAt)
+	}
+	// Straight to the controller, in another group: the target's
+	// cooldown holds it.
+	if code, a := postWebhook(t, restarted.addr, "e2e-token", followerBody); code != 200 || len(a.Decisions) != 1 || a.Decisions[0].Result != rollback.ResultQueued {
+		t.Errorf("the new leader answered %d %+v, want %s", code, a, rollback.ResultQueued)
+	}
+	time.Sleep(2 * time.Second)
+	if img, rev := imageOf(ctx, t, c, ns, "storefront"); img != "registry.example/storefront:v1" || rev != "3" {
+		t.Errorf("storefront at %s revision %s after the replays: want v1 at revision 3 (rolled back once)", img, rev)
+	}
+	if img, _ := imageOf(ctx, t, c, ns, "cart"); img != "registry.example/cart:v2" {
+		t.Errorf("cart at %s: the dry-run rule changed it", img)
+	}
+
+	// The audit: an Event on the Deployment, the record ConfigMap.
+	evs, err := c.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("involvedObject.name", "storefront").String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, e := range evs.Items {
+		if strings.HasPrefix(e.Reason, "ZerodownRollback") {
+			reasons = append(reasons, e.Reason+": "+e.Message)
+		}
+	}
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "from revision 2 to revision 1") {
+		t.Errorf("rollback Events on storefront: %q, want one, from revision 2 to revision 1", reasons)
+	}
+	cm, err := c.kube.CoreV1().ConfigMaps(ns).Get(ctx, "zerodown-rollback", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countPrefix(cm.Data, "alert."); n != 3 {
+		t.Errorf("the record holds %d alert keys, want 3 (storefront, cart, the pool): %v", n, cm.Data)
+	}
+}
+
+func countPrefix(m map[string]string, p string) int {
+	n := 0
+	for k := range m {
+		if strings.HasPrefix(k, p) {
+			n++
+		}
+	}
+	return n
+}
+
+// The rollback component's RBAC: what the actions need, nothing more.
+func TestRollbackRBAC(t *testing.T) {
+	c := newClients(t)
+	ctx := ctxT(t)
+	kubectl(t, "apply", "--server-side", "--field-manager=zerodown-e2e", "-k", "testdata/rollback-overlay")
+	for _, tc := range []struct {
+		attr  authzv1.ResourceAttributes
+		allow bool
+	}{
+		{authzv1.ResourceAttributes{Verb: "patch", Group: "apps", Resource: "deployments", Namespace: "shop"}, true},
+		{authzv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "replicasets", Namespace: "shop"}, true},
+		{authzv1.ResourceAttributes{Verb: "patch", Group: "machineconfiguration.openshift.io", Resource: "machineconfigpools", Name: "worker"}, true},
+		{authzv1.ResourceAttributes{Verb: "create", Resource: "events", Namespace: "shop"}, true},
+		{authzv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "zerodown", Name: "zerodown-rollback"}, true},
+		{authzv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "zerodown", Name: "zerodown-rollback-policy"}, false},
+		{authzv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "shop", Name: "zerodown-rollback"}, false},
+		{authzv1.ResourceAttributes{Verb: "delete", Group: "apps", Resource: "deployments", Namespace: "shop"}, false},
+		{authzv1.ResourceAttributes{Verb: "patch", Group: "apps", Resource: "daemonsets", Namespace: "shop"}, false},
+		{authzv1.ResourceAttributes{Verb: "delete", Group: "apps", Resource: "replicasets", Namespace: "shop"}, false},
+		{authzv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: "zerodown"}, false},
+		{authzv1.ResourceAttributes{Verb: "patch", Group: "config.openshift.io", Resource: "clusterversions", Name: "version"}, false},
+	} {
+		attr := tc.attr
+		sar, err := c.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{
+			Spec: authzv1.SubjectAccessReviewSpec{User: "system:serviceaccount:zerodown:zerodown-controller", ResourceAttributes: &attr},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sar.Status.Allowed != tc.allow {
+			t.Errorf("controller with the rollback component: %s %s/%s %q in %q allowed=%v, want %v", attr.Verb, attr.Group, attr.Resource,
+				attr.Name, attr.Namespace, sar.Status.Allowed, tc.allow)
+		}
+	}
+}
