@@ -17,6 +17,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/zerodown/zerodown/rollback"
 	"github.com/zerodown/zerodown/rules/notify"
@@ -26,12 +27,16 @@ import (
 // kube-controller-manager has made its ReplicaSet revision rev.
 func rolledOut(ctx context.Context, t *testing.T, c *clients, ns, name, image string, rev string) {
 	t.Helper()
-	d, err := c.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := c.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Template.Spec.Containers[0].Image = image
+		_, err = c.kube.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	d.Spec.Template.Spec.Containers[0].Image = image
-	if _, err := c.kube.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, name+" at revision "+rev, func() (bool, string) {
@@ -158,14 +163,23 @@ receivers:
 		"--web.listen-address="+am1, "--cluster.listen-address="+peer1, "--cluster.peer="+peer2, "--log.level=warn")
 	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am2"),
 		"--web.listen-address="+am2, "--cluster.listen-address="+peer2, "--cluster.peer="+peer1, "--log.level=warn")
+	// Ready, and their cluster settled (until then an Alertmanager holds
+	// its notifications back).
 	for _, a := range []string{am1, am2} {
-		eventually(t, 30*time.Second, "Alertmanager "+a+" ready", func() (bool, string) {
-			resp, err := http.Get("http://" + a + "/-/ready")
+		eventually(t, 90*time.Second, "Alertmanager "+a+" ready with its cluster settled", func() (bool, string) {
+			resp, err := http.Get("http://" + a + "/api/v2/status")
 			if err != nil {
 				return false, err.Error()
 			}
-			resp.Body.Close()
-			return resp.StatusCode == 200, resp.Status
+			defer resp.Body.Close()
+			var st struct {
+				Cluster struct {
+					Status string
+					Peers  []any
+				}
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			return st.Cluster.Status == "ready" && len(st.Cluster.Peers) == 2, fmt.Sprintf("%+v", st.Cluster)
 		})
 	}
 
