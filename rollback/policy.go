@@ -282,31 +282,18 @@ func (p *Policy) setLines(doc *yaml.Node) {
 	if len(doc.Content) == 0 {
 		return
 	}
-	rules := seq(doc.Content[0], "rules")
+	rules := yamlerr.Seq(doc.Content[0], "rules")
 	for i := range p.Rules {
 		if i >= len(rules) {
 			return
 		}
 		p.Rules[i].line = rules[i].Line
-		for j, n := range seq(rules[i], "actions") {
+		for j, n := range yamlerr.Seq(rules[i], "actions") {
 			if j < len(p.Rules[i].Actions) {
 				p.Rules[i].Actions[j].line = n.Line
 			}
 		}
 	}
-}
-
-// seq returns the items of the sequence under key in mapping m.
-func seq(m *yaml.Node, key string) []*yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
-			return m.Content[i+1].Content
-		}
-	}
-	return nil
 }
 
 // Match returns the rules an alert matches.

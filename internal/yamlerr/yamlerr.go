@@ -28,3 +28,17 @@ func Errors(file string, err error) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Seq returns the items of the sequence under key in the mapping node m
+// (nil when there is none): for finding the line of the n-th item.
+func Seq(m *yaml.Node, key string) []*yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
+			return m.Content[i+1].Content
+		}
+	}
+	return nil
+}

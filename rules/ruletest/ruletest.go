@@ -113,30 +113,19 @@ func (f *File) setLines(doc *yaml.Node) {
 	if doc == nil || len(doc.Content) == 0 {
 		return
 	}
-	items := func(m *yaml.Node, key string) []*yaml.Node {
-		if m == nil || m.Kind != yaml.MappingNode {
-			return nil
-		}
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
-				return m.Content[i+1].Content
-			}
-		}
-		return nil
-	}
-	tests := items(doc.Content[0], "tests")
+	tests := yamlerr.Seq(doc.Content[0], "tests")
 	for i := range f.Tests {
 		if i >= len(tests) {
 			return
 		}
 		t := &f.Tests[i]
 		t.line = tests[i].Line
-		for j, n := range items(tests[i], "alert_rule_test") {
+		for j, n := range yamlerr.Seq(tests[i], "alert_rule_test") {
 			if j < len(t.AlertRuleTests) {
 				t.AlertRuleTests[j].line = n.Line
 			}
 		}
-		for j, n := range items(tests[i], "promql_expr_test") {
+		for j, n := range yamlerr.Seq(tests[i], "promql_expr_test") {
 			if j < len(t.PromQLExprTests) {
 				t.PromQLExprTests[j].line = n.Line
 			}
