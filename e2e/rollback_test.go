@@ -229,7 +229,7 @@ receivers:
 	// Replays of the same alert, to the controller straight and after a
 	// restart of it, act never again.
 	second := append([]string(nil), ctlArgs...)
-	second[6] = "e2e-second" // --leader-elect.identity
+	second[6] = "e2e-second"         // --leader-elect.identity
 	restarted := start(t, second...) // a second replica: a follower while the first leads
 	followerBody, _ := json.Marshal(notify.Message{Version: "4", GroupKey: "direct", Status: "firing", Alerts: []notify.WebhookAlert{{
 		Status: "firing", Labels: labels, StartsAt: startsAt.Add(time.Minute)}}})
