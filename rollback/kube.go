@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
-	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 )
 
 // Kube is the Cluster of a real cluster. Its record is one ConfigMap:
@@ -141,7 +141,9 @@ func dryRunOpts(dry bool) []string {
 	return nil
 }
 
-// UndoDeployment implements Cluster as kubectl rollout undo does: the pod
+// UndoDeployment implements Cluster as kubectl rollout undo does (without
+// importing kubectl, whose deployment helpers bring cli-runtime and
+// kustomize along): the pod
 // template of the previous revision's ReplicaSet (or ToRevision's),
 // without its pod-template-hash label, with its annotations; a paused
 // Deployment is refused, one already at that template left alone. A dry
@@ -155,20 +157,16 @@ func (k *Kube) UndoDeployment(ctx context.Context, d DeploymentUndo, dry bool) (
 	if dep.Spec.Paused {
 		return "", fmt.Errorf("deployment %s/%s is paused: resume it first (kubectl rollout resume)", d.Namespace, d.Name)
 	}
-	_, olds, latest, err := deploymentutil.GetAllReplicaSets(dep, k.Client.AppsV1())
+	all, err := k.replicaSets(ctx, dep)
 	if err != nil {
 		return "", fmt.Errorf("replica sets of %s/%s: %w", d.Namespace, d.Name, err)
 	}
-	all := olds
-	if latest != nil {
-		all = append(all, latest)
-	}
-	current, _ := deploymentutil.Revision(dep)
+	current, _ := revision(dep.Annotations)
 	var to *appsv1.ReplicaSet
 	toRev := int64(-1)
 	for _, rs := range all {
-		rev, err := deploymentutil.Revision(rs)
-		if err != nil {
+		rev, ok := revision(rs.Annotations)
+		if !ok {
 			continue
 		}
 		if d.ToRevision > 0 && rev == d.ToRevision || d.ToRevision == 0 && rev < current && rev > toRev {
@@ -190,9 +188,9 @@ func (k *Kube) UndoDeployment(ctx context.Context, d DeploymentUndo, dry bool) (
 	}
 	// The Deployment's annotations as kubectl computes them: its own
 	// bookkeeping ones kept, the revision's others restored.
-	skip := map[string]bool{corev1.LastAppliedConfigAnnotation: true, deploymentutil.RevisionAnnotation: true,
-		deploymentutil.RevisionHistoryAnnotation: true, deploymentutil.DesiredReplicasAnnotation: true,
-		deploymentutil.MaxReplicasAnnotation: true, appsv1.DeprecatedRollbackTo: true}
+	skip := map[string]bool{corev1.LastAppliedConfigAnnotation: true, revisionAnnotation: true,
+		"deployment.kubernetes.io/revision-history": true, "deployment.kubernetes.io/desired-replicas": true,
+		"deployment.kubernetes.io/max-replicas": true, appsv1.DeprecatedRollbackTo: true}
 	ann := map[string]string{}
 	for key := range skip {
 		if v, ok := dep.Annotations[key]; ok {
@@ -219,6 +217,35 @@ func (k *Kube) UndoDeployment(ctx context.Context, d DeploymentUndo, dry bool) (
 		verb = "would roll back (dry run)"
 	}
 	return fmt.Sprintf("deployment %s/%s %s from revision %d to revision %d", d.Namespace, d.Name, verb, current, toRev), nil
+}
+
+// revisionAnnotation holds a Deployment's and its ReplicaSets' revision.
+const revisionAnnotation = "deployment.kubernetes.io/revision"
+
+func revision(ann map[string]string) (int64, bool) {
+	v, err := strconv.ParseInt(ann[revisionAnnotation], 10, 64)
+	return v, err == nil
+}
+
+// replicaSets returns the ReplicaSets the Deployment controls: those of
+// its namespace that its selector selects and that name it as their
+// controller (as kubectl's deployment helpers find them).
+func (k *Kube) replicaSets(ctx context.Context, dep *appsv1.Deployment) ([]*appsv1.ReplicaSet, error) {
+	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	list, err := k.Client.AppsV1().ReplicaSets(dep.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, err
+	}
+	var out []*appsv1.ReplicaSet
+	for i := range list.Items {
+		if ref := metav1.GetControllerOf(&list.Items[i]); ref != nil && ref.UID == dep.UID {
+			out = append(out, &list.Items[i])
+		}
+	}
+	return out, nil
 }
 
 // PauseMCP implements Cluster.
