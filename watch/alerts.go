@@ -1,3 +1,5 @@
+//go:build !noeval
+
 package watch
 
 import (
@@ -11,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/rules/alert"
 	"github.com/zerodown/zerodown/rules/eval"
 	"github.com/zerodown/zerodown/rules/notify"
 )
@@ -124,13 +127,16 @@ func alertLevel(severity string) intervals.Level {
 	return intervals.LevelInfo
 }
 
+// active returns the alerts pending or firing now.
+func (a *alerting) active() []alert.Alert { return a.ev.Active() }
+
 // run evaluates until ctx ends.
 func (a *alerting) run(ctx context.Context) { a.ev.Run(ctx) }
 
 // stop resolves what still fires at now (Alertmanager and the webhook are
 // told, intervals end), sends what is queued (for up to 10 s), and
 // releases the evaluator. It returns every alert episode that fired.
-func (a *alerting) stop(now time.Time) ([]eval.Alert, error) {
+func (a *alerting) stop(now time.Time) ([]alert.Alert, error) {
 	fired := a.ev.Fired()
 	var resolved []notify.Alert
 	for _, al := range a.ev.Active() {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
-	"github.com/zerodown/zerodown/rules/eval"
+	"github.com/zerodown/zerodown/rules/alert"
 )
 
 // Summary is what a watch run measured, written as summary.json.
@@ -38,7 +38,7 @@ type AlertSummary struct {
 	ResolvedAt   time.Time `json:"resolved_at,omitzero"`
 }
 
-func (s *Summary) addAlerts(fired []eval.Alert) {
+func (s *Summary) addAlerts(fired []alert.Alert) {
 	for _, a := range fired {
 		s.Alerts = append(s.Alerts, AlertSummary{Name: a.Name, Severity: a.Labels["severity"], Labels: a.Labels,
 			Summary: a.Annotations["summary"], ActiveAt: a.ActiveAt.UTC(), FiredAt: a.FiredAt.UTC(),

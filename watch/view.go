@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/zerodown/zerodown/probes"
-	"github.com/zerodown/zerodown/rules/eval"
+	"github.com/zerodown/zerodown/rules/alert"
 )
 
 // view draws the live state: on a terminal a table redrawn in place (the
@@ -30,7 +30,7 @@ type view struct {
 	lastLine time.Time
 	frame    []string // the lines on screen (tty), for redraws after a log line
 	// alerts, when set, returns the alerts pending or firing now.
-	alerts func() []eval.Alert
+	alerts func() []alert.Alert
 }
 
 func newView(w io.Writer, tty bool, width func() int, started time.Time, outDir string) *view {
@@ -43,7 +43,7 @@ func (v *view) draw(st []probes.Status) {
 	}
 	// Asked before taking the view's lock: the evaluator logs (through
 	// the view) while it holds its own.
-	var alerts []eval.Alert
+	var alerts []alert.Alert
 	if v.tty && v.alerts != nil {
 		alerts = v.alerts()
 	}
@@ -65,7 +65,7 @@ func (v *view) draw(st []probes.Status) {
 
 // final draws the last table and the alerts that fired; on a terminal it
 // replaces the live one and stays.
-func (v *view) final(st []probes.Status, fired []eval.Alert) {
+func (v *view) final(st []probes.Status, fired []alert.Alert) {
 	if v.w == nil {
 		return
 	}
@@ -127,7 +127,7 @@ func (v *view) above(out io.Writer, p []byte) (int, error) {
 
 // lines renders the header, the table and the alerts (active ones live,
 // those that fired at the end), cut to the terminal's width.
-func (v *view) lines(st []probes.Status, alerts []eval.Alert, final bool, now time.Time) []string {
+func (v *view) lines(st []probes.Status, alerts []alert.Alert, final bool, now time.Time) []string {
 	var b strings.Builder
 	down, outages, dis := totals(st)
 	fmt.Fprintf(&b, "zerodown watch  %s elapsed  %d series  %d down  %d outages  %s disrupted\n",
@@ -232,7 +232,7 @@ func table(b *strings.Builder, st []probes.Status) {
 
 // alertTable lists alerts: live, the pending and firing ones with how long
 // they have been so; at the end, every episode that fired.
-func alertTable(b *strings.Builder, alerts []eval.Alert, final bool, now time.Time) {
+func alertTable(b *strings.Builder, alerts []alert.Alert, final bool, now time.Time) {
 	if len(alerts) == 0 {
 		return
 	}
@@ -260,7 +260,7 @@ func alertTable(b *strings.Builder, alerts []eval.Alert, final bool, now time.Ti
 			continue
 		}
 		since := a.ActiveAt
-		if a.State == eval.StateFiring {
+		if a.State == alert.StateFiring {
 			since = a.FiredAt
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Labels["severity"], strings.ToUpper(a.State),

@@ -19,7 +19,7 @@ import (
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
-	"github.com/zerodown/zerodown/rules/eval"
+	"github.com/zerodown/zerodown/rules/alert"
 )
 
 // Options configures a watch run.
@@ -65,7 +65,7 @@ type Options struct {
 	// RulesInterval is the step of the embedded evaluator; 0 evaluates
 	// no rules.
 	RulesInterval time.Duration
-	// RuleFiles to evaluate (see eval.Options.Files; empty: the shipped
+	// RuleFiles to evaluate (see rules/eval's Options.Files; empty: the shipped
 	// rules).
 	RuleFiles []string
 	// AlertmanagerURL, if set, receives the alerts (its v2 API).
@@ -153,7 +153,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	view := newView(o.View, o.TTY, o.Width, started, o.OutDir)
 	var wg sync.WaitGroup
 	if alerts != nil {
-		view.alerts = alerts.ev.Active
+		view.alerts = alerts.active
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -187,7 +187,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	ended := time.Now()
 	statuses := engine.Statuses()
 	var errs []error
-	var fired []eval.Alert
+	var fired []alert.Alert
 	if alerts != nil {
 		var err error
 		if fired, err = alerts.stop(ended); err != nil {

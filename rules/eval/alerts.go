@@ -6,42 +6,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
+	"github.com/zerodown/zerodown/rules/alert"
+
 	promrules "github.com/prometheus/prometheus/rules"
 )
 
-// Alert states, as Prometheus names them.
+// Alert states and the alert, in a package of their own (rules/alert) so
+// that code showing alerts need not link the PromQL engine.
 const (
-	StatePending  = "pending"
-	StateFiring   = "firing"
-	StateResolved = "resolved"
+	StatePending  = alert.StatePending
+	StateFiring   = alert.StateFiring
+	StateResolved = alert.StateResolved
 )
 
-// Alert is one alert (a rule and a label set) in one episode: from the
-// step it fired to the step it stopped firing.
-type Alert struct {
-	Name        string            `json:"alertname"`
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	State       string            `json:"state"`
-	// ActiveAt is when its condition began to hold (pending from then).
-	ActiveAt time.Time `json:"active_at"`
-	// FiredAt is when it began firing ("for" after ActiveAt).
-	FiredAt time.Time `json:"fired_at,omitzero"`
-	// LastFiringAt is the latest step at which it was firing.
-	LastFiringAt time.Time `json:"last_firing_at,omitzero"`
-	// ResolvedAt is the first step at which it no longer fired.
-	ResolvedAt time.Time `json:"resolved_at,omitzero"`
-	// Value of the alert's expression at its latest step.
-	Value float64 `json:"value"`
-	// Expr is the rule's expression.
-	Expr string `json:"-"`
-}
-
-// Key identifies an alert's label set (alertname included).
-func (a Alert) Key() string {
-	return labels.FromMap(a.Labels).String()
-}
+// Alert is one alert episode (see alert.Alert).
+type Alert = alert.Alert
 
 // tracker follows the alerts across steps.
 type tracker struct {
