@@ -17,6 +17,7 @@ import (
 
 	configclient "github.com/openshift/client-go/config/clientset/versioned"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	routeclient "github.com/openshift/client-go/route/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -191,9 +192,13 @@ func Run(ctx context.Context, o Options) error {
 	reg.MustRegister(set, leaderGauge{leading})
 	handlers := map[string]http.Handler{}
 	if r := o.Rollback; r != nil {
+		routes, err := routeclient.NewForConfig(o.REST)
+		if err != nil {
+			return fmt.Errorf("openshift route client: %w", err)
+		}
 		eo := rollback.Options{
 			Policy: r.Policy, Leader: leading.Load, Disabled: r.Disabled, Logger: log.With("component", "rollback"),
-			Cluster: &rollback.Kube{Client: kube, MachineConfig: mcc, Namespace: o.Election.Namespace, Name: r.Record, Component: "zerodown-controller"},
+			Cluster: &rollback.Kube{Client: kube, MachineConfig: mcc, Route: routes, Namespace: o.Election.Namespace, Name: r.Record, Component: "zerodown-controller"},
 		}
 		if iw != nil {
 			eo.Intervals = rollbackIntervals{iw}

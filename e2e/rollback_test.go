@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
+	routev1 "github.com/openshift/api/route/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -108,6 +109,15 @@ func TestRollbackWebhook(t *testing.T) {
 		rolledOut(ctx, t, c, ns, name, "registry.example/"+name+":v1", "1")
 		rolledOut(ctx, t, c, ns, name, "registry.example/"+name+":v2", "2")
 	}
+	// A Route in the middle of a blue/green switch: 80 % green.
+	blue, green := int32(20), int32(80)
+	if _, err := c.route.RouteV1().Routes(ns).Create(ctx, &routev1.Route{
+		ObjectMeta: metav1.ObjectMeta{Name: "storefront"},
+		Spec: routev1.RouteSpec{Host: "storefront.apps.example", To: routev1.RouteTargetReference{Kind: "Service", Name: "storefront-green", Weight: &green},
+			AlternateBackends: []routev1.RouteTargetReference{{Kind: "Service", Name: "storefront-blue", Weight: &blue}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	pool := "zd-rollback-" + ns[len(ns)-5:]
 	if _, err := c.mcfg.MachineconfigurationV1().MachineConfigPools().Create(ctx, &mcfgv1.MachineConfigPool{
 		ObjectMeta: metav1.ObjectMeta{Name: pool}}, metav1.CreateOptions{}); err != nil {
@@ -128,6 +138,10 @@ func TestRollbackWebhook(t *testing.T) {
     dry_run: true
     actions:
       - deployment-undo: {namespace: %[1]s, name: cart}
+  - name: storefront-route
+    match: {alertname: ZerodownProbeErrorsHigh, backend: storefront}
+    actions:
+      - route-switch: {namespace: %[1]s, name: storefront, to: storefront-blue}
   - name: upgrade
     match: {alertname: ZerodownUpgradeDisruptionBudgetExceeded}
     actions:
@@ -217,6 +231,21 @@ receivers:
 	// The dry-run rule and the MachineConfigPool.
 	postAlert(t, am1, map[string]string{"alertname": "ZerodownBackendDisrupted", "backend": "cart", "connection": "new"}, startsAt)
 	postAlert(t, am1, map[string]string{"alertname": "ZerodownUpgradeDisruptionBudgetExceeded", "backend": "storefront", "version": "4.16.4"}, startsAt)
+	postAlert(t, am1, map[string]string{"alertname": "ZerodownProbeErrorsHigh", "backend": "storefront", "connection": "new"}, startsAt)
+	eventually(t, 30*time.Second, "route storefront switched back to blue", func() (bool, string) {
+		rt, err := c.route.RouteV1().Routes(ns).Get(ctx, "storefront", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return rt.Spec.To.Name == "storefront-blue" && len(rt.Spec.AlternateBackends) == 0, fmt.Sprintf("%+v", rt.Spec)
+	})
+	rt, err := c.route.RouteV1().Routes(ns).Get(ctx, "storefront", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if was := rt.Annotations[rollback.ReplacedBackendsAnnotation]; !strings.Contains(was, `"name":"storefront-green","weight":80`) || !strings.Contains(was, `"name":"storefront-blue","weight":20`) {
+		t.Errorf("the switched Route keeps %q in %s, want the green 80 / blue 20 it replaced", was, rollback.ReplacedBackendsAnnotation)
+	}
 	eventually(t, 30*time.Second, "pool "+pool+" paused", func() (bool, string) {
 		p, err := c.mcfg.MachineconfigurationV1().MachineConfigPools().Get(ctx, pool, metav1.GetOptions{})
 		if err != nil {
@@ -272,8 +301,8 @@ receivers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := countPrefix(cm.Data, "alert."); n != 3 {
-		t.Errorf("the record holds %d alert keys, want 3 (storefront, cart, the pool): %v", n, cm.Data)
+	if n := countPrefix(cm.Data, "alert."); n != 4 {
+		t.Errorf("the record holds %d alert keys, want 4 (storefront, cart, the route, the pool): %v", n, cm.Data)
 	}
 }
 
@@ -300,6 +329,8 @@ func TestRollbackRBAC(t *testing.T) {
 		{authzv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "replicasets", Namespace: "shop"}, true},
 		{authzv1.ResourceAttributes{Verb: "patch", Group: "machineconfiguration.openshift.io", Resource: "machineconfigpools", Name: "worker"}, true},
 		{authzv1.ResourceAttributes{Verb: "create", Resource: "events", Namespace: "shop"}, true},
+		{authzv1.ResourceAttributes{Verb: "patch", Group: "route.openshift.io", Resource: "routes", Namespace: "shop"}, true},
+		{authzv1.ResourceAttributes{Verb: "delete", Group: "route.openshift.io", Resource: "routes", Namespace: "shop"}, false},
 		{authzv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "zerodown", Name: "zerodown-rollback"}, true},
 		{authzv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "zerodown", Name: "zerodown-rollback-policy"}, false},
 		{authzv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "shop", Name: "zerodown-rollback"}, false},

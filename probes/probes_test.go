@@ -29,7 +29,9 @@ func resolved(t *testing.T, tg config.Target) *config.Target {
 	if tg.Name == "" {
 		tg.Name = "t"
 	}
-	r := tg.Resolved(config.Schedule{Timeout: config.Duration(300 * time.Millisecond)})
+	// Generous: under -race on a loaded two-core machine a TLS handshake
+	// took over 300 ms, and a check meant to fail "tls" failed "timeout".
+	r := tg.Resolved(config.Schedule{Timeout: config.Duration(2 * time.Second)})
 	if err := r.Validate(); err != nil {
 		t.Fatalf("target: %v", err)
 	}
@@ -197,7 +199,7 @@ func TestHTTPChecks(t *testing.T) {
 		{"body lacks", config.HTTPProbe{URL: base + "/", BodyContains: "nope"}, ReasonBodyMismatch},
 		{"HEAD", config.HTTPProbe{URL: base + "/", Method: "HEAD"}, ReasonNone},
 		{"endless body is cut, not hung", config.HTTPProbe{URL: base + "/endless", MaxBodyBytes: 1 << 20}, ReasonNone},
-		{"slow answer times out", config.HTTPProbe{URL: base + "/slow?d=2s"}, ReasonTimeout},
+		{"slow answer times out", config.HTTPProbe{URL: base + "/slow?d=6s"}, ReasonTimeout},
 		{"TLS without the CA", config.HTTPProbe{URL: "https://" + tt.HTTPSAddr() + "/"}, ReasonTLS},
 		{"TLS with skip verify", config.HTTPProbe{URL: "https://" + tt.HTTPSAddr() + "/", TLS: config.TLS{InsecureSkipVerify: true}}, ReasonNone},
 		{"TLS with a wrong server name", config.HTTPProbe{URL: "https://" + tt.HTTPSAddr() + "/", Host: "wrong.example", TLS: config.TLS{CAFile: ca}}, ReasonTLS},

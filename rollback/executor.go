@@ -22,6 +22,8 @@ type Cluster interface {
 	// UndoDeployment rolls a Deployment back (dryRun: decides and
 	// validates, changes nothing) and says what it did.
 	UndoDeployment(ctx context.Context, d DeploymentUndo, dryRun bool) (string, error)
+	// SwitchRoute points a Route at one Service.
+	SwitchRoute(ctx context.Context, r RouteSwitch, dryRun bool) (string, error)
 	// PauseMCP pauses a MachineConfigPool.
 	PauseMCP(ctx context.Context, name string, dryRun bool) (string, error)
 	// Reserve records that alert acts on target at now, unless the alert
@@ -226,6 +228,8 @@ func (e *Executor) act(j job) {
 		switch {
 		case j.action.DeploymentUndo != nil:
 			msg, err = e.o.Cluster.UndoDeployment(ctx, *j.action.DeploymentUndo, d.DryRun)
+		case j.action.RouteSwitch != nil:
+			msg, err = e.o.Cluster.SwitchRoute(ctx, *j.action.RouteSwitch, d.DryRun)
 		case j.action.MCPPause != nil:
 			msg, err = e.o.Cluster.PauseMCP(ctx, j.action.MCPPause.Name, d.DryRun)
 		}

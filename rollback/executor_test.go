@@ -38,6 +38,13 @@ func (f *fakeCluster) UndoDeployment(_ context.Context, d DeploymentUndo, dry bo
 	return "rolled back", nil
 }
 
+func (f *fakeCluster) SwitchRoute(_ context.Context, r RouteSwitch, dry bool) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.undone = append(f.undone, fmt.Sprintf("route %s/%s to %s dry=%v", r.Namespace, r.Name, r.To, dry))
+	return "switched", nil
+}
+
 func (f *fakeCluster) PauseMCP(_ context.Context, name string, dry bool) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	routev1 "github.com/openshift/api/route/v1"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	routeclient "github.com/openshift/client-go/route/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -31,6 +33,8 @@ type Kube struct {
 	// MachineConfig may be nil (no MachineConfigPool API): mcp-pause
 	// then fails and says so.
 	MachineConfig mcfgclient.Interface
+	// Route may be nil (no Route API): route-switch then fails.
+	Route routeclient.Interface
 	// Namespace and Name of the record ConfigMap.
 	Namespace, Name string
 	// Component names zerodown in Events.
@@ -248,6 +252,51 @@ func (k *Kube) replicaSets(ctx context.Context, dep *appsv1.Deployment) ([]*apps
 	return out, nil
 }
 
+// ReplacedBackendsAnnotation keeps, on a Route that route-switch changed,
+// the spec.to and spec.alternateBackends it replaced (JSON), so that the
+// switch can be undone.
+const ReplacedBackendsAnnotation = "zerodown.io/replaced-backends"
+
+// SwitchRoute implements Cluster: spec.to becomes the Service r.To with
+// weight 100, alternateBackends go, and what they were is kept in the
+// annotation. A Route already sending everything to r.To is left alone.
+func (k *Kube) SwitchRoute(ctx context.Context, r RouteSwitch, dry bool) (string, error) {
+	if k.Route == nil {
+		return "", errors.New("no Route API in this cluster")
+	}
+	routes := k.Route.RouteV1().Routes(r.Namespace)
+	rt, err := routes.Get(ctx, r.Name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	if rt.Spec.To.Kind == "Service" && rt.Spec.To.Name == r.To && len(rt.Spec.AlternateBackends) == 0 {
+		return fmt.Sprintf("route %s/%s already sends everything to %s: nothing to do", r.Namespace, r.Name, r.To), nil
+	}
+	was, err := json.Marshal(map[string]any{"to": rt.Spec.To, "alternateBackends": rt.Spec.AlternateBackends})
+	if err != nil {
+		return "", err
+	}
+	weight := int32(100)
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"annotations": map[string]string{ReplacedBackendsAnnotation: string(was)}},
+		"spec": map[string]any{
+			"to":                map[string]any{"kind": "Service", "name": r.To, "weight": weight},
+			"alternateBackends": nil,
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	if _, err := routes.Patch(ctx, r.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dryRunOpts(dry)}); err != nil {
+		return "", fmt.Errorf("switching route %s/%s to %s: %w", r.Namespace, r.Name, r.To, err)
+	}
+	verb := "now sends everything to"
+	if dry {
+		verb = "would send everything to (dry run)"
+	}
+	return fmt.Sprintf("route %s/%s %s %s; it sent to %s before (kept in %s)", r.Namespace, r.Name, verb, r.To, backendsOf(rt.Spec.To.Name, rt.Spec.To.Weight, rt.Spec.AlternateBackends), ReplacedBackendsAnnotation), nil
+}
+
 // PauseMCP implements Cluster.
 func (k *Kube) PauseMCP(ctx context.Context, name string, dry bool) (string, error) {
 	if k.MachineConfig == nil {
@@ -279,6 +328,9 @@ func (k *Kube) Record(ctx context.Context, a Action, reason, message string) {
 	case a.DeploymentUndo != nil:
 		ref = corev1.ObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: a.DeploymentUndo.Namespace, Name: a.DeploymentUndo.Name}
 		ns = a.DeploymentUndo.Namespace
+	case a.RouteSwitch != nil:
+		ref = corev1.ObjectReference{APIVersion: "route.openshift.io/v1", Kind: "Route", Namespace: a.RouteSwitch.Namespace, Name: a.RouteSwitch.Name}
+		ns = a.RouteSwitch.Namespace
 	case a.MCPPause != nil:
 		ref = corev1.ObjectReference{APIVersion: "machineconfiguration.openshift.io/v1", Kind: "MachineConfigPool", Name: a.MCPPause.Name}
 	}
@@ -292,4 +344,19 @@ func (k *Kube) Record(ctx context.Context, a Action, reason, message string) {
 		InvolvedObject: ref, Reason: reason, Message: message, Type: typ,
 		Source: corev1.EventSource{Component: k.Component}, FirstTimestamp: now, LastTimestamp: now, Count: 1,
 	}, metav1.CreateOptions{})
+}
+
+// backendsOf describes a Route's backends: "green (weight 100), blue (0)".
+func backendsOf(to string, weight *int32, alt []routev1.RouteTargetReference) string {
+	w := func(p *int32) string {
+		if p == nil {
+			return "100"
+		}
+		return strconv.Itoa(int(*p))
+	}
+	parts := []string{fmt.Sprintf("%s (weight %s)", to, w(weight))}
+	for _, a := range alt {
+		parts = append(parts, fmt.Sprintf("%s (%s)", a.Name, w(a.Weight)))
+	}
+	return strings.Join(parts, ", ")
 }

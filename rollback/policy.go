@@ -66,6 +66,7 @@ type Rule struct {
 // Action is one of its fields set: what to do to which object.
 type Action struct {
 	DeploymentUndo *DeploymentUndo `yaml:"deployment-undo"`
+	RouteSwitch    *RouteSwitch    `yaml:"route-switch"`
 	MCPPause       *MCPPause       `yaml:"mcp-pause"`
 
 	line int
@@ -79,6 +80,17 @@ type DeploymentUndo struct {
 	ToRevision int64  `yaml:"to_revision"`
 }
 
+// RouteSwitch points a Route at one Service (spec.to, weight 100, no
+// alternateBackends): back to the blue of a blue/green switch. What it
+// replaced is kept in the Route's annotation zerodown.io/replaced-backends,
+// so the switch itself can be undone.
+type RouteSwitch struct {
+	Namespace string `yaml:"namespace"`
+	Name      string `yaml:"name"`
+	// To is the Service the Route is to send everything to.
+	To string `yaml:"to"`
+}
+
 // MCPPause sets a MachineConfigPool's spec.paused: nodes stop taking new
 // configuration (and rebooting for it).
 type MCPPause struct {
@@ -90,6 +102,8 @@ func (a Action) Kind() string {
 	switch {
 	case a.DeploymentUndo != nil:
 		return "deployment-undo"
+	case a.RouteSwitch != nil:
+		return "route-switch"
 	case a.MCPPause != nil:
 		return "mcp-pause"
 	}
@@ -101,6 +115,8 @@ func (a Action) Target() string {
 	switch {
 	case a.DeploymentUndo != nil:
 		return "Deployment " + a.DeploymentUndo.Namespace + "/" + a.DeploymentUndo.Name
+	case a.RouteSwitch != nil:
+		return "Route " + a.RouteSwitch.Namespace + "/" + a.RouteSwitch.Name
 	case a.MCPPause != nil:
 		return "MachineConfigPool " + a.MCPPause.Name
 	}
@@ -115,6 +131,8 @@ func (a Action) chosen(chooseBy []string, labels map[string]string) bool {
 	switch {
 	case a.DeploymentUndo != nil:
 		fields["namespace"], fields["deployment"] = a.DeploymentUndo.Namespace, a.DeploymentUndo.Name
+	case a.RouteSwitch != nil:
+		fields["namespace"], fields["route"] = a.RouteSwitch.Namespace, a.RouteSwitch.Name
 	case a.MCPPause != nil:
 		fields["pool"] = a.MCPPause.Name
 	}
@@ -206,7 +224,7 @@ func ParsePolicy(data []byte, file string) (*Policy, error) {
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // chooseLabels are the alert labels choose_by may name.
-var chooseLabels = []string{"namespace", "deployment", "pool"}
+var chooseLabels = []string{"namespace", "deployment", "route", "pool"}
 
 func (p *Policy) validate() error {
 	var errs []error
@@ -260,6 +278,12 @@ func (p *Policy) validate() error {
 					bad(a.line, "%s.deployment-undo.to_revision: must be positive (0: the previous revision)", aat)
 				}
 			}
+			if a.RouteSwitch != nil {
+				n++
+				if r := a.RouteSwitch; r.Namespace == "" || r.Name == "" || r.To == "" {
+					bad(a.line, "%s.route-switch: want namespace, name and to (the Service to send everything to)", aat)
+				}
+			}
 			if a.MCPPause != nil {
 				n++
 				if a.MCPPause.Name == "" {
@@ -267,7 +291,7 @@ func (p *Policy) validate() error {
 				}
 			}
 			if n != 1 {
-				bad(a.line, "%s: want exactly one of deployment-undo, mcp-pause", aat)
+				bad(a.line, "%s: want exactly one of deployment-undo, route-switch, mcp-pause", aat)
 			}
 		}
 	}

@@ -12,7 +12,7 @@ func TestLoadValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Rules) != 3 {
+	if len(p.Rules) != 4 {
 		t.Fatalf("%d rules", len(p.Rules))
 	}
 	if c := p.CooldownOf(&p.Rules[0]); c != 10*time.Minute {
@@ -50,7 +50,7 @@ func TestLoadValid(t *testing.T) {
 		}
 	}
 	// Without choose_by every target is chosen.
-	if !p.Rules[2].Actions[0].chosen(nil, nil) {
+	if !p.Rules[3].Actions[0].chosen(nil, nil) {
 		t.Error("an action without choose_by was not chosen")
 	}
 }
@@ -77,13 +77,13 @@ func TestValidate(t *testing.T) {
 	_, err := ParsePolicy([]byte(data), "p.yaml")
 	want := `
 p.yaml:4: rules[0].match: want at least alertname (a rule for every alert is not a policy)
-p.yaml:4: rules[0].choose_by: "backend": want one of namespace, deployment, pool
+p.yaml:4: rules[0].choose_by: "backend": want one of namespace, deployment, route, pool
 p.yaml:4: rules[0].actions: want at least one action
 p.yaml:8: rules[1].name: "a" is also the name of the rule on line 4
 p.yaml:8: rules[1].match: "bad-label" is not a label name
 p.yaml:11: rules[1].actions[0].deployment-undo: want namespace and name
-p.yaml:12: rules[1].actions[1]: want exactly one of deployment-undo, mcp-pause
-p.yaml:14: rules[1].actions[2]: want exactly one of deployment-undo, mcp-pause
+p.yaml:12: rules[1].actions[1]: want exactly one of deployment-undo, route-switch, mcp-pause
+p.yaml:14: rules[1].actions[2]: want exactly one of deployment-undo, route-switch, mcp-pause
 p.yaml:15: rules[2].name: want a name
 p.yaml:18: rules[2].actions[0].deployment-undo.to_revision: must be positive (0: the previous revision)`
 	if err == nil || err.Error() != strings.TrimSpace(want) {

@@ -165,7 +165,7 @@ current-context: c
 		{name: "help rules", args: []string{"help", "rules"}, code: exitOK,
 			stdout: []string{"zerodown rules check FILE"}},
 		{name: "rollback check valid", args: []string{"rollback", "check", "../../rollback/testdata/valid.yaml"}, code: exitOK,
-			stdout: []string{"policy valid: 3 rules, 4 actions"}},
+			stdout: []string{"policy valid: 4 rules, 5 actions"}},
 		{name: "rollback check invalid", args: []string{"rollback", "check", "../../rollback/testdata/invalid-fields.yaml"}, code: exitUsage,
 			stderr: []string{"../../rollback/testdata/invalid-fields.yaml:4: field cooldwn not found"}, noStdout: true},
 		{name: "rollback without check", args: []string{"rollback"}, code: exitUsage,
