@@ -284,7 +284,7 @@ receivers:
 	}
 
 	// The audit: an Event on the Deployment, the record ConfigMap.
-	evs, err := c.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("involvedObject.name", "storefront").String()})
+	evs, err := c.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.Set{"involvedObject.name": "storefront", "involvedObject.kind": "Deployment"}.String()})
 	if err != nil {
 		t.Fatal(err)
 	}
