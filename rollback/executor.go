@@ -51,6 +51,8 @@ const (
 	ResultResolved  = "skipped_resolved"
 	ResultNotChosen = "skipped_not_chosen"
 	ResultQueued    = "queued"
+	ResultScheduled = "scheduled"
+	ResultCancelled = "cancelled_resolved"
 	ResultQueueFull = "queue_full"
 	ResultNoRule    = "no_rule"
 )
@@ -62,6 +64,8 @@ type Decision struct {
 	Rule   string `json:"rule,omitempty"`
 	Action string `json:"action,omitempty"`
 	Target string `json:"target,omitempty"`
+	// Step of an escalation (1-based; 0: a rule without steps).
+	Step   int    `json:"step,omitempty"`
 	DryRun bool   `json:"dry_run,omitempty"`
 	Result string `json:"result"`
 	Detail string `json:"detail,omitempty"`
@@ -95,9 +99,11 @@ type Executor struct {
 	queue chan job
 	wg    sync.WaitGroup
 
-	mu   sync.Mutex
-	last map[string]time.Time // action kind → time of the latest done action
-	n    map[[2]string]uint64 // action kind, result → count
+	mu      sync.Mutex
+	last    map[string]time.Time     // action kind → time of the latest done action
+	n       map[[2]string]uint64     // action kind, result → count
+	pending map[string][]*time.Timer // alert key → escalation steps waiting
+	closed  bool
 }
 
 type job struct {
@@ -115,16 +121,92 @@ func NewExecutor(o Options) *Executor {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	e := &Executor{o: o, queue: make(chan job, 64), last: map[string]time.Time{}, n: map[[2]string]uint64{}}
+	e := &Executor{o: o, queue: make(chan job, 64), last: map[string]time.Time{}, n: map[[2]string]uint64{},
+		pending: map[string][]*time.Timer{}}
 	e.wg.Add(1)
 	go e.work()
 	return e
 }
 
-// Close waits for the queued actions and stops.
+// Close drops the escalation steps still waiting, waits for the queued
+// actions and stops.
 func (e *Executor) Close() {
+	e.mu.Lock()
+	e.closed = true
+	for _, ts := range e.pending {
+		for _, t := range ts {
+			t.Stop()
+		}
+	}
+	e.pending = map[string][]*time.Timer{}
 	close(e.queue)
+	e.mu.Unlock()
 	e.wg.Wait()
+}
+
+// enqueue queues a job unless the executor closed or the queue is full.
+func (e *Executor) enqueue(j job) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	select {
+	case e.queue <- j:
+		return true
+	default:
+		return false
+	}
+}
+
+// schedule queues j after wait, unless the alert resolves first (cancel)
+// or this replica stopped leading by then.
+func (e *Executor) schedule(key string, wait time.Duration, j job) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(wait, func() {
+		e.mu.Lock()
+		ts := e.pending[key]
+		for i, x := range ts {
+			if x == t {
+				e.pending[key] = append(ts[:i:i], ts[i+1:]...)
+				break
+			}
+		}
+		e.mu.Unlock()
+		d := j.d
+		switch {
+		case e.o.Leader != nil && !e.o.Leader():
+			d.Result, d.Detail = ResultFollower, "this controller stopped leading before the step was due"
+		case e.o.Disabled:
+			d.Result, d.Detail = ResultKilled, "--rollback.disabled"
+		case !e.enqueue(j):
+			d.Result, d.Detail = ResultQueueFull, "too many actions waiting, or stopping"
+		default:
+			return
+		}
+		e.count(d.Action, d.Result)
+		e.o.Logger.Info("rollback escalation step not taken", "alert", d.Alert, "rule", d.Rule, "step", d.Step, "target", d.Target, "result", d.Result, "detail", d.Detail)
+	})
+	e.pending[key] = append(e.pending[key], t)
+}
+
+// cancel drops the waiting escalation steps of an alert that resolved.
+func (e *Executor) cancel(key string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, t := range e.pending[key] {
+		if t.Stop() {
+			n++
+		}
+	}
+	delete(e.pending, key)
+	return n
 }
 
 // alertKey identifies one alert of one delivery group: the same group
@@ -151,31 +233,54 @@ func (e *Executor) Submit(ctx context.Context, m *notify.Message) []Decision {
 			continue
 		}
 		key := alertKey(m.GroupKey, a)
+		if a.Status == "resolved" {
+			if n := e.cancel(key); n > 0 {
+				e.count("", ResultCancelled)
+				e.o.Logger.Info("rollback escalation cancelled: the alert resolved", "alert", name, "steps", n)
+			}
+		}
+		start := a.StartsAt
+		if start.IsZero() {
+			start = e.o.Now()
+		}
 		for _, r := range rules {
-			for _, act := range r.Actions {
-				d := Decision{Alert: name, Rule: r.Name, Action: act.Kind(), Target: act.Target(), DryRun: e.o.Policy.DryRunOf(r)}
-				switch {
-				case a.Status != "firing" && !r.OnResolved:
-					d.Result = ResultResolved
-				case !act.chosen(r.ChooseBy, a.Labels):
-					d.Result, d.Detail = ResultNotChosen, fmt.Sprintf("the alert's labels %v do not choose it", chooseLabelsOf(r.ChooseBy, a.Labels))
-				case e.o.Disabled:
-					d.Result, d.Detail = ResultKilled, "--rollback.disabled"
-				case e.o.Leader != nil && !e.o.Leader():
-					d.Result, d.Detail = ResultFollower, "this controller is not the leader"
-				default:
-					if off, err := e.o.Cluster.Disabled(ctx); err == nil && off {
-						d.Result, d.Detail = ResultKilled, "the kill switch in the cluster is on"
-						break
+			steps := r.StepsOf()
+			for si, st := range steps {
+				for _, act := range st.Actions {
+					d := Decision{Alert: name, Rule: r.Name, Action: act.Kind(), Target: act.Target(), DryRun: e.o.Policy.DryRunOf(r)}
+					if len(r.Steps) > 0 {
+						d.Step = si + 1
 					}
-					d.Result = ResultQueued
-					select {
-					case e.queue <- job{alertKey: key, rule: r, action: act, d: d}:
+					due := start.Add(time.Duration(st.After))
+					switch {
+					case a.Status != "firing" && !r.OnResolved:
+						d.Result = ResultResolved
+					case !act.chosen(r.ChooseBy, a.Labels):
+						d.Result, d.Detail = ResultNotChosen, fmt.Sprintf("the alert's labels %v do not choose it", chooseLabelsOf(r.ChooseBy, a.Labels))
+					case e.o.Disabled:
+						d.Result, d.Detail = ResultKilled, "--rollback.disabled"
+					case e.o.Leader != nil && !e.o.Leader():
+						d.Result, d.Detail = ResultFollower, "this controller is not the leader"
 					default:
-						d.Result, d.Detail = ResultQueueFull, "too many actions waiting"
+						if off, err := e.o.Cluster.Disabled(ctx); err == nil && off {
+							d.Result, d.Detail = ResultKilled, "the kill switch in the cluster is on"
+							break
+						}
+						j := job{alertKey: key, rule: r, action: act, d: d}
+						if wait := due.Sub(e.o.Now()); wait > 0 {
+							d.Result, d.Detail = ResultScheduled, fmt.Sprintf("step %d of %d: at %s unless the alert resolves first",
+								si+1, len(steps), due.UTC().Format(time.RFC3339))
+							j.d = d
+							e.schedule(key, wait, j)
+							break
+						}
+						d.Result = ResultQueued
+						if !e.enqueue(j) {
+							d.Result, d.Detail = ResultQueueFull, "too many actions waiting"
+						}
 					}
+					out = append(out, e.decided(d, a))
 				}
-				out = append(out, e.decided(d, a))
 			}
 		}
 	}
@@ -192,7 +297,7 @@ func chooseLabelsOf(chooseBy []string, labels map[string]string) map[string]stri
 
 // decided logs a decision made on the request path and counts the skips.
 func (e *Executor) decided(d Decision, a notify.WebhookAlert) Decision {
-	if d.Result != ResultQueued {
+	if d.Result != ResultQueued && d.Result != ResultScheduled {
 		e.count(d.Action, d.Result)
 	}
 	e.o.Logger.Info("rollback decision", "alert", d.Alert, "status", a.Status, "rule", d.Rule, "action", d.Action,

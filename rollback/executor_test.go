@@ -221,3 +221,57 @@ func TestFailureReleases(t *testing.T) {
 		t.Fatalf("after the failure, a redelivery did %v, want one action", got)
 	}
 }
+
+// Escalation: the light step at once, the medium one once the alert has
+// fired for its after, the heavy one never, because the alert resolved
+// first.
+func TestEscalation(t *testing.T) {
+	p, err := ParsePolicy([]byte(`rules:
+  - name: storefront
+    match: {alertname: ZerodownBackendDisrupted, backend: shop-storefront}
+    steps:
+      - actions:
+          - deployment-undo: {namespace: shop, name: storefront}
+      - after: 300ms
+        actions:
+          - deployment-undo: {namespace: shop, name: cart}
+          - route-switch: {namespace: shop, name: storefront, to: blue}
+      - after: 2s
+        actions:
+          - mcp-pause: {name: worker}
+`), "steps.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newFake()
+	start := time.Now()
+	e := NewExecutor(Options{Policy: p, Cluster: c})
+	defer e.Close()
+	ds := e.Submit(context.Background(), message("firing", start, storefront))
+	if got := results(ds); got != "queued,scheduled,scheduled,scheduled" {
+		t.Fatalf("decisions %s", got)
+	}
+	if ds[1].Step != 2 || !strings.Contains(ds[1].Detail, "step 2 of 3") {
+		t.Errorf("decision %+v", ds[1])
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(c.actions()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := c.actions()
+	if len(got) != 3 || got[0] != "shop/storefront dry=false" {
+		t.Fatalf("actions %v, want the light step then the two of the medium one", got)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("the medium step acted %s after the alert began, before its 300ms", took)
+	}
+	// The alert resolves: the heavy step never comes.
+	ds = e.Submit(context.Background(), message("resolved", start, storefront))
+	time.Sleep(2500*time.Millisecond - time.Since(start))
+	if got := c.actions(); len(got) != 3 {
+		t.Errorf("actions after the alert resolved: %v: the heavy step came anyway", got)
+	}
+	if got := results(ds); got != strings.Repeat(ResultResolved+",", 3)+ResultResolved {
+		t.Errorf("decisions for the resolved alert %s", got)
+	}
+}

@@ -57,10 +57,35 @@ type Rule struct {
 	// DryRun decides and records, but changes nothing.
 	DryRun *bool `yaml:"dry_run"`
 	// OnResolved: act on a resolved alert too (default: firing only).
-	OnResolved bool     `yaml:"on_resolved"`
-	Actions    []Action `yaml:"actions"`
+	OnResolved bool `yaml:"on_resolved"`
+	// Actions are done at once (a rule of one step).
+	Actions []Action `yaml:"actions"`
+	// Steps escalate while the alert keeps firing, as upgrade runbooks do:
+	// each step's actions are done once the alert has fired for its after
+	// (light: one component at once; medium: a functional area after
+	// minutes; heavy: the cluster after longer), none once it resolved.
+	// A rule has actions or steps, not both.
+	Steps []Step `yaml:"steps"`
 
 	line int
+}
+
+// Step is one level of an escalation.
+type Step struct {
+	// After is how long the alert must have fired (since its startsAt).
+	After   Duration `yaml:"after"`
+	Actions []Action `yaml:"actions"`
+
+	line int
+}
+
+// StepsOf returns the rule's steps: its actions as one immediate step, or
+// its steps.
+func (r *Rule) StepsOf() []Step {
+	if len(r.Actions) > 0 {
+		return []Step{{Actions: r.Actions, line: r.line}}
+	}
+	return r.Steps
 }
 
 // Action is one of its fields set: what to do to which object.
@@ -262,11 +287,37 @@ func (p *Policy) validate() error {
 		if r.Cooldown < 0 {
 			bad(r.line, "%s.cooldown: must be positive", at)
 		}
-		if len(r.Actions) == 0 {
-			bad(r.line, "%s.actions: want at least one action", at)
+		switch {
+		case len(r.Actions) == 0 && len(r.Steps) == 0:
+			bad(r.line, "%s.actions: want at least one action (or steps)", at)
+		case len(r.Actions) > 0 && len(r.Steps) > 0:
+			bad(r.line, "%s: want actions or steps, not both", at)
 		}
+		var prev Duration
+		for k, st := range r.Steps {
+			if st.After < prev {
+				bad(st.line, "%s.steps[%d].after: %s is before the previous step's %s: steps escalate in order", at, k, time.Duration(st.After), time.Duration(prev))
+			}
+			prev = st.After
+			if len(st.Actions) == 0 {
+				bad(st.line, "%s.steps[%d].actions: want at least one action", at, k)
+			}
+		}
+		type placed struct {
+			a    Action
+			path string
+		}
+		var all []placed
 		for j, a := range r.Actions {
-			aat := fmt.Sprintf("%s.actions[%d]", at, j)
+			all = append(all, placed{a, fmt.Sprintf("%s.actions[%d]", at, j)})
+		}
+		for k, st := range r.Steps {
+			for j, a := range st.Actions {
+				all = append(all, placed{a, fmt.Sprintf("%s.steps[%d].actions[%d]", at, k, j)})
+			}
+		}
+		for _, pl := range all {
+			a, aat := pl.a, pl.path
 			n := 0
 			if a.DeploymentUndo != nil {
 				n++
@@ -315,6 +366,18 @@ func (p *Policy) setLines(doc *yaml.Node) {
 		for j, n := range yamlerr.Seq(rules[i], "actions") {
 			if j < len(p.Rules[i].Actions) {
 				p.Rules[i].Actions[j].line = n.Line
+			}
+		}
+		for k, sn := range yamlerr.Seq(rules[i], "steps") {
+			if k >= len(p.Rules[i].Steps) {
+				break
+			}
+			st := &p.Rules[i].Steps[k]
+			st.line = sn.Line
+			for j, n := range yamlerr.Seq(sn, "actions") {
+				if j < len(st.Actions) {
+					st.Actions[j].line = n.Line
+				}
 			}
 		}
 	}

@@ -78,7 +78,7 @@ func TestValidate(t *testing.T) {
 	want := `
 p.yaml:4: rules[0].match: want at least alertname (a rule for every alert is not a policy)
 p.yaml:4: rules[0].choose_by: "backend": want one of namespace, deployment, route, pool
-p.yaml:4: rules[0].actions: want at least one action
+p.yaml:4: rules[0].actions: want at least one action (or steps)
 p.yaml:8: rules[1].name: "a" is also the name of the rule on line 4
 p.yaml:8: rules[1].match: "bad-label" is not a label name
 p.yaml:11: rules[1].actions[0].deployment-undo: want namespace and name
@@ -101,4 +101,31 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestStepsValidate(t *testing.T) {
+	_, err := ParsePolicy([]byte(`rules:
+  - name: escalate
+    match: {alertname: A}
+    actions:
+      - mcp-pause: {name: worker}
+    steps:
+      - actions:
+          - mcp-pause: {name: worker}
+  - name: backwards
+    match: {alertname: B}
+    steps:
+      - after: 10m
+        actions:
+          - mcp-pause: {name: worker}
+      - after: 5m
+        actions: []
+`), "s.yaml")
+	want := `
+s.yaml:2: rules[0]: want actions or steps, not both
+s.yaml:15: rules[1].steps[1].after: 5m0s is before the previous step's 10m0s: steps escalate in order
+s.yaml:15: rules[1].steps[1].actions: want at least one action`
+	if err == nil || err.Error() != strings.TrimSpace(want) {
+		t.Errorf("got:\n%v\nwant:\n%s", err, strings.TrimSpace(want))
+	}
 }

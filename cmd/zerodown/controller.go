@@ -193,8 +193,10 @@ func runRollback(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	actions := 0
-	for _, r := range p.Rules {
-		actions += len(r.Actions)
+	for i := range p.Rules {
+		for _, st := range p.Rules[i].StepsOf() {
+			actions += len(st.Actions)
+		}
 	}
 	fmt.Fprintf(stdout, "policy valid: %d rules, %d actions\n", len(p.Rules), actions)
 	return exitOK
