@@ -22,6 +22,8 @@ import (
 
 	"github.com/zerodown/zerodown/rollback"
 	"github.com/zerodown/zerodown/rules/notify"
+	"github.com/zerodown/zerodown/testtarget"
+	"github.com/zerodown/zerodown/testtarget/targettest"
 )
 
 // rolledOut updates the Deployment's image and waits until
@@ -352,4 +354,46 @@ func TestRollbackRBAC(t *testing.T) {
 				attr.Name, attr.Namespace, sar.Status.Allowed, tc.allow)
 		}
 	}
+}
+
+// zerodown watch alone, as a CI job wrapping an upgrade runs it: its
+// embedded evaluator fires ZerodownBackendDisrupted (the shipped rule,
+// for: 30s) while the loopback test target refuses, and its rollback
+// receiver rolls a Deployment on the control plane back.
+func TestWatchRollsBack(t *testing.T) {
+	ctx := ctxT(t)
+	c := newClients(t)
+	ns := freshNamespace(t, c, "zd-watch-rb")
+	if _, err := c.kube.AppsV1().Deployments(ns).Create(ctx, deployment("web", "registry.example/web:v1"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rolledOut(ctx, t, c, ns, "web", "registry.example/web:v1", "1")
+	rolledOut(ctx, t, c, ns, "web", "registry.example/web:v2", "2")
+
+	dir := t.TempDir()
+	tt := targettest.Start(t, testtarget.Options{})
+	cfg := filepath.Join(dir, "targets.yaml")
+	writeText(t, cfg, fmt.Sprintf("defaults:\n  interval: 100ms\ntargets:\n  - name: web\n    connections: [new]\n    http:\n      url: http://%s/\n", tt.HTTPAddr()))
+	policy := filepath.Join(dir, "policy.yaml")
+	writeText(t, policy, fmt.Sprintf(`rules:
+  - name: web
+    match: {alertname: ZerodownBackendDisrupted, backend: web}
+    actions:
+      - deployment-undo: {namespace: %s, name: web}
+`, ns))
+	w := start(t, "watch", "--config", cfg, "--out", filepath.Join(dir, "out"), "--view", "none",
+		"--rollback.policy", policy, "--rollback.record", ns+"/zerodown-rollback")
+	waitMetric(t, w, `zerodown_backend_up{backend="web",connection="new"}`, "= 1", func(v float64) bool { return v == 1 })
+
+	go tt.Window(testtarget.Refuse, 50*time.Second)
+	began := time.Now()
+	eventually(t, 60*time.Second, "web rolled back to v1", func() (bool, string) {
+		img, rev := imageOf(ctx, t, c, ns, "web")
+		return img == "registry.example/web:v1", img + " revision " + rev
+	})
+	t.Logf("outage start → Deployment rolled back by watch's embedded evaluator and receiver: %s (the alert's for: 30s)", time.Since(began).Round(time.Millisecond))
+	if d := time.Since(began); d < 30*time.Second {
+		t.Errorf("rolled back %s after the outage began: before the alert's for: 30s", d)
+	}
+	waitMetric(t, w, `zerodown_rollback_actions_total{action="deployment-undo",result="done"}`, "= 1", func(v float64) bool { return v == 1 })
 }

@@ -29,6 +29,10 @@ type alerting struct {
 	wh  *notify.Webhook
 	iw  *intervals.Writer
 	log *slog.Logger
+	// hook, if set, gets the webhook message of every alert that fires
+	// or resolves (Options.AlertHook).
+	hook        func(notify.Message)
+	externalURL string
 
 	mu  sync.Mutex
 	ids map[string]string // alert key → open interval ID
@@ -36,7 +40,7 @@ type alerting struct {
 
 // startAlerting loads the rules; nothing is evaluated before run.
 func startAlerting(o Options, reg *prometheus.Registry, iw *intervals.Writer, log *slog.Logger) (*alerting, error) {
-	a := &alerting{iw: iw, log: log, ids: map[string]string{}}
+	a := &alerting{iw: iw, log: log, ids: map[string]string{}, hook: o.AlertHook, externalURL: o.ExternalURL}
 	nopts := notify.Options{Logger: log}
 	var err error
 	if o.AlertmanagerURL != "" {
@@ -97,12 +101,20 @@ func (a *alerting) changed(al eval.Alert) {
 	a.endInterval(key, al.ResolvedAt)
 }
 
+// webhook tells the webhook and the hook (the rollback receiver of
+// watch --rollback.policy) of an alert that fires or resolves.
 func (a *alerting) webhook(al eval.Alert, endsAt time.Time) {
-	if a.wh == nil {
+	if a.wh == nil && a.hook == nil {
 		return
 	}
-	a.wh.Notify(notify.Alert{Labels: al.Labels, Annotations: al.Annotations, StartsAt: al.FiredAt, EndsAt: endsAt,
-		GeneratorURL: a.ev.GeneratorURL(al.Expr)})
+	n := notify.Alert{Labels: al.Labels, Annotations: al.Annotations, StartsAt: al.FiredAt, EndsAt: endsAt,
+		GeneratorURL: a.ev.GeneratorURL(al.Expr)}
+	if a.wh != nil {
+		a.wh.Notify(n)
+	}
+	if a.hook != nil {
+		a.hook(notify.MessageFor(n, a.externalURL))
+	}
 }
 
 func (a *alerting) endInterval(key string, at time.Time) {
@@ -148,6 +160,9 @@ func (a *alerting) stop(now time.Time) ([]alert.Alert, error) {
 		resolved = append(resolved, n)
 		if a.wh != nil {
 			a.wh.Notify(n)
+		}
+		if a.hook != nil {
+			a.hook(notify.MessageFor(n, a.externalURL))
 		}
 		a.endInterval(al.Key(), now)
 	}

@@ -22,7 +22,7 @@ const AlertSource = "Alert"
 type alerting struct{}
 
 func startAlerting(o Options, _ *prometheus.Registry, _ *intervals.Writer, log *slog.Logger) (*alerting, error) {
-	if len(o.RuleFiles) > 0 || o.AlertmanagerURL != "" || o.AlertWebhook != "" {
+	if len(o.RuleFiles) > 0 || o.AlertmanagerURL != "" || o.AlertWebhook != "" || o.AlertHook != nil {
 		return nil, errors.New("this zerodown was built without the rule evaluator (-tags noeval): --rules, --alertmanager.url and --alert.webhook need the full build")
 	}
 	log.Info("no rule evaluation: built without the rule evaluator (-tags noeval)")

@@ -14,12 +14,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
 	"github.com/zerodown/zerodown/rules/alert"
+	"github.com/zerodown/zerodown/rules/notify"
 )
 
 // Options configures a watch run.
@@ -75,6 +78,14 @@ type Options struct {
 	AlertWebhook string
 	// ExternalURL is the base of the alerts' generator URLs.
 	ExternalURL string
+	// AlertHook, if set, gets the webhook message (as Alertmanager would
+	// send it) of every alert that fires or resolves, during the
+	// evaluation step: it must not block (the rollback receiver of watch
+	// --rollback.policy queues and returns).
+	AlertHook func(notify.Message)
+	// Collectors are registered next to the run's own (the rollback
+	// receiver's metrics).
+	Collectors []prometheus.Collector
 }
 
 // ErrSetup marks an error in what the options name (rule files, alert
@@ -115,6 +126,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	reg := base.Registry
 	reloads := serve.NewReloadGauges()
 	reg.MustRegister(engine, reloads)
+	reg.MustRegister(o.Collectors...)
 
 	var alerts *alerting
 	if o.RulesInterval > 0 {

@@ -19,12 +19,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/version"
 	"golang.org/x/term"
 
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/demo"
 	"github.com/zerodown/zerodown/internal/memlimit"
+	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/watch"
 )
 
@@ -196,6 +198,10 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		amURL     = fs.String("alertmanager.url", "", "send the evaluator's alerts to this Alertmanager (its v2 API), e.g. http://127.0.0.1:9093, with resends and a final resolve at exit")
 		webhook   = fs.String("alert.webhook", "", "post Alertmanager's webhook payload (version 4) to this URL for every alert that fires or resolves, for setups without an Alertmanager")
 		extURL    = fs.String("web.external-url", "", "base URL of the alerts' generator links (e.g. the Prometheus that scrapes this watch); empty: no links")
+		rbPolicy  = fs.String("rollback.policy", "", "act on the evaluator's alerts with this rollback policy (as the controller's webhook does), on the cluster of --kubeconfig")
+		kubecfg   = fs.String("kubeconfig", "", "kubeconfig of the cluster --rollback.policy acts on (default: $KUBECONFIG, ~/.kube/config)")
+		rbRecord  = fs.String("rollback.record", "default/zerodown-rollback", "NAMESPACE/NAME of the ConfigMap that records which alerts acted (at most once each) and the cooldowns")
+		rbOff     = fs.Bool("rollback.disabled", false, "kill switch: decide and log, never act")
 		ruleFiles []string
 		flags     common
 	)
@@ -261,6 +267,22 @@ Flags:
 		return exitOK
 	}
 
+	var hook func(notify.Message)
+	var extra []prometheus.Collector
+	if *rbPolicy != "" && *ruleStep == 0 {
+		fmt.Fprintln(stderr, "zerodown watch: --rollback.policy acts on the evaluator's alerts: it needs --rules.interval above 0")
+		return exitUsage
+	}
+	if *rbPolicy != "" {
+		h, metrics, closeHook, err := watchRollback(*rbPolicy, *kubecfg, *rbRecord, *rbOff, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "zerodown watch:", err)
+			return exitUsage
+		}
+		defer closeHook()
+		hook, extra = h, append(extra, metrics)
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	reloads, stopHUP := reloadOnHUP(ctx)
@@ -270,7 +292,8 @@ Flags:
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
 		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty), Pprof: flags.pprof,
-		RulesInterval: *ruleStep, RuleFiles: ruleFiles, AlertmanagerURL: *amURL, AlertWebhook: *webhook, ExternalURL: *extURL,
+		RulesInterval: *ruleStep, RuleFiles: ruleFiles, AlertmanagerURL: *amURL, AlertWebhook: *webhook, ExternalURL: *extURL, AlertHook: hook,
+		Collectors: extra,
 	})
 	if errors.Is(err, watch.ErrSetup) {
 		fmt.Fprintln(stderr, "zerodown watch:", err)

@@ -175,6 +175,12 @@ current-context: c
 		{name: "controller missing token file", args: []string{"controller", "--kubeconfig", kubeconfig, "--rollback.policy", "../../rollback/testdata/valid.yaml",
 			"--rollback.token-file", missingKubeconfig}, code: exitUsage,
 			stderr: []string{"zerodown controller: --rollback.token-file:"}, noStdout: true},
+		{name: "watch invalid rollback policy", args: []string{"watch", "--listen", "", "--out", t.TempDir(), "--rollback.policy", "../../rollback/testdata/invalid-fields.yaml", "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{"zerodown watch: --rollback.policy: ../../rollback/testdata/invalid-fields.yaml:4:"}, noStdout: true},
+		{name: "watch rollback without evaluation", args: []string{"watch", "--listen", "", "--out", t.TempDir(), "--rules.interval", "0", "--rollback.policy", "../../rollback/testdata/valid.yaml", "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{"it needs --rules.interval above 0"}, noStdout: true},
+		{name: "watch rollback bad record", args: []string{"watch", "--listen", "", "--out", t.TempDir(), "--kubeconfig", kubeconfig, "--rollback.record", "norecord", "--rollback.policy", "../../rollback/testdata/valid.yaml", "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{`--rollback.record "norecord": expected NAMESPACE/NAME`}, noStdout: true},
 		{name: "poller bad selector", args: []string{"poller", "--kubeconfig", kubeconfig, "--discovery.selector", "=x"}, code: exitUsage,
 			stderr: []string{`zerodown poller: --discovery.selector "=x"`}, noStdout: true},
 	} {

@@ -3,8 +3,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerodown/zerodown/rules/notify"
 )
 
 // Built with -tags nokube (make build-lite): zerodown without the
@@ -16,6 +22,10 @@ func runPoller(_ []string, _, stderr io.Writer) int { return withoutKube("poller
 func runController(_ []string, _, stderr io.Writer) int { return withoutKube("controller", stderr) }
 
 func runRollback(_ []string, _, stderr io.Writer) int { return withoutKube("rollback", stderr) }
+
+func watchRollback(string, string, string, bool, *slog.Logger) (func(notify.Message), prometheus.Collector, func(), error) {
+	return nil, nil, nil, errors.New("--rollback.policy: this zerodown was built without Kubernetes support (-tags nokube); use the full build")
+}
 
 func withoutKube(role string, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "zerodown %s: this zerodown was built without Kubernetes support (-tags nokube); use the full build\n", role)

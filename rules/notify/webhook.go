@@ -62,6 +62,18 @@ func NewWebhook(url, externalURL string, o Options) (*Webhook, error) {
 // Notify queues the message for one alert: firing (EndsAt zero) or
 // resolved.
 func (w *Webhook) Notify(a Alert) {
+	body, err := json.Marshal(MessageFor(a, w.externalURL))
+	if err != nil {
+		w.s.o.Logger.Error("encoding a webhook message", "err", err)
+		return
+	}
+	w.s.enqueue(body)
+}
+
+// MessageFor is the webhook message of one alert, as Alertmanager would
+// send it for a route grouping by all labels: firing while EndsAt is
+// zero, else resolved.
+func MessageFor(a Alert, externalURL string) Message {
 	status := "firing"
 	if !a.EndsAt.IsZero() {
 		status = "resolved"
@@ -70,7 +82,7 @@ func (w *Webhook) Notify(a Alert) {
 	m := Message{
 		Version: "4", GroupKey: groupKey, Status: status, Receiver: ReceiverWebhook,
 		GroupLabels: maps.Clone(a.Labels), CommonLabels: maps.Clone(a.Labels), CommonAnnotations: maps.Clone(a.Annotations),
-		ExternalURL: w.externalURL,
+		ExternalURL: externalURL,
 		Alerts: []WebhookAlert{{Status: status, Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, EndsAt: a.EndsAt,
 			GeneratorURL: a.GeneratorURL, Fingerprint: Fingerprint(a.Labels)}},
 	}
@@ -80,12 +92,7 @@ func (w *Webhook) Notify(a Alert) {
 	if m.Alerts[0].Annotations == nil {
 		m.Alerts[0].Annotations = map[string]string{}
 	}
-	body, err := json.Marshal(m)
-	if err != nil {
-		w.s.o.Logger.Error("encoding a webhook message", "err", err)
-		return
-	}
-	w.s.enqueue(body)
+	return m
 }
 
 func toLabelSet(m map[string]string) model.LabelSet {
