@@ -329,8 +329,7 @@ alerting:
 	})
 
 	// The recording rules agree with watch's counters at the time of the
-	// recording: the growth of the raw counters over the 5 minutes before
-	// it (from 0 when they are younger).
+	// recording.
 	// The time of the latest recorded sample (a query answers at its own
 	// time), then the sample at that time.
 	ts := promQuery(t, promAddr, `timestamp(backend_connection_instance:zerodown_unavailability:ratio_5m{backend="web",connection="new"})`)
@@ -343,8 +342,12 @@ alerting:
 		t.Fatalf("recorded 5m ratio: %v", r)
 	}
 	const d, o = `zerodown_disruption_seconds_total{backend="web",connection="new"}`, `zerodown_observed_seconds_total{backend="web",connection="new"}`
-	raw := promQuery(t, promAddr, `(sum without (reason) (`+d+`) - (sum without (reason) (`+d+` offset 5m) or sum without (reason) (`+d+`) * 0))
-		/ (sum without () (`+o+`) - (sum without () (`+o+` offset 5m) or sum without () (`+o+`) * 0))`, recordedAt)
+	// The counters' growth over the samples of the window (a counter's
+	// earliest sample in it is its minimum), as increase() takes it
+	// without extrapolating: what watch counted before Prometheus first
+	// scraped it is not in the window.
+	raw := promQuery(t, promAddr, `sum without (reason) (`+d+` - min_over_time(`+d+`[5m]))
+		/ sum without () (`+o+` - min_over_time(`+o+`[5m]))`, recordedAt)
 	if len(raw) != 1 {
 		t.Fatalf("raw ratio at %v: %v", recordedAt, raw)
 	}
