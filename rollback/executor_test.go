@@ -202,6 +202,22 @@ func TestSkips(t *testing.T) {
 	}
 }
 
+// An alert whose startsAt lies ahead of this clock (skew between
+// Prometheus and the controller) acts at once on a rule without steps.
+func TestStartsAtAhead(t *testing.T) {
+	p, err := LoadPolicy("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newFake()
+	if got := results(deliver(t, p, c, message("firing", t0.Add(time.Minute), storefront), Options{})); got != ResultQueued {
+		t.Fatalf("decisions %s, want queued", got)
+	}
+	if n := len(c.actions()); n != 1 {
+		t.Fatalf("%d actions, want 1", n)
+	}
+}
+
 // A failed action releases its record: the next delivery tries again.
 func TestFailureReleases(t *testing.T) {
 	p, err := LoadPolicy("testdata/valid.yaml")
