@@ -268,8 +268,8 @@ func (e *Executor) Submit(ctx context.Context, m *notify.Message) []Decision {
 						}
 						j := job{alertKey: key, rule: r, action: act, d: d}
 						// Only an escalation step waits: an immediate one acts
-					// now, whatever the alert's startsAt says (clocks skew).
-					if wait := due.Sub(e.o.Now()); st.After > 0 && wait > 0 {
+						// now, whatever the alert's startsAt says (clocks skew).
+						if wait := due.Sub(e.o.Now()); st.After > 0 && wait > 0 {
 							d.Result, d.Detail = ResultScheduled, fmt.Sprintf("step %d of %d: at %s unless the alert resolves first",
 								si+1, len(steps), due.UTC().Format(time.RFC3339))
 							j.d = d
