@@ -198,7 +198,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		eo := rollback.Options{
 			Policy: r.Policy, Leader: leading.Load, Disabled: r.Disabled, Logger: log.With("component", "rollback"),
-			Cluster: &rollback.Kube{Client: kube, MachineConfig: mcc, Route: routes, Namespace: o.Election.Namespace, Name: r.Record, Component: "zerodown-controller"},
+			Cluster: &rollback.Kube{Client: kube, MachineConfig: mcc, Route: routes, Config: cfgc, Namespace: o.Election.Namespace, Name: r.Record, Component: "zerodown-controller"},
 		}
 		if iw != nil {
 			eo.Intervals = rollbackIntervals{iw}

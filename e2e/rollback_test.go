@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	configv1 "github.com/openshift/api/config/v1"
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	routev1 "github.com/openshift/api/route/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/util/retry"
@@ -120,6 +122,7 @@ func TestRollbackWebhook(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	requestUpdate(ctx, t, c, "4.16.9") // asked for, not begun
 	pool := "zd-rollback-" + ns[len(ns)-5:]
 	if _, err := c.mcfg.MachineconfigurationV1().MachineConfigPools().Create(ctx, &mcfgv1.MachineConfigPool{
 		ObjectMeta: metav1.ObjectMeta{Name: pool}}, metav1.CreateOptions{}); err != nil {
@@ -130,7 +133,12 @@ func TestRollbackWebhook(t *testing.T) {
 	})
 
 	policy := filepath.Join(dir, "policy.yaml")
-	writeText(t, policy, fmt.Sprintf(`rules:
+	writeText(t, policy, fmt.Sprintf(`allow_clusterversion_abort: true
+rules:
+  - name: stuck
+    match: {alertname: ZerodownUpgradeStuck}
+    actions:
+      - clusterversion-abort: {}
   - name: storefront
     match: {alertname: ZerodownBackendDisrupted, backend: storefront}
     actions:
@@ -256,6 +264,15 @@ receivers:
 		return p.Spec.Paused, fmt.Sprint(p.Spec)
 	})
 	waitMetric(t, ctl, `zerodown_rollback_actions_total{action="deployment-undo",result="dry_run"}`, "= 1 (cart's rule)", func(v float64) bool { return v == 1 })
+	// The update asked for but not begun is cleared.
+	postAlert(t, am1, map[string]string{"alertname": "ZerodownUpgradeStuck", "version": "4.16.9"}, startsAt)
+	eventually(t, 30*time.Second, "the ClusterVersion's update request cleared", func() (bool, string) {
+		cv, err := c.config.ConfigV1().ClusterVersions().Get(ctx, "version", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return cv.Spec.DesiredUpdate == nil, fmt.Sprintf("%+v", cv.Spec.DesiredUpdate)
+	})
 
 	// Replays of the same alert, to the controller straight and after a
 	// restart of it, act never again.
@@ -303,8 +320,8 @@ receivers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := countPrefix(cm.Data, "alert."); n != 4 {
-		t.Errorf("the record holds %d alert keys, want 4 (storefront, cart, the route, the pool): %v", n, cm.Data)
+	if n := countPrefix(cm.Data, "alert."); n != 5 {
+		t.Errorf("the record holds %d alert keys, want 5 (storefront, cart, the route, the pool, the cluster version): %v", n, cm.Data)
 	}
 }
 
@@ -340,7 +357,9 @@ func TestRollbackRBAC(t *testing.T) {
 		{authzv1.ResourceAttributes{Verb: "patch", Group: "apps", Resource: "daemonsets", Namespace: "shop"}, false},
 		{authzv1.ResourceAttributes{Verb: "delete", Group: "apps", Resource: "replicasets", Namespace: "shop"}, false},
 		{authzv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: "zerodown"}, false},
-		{authzv1.ResourceAttributes{Verb: "patch", Group: "config.openshift.io", Resource: "clusterversions", Name: "version"}, false},
+		{authzv1.ResourceAttributes{Verb: "patch", Group: "config.openshift.io", Resource: "clusterversions", Name: "version"}, true},
+		{authzv1.ResourceAttributes{Verb: "delete", Group: "config.openshift.io", Resource: "clusterversions", Name: "version"}, false},
+		{authzv1.ResourceAttributes{Verb: "patch", Group: "config.openshift.io", Resource: "clusteroperators", Name: "dns"}, false},
 	} {
 		attr := tc.attr
 		sar, err := c.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{
@@ -396,4 +415,35 @@ func TestWatchRollsBack(t *testing.T) {
 		t.Errorf("rolled back %s after the outage began: before the alert's for: 30s", d)
 	}
 	waitMetric(t, w, `zerodown_rollback_actions_total{action="deployment-undo",result="done"}`, "= 1", func(v float64) bool { return v == 1 })
+}
+
+// requestUpdate makes the ClusterVersion "version" (created when missing)
+// ask for an update to version that has not begun: 4.16.3 completed,
+// nothing Progressing.
+func requestUpdate(ctx context.Context, t *testing.T, c *clients, version string) {
+	t.Helper()
+	cvs := c.config.ConfigV1().ClusterVersions()
+	cv, err := cvs.Get(ctx, "version", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		cv, err = cvs.Create(ctx, &configv1.ClusterVersion{ObjectMeta: metav1.ObjectMeta{Name: "version"},
+			Spec: configv1.ClusterVersionSpec{ClusterID: "6f2e3c1a-0d3b-4a4e-9a52-2f1f0c9f5e11"}}, metav1.CreateOptions{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv.Spec.DesiredUpdate = &configv1.Update{Version: version, Image: "quay.example/ocp-release@" + version}
+	if cv, err = cvs.Update(ctx, cv, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	done := metav1.Now()
+	cv.Status = configv1.ClusterVersionStatus{
+		Desired: configv1.Release{Version: "4.16.3", Image: "quay.example/ocp-release@4.16.3"},
+		History: []configv1.UpdateHistory{{State: configv1.CompletedUpdate, StartedTime: done, CompletionTime: &done,
+			Version: "4.16.3", Image: "quay.example/ocp-release@4.16.3"}},
+		VersionHash: "h1",
+		Conditions:  []configv1.ClusterOperatorStatusCondition{cond("Progressing", "False", done.Time, "Done")},
+	}
+	if _, err := cvs.UpdateStatus(ctx, cv, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -24,6 +24,8 @@ type Cluster interface {
 	UndoDeployment(ctx context.Context, d DeploymentUndo, dryRun bool) (string, error)
 	// SwitchRoute points a Route at one Service.
 	SwitchRoute(ctx context.Context, r RouteSwitch, dryRun bool) (string, error)
+	// AbortClusterVersion clears or rolls back the cluster's update.
+	AbortClusterVersion(ctx context.Context, dryRun bool) (string, error)
 	// PauseMCP pauses a MachineConfigPool.
 	PauseMCP(ctx context.Context, name string, dryRun bool) (string, error)
 	// Reserve records that alert acts on target at now, unless the alert
@@ -339,6 +341,8 @@ func (e *Executor) act(j job) {
 			msg, err = e.o.Cluster.SwitchRoute(ctx, *j.action.RouteSwitch, d.DryRun)
 		case j.action.MCPPause != nil:
 			msg, err = e.o.Cluster.PauseMCP(ctx, j.action.MCPPause.Name, d.DryRun)
+		case j.action.ClusterVersionAbort != nil:
+			msg, err = e.o.Cluster.AbortClusterVersion(ctx, d.DryRun)
 		}
 		switch {
 		case err != nil:

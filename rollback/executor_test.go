@@ -45,6 +45,13 @@ func (f *fakeCluster) SwitchRoute(_ context.Context, r RouteSwitch, dry bool) (s
 	return "switched", nil
 }
 
+func (f *fakeCluster) AbortClusterVersion(_ context.Context, dry bool) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.undone = append(f.undone, fmt.Sprintf("clusterversion dry=%v", dry))
+	return "aborted", nil
+}
+
 func (f *fakeCluster) PauseMCP(_ context.Context, name string, dry bool) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

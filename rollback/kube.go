@@ -12,6 +12,7 @@ import (
 	"time"
 
 	routev1 "github.com/openshift/api/route/v1"
+	configclient "github.com/openshift/client-go/config/clientset/versioned"
 	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	routeclient "github.com/openshift/client-go/route/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
@@ -35,6 +36,9 @@ type Kube struct {
 	MachineConfig mcfgclient.Interface
 	// Route may be nil (no Route API): route-switch then fails.
 	Route routeclient.Interface
+	// Config may be nil (no ClusterVersion API): clusterversion-abort
+	// then fails.
+	Config configclient.Interface
 	// Namespace and Name of the record ConfigMap.
 	Namespace, Name string
 	// Component names zerodown in Events.
@@ -331,6 +335,8 @@ func (k *Kube) Record(ctx context.Context, a Action, reason, message string) {
 	case a.RouteSwitch != nil:
 		ref = corev1.ObjectReference{APIVersion: "route.openshift.io/v1", Kind: "Route", Namespace: a.RouteSwitch.Namespace, Name: a.RouteSwitch.Name}
 		ns = a.RouteSwitch.Namespace
+	case a.ClusterVersionAbort != nil:
+		ref = corev1.ObjectReference{APIVersion: "config.openshift.io/v1", Kind: "ClusterVersion", Name: "version"}
 	case a.MCPPause != nil:
 		ref = corev1.ObjectReference{APIVersion: "machineconfiguration.openshift.io/v1", Kind: "MachineConfigPool", Name: a.MCPPause.Name}
 	}

@@ -28,7 +28,10 @@ import (
 type Policy struct {
 	// Defaults apply to rules that leave a field out.
 	Defaults RuleDefaults `yaml:"defaults"`
-	Rules    []Rule       `yaml:"rules"`
+	// AllowClusterVersionAbort must be true for any rule to use
+	// clusterversion-abort: the heaviest action is opted into twice.
+	AllowClusterVersionAbort bool   `yaml:"allow_clusterversion_abort"`
+	Rules                    []Rule `yaml:"rules"`
 
 	file string
 }
@@ -93,6 +96,10 @@ type Action struct {
 	DeploymentUndo *DeploymentUndo `yaml:"deployment-undo"`
 	RouteSwitch    *RouteSwitch    `yaml:"route-switch"`
 	MCPPause       *MCPPause       `yaml:"mcp-pause"`
+	// ClusterVersionAbort (off unless the policy sets
+	// allow_clusterversion_abort) clears an update request that has not
+	// begun, or rolls a completed z-stream update back.
+	ClusterVersionAbort *ClusterVersionAbort `yaml:"clusterversion-abort"`
 
 	line int
 }
@@ -116,6 +123,9 @@ type RouteSwitch struct {
 	To string `yaml:"to"`
 }
 
+// ClusterVersionAbort has no fields: there is one ClusterVersion.
+type ClusterVersionAbort struct{}
+
 // MCPPause sets a MachineConfigPool's spec.paused: nodes stop taking new
 // configuration (and rebooting for it).
 type MCPPause struct {
@@ -131,6 +141,8 @@ func (a Action) Kind() string {
 		return "route-switch"
 	case a.MCPPause != nil:
 		return "mcp-pause"
+	case a.ClusterVersionAbort != nil:
+		return "clusterversion-abort"
 	}
 	return ""
 }
@@ -144,6 +156,8 @@ func (a Action) Target() string {
 		return "Route " + a.RouteSwitch.Namespace + "/" + a.RouteSwitch.Name
 	case a.MCPPause != nil:
 		return "MachineConfigPool " + a.MCPPause.Name
+	case a.ClusterVersionAbort != nil:
+		return "ClusterVersion version"
 	}
 	return ""
 }
@@ -341,8 +355,14 @@ func (p *Policy) validate() error {
 					bad(a.line, "%s.mcp-pause: want name", aat)
 				}
 			}
+			if a.ClusterVersionAbort != nil {
+				n++
+				if !p.AllowClusterVersionAbort {
+					bad(a.line, "%s.clusterversion-abort: off unless the policy sets allow_clusterversion_abort: true", aat)
+				}
+			}
 			if n != 1 {
-				bad(a.line, "%s: want exactly one of deployment-undo, route-switch, mcp-pause", aat)
+				bad(a.line, "%s: want exactly one of deployment-undo, route-switch, mcp-pause, clusterversion-abort", aat)
 			}
 		}
 	}

@@ -82,8 +82,8 @@ p.yaml:4: rules[0].actions: want at least one action (or steps)
 p.yaml:8: rules[1].name: "a" is also the name of the rule on line 4
 p.yaml:8: rules[1].match: "bad-label" is not a label name
 p.yaml:11: rules[1].actions[0].deployment-undo: want namespace and name
-p.yaml:12: rules[1].actions[1]: want exactly one of deployment-undo, route-switch, mcp-pause
-p.yaml:14: rules[1].actions[2]: want exactly one of deployment-undo, route-switch, mcp-pause
+p.yaml:12: rules[1].actions[1]: want exactly one of deployment-undo, route-switch, mcp-pause, clusterversion-abort
+p.yaml:14: rules[1].actions[2]: want exactly one of deployment-undo, route-switch, mcp-pause, clusterversion-abort
 p.yaml:15: rules[2].name: want a name
 p.yaml:18: rules[2].actions[0].deployment-undo.to_revision: must be positive (0: the previous revision)`
 	if err == nil || err.Error() != strings.TrimSpace(want) {
