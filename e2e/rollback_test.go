@@ -323,6 +323,26 @@ receivers:
 	if n := countPrefix(cm.Data, "alert."); n != 5 {
 		t.Errorf("the record holds %d alert keys, want 5 (storefront, cart, the route, the pool, the cluster version): %v", n, cm.Data)
 	}
+
+	// The kill switch in the cluster: nothing acts while it is on.
+	cm.Data[rollback.KillSwitchKey] = "true"
+	if _, err := c.kube.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := c.mcfg.MachineconfigurationV1().MachineConfigPools().Get(ctx, pool, metav1.GetOptions{})
+	p2.Spec.Paused = false
+	if _, err := c.mcfg.MachineconfigurationV1().MachineConfigPools().Update(ctx, p2, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	killed, _ := json.Marshal(notify.Message{Version: "4", GroupKey: "killed", Status: "firing", Alerts: []notify.WebhookAlert{{
+		Status: "firing", Labels: map[string]string{"alertname": "ZerodownUpgradeDisruptionBudgetExceeded"}, StartsAt: time.Now()}}})
+	if code, a := postWebhook(t, restarted.addr, "e2e-token", killed); code != 200 || len(a.Decisions) != 1 || a.Decisions[0].Result != rollback.ResultKilled {
+		t.Errorf("with the kill switch on: %d %+v, want %s", code, a, rollback.ResultKilled)
+	}
+	time.Sleep(time.Second)
+	if p, _ := c.mcfg.MachineconfigurationV1().MachineConfigPools().Get(ctx, pool, metav1.GetOptions{}); p.Spec.Paused {
+		t.Error("the pool was paused with the kill switch on")
+	}
 }
 
 func countPrefix(m map[string]string, p string) int {
