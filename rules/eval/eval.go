@@ -115,7 +115,6 @@ type Evaluator struct {
 	refs     map[uint64]storage.SeriesRef
 	last     map[uint64]labels.Labels // series appended at the previous step
 	lastStep time.Time
-	stepErr  error
 	tracker  *tracker
 	nextEval map[*promrules.Group]time.Time
 }
@@ -199,9 +198,9 @@ func New(o Options) (*Evaluator, error) {
 			if ar, ok := r.(*promrules.AlertingRule); ok {
 				ar.SetRestored(true) // nothing to restore: ALERTS series from the first step
 			}
-			_, all := rulecheck.Selected(r.Query())
+			ranges, all := rulecheck.Selections(r.Query())
 			e.wantAll = e.wantAll || all
-			for name, rng := range selections(r.Query()) {
+			for name, rng := range ranges {
 				need := rng / 20
 				if rng == 0 {
 					need = g.Interval()
@@ -218,41 +217,6 @@ func New(o Options) (*Evaluator, error) {
 		}
 	}
 	return e, nil
-}
-
-// selections returns the series names an expression selects by name,
-// each with its shortest range, 0 where it is selected as an instant
-// vector (or inside a subquery).
-func selections(expr parser.Expr) map[string]time.Duration {
-	out := map[string]time.Duration{}
-	parser.Inspect(expr, func(n parser.Node, path []parser.Node) error {
-		vs, ok := n.(*parser.VectorSelector)
-		if !ok {
-			return nil
-		}
-		var rng time.Duration
-		if len(path) > 0 {
-			if ms, ok := path[len(path)-1].(*parser.MatrixSelector); ok {
-				rng = ms.Range
-			}
-		}
-		var names []string
-		if vs.Name != "" {
-			names = append(names, vs.Name)
-		}
-		for _, m := range vs.LabelMatchers {
-			if m.Name == labels.MetricName && m.Type == labels.MatchEqual && m.Value != vs.Name {
-				names = append(names, m.Value)
-			}
-		}
-		for _, name := range names {
-			if old, ok := out[name]; !ok || rng < old {
-				out[name] = rng
-			}
-		}
-		return nil
-	})
-	return out
 }
 
 // Groups returns the number of groups and of rules loaded.
@@ -300,7 +264,6 @@ func (e *Evaluator) Step(ctx context.Context, now time.Time) error {
 		e.nextEval[g] = now.Add(g.Interval() - e.o.Interval/2)
 	}
 	e.tracker.observe(now, e.groups)
-	e.stepErr = err
 	return err
 }
 
@@ -343,9 +306,16 @@ func (e *Evaluator) append(ctx context.Context, now time.Time) error {
 	app := e.db.Appender(ctx)
 	seen := make(map[uint64]labels.Labels, len(e.last))
 	var errs []error
-	add := func(l labels.Labels, v float64) {
+	// add appends a float sample, or a native histogram when h is set.
+	add := func(l labels.Labels, v float64, nh *histogram.Histogram) {
 		h := l.Hash()
-		ref, err := app.Append(e.refs[h], l, ts, v)
+		var ref storage.SeriesRef
+		var err error
+		if nh != nil {
+			ref, err = app.AppendHistogram(e.refs[h], l, ts, nh, nil)
+		} else {
+			ref, err = app.Append(e.refs[h], l, ts, v)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			return
@@ -357,44 +327,26 @@ func (e *Evaluator) append(ctx context.Context, now time.Time) error {
 	for _, mf := range mfs {
 		name := mf.GetName()
 		for _, m := range mf.GetMetric() {
-			switch {
-			case m.Counter != nil:
-				if want(name) {
-					add(seriesLabels(&b, name, m, "", ""), m.GetCounter().GetValue())
-				}
-			case m.Gauge != nil:
-				if want(name) {
-					add(seriesLabels(&b, name, m, "", ""), m.GetGauge().GetValue())
-				}
-			case m.Untyped != nil:
-				if want(name) {
-					add(seriesLabels(&b, name, m, "", ""), m.GetUntyped().GetValue())
-				}
-			case m.Histogram != nil:
-				h := m.GetHistogram()
+			if h := m.GetHistogram(); h != nil {
 				if nh := nativeHistogram(h); nh != nil && want(name) {
-					l := seriesLabels(&b, name, m, "", "")
-					hh := l.Hash()
-					ref, err := app.AppendHistogram(e.refs[hh], l, ts, nh, nil)
-					if err != nil {
-						errs = append(errs, err)
-					} else {
-						e.refs[hh] = ref
-						seen[hh] = l
-					}
+					add(seriesLabels(&b, name, m, "", ""), 0, nh)
 				}
 				if want(name + "_bucket") {
 					for _, bk := range h.GetBucket() {
-						add(seriesLabels(&b, name+"_bucket", m, "le", formatLe(bk.GetUpperBound())), float64(bk.GetCumulativeCount()))
+						add(seriesLabels(&b, name+"_bucket", m, "le", formatLe(bk.GetUpperBound())), float64(bk.GetCumulativeCount()), nil)
 					}
-					add(seriesLabels(&b, name+"_bucket", m, "le", "+Inf"), float64(h.GetSampleCount()))
+					add(seriesLabels(&b, name+"_bucket", m, "le", "+Inf"), float64(h.GetSampleCount()), nil)
 				}
 				if want(name + "_sum") {
-					add(seriesLabels(&b, name+"_sum", m, "", ""), h.GetSampleSum())
+					add(seriesLabels(&b, name+"_sum", m, "", ""), h.GetSampleSum(), nil)
 				}
 				if want(name + "_count") {
-					add(seriesLabels(&b, name+"_count", m, "", ""), float64(h.GetSampleCount()))
+					add(seriesLabels(&b, name+"_count", m, "", ""), float64(h.GetSampleCount()), nil)
 				}
+				continue
+			}
+			if v, ok := scalar(m); ok && want(name) {
+				add(seriesLabels(&b, name, m, "", ""), v, nil)
 			}
 		}
 	}
@@ -427,6 +379,19 @@ func (e *Evaluator) append(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("eval: appending samples: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// scalar returns the value of a counter, gauge or untyped metric.
+func scalar(m *dto.Metric) (float64, bool) {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue(), true
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue(), true
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue(), true
+	}
+	return 0, false
 }
 
 // nativeHistogram converts the native part of an exposed histogram, as

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -88,8 +89,8 @@ func Check(o Options, files ...string) Result {
 		if !r.alert && strings.Count(r.name, ":") < 1 {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: a recorded series is named level:metric:operations", at))
 		}
-		names, _ := Selected(r.expr)
-		for _, name := range names {
+		ranges, _ := Selections(r.expr)
+		for _, name := range slices.Sorted(maps.Keys(ranges)) {
 			switch {
 			case recorded[name], o.Exported != nil && o.Exported(name), o.External.MatchString(name):
 			case strings.Contains(name, ":"):
@@ -211,33 +212,46 @@ func ruleLines(data []byte) (lines [][]int, groups []string) {
 	return lines, groups
 }
 
-// Selected returns the metric names an expression selects by name,
-// sorted, once each; byPattern is true when some selector matches
-// __name__ otherwise (a regular expression: not checked).
-func Selected(expr parser.Expr) (names []string, byPattern bool) {
-	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+// Selections returns the metric names an expression selects by name,
+// each with the shortest range it is read over (0: somewhere as an
+// instant vector, or inside a subquery); byPattern is true when some
+// selector matches __name__ otherwise (a regular expression: not
+// checked).
+func Selections(expr parser.Expr) (ranges map[string]time.Duration, byPattern bool) {
+	ranges = map[string]time.Duration{}
+	parser.Inspect(expr, func(n parser.Node, path []parser.Node) error {
 		vs, ok := n.(*parser.VectorSelector)
 		if !ok {
 			return nil
 		}
-		if vs.Name != "" {
-			names = append(names, vs.Name)
-			return nil
+		var rng time.Duration
+		if len(path) > 0 {
+			if ms, ok := path[len(path)-1].(*parser.MatrixSelector); ok {
+				rng = ms.Range
+			}
 		}
-		named := false
+		add := func(name string) {
+			if old, ok := ranges[name]; !ok || rng < old {
+				ranges[name] = rng
+			}
+		}
+		named := vs.Name != ""
+		if named {
+			add(vs.Name)
+		}
 		for _, m := range vs.LabelMatchers {
-			if m.Name == labels.MetricName {
+			if m.Name != labels.MetricName {
+				continue
+			}
+			if m.Type == labels.MatchEqual {
 				named = true
-				if m.Type == labels.MatchEqual {
-					names = append(names, m.Value)
-				} else {
-					byPattern = true
-				}
+				add(m.Value)
+			} else if vs.Name == "" {
+				byPattern = true
 			}
 		}
 		byPattern = byPattern || !named
 		return nil
 	})
-	slices.Sort(names)
-	return slices.Compact(names), byPattern
+	return ranges, byPattern
 }
