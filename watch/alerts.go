@@ -102,11 +102,9 @@ func (a *alerting) changed(al eval.Alert) {
 }
 
 // webhook tells the webhook and the hook (the rollback receiver of
-// watch --rollback.policy) of an alert that fires or resolves.
-func (a *alerting) webhook(al eval.Alert, endsAt time.Time) {
-	if a.wh == nil && a.hook == nil {
-		return
-	}
+// watch --rollback.policy) of an alert that fires (endsAt zero) or
+// resolves, and returns it as Alertmanager takes it.
+func (a *alerting) webhook(al eval.Alert, endsAt time.Time) notify.Alert {
 	n := notify.Alert{Labels: al.Labels, Annotations: al.Annotations, StartsAt: al.FiredAt, EndsAt: endsAt,
 		GeneratorURL: a.ev.GeneratorURL(al.Expr)}
 	if a.wh != nil {
@@ -115,6 +113,7 @@ func (a *alerting) webhook(al eval.Alert, endsAt time.Time) {
 	if a.hook != nil {
 		a.hook(notify.MessageFor(n, a.externalURL))
 	}
+	return n
 }
 
 func (a *alerting) endInterval(key string, at time.Time) {
@@ -155,15 +154,7 @@ func (a *alerting) stop(now time.Time) ([]alert.Alert, error) {
 		if al.State != eval.StateFiring {
 			continue
 		}
-		n := notify.Alert{Labels: al.Labels, Annotations: al.Annotations, StartsAt: al.FiredAt, EndsAt: now,
-			GeneratorURL: a.ev.GeneratorURL(al.Expr)}
-		resolved = append(resolved, n)
-		if a.wh != nil {
-			a.wh.Notify(n)
-		}
-		if a.hook != nil {
-			a.hook(notify.MessageFor(n, a.externalURL))
-		}
+		resolved = append(resolved, a.webhook(al, now))
 		a.endInterval(al.Key(), now)
 	}
 	if a.am != nil {
