@@ -227,6 +227,17 @@ func alertKey(groupKey string, a notify.WebhookAlert) string {
 // skipped, and why.
 func (e *Executor) Submit(ctx context.Context, m *notify.Message) []Decision {
 	var out []Decision
+	// The kill switch in the cluster, read once per message, when some
+	// action gets as far as asking.
+	var asked, off bool
+	killed := func() bool {
+		if !asked {
+			asked = true
+			v, err := e.o.Cluster.Disabled(ctx)
+			off = err == nil && v
+		}
+		return off
+	}
 	for _, a := range m.Alerts {
 		name := a.Labels["alertname"] + "/" + notify.Fingerprint(a.Labels)
 		rules := e.o.Policy.Match(a.Labels)
@@ -253,42 +264,48 @@ func (e *Executor) Submit(ctx context.Context, m *notify.Message) []Decision {
 					if len(r.Steps) > 0 {
 						d.Step = si + 1
 					}
-					due := start.Add(time.Duration(st.After))
-					switch {
-					case a.Status != "firing" && !r.OnResolved:
-						d.Result = ResultResolved
-					case !act.chosen(r.ChooseBy, a.Labels):
-						d.Result, d.Detail = ResultNotChosen, fmt.Sprintf("the alert's labels %v do not choose it", chooseLabelsOf(r.ChooseBy, a.Labels))
-					case e.o.Disabled:
-						d.Result, d.Detail = ResultKilled, "--rollback.disabled"
-					case e.o.Leader != nil && !e.o.Leader():
-						d.Result, d.Detail = ResultFollower, "this controller is not the leader"
-					default:
-						if off, err := e.o.Cluster.Disabled(ctx); err == nil && off {
-							d.Result, d.Detail = ResultKilled, "the kill switch in the cluster is on"
-							break
-						}
-						j := job{alertKey: key, rule: r, action: act, d: d}
-						// Only an escalation step waits: an immediate one acts
-						// now, whatever the alert's startsAt says (clocks skew).
-						if wait := due.Sub(e.o.Now()); st.After > 0 && wait > 0 {
-							d.Result, d.Detail = ResultScheduled, fmt.Sprintf("step %d of %d: at %s unless the alert resolves first",
-								si+1, len(steps), due.UTC().Format(time.RFC3339))
-							j.d = d
-							e.schedule(key, wait, j)
-							break
-						}
-						d.Result = ResultQueued
-						if !e.enqueue(j) {
-							d.Result, d.Detail = ResultQueueFull, "too many actions waiting"
-						}
-					}
+					d = e.decide(d, a, job{alertKey: key, rule: r, action: act}, st, len(steps), start, killed)
 					out = append(out, e.decided(d, a))
 				}
 			}
 		}
 	}
 	return out
+}
+
+// decide decides one action of one step for one alert: skipped and why,
+// queued, or scheduled for its step's time.
+func (e *Executor) decide(d Decision, a notify.WebhookAlert, j job, st Step, steps int, start time.Time, killed func() bool) Decision {
+	r := j.rule
+	switch {
+	case a.Status != "firing" && !r.OnResolved:
+		d.Result = ResultResolved
+	case !j.action.chosen(r.ChooseBy, a.Labels):
+		d.Result, d.Detail = ResultNotChosen, fmt.Sprintf("the alert's labels %v do not choose it", chooseLabelsOf(r.ChooseBy, a.Labels))
+	case e.o.Disabled:
+		d.Result, d.Detail = ResultKilled, "--rollback.disabled"
+	case e.o.Leader != nil && !e.o.Leader():
+		d.Result, d.Detail = ResultFollower, "this controller is not the leader"
+	case killed():
+		d.Result, d.Detail = ResultKilled, "the kill switch in the cluster is on"
+	default:
+		// Only an escalation step waits: an immediate one acts now,
+		// whatever the alert's startsAt says (clocks skew).
+		due := start.Add(time.Duration(st.After))
+		if wait := due.Sub(e.o.Now()); st.After > 0 && wait > 0 {
+			d.Result, d.Detail = ResultScheduled, fmt.Sprintf("step %d of %d: at %s unless the alert resolves first",
+				d.Step, steps, due.UTC().Format(time.RFC3339))
+			j.d = d
+			e.schedule(j.alertKey, wait, j)
+			return d
+		}
+		d.Result = ResultQueued
+		j.d = d
+		if !e.enqueue(j) {
+			d.Result, d.Detail = ResultQueueFull, "too many actions waiting"
+		}
+	}
+	return d
 }
 
 func chooseLabelsOf(chooseBy []string, labels map[string]string) map[string]string {
