@@ -219,7 +219,12 @@ func (e *Engine) startLocked(s *series, offset time.Duration) {
 	s.ctx, s.cancel, s.hist = ctx, cancel, hist
 	s.startedAt = time.Now()
 	s.phase = phase
+	if ls, ok := s.sink.(LifecycleSink); ok {
+		info, at := s.info, s.startedAt
+		s.tellLocked(func() { ls.SeriesStarted(info, at) })
+	}
 	s.mu.Unlock()
+	s.deliver()
 	e.sched.add(s, phase)
 }
 

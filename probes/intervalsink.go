@@ -26,8 +26,14 @@ type IntervalSink struct {
 	done  chan struct{}
 	once  sync.Once
 
-	open map[seriesID]string // interval ID of each series' open outage; the writing goroutine's
+	open    map[seriesID]string // interval ID of each series' open outage; the writing goroutine's
+	probing map[seriesID]string // interval ID of each series' Probing interval; the writing goroutine's
 }
+
+// ProbingSource is the source of the interval that spans the time a
+// series was probed: readers learn from it which backends were watched,
+// and for how long, even those that never failed.
+const ProbingSource = "Probing"
 
 // sinkQueue is how many records may wait for the disk.
 const sinkQueue = 4096
@@ -42,7 +48,7 @@ func NewIntervalSink(w *intervals.Writer, log *slog.Logger, extra map[string]str
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	k := &IntervalSink{w: w, log: log, extra: extra, open: map[seriesID]string{},
+	k := &IntervalSink{w: w, log: log, extra: extra, open: map[seriesID]string{}, probing: map[seriesID]string{},
 		queue: make(chan func(), sinkQueue), done: make(chan struct{})}
 	go func() {
 		defer close(k.done)
@@ -154,6 +160,47 @@ func (k *IntervalSink) OutageEnded(s SeriesInfo, ev Event) {
 		}
 		if werr := k.w.End(id, ev.End, msg); werr != nil {
 			k.log.Error("writing interval", "err", werr)
+		}
+	})
+}
+
+// SeriesStarted implements LifecycleSink: it begins the series' Probing
+// interval.
+func (k *IntervalSink) SeriesStarted(s SeriesInfo, at time.Time) {
+	loc := k.locator(s)
+	loc.Type = ProbingSource
+	sid := seriesID{s.Backend, string(s.Connection)}
+	k.write(func() {
+		id, err := k.w.Begin(intervals.Interval{
+			From:    intervals.Time{Time: at},
+			Level:   intervals.LevelInfo,
+			Source:  ProbingSource,
+			Locator: loc,
+			Message: intervals.Message{Reason: "ProbingStarted",
+				HumanMessage: fmt.Sprintf("%s probed over %s connections (%s)", s.Backend, s.Connection, s.Protocol)},
+		})
+		if err != nil {
+			k.log.Error("writing interval", "err", err)
+			return
+		}
+		k.probing[sid] = id
+	})
+}
+
+// SeriesStopped implements LifecycleSink: it ends the Probing interval,
+// annotated ended=removed|stopped.
+func (k *IntervalSink) SeriesStopped(s SeriesInfo, at time.Time, why string) {
+	sid := seriesID{s.Backend, string(s.Connection)}
+	msg := &intervals.Message{Reason: "ProbingStopped", Annotations: map[string]string{"ended": why},
+		HumanMessage: fmt.Sprintf("%s probed over %s connections (%s) until %s", s.Backend, s.Connection, s.Protocol, why)}
+	k.write(func() {
+		id, ok := k.probing[sid]
+		delete(k.probing, sid)
+		if !ok {
+			return
+		}
+		if err := k.w.End(id, at, msg); err != nil {
+			k.log.Error("writing interval", "err", err)
 		}
 	})
 }

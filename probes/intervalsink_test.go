@@ -2,12 +2,15 @@ package probes
 
 import (
 	"bytes"
+	"context"
+	"maps"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/testtarget"
 )
 
 // gatedWriter blocks every Write until open is closed: a stuck disk.
@@ -99,4 +102,61 @@ func TestSinkCalledWithoutSeriesLock(t *testing.T) {
 		t.Fatal("sink called with the series lock held (deadlock)")
 	}
 	<-done
+}
+
+// Every series leaves a Probing interval from its start to its removal or
+// the stop, so readers know which backends were watched, even those that
+// never failed.
+func TestIntervalSinkProbing(t *testing.T) {
+	tt, _ := startTarget(t, testtarget.Options{})
+	var buf syncBuffer
+	w := intervals.NewWriter(&buf)
+	k := NewIntervalSink(w, nil, map[string]string{"node": "n1"})
+	e := NewEngine(EngineOptions{Sink: k})
+	a := httpTarget("a", tt.HTTPAddr(), 20*time.Millisecond)
+	b := httpTarget("b", tt.HTTPAddr(), 20*time.Millisecond)
+	if _, _, err := e.Apply([]config.Target{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.Start(ctx)
+	if _, _, err := e.Apply([]config.Target{a}); err != nil {
+		t.Fatal(err)
+	}
+	e.Stop()
+	k.Close()
+	ivs, err := intervals.Read(bytes.NewReader(buf.Bytes()), "sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, iv := range intervals.Filter(ivs, ProbingSource) {
+		if iv.Locator.Keys["node"] != "n1" || iv.Locator.Type != ProbingSource {
+			t.Errorf("locator %v: want type Probing with node=n1", iv.Locator)
+		}
+		got[iv.Locator.Keys["backend"]+"/"+iv.Locator.Keys["connection"]] = iv.Message.Annotations["ended"]
+	}
+	want := map[string]string{"a/new": "stopped", "a/reused": "stopped", "b/new": "removed", "b/reused": "removed"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("Probing intervals ended %v, want %v", got, want)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and later readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte(nil), b.buf.Bytes()...)
 }

@@ -30,6 +30,16 @@ type Sink interface {
 	CertChanged(s SeriesInfo, at time.Time, old, cur *Cert)
 }
 
+// LifecycleSink is a Sink that is also told when a series begins and
+// stops being probed, so that readers know which backends were watched,
+// from when to when, even those that never failed. why is "removed" or
+// "stopped".
+type LifecycleSink interface {
+	Sink
+	SeriesStarted(s SeriesInfo, at time.Time)
+	SeriesStopped(s SeriesInfo, at time.Time, why string)
+}
+
 // SeriesInfo names a series: one target sampled over one connection mode.
 type SeriesInfo struct {
 	Backend    string
@@ -454,6 +464,10 @@ func (s *series) retire(now time.Time, why string) {
 	s.retiredAt = now
 	if ev, ok := s.tracker.End(now, why); ok {
 		s.endSinkLocked(ev)
+	}
+	if ls, ok := s.sink.(LifecycleSink); ok && !s.startedAt.IsZero() {
+		info := s.info
+		s.tellLocked(func() { ls.SeriesStopped(info, now, why) })
 	}
 	s.latestFail = false
 }
