@@ -1,0 +1,305 @@
+// Package budget says how much disruption each backend may see during an
+// upgrade, and judges what was measured against it.
+//
+// A budget file (YAML, strict) lists budgets per backend and connection
+// mode, with globs, first match wins; a default covers the rest. A budget
+// is either a number of seconds allowed outright or the history of past
+// upgrades, from which the allowed time is derived as OpenShift's upgrade
+// tests do: allowed = max(P99 of history, 1 s). A grace rule turns the
+// allowed time into the limit a measurement is judged by: it passes when
+// measured ≤ max(allowed + 5 s, allowed × 1.2).
+//
+//	# zerodown budgets
+//	grace: {min_allowed: 1s, add: 5s, factor: 1.2}   # the default grace, written out
+//	default: {allowed: 2s}
+//	budgets:
+//	  - backend: kube-api
+//	    connection: reused
+//	    history: {p50: 0s, p95: 800ms, p99: 1.4s, upgrades: 12}
+//	  - backend: shop-*
+//	    allowed: 0s
+//	    grace: {add: 0s, factor: 1}                   # strict: no disruption at all
+package budget
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/yamlerr"
+)
+
+// File is a budget file.
+type File struct {
+	// Grace is the grace rule of every budget that has none of its own;
+	// fields left out take the defaults (DefaultGrace).
+	Grace Grace `yaml:"grace"`
+	// Default is the budget of a backend no entry of Budgets matches; a
+	// backend without any budget is reported but not judged.
+	Default *Rule `yaml:"default"`
+	// Budgets are matched in order; the first whose backend and
+	// connection globs match wins.
+	Budgets []Rule `yaml:"budgets"`
+
+	name      string // the file, for Budget.Source
+	graceLine int
+}
+
+// Rule is one budget: Allowed, or History to derive it from.
+type Rule struct {
+	// Backend and Connection are globs (path.Match: *, ?, [a-z]); an
+	// empty Connection matches both modes. Unused in the default.
+	Backend    string `yaml:"backend"`
+	Connection string `yaml:"connection"`
+	// Allowed is the disruption allowed, as given.
+	Allowed *config.Duration `yaml:"allowed"`
+	// History is what past upgrades measured; allowed is then
+	// max(History.P99, grace.min_allowed).
+	History *History `yaml:"history"`
+	// Grace overrides the file's grace rule, field by field.
+	Grace *Grace `yaml:"grace"`
+
+	line int
+}
+
+// History is the disruption past upgrades measured for one backend and
+// connection mode.
+type History struct {
+	P50      config.Duration `yaml:"p50" json:"p50_seconds"`
+	P95      config.Duration `yaml:"p95" json:"p95_seconds"`
+	P99      config.Duration `yaml:"p99" json:"p99_seconds"`
+	Upgrades int             `yaml:"upgrades" json:"upgrades"`
+}
+
+// Grace turns an allowed time into a limit: max(allowed + Add,
+// allowed × Factor). MinAllowed is the floor of an allowed time derived
+// from history.
+type Grace struct {
+	MinAllowed *config.Duration `yaml:"min_allowed"`
+	Add        *config.Duration `yaml:"add"`
+	Factor     *float64         `yaml:"factor"`
+}
+
+// The default grace rule: OpenShift's upgrade tests'.
+const (
+	DefaultMinAllowed = time.Second
+	DefaultAdd        = 5 * time.Second
+	DefaultFactor     = 1.2
+)
+
+// Budget is the budget of one backend and connection mode, resolved.
+type Budget struct {
+	// Allowed is the disruption allowed; Limit the most a measurement may
+	// be and still pass, grace included.
+	Allowed time.Duration
+	Limit   time.Duration
+	// Source says where it came from: "budgets.yaml:12", "budgets.yaml
+	// (default)" or "--budget".
+	Source  string
+	History *History
+}
+
+// Flat is the budget file of the --budget shortcut: every backend may be
+// disrupted for d, with no grace.
+func Flat(d time.Duration) *File {
+	zero, one := config.Duration(0), 1.0
+	allowed := config.Duration(d)
+	return &File{Grace: Grace{Add: &zero, Factor: &one}, Default: &Rule{Allowed: &allowed}, name: "--budget"}
+}
+
+// Load reads and validates a budget file; every problem is reported at
+// once as "file:line: field: what was expected".
+func Load(file string) (*File, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, file)
+}
+
+// Parse decodes one budget file strictly (unknown fields are errors) and
+// validates it; file prefixes every error.
+func Parse(data []byte, file string) (*File, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty budget file: want default or budgets", file)
+		}
+		return nil, yamlerr.Errors(file, err)
+	}
+	f.name = file
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err == nil && len(doc.Content) > 0 {
+		for i, n := range yamlerr.Seq(doc.Content[0], "budgets") {
+			if i < len(f.Budgets) {
+				f.Budgets[i].line = n.Line
+			}
+		}
+		if f.Default != nil {
+			f.Default.line = keyLine(doc.Content[0], "default")
+		}
+		f.graceLine = keyLine(doc.Content[0], "grace")
+	}
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// keyLine is the line of key in the mapping m (1 when absent).
+func keyLine(m *yaml.Node, key string) int {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i].Line
+		}
+	}
+	return 1
+}
+
+func (f *File) validate() error {
+	var errs []error
+	bad := func(line int, field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s:%d: %s: %s", f.name, line, field, fmt.Sprintf(format, args...)))
+	}
+	checkGrace := func(line int, field string, g *Grace) {
+		if g == nil {
+			return
+		}
+		if g.MinAllowed != nil && *g.MinAllowed < 0 {
+			bad(line, field+".min_allowed", "must not be negative, got %s", *g.MinAllowed)
+		}
+		if g.Add != nil && *g.Add < 0 {
+			bad(line, field+".add", "must not be negative, got %s", *g.Add)
+		}
+		if g.Factor != nil && *g.Factor < 1 {
+			bad(line, field+".factor", "must be at least 1, got %g", *g.Factor)
+		}
+	}
+	checkRule := func(r *Rule, field string) {
+		switch {
+		case r.Allowed == nil && r.History == nil:
+			bad(r.line, field, "expected allowed (a duration) or history (p50, p95, p99)")
+		case r.Allowed != nil && r.History != nil:
+			bad(r.line, field, "give allowed or history, not both")
+		case r.Allowed != nil && *r.Allowed < 0:
+			bad(r.line, field+".allowed", "must not be negative, got %s", *r.Allowed)
+		case r.History != nil:
+			h := r.History
+			if h.P50 < 0 || h.P95 < h.P50 || h.P99 < h.P95 {
+				bad(r.line, field+".history", "expected 0 ≤ p50 ≤ p95 ≤ p99, got %s, %s, %s", h.P50, h.P95, h.P99)
+			}
+			if h.Upgrades < 0 {
+				bad(r.line, field+".history.upgrades", "must not be negative, got %d", h.Upgrades)
+			}
+		}
+		checkGrace(r.line, field+".grace", r.Grace)
+	}
+	checkGrace(f.graceLine, "grace", &f.Grace)
+	if f.Default == nil && len(f.Budgets) == 0 {
+		errs = append(errs, fmt.Errorf("%s: no budgets: want default or budgets", f.name))
+	}
+	if f.Default != nil {
+		if f.Default.Backend != "" || f.Default.Connection != "" {
+			bad(f.Default.line, "default", "a default matches every backend: backend and connection do not apply")
+		}
+		checkRule(f.Default, "default")
+	}
+	for i := range f.Budgets {
+		r := &f.Budgets[i]
+		field := fmt.Sprintf("budgets[%d]", i)
+		if r.Backend == "" {
+			bad(r.line, field+".backend", "expected a backend name or glob")
+		} else if _, err := path.Match(r.Backend, ""); err != nil {
+			bad(r.line, field+".backend", "invalid glob %q", r.Backend)
+		}
+		if _, err := path.Match(r.Connection, ""); err != nil {
+			bad(r.line, field+".connection", "invalid glob %q", r.Connection)
+		} else if r.Connection != "" && !matchesAny(r.Connection, "new", "reused") {
+			bad(r.line, field+".connection", "expected new, reused or a glob matching one of them, got %q", r.Connection)
+		}
+		checkRule(r, field)
+	}
+	return errors.Join(errs...)
+}
+
+func matchesAny(glob string, names ...string) bool {
+	for _, n := range names {
+		if ok, _ := path.Match(glob, n); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// For returns the budget of a backend over a connection mode, and false
+// when the file gives it none.
+func (f *File) For(backend, connection string) (Budget, bool) {
+	if f == nil {
+		return Budget{}, false
+	}
+	for i := range f.Budgets {
+		r := &f.Budgets[i]
+		if ok, _ := path.Match(r.Backend, backend); !ok {
+			continue
+		}
+		if ok, _ := path.Match(r.Connection, connection); r.Connection != "" && !ok {
+			continue
+		}
+		return f.resolve(r, fmt.Sprintf("%s:%d", f.name, r.line)), true
+	}
+	if f.Default != nil {
+		src := f.name + " (default)"
+		if f.name == "--budget" {
+			src = f.name
+		}
+		return f.resolve(f.Default, src), true
+	}
+	return Budget{}, false
+}
+
+func (f *File) resolve(r *Rule, source string) Budget {
+	g := f.Grace.over(r.Grace)
+	b := Budget{Source: source, History: r.History}
+	if r.Allowed != nil {
+		b.Allowed = time.Duration(*r.Allowed)
+	} else {
+		b.Allowed = max(time.Duration(r.History.P99), g.minAllowed)
+	}
+	b.Limit = max(b.Allowed+g.add, time.Duration(float64(b.Allowed)*g.factor))
+	return b
+}
+
+type grace struct {
+	minAllowed, add time.Duration
+	factor          float64
+}
+
+// over is the file's grace rule with the rule's own fields in front, and
+// the defaults behind.
+func (g Grace) over(r *Grace) grace {
+	out := grace{minAllowed: DefaultMinAllowed, add: DefaultAdd, factor: DefaultFactor}
+	for _, src := range []*Grace{&g, r} {
+		if src == nil {
+			continue
+		}
+		if src.MinAllowed != nil {
+			out.minAllowed = time.Duration(*src.MinAllowed)
+		}
+		if src.Add != nil {
+			out.add = time.Duration(*src.Add)
+		}
+		if src.Factor != nil {
+			out.factor = *src.Factor
+		}
+	}
+	return out
+}
