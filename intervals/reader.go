@@ -15,37 +15,52 @@ import (
 // oldest first, read as one: an interval that began before a rotation pairs with its end after
 // it. A missing file is an error unless rotated files of it exist.
 func ReadFile(path string) ([]Interval, error) {
+	ivs, _, err := ReadFileWarn(path)
+	return ivs, err
+}
+
+// ReadFileWarn reads as ReadFile does, and also says which of the stream's files ended in a torn
+// line (a write cut short by a crash, skipped: the file is read up to its last complete
+// record), one warning each.
+func ReadFileWarn(path string) ([]Interval, []string, error) {
 	rotated, err := Rotated(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var (
-		p    = newPairer()
-		errs []error
+		p     = newPairer()
+		errs  []error
+		warns []string
 	)
+	read := func(file string) error {
+		t, err := scanFile(file, p.add)
+		if t.unterminated && !t.parsed {
+			warns = append(warns, fmt.Sprintf("%s: the last line is torn (a write cut short): read up to the last complete record, at byte %d", file, t.end))
+		}
+		return err
+	}
 	for _, r := range rotated {
-		if err := scanFile(r.Path, p.add); err != nil {
+		if err := read(r.Path); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := scanFile(path, p.add); err != nil {
+	if err := read(path); err != nil {
 		if !errors.Is(err, os.ErrNotExist) || len(rotated) == 0 {
 			errs = append(errs, err)
 		}
 	}
 	ivs := p.intervals()
 	sortIntervals(ivs)
-	return ivs, errors.Join(errs...)
+	return ivs, warns, errors.Join(errs...)
 }
 
-func scanFile(path string, fn func(Interval)) error {
+func scanFile(path string, fn func(Interval)) (tail, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("intervals: %w", err)
+		return tail{}, fmt.Errorf("intervals: %w", err)
 	}
 	defer f.Close()
-	_, err = scan(f, path, fn)
-	return err
+	return scan(f, path, fn)
 }
 
 // Read reads records from r, pairs them by ID and returns closed intervals sorted by From, then

@@ -209,3 +209,25 @@ func TestReadFile(t *testing.T) {
 	_, err = ReadFile(missing)
 	checkErr(t, err, []string{"intervals: open " + missing + ": no such file or directory"})
 }
+
+// A torn last line is skipped with a warning that names the file.
+func TestReadFileWarnTorn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "intervals.jsonl")
+	good := `{"id":"1","from":"2026-11-27T10:00:00Z","to":"2026-11-27T10:00:01Z","state":"closed","level":"Error","source":"Disruption","locator":{"type":"Disruption","keys":{"backend":"a"}},"message":{"reason":"DisruptionEnded"}}` + "\n"
+	if err := os.WriteFile(path, []byte(good+`{"id":"2","from":"2026-11-27T10:0`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ivs, warns, err := ReadFileWarn(path)
+	if err != nil || len(ivs) != 1 {
+		t.Fatalf("read %d intervals, err %v; want the one complete record and no error", len(ivs), err)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], path) || !strings.Contains(warns[0], "torn") {
+		t.Fatalf("warnings %q: want one naming %s and the torn line", warns, path)
+	}
+	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, warns, _ := ReadFileWarn(path); len(warns) != 0 {
+		t.Fatalf("warnings %q for a whole file", warns)
+	}
+}

@@ -139,7 +139,7 @@ func (w *Writer) recover(f *os.File, rotated []RotatedFile) error {
 	// Bad lines are the reader's to report; a file that cannot be read is
 	// not.
 	for _, r := range rotated {
-		if err := scanFile(r.Path, track); ioFailure(err) && !errors.Is(err, os.ErrNotExist) {
+		if _, err := scanFile(r.Path, track); ioFailure(err) && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
