@@ -106,6 +106,9 @@ type Budget struct {
 	History *History
 }
 
+// Name is the file's name, or "--budget" for Flat.
+func (f *File) Name() string { return f.name }
+
 // Flat is the budget file of the --budget shortcut: every backend may be
 // disrupted for d, with no grace.
 func Flat(d time.Duration) *File {
