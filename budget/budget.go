@@ -26,8 +26,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -66,7 +68,8 @@ type Rule struct {
 	// Grace overrides the file's grace rule, field by field.
 	Grace *Grace `yaml:"grace"`
 
-	line int
+	line  int
+	exact bool // Backend is a name, not a glob
 }
 
 // History is the disruption past upgrades measured for one backend and
@@ -111,10 +114,24 @@ func (f *File) Name() string { return f.name }
 
 // Flat is the budget file of the --budget shortcut: every backend may be
 // disrupted for d, with no grace.
-func Flat(d time.Duration) *File {
+func Flat(d time.Duration) *File { return Strict(d, nil, "--budget") }
+
+// Strict is a budget file without grace: each backend of perBackend (by
+// exact name, over both connection modes) may be disrupted for its
+// duration, any other for def (none when def is 0). name says where the
+// budgets came from, e.g. "--budget" or "zerodown.yaml".
+func Strict(def time.Duration, perBackend map[string]time.Duration, name string) *File {
 	zero, one := config.Duration(0), 1.0
-	allowed := config.Duration(d)
-	return &File{Grace: Grace{Add: &zero, Factor: &one}, Default: &Rule{Allowed: &allowed}, name: "--budget"}
+	f := &File{Grace: Grace{Add: &zero, Factor: &one}, name: name}
+	if def > 0 {
+		allowed := config.Duration(def)
+		f.Default = &Rule{Allowed: &allowed}
+	}
+	for _, b := range slices.Sorted(maps.Keys(perBackend)) {
+		allowed := config.Duration(perBackend[b])
+		f.Budgets = append(f.Budgets, Rule{Backend: b, Allowed: &allowed, exact: true})
+	}
+	return f
 }
 
 // Load reads and validates a budget file; every problem is reported at
@@ -251,13 +268,14 @@ func (f *File) For(backend, connection string) (Budget, bool) {
 	}
 	for i := range f.Budgets {
 		r := &f.Budgets[i]
-		if ok, _ := path.Match(r.Backend, backend); !ok {
+		if !r.matches(backend, connection) {
 			continue
 		}
-		if ok, _ := path.Match(r.Connection, connection); r.Connection != "" && !ok {
-			continue
+		src := fmt.Sprintf("%s:%d", f.name, r.line)
+		if r.exact {
+			src = f.name + " (" + r.Backend + ")"
 		}
-		return f.resolve(r, fmt.Sprintf("%s:%d", f.name, r.line)), true
+		return f.resolve(r, src), true
 	}
 	if f.Default != nil {
 		src := f.name + " (default)"
@@ -267,6 +285,18 @@ func (f *File) For(backend, connection string) (Budget, bool) {
 		return f.resolve(f.Default, src), true
 	}
 	return Budget{}, false
+}
+
+func (r *Rule) matches(backend, connection string) bool {
+	if r.exact {
+		if r.Backend != backend {
+			return false
+		}
+	} else if ok, _ := path.Match(r.Backend, backend); !ok {
+		return false
+	}
+	ok, _ := path.Match(r.Connection, connection)
+	return r.Connection == "" || ok
 }
 
 func (f *File) resolve(r *Rule, source string) Budget {

@@ -120,3 +120,14 @@ func TestInvalid(t *testing.T) {
 		}
 	}
 }
+
+func TestStrict(t *testing.T) {
+	f := Strict(0, map[string]time.Duration{"a[1]": time.Second}, "zerodown.yaml")
+	b, ok := f.For("a[1]", "reused")
+	if !ok || b.Allowed != time.Second || b.Limit != time.Second || b.Source != "zerodown.yaml (a[1])" {
+		t.Fatalf("For(a[1]) = %+v, %v; want 1s, no grace, by exact name", b, ok)
+	}
+	if _, ok := f.For("a1", "new"); ok {
+		t.Fatal("an exact name matched as a glob")
+	}
+}

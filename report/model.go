@@ -390,15 +390,11 @@ func (r *Report) judge(f *budget.File) {
 
 // Verdict is "pass", "exceeded", or "unbudgeted" when nothing was judged.
 func (r *Report) Verdict() string {
-	if !r.Pass {
-		return budget.Exceeded
+	res := make([]budget.Result, len(r.Backends))
+	for i, b := range r.Backends {
+		res[i] = b.Result
 	}
-	for _, b := range r.Backends {
-		if b.Result.Verdict == budget.Pass {
-			return budget.Pass
-		}
-	}
-	return budget.Unbudgeted
+	return VerdictOf(res)
 }
 
 // Exceeded lists the backends over budget.
@@ -419,3 +415,29 @@ func (r *Report) OutagesOf(b *Backend) []Outage {
 
 // sortedKeys returns the keys of m, sorted.
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// VerdictOf is the verdict of a set of results: exceeded when one was,
+// pass when at least one was judged, unbudgeted otherwise.
+func VerdictOf(res []budget.Result) string {
+	v := budget.Unbudgeted
+	for _, r := range res {
+		switch r.Verdict {
+		case budget.Exceeded:
+			return budget.Exceeded
+		case budget.Pass:
+			v = budget.Pass
+		}
+	}
+	return v
+}
+
+// Exceeded lists the backends over budget.
+func (s *Summary) Exceeded() []BackendSummary {
+	var out []BackendSummary
+	for _, b := range s.Backends {
+		if b.Verdict == budget.Exceeded {
+			out = append(out, b)
+		}
+	}
+	return out
+}

@@ -1,27 +1,27 @@
 package watch
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
 	"time"
 
-	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/budget"
 	"github.com/zerodown/zerodown/probes"
+	"github.com/zerodown/zerodown/report"
 	"github.com/zerodown/zerodown/rules/alert"
 )
 
-// Summary is what a watch run measured, written as summary.json.
+// Summary is what a watch run measured, written as summary.json: the
+// report's summary (the verdict, per backend totals against budgets,
+// every outage) and the run's own counts per series and alerts.
 type Summary struct {
-	Started  time.Time       `json:"started"`
-	Ended    time.Time       `json:"ended"`
-	Duration float64         `json:"duration_seconds"`
-	Series   []SeriesSummary `json:"series"`
-	Outages  []OutageSummary `json:"outages"`
+	*report.Summary
+	Series []SeriesSummary `json:"series"`
 	// Alerts lists every alert episode the embedded evaluator saw firing,
 	// with its first and last firing time (absent without evaluation).
 	Alerts []AlertSummary `json:"alerts,omitempty"`
 }
+
+// OutageSummary is one outage, from the intervals file.
+type OutageSummary = report.OutageSummary
 
 // AlertSummary is one alert episode.
 type AlertSummary struct {
@@ -64,20 +64,9 @@ type SeriesSummary struct {
 	Removed bool `json:"removed,omitempty"`
 }
 
-// OutageSummary is one outage, from the intervals file.
-type OutageSummary struct {
-	Backend    string    `json:"backend"`
-	Connection string    `json:"connection"`
-	From       time.Time `json:"from"`
-	To         time.Time `json:"to"`
-	Duration   float64   `json:"duration_seconds"`
-	Reason     string    `json:"reason"`
-	Message    string    `json:"message"`
-}
-
 func newSummary(started, ended time.Time, st []probes.Status) *Summary {
-	s := &Summary{Started: started.UTC(), Ended: ended.UTC(), Duration: ended.Sub(started).Seconds(),
-		Series: []SeriesSummary{}, Outages: []OutageSummary{}}
+	s := &Summary{Summary: &report.Summary{Started: started.UTC(), Ended: ended.UTC(), Duration: ended.Sub(started).Seconds(),
+		Backends: []report.BackendSummary{}, Outages: []OutageSummary{}}, Series: []SeriesSummary{}}
 	// A target removed and added again by reloads is one series: its
 	// totals add up.
 	index := map[[2]string]int{}
@@ -112,28 +101,28 @@ func newSummary(started, ended time.Time, st []probes.Status) *Summary {
 	return s
 }
 
-// addOutages adds the disruption intervals that began at or after since
-// (the file may hold earlier runs).
-func (s *Summary) addOutages(ivs []intervals.Interval, since time.Time) {
-	for _, iv := range ivs {
-		if iv.Source != "Disruption" || iv.From.Before(since) {
-			continue
-		}
-		s.Outages = append(s.Outages, OutageSummary{
-			Backend: iv.Locator.Keys["backend"], Connection: iv.Locator.Keys["connection"],
-			From: iv.From.UTC(), To: iv.To.UTC(), Duration: iv.Duration().Seconds(),
-			Reason: iv.Message.Cause, Message: iv.Message.HumanMessage,
-		})
+// judge fills the verdict from the series' own totals, for a run that
+// writes no intervals (and so no report).
+func (s *Summary) judge(budgets *budget.File) {
+	ms := make([]budget.Measured, len(s.Series))
+	for i, x := range s.Series {
+		ms[i] = budget.Measured{Backend: x.Backend, Connection: x.Connection, Disruption: time.Duration(x.Disruption * float64(time.Second))}
+	}
+	res, _ := budget.Judge(budgets, ms)
+	s.Backends = s.Backends[:0]
+	for _, r := range res {
+		s.Backends = append(s.Backends, report.BackendSummary{Result: r})
+	}
+	s.Verdict = report.VerdictOf(res)
+	if budgets != nil {
+		s.Budgets = budgets.Name()
 	}
 }
 
-func (s *Summary) write(path string) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o640); err != nil {
-		return fmt.Errorf("writing summary: %w", err)
-	}
-	return nil
+// fromReport takes the verdict, backends, outages and warnings of the
+// report of the run's intervals, keeping the run's own times.
+func (s *Summary) fromReport(r *report.Report) {
+	own := *s.Summary
+	*s.Summary = *r.Summary()
+	s.Started, s.Ended, s.Duration = own.Started, own.Ended, own.Duration
 }

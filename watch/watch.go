@@ -16,11 +16,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zerodown/zerodown/budget"
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/probes"
+	"github.com/zerodown/zerodown/report"
 	"github.com/zerodown/zerodown/rules/alert"
 	"github.com/zerodown/zerodown/rules/notify"
 )
@@ -86,6 +88,12 @@ type Options struct {
 	// Collectors are registered next to the run's own (the rollback
 	// receiver's metrics).
 	Collectors []prometheus.Collector
+	// Budgets judge the run (nil: nothing judged); the verdict is in the
+	// summary, and OutDir gets the report (junit.xml, report.html,
+	// disruption.csv).
+	Budgets *budget.File
+	// ReportTitle heads report.html.
+	ReportTitle string
 }
 
 // ErrSetup marks an error in what the options name (rule files, alert
@@ -115,6 +123,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		defer cancel()
 	}
 
+	runStart := time.Now() // every interval of this run begins after it
 	base, err := role.Start(o.OutDir, log)
 	if err != nil {
 		return nil, err
@@ -217,17 +226,30 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	sum := newSummary(started, ended, statuses)
 	sum.addAlerts(fired)
+	sum.judge(o.Budgets)
 	if o.OutDir != "" {
-		if ivs, err := intervals.ReadFile(filepath.Join(o.OutDir, IntervalsFile)); err == nil {
-			sum.addOutages(ivs, started)
-		} else {
-			errs = append(errs, err)
-		}
-		if err := sum.write(filepath.Join(o.OutDir, SummaryFile)); err != nil {
+		if err := writeReport(o, sum, runStart); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return sum, errors.Join(errs...)
+}
+
+// writeReport reports the run's intervals (the file may hold earlier
+// runs' too) into OutDir, with summary.json.
+func writeReport(o Options, sum *Summary, runStart time.Time) error {
+	path := filepath.Join(o.OutDir, IntervalsFile)
+	all, warns, err := intervals.ReadFileWarn(path)
+	own := all[:0:0]
+	for _, iv := range all {
+		if !iv.From.Before(runStart) {
+			own = append(own, iv)
+		}
+	}
+	r := report.Build([]report.Input{{Path: path, Intervals: own}}, report.Options{Title: o.ReportTitle, Budgets: o.Budgets})
+	r.Warnings = append(r.Warnings, warns...)
+	sum.fromReport(r)
+	return errors.Join(err, r.Write(o.OutDir, sum))
 }
 
 func reload(load func() (*config.Config, error), engine *probes.Engine, log *slog.Logger, g *serve.ReloadGauges) {

@@ -691,7 +691,7 @@ func TestRunReloadRemovesFailingTarget(t *testing.T) {
 	}
 	found := false
 	for _, iv := range ivs {
-		if iv.Locator.Keys["backend"] != "down" {
+		if iv.Locator.Keys["backend"] != "down" || iv.Source != "Disruption" {
 			continue
 		}
 		found = true

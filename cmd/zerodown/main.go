@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -23,9 +24,11 @@ import (
 	"github.com/prometheus/common/version"
 	"golang.org/x/term"
 
+	"github.com/zerodown/zerodown/budget"
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/demo"
 	"github.com/zerodown/zerodown/internal/memlimit"
+	"github.com/zerodown/zerodown/report"
 	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/watch"
 )
@@ -62,6 +65,7 @@ Usage:
   zerodown demo [flags]                run watch against a loopback test target with scheduled outages
   zerodown poller [flags]              in a cluster, one per node: probe static and discovered targets
   zerodown controller [flags]          in a cluster: operator, version, node and workload state as metrics and intervals
+  zerodown report [flags] FILE|DIR... judge interval files against budgets: junit.xml, report.html, CSV, JSON
   zerodown rules test|check FILE...    run rule unit tests (promtool's format) or check rule files, in-process
   zerodown rollback check FILE         validate a rollback policy (the controller's --rollback.policy)
   zerodown version                     print the version
@@ -89,6 +93,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runController(args[1:], stdout, stderr)
 	case "rules":
 		return runRules(args[1:], stdout, stderr)
+	case "report":
+		return runReport(args[1:], stdout, stderr)
 	case "rollback":
 		return runRollback(args[1:], stdout, stderr)
 	case "version", "--version":
@@ -97,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[0] == "help" {
 			switch args[1] {
-			case "watch", "demo", "poller", "controller", "rules", "rollback":
+			case "watch", "demo", "poller", "controller", "rules", "rollback", "report":
 				return run([]string{args[1], "-h"}, stdout, stderr)
 			}
 		}
@@ -189,8 +195,10 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		timeout   = fs.Duration("timeout", 0, "timeout of one probe (default 1s); a probe slower than min(interval, timeout) fails with reason timeout")
 		duration  = fs.Duration("duration", 0, "how long to watch; 0 watches until SIGINT or SIGTERM")
 		listen    = fs.String("listen", "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
-		out       = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and summary.json")
-		budget    = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this (0 = no budget)")
+		out       = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and, at the end, the report: summary.json, junit.xml, report.html, disruption.csv")
+		flatBdgt  = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this, no grace (0 = no budget; targets' own budget fields count too)")
+		budgets   = fs.String("budgets", "", "budget file (per backend and connection, with globs, history and grace; see budget/testdata/example.yaml): exit 3 if one is exceeded")
+		title     = fs.String("report.title", "zerodown watch", "title of report.html")
 		maxRate   = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
 		native    = fs.Bool("probe.native-histograms-only", false, "export zerodown_probe_duration_seconds as a native histogram only, without its 15 classic bucket series per target and connection")
 		empty     = fs.Bool("config.allow-empty", false, "accept a configuration, or a SIGHUP reload, with no targets (otherwise an error: a truncated file must not silently stop all probing)")
@@ -240,12 +248,12 @@ Flags:
 		return exitUsage
 	}
 	if !nonNegative(stderr, "watch", map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
-		"timeout": timeout.Seconds(), "duration": duration.Seconds(), "budget": budget.Seconds(), "probe.max-rate": *maxRate,
+		"timeout": timeout.Seconds(), "duration": duration.Seconds(), "budget": flatBdgt.Seconds(), "probe.max-rate": *maxRate,
 		"rules.interval": ruleStep.Seconds()}) {
 		return exitUsage
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout),
-		Budget: config.Duration(*budget)}
+		Budget: config.Duration(*flatBdgt)}
 	// One rule for the check, the start and every reload.
 	load := func() (*config.Config, error) {
 		cfg, err := loadConfig(*cfgFile, flags.args, overrides)
@@ -260,6 +268,11 @@ Flags:
 		if errors.Is(err, errNoTargets) {
 			fs.Usage()
 		}
+		return exitUsage
+	}
+	judge, err := budgetsOf(*budgets, *flatBdgt, *cfgFile, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
 	if *check {
@@ -293,7 +306,7 @@ Flags:
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
 		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty), Pprof: flags.pprof,
 		RulesInterval: *ruleStep, RuleFiles: ruleFiles, AlertmanagerURL: *amURL, AlertWebhook: *webhook, ExternalURL: *extURL, AlertHook: hook,
-		Collectors: extra,
+		Collectors: extra, Budgets: judge, ReportTitle: *title,
 	})
 	if errors.Is(err, watch.ErrSetup) {
 		fmt.Fprintln(stderr, "zerodown watch:", err)
@@ -303,20 +316,46 @@ Flags:
 		log.Error("watch failed", "err", err)
 		return exitFailure
 	}
-	if *budget > 0 {
-		over := false
-		for _, s := range sum.Series {
-			if d := time.Duration(s.Disruption * float64(time.Second)); d > *budget {
-				fmt.Fprintf(stderr, "budget exceeded: %s over %s connections was disrupted for %s (budget %s)\n",
-					s.Backend, s.Connection, d.Round(time.Millisecond), *budget)
-				over = true
-			}
-		}
-		if over {
-			return exitBudget
-		}
+	return verdictExit(sum.Summary, stderr)
+}
+
+// verdictExit prints the backends over budget and returns exitBudget if
+// there are any.
+func verdictExit(s *report.Summary, stderr io.Writer) int {
+	over := s.Exceeded()
+	for _, b := range over {
+		fmt.Fprintf(stderr, "budget exceeded: %s over %s connections was disrupted for %.3fs, over its limit of %.3fs (allowed %.3fs, %s)\n",
+			b.Backend, b.Connection, b.Disruption, *b.Limit, *b.Allowed, b.Source)
+	}
+	if len(over) > 0 {
+		return exitBudget
 	}
 	return exitOK
+}
+
+// budgetsOf returns the budgets that judge a watch run: the --budgets
+// file, or else the targets' own budget fields and --budget for the rest
+// (strict: no grace), or nil when there are none.
+func budgetsOf(file string, flat time.Duration, cfgFile string, cfg *config.Config) (*budget.File, error) {
+	if file != "" {
+		if flat > 0 {
+			return nil, errors.New("zerodown watch: give --budgets or --budget, not both")
+		}
+		return budget.Load(file)
+	}
+	own := map[string]time.Duration{}
+	for _, t := range cfg.Targets {
+		if d := time.Duration(t.Budget); d > 0 && d != flat {
+			own[t.Name] = d
+		}
+	}
+	switch {
+	case len(own) > 0:
+		return budget.Strict(flat, own, cmp.Or(cfgFile, "the targets' budget")), nil
+	case flat > 0:
+		return budget.Flat(flat), nil
+	}
+	return nil, nil
 }
 
 // checkListen reports a --listen value that cannot be a listen address

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/common/version"
 
+	"github.com/zerodown/zerodown/report"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/testtarget/targettest"
 	"github.com/zerodown/zerodown/watch"
@@ -309,9 +310,14 @@ func TestWatch(t *testing.T) {
 		if code != exitBudget {
 			t.Errorf("exit code %d, want %d (refused for %s)\nstderr:\n%s", code, exitBudget, rec.Duration(), stderr)
 		}
-		for _, w := range []string{"budget exceeded: " + backend + " over new connections", "budget exceeded: " + backend + " over reused connections", "(budget 1ms)"} {
+		for _, w := range []string{"budget exceeded: " + backend + " over new connections", "budget exceeded: " + backend + " over reused connections", "over its limit of 0.001s (allowed 0.001s, --budget)"} {
 			if !strings.Contains(stderr, w) {
 				t.Errorf("stderr has no %q:\n%s", w, stderr)
+			}
+		}
+		for _, f := range []string{report.JUnitFile, report.HTMLFile, report.CSVFile} {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("no %s after exceeding the budget: %v", f, err)
 			}
 		}
 		if _, err := os.Stat(filepath.Join(out, watch.SummaryFile)); err != nil {

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/report"
+)
+
+// rec is one closed interval record of a poller's file.
+func rec(id, source, backend, conn, node, cause string, from, to string) string {
+	return `{"id":"` + id + `","from":"2026-11-27T10:00:` + from + `Z","to":"2026-11-27T10:00:` + to + `Z","state":"closed","level":"Error","source":"` + source +
+		`","locator":{"type":"` + source + `","keys":{"backend":"` + backend + `","connection":"` + conn + `","node":"` + node + `"}},` +
+		`"message":{"reason":"x","cause":"` + cause + `","humanMessage":"` + backend + ` down"}}` + "\n"
+}
+
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	n1 := rec("1", "Probing", "api", "new", "n1", "", "00", "59") + rec("2", "Disruption", "api", "new", "n1", "reset", "01", "04.5")
+	n2 := rec("1", "Probing", "api", "new", "n2", "", "00", "59") + rec("2", "Disruption", "api", "new", "n2", "timeout", "02", "03") +
+		`{"id":"3","from":"2026-11-27T10:00:3` // torn by a crash
+	if err := os.WriteFile(filepath.Join(dir, "n1.jsonl"), []byte(n1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "n2.jsonl"), []byte(n2), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	budgets := writeFile(t, "budgets.yaml", "budgets:\n  - backend: api\n    history: {p50: 0s, p95: 1s, p99: 2s, upgrades: 3}\n    grace: {add: 1s, factor: 1}\n")
+	out := filepath.Join(t.TempDir(), "report")
+
+	code, stdout, stderr := runArgs(t, "report", "--budgets", budgets, "--out", out, dir)
+	if code != exitBudget {
+		t.Fatalf("exit %d, want %d (3.5s over a limit of 3s)\nstdout:\n%s\nstderr:\n%s", code, exitBudget, stdout, stderr)
+	}
+	for _, want := range []string{"budget exceeded: api over new connections was disrupted for 3.500s, over its limit of 3.000s (allowed 2.000s, " + budgets + ":2)",
+		"n2.jsonl: the last line is torn"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	var s report.Summary
+	b, err := os.ReadFile(filepath.Join(out, report.SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil || s.Verdict != "exceeded" || len(s.Backends) != 1 || s.Backends[0].SeenByAll != 1 || len(s.Warnings) != 1 {
+		t.Fatalf("summary.json (err %v):\n%s", err, b)
+	}
+
+	// A passing budget: exit 0.
+	if code, _, stderr := runArgs(t, "report", "--budget", "4s", "--out", out, filepath.Join(dir, "n1.jsonl"), filepath.Join(dir, "n2.jsonl")); code != exitOK {
+		t.Fatalf("exit %d with a 4 s budget, want 0\n%s", code, stderr)
+	}
+}
+
+func TestReportBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good := rec("2", "Disruption", "api", "new", "n1", "reset", "01", "02")
+	bad := filepath.Join(dir, "bad.jsonl")
+	if err := os.WriteFile(bad, []byte(good+`{"id":"4","state":"closed"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "report")
+	code, _, stderr := runArgs(t, "report", "--out", out, bad)
+	if code != exitUsage || !strings.Contains(stderr, bad+`:2: invalid record: missing "from"`) {
+		t.Fatalf("exit %d, stderr:\n%s\nwant 2 and the file, line and field", code, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, report.CSVFile)); err != nil || !strings.Contains(string(b), "api,new,n1") {
+		t.Fatalf("the good record was not reported: %v\n%s", err, b)
+	}
+	budgets := writeFile(t, "budgets.yaml", "default:\n  allowed: 5\n")
+	code, _, stderr = runArgs(t, "report", "--budgets", budgets, "--out", out, bad)
+	if code != exitUsage || !strings.Contains(stderr, budgets+`:2: column 12: expected a duration with a unit`) {
+		t.Fatalf("exit %d, stderr:\n%s\nwant 2 and the budget file's line", code, stderr)
+	}
+	for _, args := range [][]string{{"report"}, {"report", "--out", out, "--budget", "1s", "--budgets", budgets, bad},
+		{"report", "--out", out, "--budget", "-1s", bad}, {"report", "--out", out, filepath.Join(dir, "missing.jsonl")}} {
+		if code, _, _ := runArgs(t, args...); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+}
+
+// The targets' own budgets judge a watch run next to --budget; a budget
+// file replaces both.
+func TestBudgetsOf(t *testing.T) {
+	cfg := &config.Config{Targets: []config.Target{{Name: "a"}, {Name: "b"}}}
+	cfg.Targets[0].Budget = config.Duration(2 * time.Second)
+	cfg.Targets[1].Budget = config.Duration(time.Second) // --budget's, applied as the default
+	f, err := budgetsOf("", time.Second, "zerodown.yaml", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := f.For("a", "new"); b.Limit != 2*time.Second || b.Source != "zerodown.yaml (a)" {
+		t.Errorf("a: %+v, want its own 2 s", b)
+	}
+	if b, _ := f.For("new-by-reload", "new"); b.Limit != time.Second || b.Source != "zerodown.yaml (default)" {
+		t.Errorf("a target added later: %+v, want --budget's 1 s", b)
+	}
+	if f, err := budgetsOf("", 0, "", &config.Config{Targets: []config.Target{{Name: "x"}}}); f != nil || err != nil {
+		t.Errorf("no budgets anywhere: %v, %v; want none", f, err)
+	}
+}
