@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
            -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: help build build-cluster build-lite demo test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
+.PHONY: help build build-cluster build-lite demo report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,10 +23,17 @@ build-lite: ## build bin/zerodown-lite: watch and demo only, without client-go (
 demo: build ## start the loopback test target with scheduled outages and watch it (about 40 s)
 	./$(BIN) demo --out zerodown-demo
 
+report-screenshot: demo ## docs/report.png: the demo's intervals judged by budget/testdata/example.yaml, in headless chromium
+	./e2e/install-debian.sh chromium:chromium
+	./$(BIN) report --title "zerodown demo" --budgets budget/testdata/example.yaml --out zerodown-demo/report zerodown-demo/intervals.jsonl || [ $$? = 3 ]
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,1150 \
+		--screenshot=docs/report.png "file://$(CURDIR)/zerodown-demo/report/report.html" 2>/dev/null
+
 test: fmt-check vet unit rules-test e2e ## everything CI runs: formatting, vet, unit and loopback tests, rule tests, then the e2e tests
 
-unit: ## unit and loopback tests (with -race), no control plane
-	$(GO) test -race -count=1 ./...
+unit: ## unit and loopback tests (with -race), no control plane; the report's tests run in headless chromium (installed when missing)
+	./e2e/install-debian.sh chromium:chromium
+	ZERODOWN_REQUIRE_BROWSER=1 $(GO) test -race -count=1 ./...
 
 rules-manifest: ## regenerate deploy/components/monitoring/prometheusrule.yaml from rules/*.rules.yaml
 	$(GO) run ./rules/genmanifest

@@ -131,3 +131,24 @@ func TestStrict(t *testing.T) {
 		t.Fatal("an exact name matched as a glob")
 	}
 }
+
+// The example the flags' help points at is valid and means what it says.
+func TestExample(t *testing.T) {
+	f, err := Load("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		backend, conn string
+		limit         time.Duration
+	}{
+		{"dns-udp", "new", 7400 * time.Millisecond}, // max(2.4s, 1s) + 5s
+		{"https", "reused", time.Second},
+		{"https", "new", 6 * time.Second},
+		{"tcp", "reused", 6 * time.Second},
+	} {
+		if b, _ := f.For(c.backend, c.conn); b.Limit != c.limit {
+			t.Errorf("%s/%s: limit %s, want %s", c.backend, c.conn, b.Limit, c.limit)
+		}
+	}
+}
