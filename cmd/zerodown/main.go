@@ -223,11 +223,15 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 
 Probes targets from --config and the command line over new and reused
 connections until --duration passes or it is interrupted. SIGHUP reloads --config.
-Exit codes: 0 done, 1 runtime error, 2 bad flags or configuration, 3 budget exceeded.
+At the end --out gets the report: summary.json (the verdict), junit.xml,
+report.html (a self-contained timeline) and disruption.csv.
+Exit codes: 0 done, 1 runtime error, 2 bad flags, configuration or budget
+file, 3 budget exceeded (--budget, --budgets or the targets' own budget).
 
 Examples:
   zerodown watch --interval 100ms https://api.example.com:6443/readyz tcp://db:5432
   zerodown watch --config zerodown.yaml --duration 45m --budget 5s --out artifacts
+  zerodown watch --config zerodown.yaml --duration 45m --budgets budgets.yaml --out artifacts
   zerodown watch --config zerodown.yaml --config.check
   zerodown watch --config zerodown.yaml --alertmanager.url http://127.0.0.1:9093
 
