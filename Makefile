@@ -31,9 +31,9 @@ report-screenshot: demo ## docs/report.png: the demo's intervals judged by budge
 
 test: fmt-check vet unit rules-test e2e ## everything CI runs: formatting, vet, unit and loopback tests, rule tests, then the e2e tests
 
-unit: ## unit and loopback tests (with -race), no control plane; the report's tests run in headless chromium (installed when missing)
-	./e2e/install-debian.sh chromium:chromium
-	ZERODOWN_REQUIRE_BROWSER=1 $(GO) test -race -count=1 ./...
+unit: ## unit and loopback tests (with -race), no control plane; the report's tests run in headless chromium, budget derive's against Debian's prometheus (both installed when missing)
+	./e2e/install-debian.sh chromium:chromium promtool:prometheus
+	ZERODOWN_REQUIRE_TOOLS=1 $(GO) test -race -count=1 ./...
 
 rules-manifest: ## regenerate deploy/components/monitoring/prometheusrule.yaml from rules/*.rules.yaml
 	$(GO) run ./rules/genmanifest

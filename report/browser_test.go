@@ -23,7 +23,7 @@ import (
 )
 
 // chromiumPath finds a headless-capable browser. Without one the browser
-// tests skip, unless ZERODOWN_REQUIRE_BROWSER is set (make test sets it,
+// tests skip, unless ZERODOWN_REQUIRE_TOOLS is set (make test sets it,
 // and .ci/run installs Debian's chromium).
 func chromiumPath(tb testing.TB) string {
 	for _, n := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -31,8 +31,8 @@ func chromiumPath(tb testing.TB) string {
 			return p
 		}
 	}
-	if os.Getenv("ZERODOWN_REQUIRE_BROWSER") != "" {
-		tb.Fatal("no chromium on PATH, and ZERODOWN_REQUIRE_BROWSER is set: install it (apt-get install chromium)")
+	if os.Getenv("ZERODOWN_REQUIRE_TOOLS") != "" {
+		tb.Fatal("no chromium on PATH, and ZERODOWN_REQUIRE_TOOLS is set: install it (apt-get install chromium)")
 	}
 	tb.Skip("no chromium on PATH: install it (apt-get install chromium), or run make test")
 	return ""

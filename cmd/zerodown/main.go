@@ -66,6 +66,7 @@ Usage:
   zerodown poller [flags]              in a cluster, one per node: probe static and discovered targets
   zerodown controller [flags]          in a cluster: operator, version, node and workload state as metrics and intervals
   zerodown report [flags] FILE|DIR... judge interval files against budgets: junit.xml, report.html, CSV, JSON
+  zerodown budget derive|check        budgets from past upgrades in Prometheus; validate a budget file
   zerodown rules test|check FILE...    run rule unit tests (promtool's format) or check rule files, in-process
   zerodown rollback check FILE         validate a rollback policy (the controller's --rollback.policy)
   zerodown version                     print the version
@@ -95,6 +96,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runRules(args[1:], stdout, stderr)
 	case "report":
 		return runReport(args[1:], stdout, stderr)
+	case "budget":
+		return runBudget(args[1:], stdout, stderr)
 	case "rollback":
 		return runRollback(args[1:], stdout, stderr)
 	case "version", "--version":
@@ -103,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[0] == "help" {
 			switch args[1] {
-			case "watch", "demo", "poller", "controller", "rules", "rollback", "report":
+			case "watch", "demo", "poller", "controller", "rules", "rollback", "report", "budget":
 				return run([]string{args[1], "-h"}, stdout, stderr)
 			}
 		}

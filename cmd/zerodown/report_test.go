@@ -106,3 +106,30 @@ func TestBudgetsOf(t *testing.T) {
 		t.Errorf("no budgets anywhere: %v, %v; want none", f, err)
 	}
 }
+
+func TestBudgetCommand(t *testing.T) {
+	if code, stdout, _ := runArgs(t, "budget", "check", "../../budget/testdata/example.yaml"); code != exitOK || !strings.Contains(stdout, "2 budgets, a default") {
+		t.Errorf("budget check of the example: exit %d, %q", code, stdout)
+	}
+	bad := writeFile(t, "b.yaml", "budgets:\n  - backend: a\n")
+	if code, _, stderr := runArgs(t, "budget", "check", bad); code != exitUsage || !strings.Contains(stderr, bad+":2: budgets[0]: expected allowed") {
+		t.Errorf("budget check of a bad file: exit %d, %q", code, stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"budget", "derive"}, "--prometheus is required"},
+		{[]string{"budget", "derive", "--prometheus", "http://127.0.0.1:9", "--since", "-1d"}, "--since: expected a positive duration"},
+		{[]string{"budget", "derive", "--prometheus", "http://127.0.0.1:9", "--until", "yesterday"}, "--until: expected an RFC 3339 time"},
+		{[]string{"budget", "frobnicate"}, `unknown subcommand "frobnicate"`},
+	} {
+		if code, _, stderr := runArgs(t, c.args...); code != exitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+	// Prometheus down: a runtime error, saying which query failed where.
+	if code, _, stderr := runArgs(t, "budget", "derive", "--prometheus", "http://127.0.0.1:9", "--since", "1d"); code != exitFailure || !strings.Contains(stderr, "querying http://127.0.0.1:9") {
+		t.Errorf("Prometheus down: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -1,0 +1,279 @@
+package derive
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerodown/zerodown/budget"
+	"github.com/zerodown/zerodown/internal/testwait"
+)
+
+// tool finds a command of Debian's prometheus package. Without it the
+// test skips, unless ZERODOWN_REQUIRE_TOOLS is set (make test sets it and
+// installs the package).
+func tool(t *testing.T, name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if os.Getenv("ZERODOWN_REQUIRE_TOOLS") != "" {
+		t.Fatalf("no %s on PATH, and ZERODOWN_REQUIRE_TOOLS is set: apt-get install prometheus", name)
+	}
+	t.Skipf("no %s on PATH: apt-get install prometheus, or run make test", name)
+	return ""
+}
+
+// history is the exposition (OpenMetrics, with timestamps) of five
+// completed upgrades and one still running, as Prometheus would have
+// scraped it from the controller and two pollers every 5 minutes, and the
+// per-upgrade rule for backend web only.
+type history struct {
+	step     time.Duration
+	from, to time.Time
+	starts   []time.Time // of each upgrade
+	length   time.Duration
+	versions []string
+	// disruption per backend/connection and upgrade, as poller p1 saw it;
+	// p2 saw 0.5 s more.
+	disruption map[string][]float64
+}
+
+func newHistory(now time.Time) *history {
+	h := &history{step: 5 * time.Minute, to: now.Truncate(5 * time.Minute), length: time.Hour}
+	h.from = h.to.Add(-4 * 24 * time.Hour)
+	for i := range 5 {
+		h.starts = append(h.starts, h.from.Add(time.Hour+time.Duration(i)*14*time.Hour))
+		h.versions = append(h.versions, fmt.Sprintf("4.16.%d", i+1))
+	}
+	h.starts = append(h.starts, h.to.Add(-30*time.Minute)) // running at the end
+	h.versions = append(h.versions, "4.16.6")
+	h.disruption = map[string][]float64{
+		"web/new":    {1, 2, 3, 4, 5, 100},
+		"web/reused": {0, 0, 0.25, 0, 0, 100},
+		"db/new":     {0.5, 0.5, 1.5, 2.5, 10, 100},
+		"db/reused":  {0, 0, 0, 0, 0, 100},
+	}
+	return h
+}
+
+// upgradeAt returns the index of the newest upgrade started by t (-1 for
+// none).
+func (h *history) upgradeAt(t time.Time) int {
+	i := -1
+	for j, s := range h.starts {
+		if !t.Before(s) {
+			i = j
+		}
+	}
+	return i
+}
+
+func (h *history) openMetrics() string {
+	var b strings.Builder
+	each := func(fn func(t time.Time)) {
+		for t := h.from; !t.After(h.to); t = t.Add(h.step) {
+			fn(t)
+		}
+	}
+	b.WriteString("# TYPE zerodown_upgrade_in_progress gauge\n")
+	each(func(t time.Time) {
+		v := 0
+		if i := h.upgradeAt(t); i >= 0 && (i == len(h.starts)-1 || t.Before(h.starts[i].Add(h.length))) {
+			v = 1
+		}
+		fmt.Fprintf(&b, "zerodown_upgrade_in_progress{name=\"version\"} %d %d\n", v, t.Unix())
+	})
+	b.WriteString("# TYPE zerodown_upgrade_start_timestamp_seconds gauge\n")
+	for i, v := range h.versions {
+		each(func(t time.Time) {
+			if h.upgradeAt(t) == i {
+				fmt.Fprintf(&b, "zerodown_upgrade_start_timestamp_seconds{name=\"version\",version=%q} %d %d\n", v, h.starts[i].Unix(), t.Unix())
+			}
+		})
+	}
+	b.WriteString("# TYPE zerodown_upgrade_completion_timestamp_seconds gauge\n")
+	for i, v := range h.versions[:5] {
+		end := h.starts[i].Add(h.length)
+		each(func(t time.Time) {
+			if h.upgradeAt(t) == i && !t.Before(end) {
+				fmt.Fprintf(&b, "zerodown_upgrade_completion_timestamp_seconds{name=\"version\",version=%q,state=\"Completed\"} %d %d\n", v, end.Unix(), t.Unix())
+			}
+		})
+	}
+	b.WriteString("# TYPE zerodown_disruption_seconds counter\n")
+	for _, bc := range []string{"db/new", "db/reused", "web/new", "web/reused"} {
+		backend, conn, _ := strings.Cut(bc, "/")
+		for p, extra := range map[string]float64{"p1": 0, "p2": 0.5} {
+			for _, reason := range []string{"reset", "timeout"} {
+				each(func(t time.Time) {
+					total := 0.0
+					for i, s := range h.starts {
+						if !t.Before(s.Add(30 * time.Minute)) {
+							d := h.disruption[bc][i] + extra
+							if reason == "timeout" {
+								d = 0 // a reason that saw nothing: summed away
+							}
+							total += d
+						}
+					}
+					fmt.Fprintf(&b, "zerodown_disruption_seconds_total{backend=%q,connection=%q,reason=%q,instance=%q} %g %d\n", backend, conn, reason, p, total, t.Unix())
+				})
+			}
+		}
+	}
+	b.WriteString("# TYPE " + RuleMetric + " gauge\n")
+	for _, conn := range []string{"new", "reused"} {
+		each(func(t time.Time) {
+			i := h.upgradeAt(t)
+			if i < 0 || t.Before(h.starts[i].Add(30*time.Minute)) {
+				return
+			}
+			fmt.Fprintf(&b, "%s{backend=\"web\",connection=%q,version=%q} %g %d\n", RuleMetric, conn, h.versions[i], h.disruption["web/"+conn][i], t.Unix())
+		})
+	}
+	b.WriteString("# EOF\n")
+	return b.String()
+}
+
+// startPrometheus backfills the exposition into blocks with promtool and
+// starts Debian's prometheus on them, on a loopback port.
+func startPrometheus(t *testing.T, exposition string) string {
+	promtool, prom := tool(t, "promtool"), tool(t, "prometheus")
+	dir := t.TempDir()
+	in, data := filepath.Join(dir, "history.om"), filepath.Join(dir, "data")
+	if err := os.WriteFile(in, []byte(exposition), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", in, data).CombinedOutput(); err != nil {
+		t.Fatalf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte("global: {scrape_interval: 1m}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	var logs bytes.Buffer
+	cmd := exec.Command(prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=30d",
+		"--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("prometheus:\n%s", logs.String())
+		}
+	})
+	url := "http://" + addr
+	testwait.Until(t, "prometheus ready", func() bool {
+		resp, err := http.Get(url + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return url
+}
+
+// The history of five upgrades, backfilled into a real Prometheus: the
+// percentiles come from the per-upgrade rule where it exists (web) and
+// from the counters where it does not (db); the running upgrade is left
+// out; queries are split into windows; the file written loads as a
+// budget file with the history in it.
+func TestDeriveFromPrometheus(t *testing.T) {
+	h := newHistory(time.Now())
+	url := startPrometheus(t, h.openMetrics())
+	res, err := Derive(context.Background(), Options{URL: url, Since: 5 * 24 * time.Hour, Until: h.to, Chunk: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Running != "4.16.6" {
+		t.Errorf("running upgrade %q, want 4.16.6", res.Running)
+	}
+	// 5 windows of a day for the rule, the starts and the completions, one
+	// query per completed upgrade, one for the running one.
+	if res.Queries != 5*3+5+1 {
+		t.Errorf("%d queries, want %d", res.Queries, 5*3+5+1)
+	}
+	ms := func(f float64) time.Duration { return time.Duration(f*1000) * time.Millisecond }
+	want := map[string]struct {
+		source        string
+		p50, p95, p99 time.Duration
+	}{
+		"db/new":     {CounterMetric, ms(1.5), ms(8.5), ms(9.7)},
+		"db/reused":  {CounterMetric, 0, 0, 0},
+		"web/new":    {RuleMetric, ms(3), ms(4.8), ms(4.96)},
+		"web/reused": {RuleMetric, 0, ms(0.2), ms(0.24)},
+	}
+	if len(res.Series) != len(want) {
+		t.Fatalf("%d series, want %d: %+v", len(res.Series), len(want), res.Series)
+	}
+	for _, s := range res.Series {
+		w := want[s.Backend+"/"+s.Connection]
+		if s.Source != w.source || s.P50 != w.p50 || s.P95 != w.p95 || s.P99 != w.p99 || len(s.Upgrades) != 5 {
+			t.Errorf("%s/%s: from %s, %d upgrades, p50 %s p95 %s p99 %s; want from %s, 5 upgrades, %s %s %s",
+				s.Backend, s.Connection, s.Source, len(s.Upgrades), s.P50, s.P95, s.P99, w.source, w.p50, w.p95, w.p99)
+		}
+	}
+
+	var buf bytes.Buffer
+	if err := res.WriteBudgetFile(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := budget.Parse(buf.Bytes(), "derived.yaml")
+	if err != nil {
+		t.Fatalf("the derived file does not load: %v\n%s", err, buf.String())
+	}
+	b, ok := f.For("db", "new")
+	if !ok || b.Allowed != ms(9.7) || b.Limit != ms(14.7) || b.History.Upgrades != 5 {
+		t.Errorf("db/new from the derived file: %+v, want allowed 9.7s, limit 14.7s, 5 upgrades", b)
+	}
+	if b, _ := f.For("web", "reused"); b.Allowed != time.Second {
+		t.Errorf("web/reused: allowed %s, want 1s (the floor above a p99 of 0.24s)", b.Allowed)
+	}
+	for _, s := range []string{"4.16.5 10s", "the upgrade to 4.16.6 was still running"} {
+		if !strings.Contains(buf.String(), s) {
+			t.Errorf("the derived file lacks %q:\n%s", s, buf.String())
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ups := func(xs ...float64) []Upgrade {
+		var out []Upgrade
+		for _, x := range xs {
+			out = append(out, Upgrade{Disruption: seconds(x)})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		xs   []float64
+		p    float64
+		want time.Duration
+	}{
+		{nil, 0.99, 0},
+		{[]float64{7}, 0.99, 7 * time.Second},
+		{[]float64{4, 1, 3, 2}, 0.5, 2500 * time.Millisecond},
+		{[]float64{1, 2, 3, 4, 5}, 0.95, 4800 * time.Millisecond},
+	} {
+		if got := percentile(ups(c.xs...), c.p); got != c.want {
+			t.Errorf("percentile(%v, %g) = %s, want %s", c.xs, c.p, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/zerodown/zerodown/budget"
+	"github.com/zerodown/zerodown/budget/derive"
+)
+
+const budgetUsage = `Usage:
+  zerodown budget derive --prometheus URL [--since 90d] [--out FILE]
+  zerodown budget check FILE
+
+derive computes, per backend and connection, the P50, P95 and P99 of the
+disruption of past upgrades stored in Prometheus (from the recording rule
+backend_connection:zerodown_upgrade_disruption_seconds:last, or from
+zerodown_disruption_seconds_total between each upgrade's start and
+completion where the rule is absent) and writes a budget file for
+watch --budgets and report --budgets, with the history it used as comments.
+check validates a budget file: exit 0 valid, 2 invalid (file:line: field).
+`
+
+func runBudget(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, budgetUsage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, budgetUsage)
+		return exitOK
+	case "check":
+		if len(args) != 2 {
+			fmt.Fprint(stderr, budgetUsage)
+			return exitUsage
+		}
+		f, err := budget.Load(args[1])
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		def := "no default"
+		if f.Default != nil {
+			def = "a default"
+		}
+		fmt.Fprintf(stdout, "budget file valid: %d budgets, %s\n", len(f.Budgets), def)
+		return exitOK
+	case "derive":
+		return runDerive(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "zerodown budget: unknown subcommand %q\n\n%s", args[0], budgetUsage)
+	return exitUsage
+}
+
+func runDerive(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("budget derive", flag.ContinueOnError)
+	var (
+		prom    = fs.String("prometheus", "", "URL of the Prometheus that holds the history, e.g. http://127.0.0.1:9090 (required)")
+		since   = fs.String("since", "90d", "how far back to read (Prometheus durations: 90d, 12w, 1y)")
+		until   = fs.String("until", "", "end of the history, RFC 3339 (default now)")
+		chunk   = fs.String("chunk", "7d", "longest window one query covers: long histories are read window by window")
+		out     = fs.String("out", "", "budget file to write (default stdout)")
+		token   = fs.String("prometheus.bearer-token-file", "", "file with a bearer token for Prometheus (read for every request)")
+		timeout = fs.Duration("query.timeout", 2*time.Minute, "timeout of one query")
+		flags   common
+	)
+	flags.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), budgetUsage+"\nFlags of derive:\n")
+		fs.PrintDefaults()
+	}
+	_, _, _, code, ok := flags.parse(fs, args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	bad := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "zerodown budget derive: "+format+"\n", a...)
+		return exitUsage
+	}
+	if *prom == "" {
+		return bad("--prometheus is required")
+	}
+	if len(flags.args) > 0 {
+		return bad("unexpected arguments %q", flags.args)
+	}
+	o := derive.Options{URL: *prom, BearerTokenFile: *token, Timeout: *timeout}
+	for name, p := range map[string]struct {
+		s  string
+		to *time.Duration
+	}{"since": {*since, &o.Since}, "chunk": {*chunk, &o.Chunk}} {
+		d, err := model.ParseDuration(p.s)
+		if err != nil || d <= 0 {
+			return bad("--%s: expected a positive duration such as 90d, got %q", name, p.s)
+		}
+		*p.to = time.Duration(d)
+	}
+	if *until != "" {
+		t, err := time.Parse(time.RFC3339, *until)
+		if err != nil {
+			return bad("--until: expected an RFC 3339 time such as 2026-12-01T00:00:00Z, got %q", *until)
+		}
+		o.Until = t
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := derive.Derive(ctx, o)
+	if err != nil {
+		fmt.Fprintln(stderr, "zerodown budget derive:", err)
+		return exitFailure
+	}
+	var buf bytes.Buffer
+	if err := res.WriteBudgetFile(&buf); err != nil {
+		fmt.Fprintln(stderr, "zerodown budget derive:", err)
+		return exitFailure
+	}
+	if *out == "" {
+		_, _ = stdout.Write(buf.Bytes())
+	} else if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(stderr, "zerodown budget derive:", err)
+		return exitFailure
+	}
+	fmt.Fprintf(stderr, "%d backends x connections from %d queries\n", len(res.Series), res.Queries)
+	return exitOK
+}
