@@ -226,7 +226,7 @@ func Run(ctx context.Context, o Options) error {
 		return serve.Waiting(pending)
 	}
 	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof,
-		Handlers: handlers})
+		Handlers: handlers, Intervals: base.IntervalsPath})
 	if err != nil {
 		return err
 	}

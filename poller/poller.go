@@ -235,7 +235,8 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 
-	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof})
+	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof,
+		Intervals: base.IntervalsPath})
 	if err != nil {
 		return err
 	}

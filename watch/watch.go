@@ -159,7 +159,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	var srv *serve.Server
 	if o.Listen != "" {
 		var err error
-		if srv, err = serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof}); err != nil {
+		if srv, err = serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof,
+			Intervals: base.IntervalsPath}); err != nil {
 			engine.Stop()
 			sink.Close()
 			if alerts != nil {

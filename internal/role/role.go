@@ -21,8 +21,9 @@ import (
 // Base is what Start sets up.
 type Base struct {
 	// Intervals is the role's interval stream, nil without an output
-	// folder.
-	Intervals *intervals.Writer
+	// folder; IntervalsPath its file ("" without one).
+	Intervals     *intervals.Writer
+	IntervalsPath string
 	// Registry holds zerodown_build_info and the Go and process
 	// collectors; the role registers its own.
 	Registry *prometheus.Registry
@@ -44,11 +45,12 @@ func Start(outDir string, log *slog.Logger) (*Base, error) {
 	if outDir == "" {
 		return b, nil
 	}
-	iw, err := intervals.Create(filepath.Join(outDir, intervals.FileName), intervals.Options{})
+	path := filepath.Join(outDir, intervals.FileName)
+	iw, err := intervals.Create(path, intervals.Options{})
 	if err != nil {
 		return nil, err
 	}
-	b.Intervals = iw
+	b.Intervals, b.IntervalsPath = iw, path
 	ctx, stop := context.WithCancel(context.Background())
 	b.stop = stop
 	b.beat.Add(1)

@@ -1,6 +1,7 @@
 // Package serve runs the HTTP endpoints every zerodown role has: /metrics
-// (Prometheus text and OpenMetrics), /healthz (the process is alive) and
-// /readyz (it has what it needs to do its job).
+// (Prometheus text and OpenMetrics), /healthz (the process is alive),
+// /readyz (it has what it needs to do its job) and /intervals (its
+// interval stream).
 package serve
 
 import (
@@ -17,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zerodown/zerodown/intervals"
 )
 
 // Server is a running endpoint server.
@@ -40,6 +43,9 @@ type Options struct {
 	Pprof bool
 	// Handlers are served too, by path (the rollback webhook).
 	Handlers map[string]http.Handler
+	// Intervals, if set, is the role's interval stream, served read-only
+	// on /intervals (see intervals.Handler) for zerodown report.
+	Intervals string
 }
 
 // Start listens on o.Addr and serves o.Gatherer on /metrics, /healthz and
@@ -64,6 +70,9 @@ func Start(o Options) (*Server, error) {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	if o.Intervals != "" {
+		mux.Handle("/intervals", intervals.Handler(o.Intervals))
+	}
 	for path, h := range o.Handlers {
 		mux.Handle(path, h)
 	}

@@ -1,0 +1,101 @@
+package intervals
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// /intervals serves the stream, rotated files included, as the reader
+// reads it; since leaves out what ended before it; a line being written
+// is left out; bad requests are 4xx.
+func TestHandler(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	w, err := Create(path, Options{MaxFileBytes: 600, MaxTotalBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		iv := outage("", time.Duration(i)*time.Minute)
+		iv.To = at(time.Duration(i)*time.Minute + 10*time.Second)
+		if err := w.Point(iv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	longID, err := w.Begin(outage("", 2*time.Minute)) // open across the since below
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.End(longID, at(10*time.Minute).Time, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(at(11 * time.Minute).Time); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := Rotated(path); len(r) == 0 {
+		t.Fatal("no rotation: the test wants the stream to span files")
+	}
+	// A write in progress: a line without its newline yet.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString(`{"id":"x","from":"2026-11-27T15:20:00Z",`)
+	f.Close()
+
+	srv := httptest.NewServer(Handler(path))
+	defer srv.Close()
+	get := func(query string) (int, []Interval) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/intervals" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return resp.StatusCode, nil
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != ContentType {
+			t.Errorf("Content-Type %q", ct)
+		}
+		if len(body) > 0 && body[len(body)-1] != '\n' {
+			t.Errorf("the stream ends in a partial line: %q", body[max(len(body)-60, 0):])
+		}
+		ivs, err := Read(bytes.NewReader(body), "served")
+		if err != nil {
+			t.Fatalf("the served stream does not read: %v", err)
+		}
+		return resp.StatusCode, ivs
+	}
+	want, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, all := get(""); len(all) != len(want) || len(all) != 7 {
+		t.Fatalf("served %d intervals, the files hold %d (want 7)", len(all), len(want))
+	}
+	// Since minute 4: the points of minutes 4 and 5, and the long one.
+	_, recent := get("?since=" + at(4*time.Minute).Format(time.RFC3339))
+	if len(recent) != 3 {
+		t.Fatalf("since minute 4: %d intervals, want 3: %+v", len(recent), recent)
+	}
+	for _, q := range []string{"?since=yesterday", "?since=-5m"} {
+		if code, _ := get(q); code != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", q, code)
+		}
+	}
+	resp, err := http.Post(srv.URL+"/intervals", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: status %d, want 405", resp.StatusCode)
+	}
+}
