@@ -153,6 +153,19 @@ func (t Target) Resolved(defaults Schedule) Target {
 
 // resolveSchedule applies the precedence own > defaults > built-in, field
 // by field.
+// Over returns base with the non-zero fields of s in place of its own.
+func (s Schedule) Over(base Schedule) Schedule {
+	return Schedule{
+		Interval:     first(s.Interval, base.Interval),
+		FastInterval: first(s.FastInterval, base.FastInterval),
+		FastFor:      first(s.FastFor, base.FastFor),
+		Timeout:      first(s.Timeout, base.Timeout),
+		MaxInFlight:  first(s.MaxInFlight, base.MaxInFlight),
+		Objective:    first(s.Objective, base.Objective),
+		Budget:       first(s.Budget, base.Budget),
+	}
+}
+
 func resolveSchedule(own, defaults Schedule) Schedule {
 	b := Default()
 	s := Schedule{

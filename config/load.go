@@ -42,11 +42,19 @@ func Load(path string) (*Config, error) {
 // An empty file, or one without targets, is valid: the CLI may add targets
 // from flags. A caller that needs targets checks len(c.Targets).
 func Parse(data []byte, filename string) (*Config, error) {
+	return ParseWith(data, filename, Schedule{})
+}
+
+// ParseWith is Parse with the command line's schedule flags: the non-zero
+// fields of flags replace those of the file's defaults block before the
+// targets are resolved, so they reach every target that sets none (a
+// target's own field still wins).
+func ParseWith(data []byte, filename string, flags Schedule) (*Config, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return (&Config{}).Resolved(), nil
+			return (&Config{Defaults: flags.Over(Schedule{})}).Resolved(), nil
 		}
 		return nil, yamlError(filename, err)
 	}
@@ -95,6 +103,7 @@ func Parse(data []byte, filename string) (*Config, error) {
 		}
 		return nil, errors.Join(joined...)
 	}
+	c.Defaults = flags.Over(c.Defaults)
 	return c.Resolved(), nil
 }
 

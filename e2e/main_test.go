@@ -108,8 +108,20 @@ var listenRE = regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)
 // when the test fails.
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startIn(t, "", "127.0.0.1:0", args...)
+}
+
+// startIn is start in the network namespace netns ("" for the test's
+// own), listening on listen.
+func startIn(t *testing.T, netns, listen string, args ...string) *process {
+	t.Helper()
 	p := &process{done: make(chan struct{})}
-	p.cmd = exec.Command(binary, append(args, "--listen", "127.0.0.1:0", "--log.format", "logfmt")...)
+	args = append(args, "--listen", listen, "--log.format", "logfmt")
+	if netns == "" {
+		p.cmd = exec.Command(binary, args...)
+	} else {
+		p.cmd = exec.Command("ip", append([]string{"netns", "exec", netns, binary}, args...)...)
+	}
 	p.cmd.Env = os.Environ()
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

@@ -201,7 +201,7 @@ func Build(inputs []Input, o Options) *Report {
 						objects[ok] = obj
 					}
 					obj.Conditions[cond] = append(obj.Conditions[cond], State{From: iv.From.Time, To: iv.To.Time,
-						Status: iv.Message.Annotations["status"], Reason: iv.Message.Cause, Message: iv.Message.HumanMessage})
+						Status: canonicalStatus(iv.Message.Annotations["status"]), Reason: iv.Message.Cause, Message: iv.Message.HumanMessage})
 				}
 			}
 		}
@@ -233,6 +233,17 @@ func Build(inputs []Input, o Options) *Report {
 			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	return r
+}
+
+// canonicalStatus is a condition status as Kubernetes spells it: the
+// controller writes "true", "false", "unknown".
+func canonicalStatus(s string) string {
+	for _, c := range []string{"True", "False", "Unknown"} {
+		if strings.EqualFold(s, c) {
+			return c
+		}
+	}
+	return s
 }
 
 // kindOrder puts the kinds an upgrade is about first.

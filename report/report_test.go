@@ -37,7 +37,7 @@ func cond(kind, name, typ, status string, from, to float64) intervals.Interval {
 	return intervals.Interval{From: at(from), To: at(to), State: intervals.StateClosed, Level: intervals.LevelInfo, Source: kind,
 		Locator: intervals.Locator{Type: kind, Keys: map[string]string{"kind": kind, "name": name, "condition": typ}},
 		Message: intervals.Message{Reason: typ + status, Cause: "SomeReason", HumanMessage: kind + "/" + name + " " + typ + "=" + status,
-			Annotations: map[string]string{"condition": typ, "status": status}}}
+			Annotations: map[string]string{"condition": typ, "status": strings.ToLower(status)}}} // as the controller writes it
 }
 
 // Two pollers, an operator, a node, an alert: the numbers, the JUnit

@@ -431,7 +431,7 @@ func loadConfig(file string, urls []string, overrides config.Schedule) (*config.
 		if err != nil {
 			return nil, fmt.Errorf("--config: %w", err)
 		}
-		if cfg, err = config.Parse(data, file); err != nil {
+		if cfg, err = config.ParseWith(data, file, overrides); err != nil {
 			return nil, err
 		}
 	}
@@ -447,18 +447,8 @@ func loadConfig(file string, urls []string, overrides config.Schedule) (*config.
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if overrides.Interval != 0 {
-		cfg.Defaults.Interval = overrides.Interval
-	}
-	if overrides.FastInterval != 0 {
-		cfg.Defaults.FastInterval = overrides.FastInterval
-	}
-	if overrides.Timeout != 0 {
-		cfg.Defaults.Timeout = overrides.Timeout
-	}
-	if overrides.Budget != 0 {
-		cfg.Defaults.Budget = overrides.Budget
-	}
+	// The targets of the command line, resolved against the same defaults.
+	cfg.Defaults = overrides.Over(cfg.Defaults)
 	cfg = cfg.Resolved()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -31,3 +31,7 @@ func withoutKube(role string, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "zerodown %s: this zerodown was built without Kubernetes support (-tags nokube); use the full build\n", role)
 	return exitUsage
 }
+
+func collectFromCluster(clusterSource, *slog.Logger) ([]string, []string, error) {
+	return nil, nil, errors.New("--kubeconfig: this zerodown was built without Kubernetes support (-tags nokube); use the full build")
+}

@@ -11,6 +11,12 @@ import (
 	"github.com/zerodown/zerodown/report"
 )
 
+// clusterSource says which pods' interval streams report --kubeconfig
+// fetches, and into which folder.
+type clusterSource struct {
+	kubeconfig, namespace, selector, since, dir string
+}
+
 func runReport(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	var (
@@ -19,14 +25,20 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		flat        = fs.Duration("budget", 0, "one budget for every backend and connection, no grace (0 = none)")
 		title       = fs.String("title", "zerodown report", "title of report.html")
 		drainWithin = fs.Duration("node.drain-within", report.DefaultDrainWithin, "a node's JUnit case fails when it drained for longer than this")
+		src         clusterSource
 		flags       common
 	)
+	fs.StringVar(&src.kubeconfig, "kubeconfig", "", "fetch the interval streams of every poller and controller of a cluster through the API server's pod proxy (needs list pods and get pods/proxy in --namespace)")
+	fs.StringVar(&src.namespace, "namespace", "zerodown", "namespace of the pods --kubeconfig fetches from")
+	fs.StringVar(&src.selector, "selector", "app.kubernetes.io/name in (zerodown-poller,zerodown-controller)", "label selector of the pods --kubeconfig fetches from")
+	fs.StringVar(&src.since, "since", "", "with --kubeconfig, fetch only what reaches this time (RFC 3339) or duration back from now (2h)")
 	flags.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown report [flags] FILE|DIR...
 
 Reads interval files (JSON Lines) of one or many pollers, the controller
-and zerodown watch, merges them, judges every backend and connection mode
+and zerodown watch, or (--kubeconfig) fetches them from every poller and
+controller of a cluster into --out/intervals/, merges them, judges every backend and connection mode
 against its budget and writes into --out:
   junit.xml        a case per backend and connection, operator and node (stable names)
   report.html      one self-contained timeline: opens offline, fetches nothing
@@ -43,6 +55,7 @@ interval files (the report is still written from every good record),
 Examples:
   zerodown report --budgets budgets.yaml --out artifacts/report zerodown-out/
   zerodown report --budget 5s poller-*.jsonl controller.jsonl
+  zerodown report --kubeconfig ~/.kube/config --since 3h --budgets budgets.yaml --out artifacts/report
 
 Flags:
 `)
@@ -52,8 +65,8 @@ Flags:
 	if !ok {
 		return code
 	}
-	if len(flags.args) == 0 {
-		fmt.Fprintln(stderr, "zerodown report: name at least one interval file or folder")
+	if len(flags.args) == 0 && src.kubeconfig == "" {
+		fmt.Fprintln(stderr, "zerodown report: name at least one interval file or folder, or --kubeconfig")
 		fs.Usage()
 		return exitUsage
 	}
@@ -74,7 +87,22 @@ Flags:
 	case *flat > 0:
 		judge = budget.Flat(*flat)
 	}
-	inputs, warns, loadErr := report.Load(flags.args...)
+	files := flags.args
+	var warns []string
+	if src.kubeconfig != "" {
+		src.dir = filepath.Join(*out, "intervals")
+		fetched, w, err := collectFromCluster(src, log)
+		warns = append(warns, w...)
+		if err != nil {
+			fmt.Fprintln(stderr, "zerodown report:", err)
+			if len(fetched) == 0 && len(files) == 0 {
+				return exitFailure
+			}
+		}
+		files = append(files, fetched...)
+	}
+	inputs, loadWarns, loadErr := report.Load(files...)
+	warns = append(warns, loadWarns...)
 	r := report.Build(inputs, report.Options{Title: *title, Budgets: judge, DrainWithin: *drainWithin})
 	r.Warnings = append(warns, r.Warnings...)
 	if loadErr != nil {

@@ -133,3 +133,26 @@ func TestBudgetCommand(t *testing.T) {
 		t.Errorf("Prometheus down: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// The schedule flags reach the targets of --config that set none (they
+// were applied after the file's targets had been resolved, and so to the
+// command line's targets only); a target's own field still wins.
+func TestFlagsReachConfigTargets(t *testing.T) {
+	file := writeFile(t, "z.yaml", "defaults: {timeout: 300ms}\ntargets:\n  - name: plain\n    http: {url: 'http://127.0.0.1:9/'}\n"+
+		"  - name: own\n    interval: 2s\n    http: {url: 'http://127.0.0.1:9/'}\n")
+	cfg, err := loadConfig(file, []string{"tcp://127.0.0.1:9"}, config.Schedule{Interval: config.Duration(50 * time.Millisecond),
+		Budget: config.Duration(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range cfg.Targets {
+		want := 50 * time.Millisecond
+		if tg.Name == "own" {
+			want = 2 * time.Second
+		}
+		if time.Duration(tg.Interval) != want || time.Duration(tg.Budget) != time.Second || time.Duration(tg.Timeout) != 300*time.Millisecond {
+			t.Errorf("%s: interval %s budget %s timeout %s; want %s, 1s (--budget) and 300ms (the file's)", tg.Name,
+				time.Duration(tg.Interval), time.Duration(tg.Budget), time.Duration(tg.Timeout), want)
+		}
+	}
+}
