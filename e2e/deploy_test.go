@@ -113,6 +113,12 @@ func TestDeployManifests(t *testing.T) {
 		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "update", Resource: "nodes"}, false},
 		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "list", Resource: "secrets"}, false},
 		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "list", Group: "config.openshift.io", Resource: "clusteroperators"}, false},
+		// zerodown report --kubeconfig: the pod proxy of this namespace only.
+		{"zerodown-report", authzv1.ResourceAttributes{Verb: "list", Resource: "pods", Namespace: "zerodown"}, true},
+		{"zerodown-report", authzv1.ResourceAttributes{Verb: "get", Resource: "pods", Subresource: "proxy", Namespace: "zerodown", Name: "zerodown-poller-x"}, true},
+		{"zerodown-report", authzv1.ResourceAttributes{Verb: "get", Resource: "pods", Subresource: "proxy", Namespace: "default"}, false},
+		{"zerodown-report", authzv1.ResourceAttributes{Verb: "create", Resource: "pods", Subresource: "proxy", Namespace: "zerodown"}, false},
+		{"zerodown-report", authzv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: "zerodown"}, false},
 	} {
 		attr := tc.attr
 		sar, err := c.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{

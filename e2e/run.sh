@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 export ZERODOWN_CLUSTER_DIR="${ZERODOWN_E2E_CLUSTER_DIR:-/tmp/zerodown-e2e-cluster}"
 GO="${GO:-go}"
 
-# Prometheus and Alertmanager for the alerting test (Debian's packages).
-e2e/install-debian.sh prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager
+# Prometheus and Alertmanager for the alerting test (Debian's packages);
+# ip for the network namespaces of the report test.
+e2e/install-debian.sh prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager ip:iproute2
 
 # A control plane left over by a killed run would block up.sh.
 e2e/controlplane/down.sh >/dev/null 2>&1 || true
