@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +21,7 @@ import (
 	configv1 "github.com/openshift/api/config/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/zerodown/zerodown/internal/testtool"
 	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/testtarget/targettest"
@@ -40,36 +39,12 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// tool runs an installed program (Prometheus, Alertmanager) until the test
-// ends; its output is shown when the test fails.
+// tool runs one of Debian's programs (installed by e2e/run.sh) in the
+// background until the test ends.
 func tool(t *testing.T, name string, args ...string) {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is not installed (e2e/run.sh installs Debian's package): %v", name, err)
-	}
-	var out bytes.Buffer
-	var mu sync.Mutex
-	cmd := exec.Command(path, args...)
-	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("%s output:\n%s", name, out.String())
-			mu.Unlock()
-		}
-	})
+	testtool.Start(t, testtool.Path(t, name, name), args...)
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // hook is a webhook receiver for Alertmanager: every message decoded, with
 // the time it arrived.

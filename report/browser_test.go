@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,24 +18,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/zerodown/zerodown/budget"
+	"github.com/zerodown/zerodown/internal/testtool"
 	"github.com/zerodown/zerodown/intervals"
 )
-
-// chromiumPath finds a headless-capable browser. Without one the browser
-// tests skip, unless ZERODOWN_REQUIRE_TOOLS is set (make test sets it,
-// and .ci/run installs Debian's chromium).
-func chromiumPath(tb testing.TB) string {
-	for _, n := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("ZERODOWN_REQUIRE_TOOLS") != "" {
-		tb.Fatal("no chromium on PATH, and ZERODOWN_REQUIRE_TOOLS is set: install it (apt-get install chromium)")
-	}
-	tb.Skip("no chromium on PATH: install it (apt-get install chromium), or run make test")
-	return ""
-}
 
 // tab is a headless browser tab that records console errors, uncaught
 // exceptions and every request the tab makes.
@@ -48,7 +32,7 @@ type tab struct {
 }
 
 func newTab(tb testing.TB) *tab {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(tb)), chromedp.NoSandbox,
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(testtool.Path(tb, "chromium", "chromium", "chromium-browser", "google-chrome")), chromedp.NoSandbox,
 		chromedp.WindowSize(1400, 1000), chromedp.Flag("allow-file-access-from-files", false))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)

@@ -14,22 +14,9 @@ import (
 	"time"
 
 	"github.com/zerodown/zerodown/budget"
+	"github.com/zerodown/zerodown/internal/testtool"
 	"github.com/zerodown/zerodown/internal/testwait"
 )
-
-// tool finds a command of Debian's prometheus package. Without it the
-// test skips, unless ZERODOWN_REQUIRE_TOOLS is set (make test sets it and
-// installs the package).
-func tool(t *testing.T, name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if os.Getenv("ZERODOWN_REQUIRE_TOOLS") != "" {
-		t.Fatalf("no %s on PATH, and ZERODOWN_REQUIRE_TOOLS is set: apt-get install prometheus", name)
-	}
-	t.Skipf("no %s on PATH: apt-get install prometheus, or run make test", name)
-	return ""
-}
 
 // history is the exposition (OpenMetrics, with timestamps) of five
 // completed upgrades and one still running, as Prometheus would have
@@ -146,7 +133,7 @@ func (h *history) openMetrics() string {
 // startPrometheus backfills the exposition into blocks with promtool and
 // starts Debian's prometheus on them, on a loopback port.
 func startPrometheus(t *testing.T, exposition string) string {
-	promtool, prom := tool(t, "promtool"), tool(t, "prometheus")
+	promtool, prom := testtool.Path(t, "prometheus", "promtool"), testtool.Path(t, "prometheus", "prometheus")
 	dir := t.TempDir()
 	in, data := filepath.Join(dir, "history.om"), filepath.Join(dir, "data")
 	if err := os.WriteFile(in, []byte(exposition), 0o600); err != nil {
@@ -165,20 +152,8 @@ func startPrometheus(t *testing.T, exposition string) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	var logs bytes.Buffer
-	cmd := exec.Command(prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=30d",
+	testtool.Start(t, prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=30d",
 		"--web.listen-address="+addr)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus:\n%s", logs.String())
-		}
-	})
 	url := "http://" + addr
 	testwait.Until(t, "prometheus ready", func() bool {
 		resp, err := http.Get(url + "/-/ready")

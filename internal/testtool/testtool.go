@@ -1,0 +1,62 @@
+// Package testtool finds and runs the outside programs tests use
+// (Debian's prometheus, promtool, alertmanager, chromium). Only tests
+// import it.
+package testtool
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// RequireEnv, when set (make test and e2e/run.sh set it, and install the
+// packages), makes a missing program fail the test instead of skipping it.
+const RequireEnv = "ZERODOWN_REQUIRE_TOOLS"
+
+// Path returns the first of names found on PATH. None found skips the
+// test, or fails it when RequireEnv is set; pkg names the Debian package.
+func Path(tb testing.TB, pkg string, names ...string) string {
+	tb.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	if os.Getenv(RequireEnv) != "" {
+		tb.Fatalf("none of %s on PATH, and %s is set: apt-get install %s", strings.Join(names, ", "), RequireEnv, pkg)
+	}
+	tb.Skipf("none of %s on PATH: apt-get install %s, or run make test", strings.Join(names, ", "), pkg)
+	return ""
+}
+
+// Start runs path with args in the background until the test ends; its
+// output is logged when the test fails.
+func Start(tb testing.TB, path string, args ...string) {
+	tb.Helper()
+	var (
+		mu  sync.Mutex
+		out bytes.Buffer
+	)
+	cmd := exec.Command(path, args...)
+	w := writer(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if tb.Failed() {
+			mu.Lock()
+			tb.Logf("%s output:\n%s", path, out.String())
+			mu.Unlock()
+		}
+	})
+}
+
+type writer func([]byte) (int, error)
+
+func (f writer) Write(p []byte) (int, error) { return f(p) }
