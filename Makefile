@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
            -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: help build build-cluster build-lite demo report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
+.PHONY: help build build-cluster build-lite demo dashboards report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ unit: ## unit and loopback tests (with -race), no control plane; the report's te
 
 rules-manifest: ## regenerate deploy/components/monitoring/prometheusrule.yaml from rules/*.rules.yaml
 	$(GO) run ./rules/genmanifest
+
+dashboards: ## regenerate dashboards/json/*.json and their ConfigMaps in deploy/ from dashboards/*.go
+	$(GO) run ./dashboards/gen
 
 rules-test: ## check the shipped rules and run their unit tests with promtool (installs Debian's prometheus when missing)
 	./rules/test.sh

@@ -13,6 +13,8 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -65,6 +67,18 @@ current-context: e2e
 	return path
 }
 
+// applyOpenShift applies an OpenShift overlay by server-side apply, as
+// the README says, after creating openshift-config-managed, which an
+// OpenShift cluster has and this control plane does not.
+func applyOpenShift(t *testing.T, c *clients, dir string) {
+	t.Helper()
+	_, err := c.kube.CoreV1().Namespaces().Create(ctxT(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "openshift-config-managed"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	kubectl(t, "apply", "--server-side", "--field-manager=zerodown-e2e", "-k", dir)
+}
+
 // TestDeployManifests applies deploy/overlays/openshift to the API server
 // and runs both roles as the ServiceAccounts it creates: they sync every
 // informer (their RBAC grants what they read) and the controller takes
@@ -72,7 +86,17 @@ current-context: e2e
 func TestDeployManifests(t *testing.T) {
 	c := newClients(t)
 	ctx := ctxT(t)
-	kubectl(t, "apply", "--server-side", "--field-manager=zerodown-e2e", "-k", "../deploy/overlays/openshift")
+	applyOpenShift(t, c, "../deploy/overlays/openshift")
+	// The dashboards: for Grafana's sidecar in zerodown, for the console
+	// in openshift-config-managed.
+	for _, cm := range []struct{ ns, label string }{{"zerodown", "grafana_dashboard=1"}, {"openshift-config-managed", "console.openshift.io/dashboard=true"}} {
+		names := kubectl(t, "get", "configmap", "-n", cm.ns, "-l", cm.label, "-o", "jsonpath={.items[*].metadata.name}")
+		for _, want := range []string{"zerodown-upgrade-disruption", "zerodown-slo", "zerodown-self"} {
+			if !strings.Contains(names, want) {
+				t.Errorf("ConfigMaps %s in %s: %q, want %s among them", cm.label, cm.ns, names, want)
+			}
+		}
+	}
 	// The shipped rules, as a PrometheusRule the API server accepted.
 	groups := kubectl(t, "get", "prometheusrule", "zerodown", "-n", "zerodown", "-o", "jsonpath={.spec.groups[*].name}")
 	for _, g := range []string{"zerodown-availability", "zerodown-slo", "zerodown-backends", "zerodown-cluster", "zerodown-self"} {

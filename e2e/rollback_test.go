@@ -359,7 +359,7 @@ func countPrefix(m map[string]string, p string) int {
 func TestRollbackRBAC(t *testing.T) {
 	c := newClients(t)
 	ctx := ctxT(t)
-	kubectl(t, "apply", "--server-side", "--field-manager=zerodown-e2e", "-k", "testdata/rollback-overlay")
+	applyOpenShift(t, c, "testdata/rollback-overlay")
 	for _, tc := range []struct {
 		attr  authzv1.ResourceAttributes
 		allow bool

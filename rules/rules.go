@@ -29,6 +29,7 @@ apiVersion: monitoring.coreos.com/v1
 kind: PrometheusRule
 metadata:
   name: zerodown
+  namespace: zerodown
   labels:
     app.kubernetes.io/name: zerodown
 spec:
