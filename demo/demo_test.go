@@ -43,8 +43,19 @@ func TestRunShortPlan(t *testing.T) {
 			t.Logf("the machine was slow: %+v", sp)
 		}
 	}
-	if sum == nil || len(sum.Outages) != 13+len(rep.Spurious) {
-		t.Errorf("summary outages: %+v", sum)
+	// The summary lists the observer's own trouble too (observer: true),
+	// which the comparison with the plan leaves out.
+	if sum == nil {
+		t.Fatal("no summary")
+	}
+	backend := 0
+	for _, o := range sum.Outages {
+		if !o.Observer {
+			backend++
+		}
+	}
+	if backend != 13+len(rep.Spurious) {
+		t.Errorf("summary: %d outages of the backends, want %d: %+v", backend, 13+len(rep.Spurious), sum.Outages)
 	}
 	for _, f := range []string{watch.IntervalsFile, watch.SummaryFile, "testtarget-ca.pem"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
