@@ -48,12 +48,15 @@ func UpgradeDisruption() *Dashboard {
 						{Expr: sel(`backend_connection:zerodown_unavailability:max_ratio_5m{{{sel}}}`), Legend: "some poller: {{backend}} {{connection}}"},
 					}},
 				{Title: "Probe latency", Kind: Heatmap, Unit: "s", Width: 12, Height: 8,
-					Description: "How long the probes of the selected backends took, as a heatmap of the probe duration histogram's buckets: a band moving up is a backend slowing down before it fails.",
-					Queries:     []Query{{Expr: sel(`sum by (le) (rate(zerodown_probe_duration_seconds_bucket{{{sel}}}[$__rate_interval]))`), Legend: "{{le}}", Heatmap: true}}},
+					Description: "How long the probes of the selected backends took: from the native histogram where Prometheus ingests it (--enable-feature=native-histograms), else from the classic buckets. A band moving up is a backend slowing down before it fails.",
+					Queries: []Query{{Expr: sel(`sum(rate(zerodown_probe_duration_seconds{{{sel}}}[$__rate_interval]))
+  or (sum by (le) (rate(zerodown_probe_duration_seconds_bucket{{{sel}}}[$__rate_interval]))
+      unless on () sum(rate(zerodown_probe_duration_seconds{{{sel}}}[$__rate_interval])))`), Legend: "{{le}}", Heatmap: true}}},
 				{Title: "Latency p95", Kind: TimeSeries, Unit: "s", Min: f(0), Width: 12, Height: 8, Console: true,
-					Description: "95th percentile of the probe duration per backend and connection (from the classic buckets).",
-					Queries:     []Query{{Expr: sel(`histogram_quantile(0.95, sum by (le, backend, connection) (rate(zerodown_probe_duration_seconds_bucket{{{sel}}}[$__rate_interval])))`), Legend: "{{backend}} {{connection}}"}},
-					Thresholds:  []Step{{0, "green"}, {0.5, "red"}}},
+					Description: "95th percentile of the probe duration per backend and connection, from the native histogram where Prometheus ingests it, else from the classic buckets.",
+					Queries: []Query{{Expr: sel(`histogram_quantile(0.95, sum by (backend, connection) (rate(zerodown_probe_duration_seconds{{{sel}}}[$__rate_interval])))
+  or histogram_quantile(0.95, sum by (le, backend, connection) (rate(zerodown_probe_duration_seconds_bucket{{{sel}}}[$__rate_interval])))`), Legend: "{{backend}} {{connection}}"}},
+					Thresholds: []Step{{0, "green"}, {0.5, "red"}}},
 				{Title: "Served by", Kind: TimeSeries, Unit: "percentunit", Width: 12, Height: 8, Stack: "percent",
 					Description: "Which backend answered, for targets with served_by (blue/green switches, canary weights): the share of successful answers per value, stacked to 100 %.",
 					Queries:     []Query{{Expr: sel(`sum by (backend, served_by) (rate(zerodown_probe_served_by_total{{{sel}}}[$__rate_interval]))`), Legend: "{{backend}}: {{served_by}}"}}},
@@ -97,7 +100,8 @@ func UpgradeDisruption() *Dashboard {
 					Thresholds:  []Step{{0, "blue"}, {1, "green"}}},
 				{Title: "Workloads unavailable", Kind: TimeSeries, Unit: "none", Min: f(0), Width: 12, Height: 6,
 					Description: "Replicas of the watched Deployments, DaemonSets and StatefulSets that are not available: a rollout or a drain in progress.",
-					Queries:     []Query{{Expr: sel(`max by (kind, namespace, name) (zerodown_workload_replicas{{{cluster}}, state="unavailable"}) > 0`), Legend: "{{kind}} {{namespace}}/{{name}}"}}},
+					Queries: []Query{{Expr: sel(`max by (kind, namespace, name) (zerodown_workload_replicas{{{cluster}}, state="desired"})
+  - max by (kind, namespace, name) (zerodown_workload_replicas{{{cluster}}, state="available"}) > 0`), Legend: "{{kind}} {{namespace}}/{{name}}"}}},
 			},
 		}, {
 			Title: "Alerts and rollbacks",

@@ -142,7 +142,7 @@ targets:
       served_by: {header: X-Served-By, values: [blue, green]}
 `, tt.HTTPAddr()))
 	w := start(t, "watch", "--config", cfg, "--out", filepath.Join(dir, "out"), "--view", "none", "--alert.webhook", hook.URL)
-	p := start(t, "poller", "--config", cfg, "--discovery=false", "--node-name", "node-a")
+	p := start(t, "poller", "--config", cfg, "--discovery=false", "--node-name", "node-a", "--probe.max-rate", "10000")
 	ctl := start(t, "controller", "--workloads.namespaces", ns, "--leader-elect.namespace", ns,
 		"--leader-elect.identity", "e2e-dashboards", "--leader-elect.retry-period", "200ms")
 	ctl.waitReady(t)
@@ -165,6 +165,14 @@ scrape_configs:
 	tool(t, "prometheus", "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "prom"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
 	began := time.Now()
+	eventually(t, 30*time.Second, "Prometheus ready", func() (bool, string) {
+		resp, err := http.Get("http://" + promAddr + "/-/ready")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
 	eventually(t, 60*time.Second, "Prometheus records the disruption baseline", func() (bool, string) {
 		r := promQuery(t, promAddr, `backend_connection_instance:zerodown_disruption_seconds:upgrade_baseline{backend="web"}`)
 		return len(r) > 0, fmt.Sprint(r)
@@ -247,4 +255,44 @@ scrape_configs:
 		}
 	}
 	t.Logf("%d queries of %d dashboards run against Prometheus", queries, len(files))
+
+	// The latency panels again, on a Prometheus that ingests native
+	// histograms (which then drops the classic buckets): the heatmap gets
+	// native histograms, the p95 a value.
+	native := freeAddr(t)
+	nativeConfig := filepath.Join(dir, "native.yml")
+	writeText(t, nativeConfig, fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs:\n- job_name: zerodown-watch\n  static_configs: [{targets: [%q]}]\n", w.addr))
+	tool(t, "prometheus", "--config.file="+nativeConfig, "--storage.tsdb.path="+filepath.Join(dir, "native"),
+		"--web.listen-address="+native, "--log.level=warn", "--enable-feature=native-histograms")
+	var latency map[string]string
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		var d shipped
+		_ = json.Unmarshal(b, &d)
+		for _, p := range d.Panels {
+			if p.Title == "Probe latency" || p.Title == "Latency p95" {
+				if latency == nil {
+					latency = map[string]string{}
+				}
+				latency[p.Title] = p.Targets[0].Expr
+			}
+		}
+	}
+	if len(latency) != 2 {
+		t.Fatalf("latency panels: %v", latency)
+	}
+	nativeSince := time.Now()
+	eventually(t, 60*time.Second, "native histograms in the latency heatmap", func() (bool, string) {
+		resp, err := http.Get("http://" + native + "/api/v1/query_range?" + url.Values{"query": {sub.Replace(latency["Probe latency"])},
+			"start": {strconv.FormatInt(nativeSince.Unix(), 10)}, "end": {strconv.FormatInt(time.Now().Unix(), 10)}, "step": {"2"}}.Encode())
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), `"histograms":`) && !strings.Contains(string(body), `"le":`), string(body)
+	})
+	if _, samples, err := promData(t, native, sub.Replace(latency["Latency p95"]), false, nativeSince, time.Now()); err != nil || samples == 0 {
+		t.Errorf("Latency p95 on native histograms: %d samples, %v", samples, err)
+	}
 }
