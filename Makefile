@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
            -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: help build build-cluster build-lite demo dashboards report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
+.PHONY: help build build-cluster build-lite image-binary demo dashboards report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,11 @@ build-cluster: ## build bin/zerodown-cluster: every role without the embedded ru
 
 build-lite: ## build bin/zerodown-lite: watch and demo only, without client-go (a third of the size, half the memory)
 	$(GO) build -tags nokube -trimpath -ldflags '$(LDFLAGS)' -o bin/zerodown-lite ./cmd/zerodown
+
+image-binary: ## build bin/zerodown-static: the container image's binary (the cluster build, static: no cgo, pure-Go resolver) and check it links nothing
+	CGO_ENABLED=0 $(GO) build -tags noeval,netgo,osusergo -trimpath -ldflags '$(LDFLAGS)' -o bin/zerodown-static ./cmd/zerodown
+	@if ldd bin/zerodown-static >/dev/null 2>&1; then echo "bin/zerodown-static is dynamically linked"; ldd bin/zerodown-static; exit 1; fi
+	@./bin/zerodown-static version | head -1
 
 demo: build ## start the loopback test target with scheduled outages and watch it (about 40 s)
 	./$(BIN) demo --out zerodown-demo
