@@ -44,6 +44,9 @@ type Options struct {
 	OnListen func(addr string)
 	// Pprof serves Go's profiles on /debug/pprof/ (--debug.pprof).
 	Pprof bool
+	// WebConfigFile: TLS, mTLS and basic auth of every endpoint
+	// (--web.config.file; see serve.Options).
+	WebConfigFile string
 	// OutDir receives intervals.jsonl (empty: no intervals).
 	OutDir    string
 	Workloads collectors.WorkloadSelector
@@ -225,7 +228,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return serve.Waiting(pending)
 	}
-	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof,
+	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof, WebConfigFile: o.WebConfigFile,
 		Handlers: handlers, Intervals: base.IntervalsPath})
 	if err != nil {
 		return err

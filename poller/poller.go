@@ -58,9 +58,12 @@ type Options struct {
 	Listen         string
 	OnListen       func(addr string)
 	// Pprof serves Go's profiles on /debug/pprof/ (--debug.pprof).
-	Pprof  bool
-	OutDir string // intervals.jsonl; empty: none
-	Logger *slog.Logger
+	Pprof bool
+	// WebConfigFile: TLS, mTLS and basic auth of every endpoint
+	// (--web.config.file; see serve.Options).
+	WebConfigFile string
+	OutDir        string // intervals.jsonl; empty: none
+	Logger        *slog.Logger
 	// MaxProbesPerSecond is a ceiling on probes per second across all
 	// targets (0: none).
 	MaxProbesPerSecond float64
@@ -235,7 +238,7 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 
-	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof,
+	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof, WebConfigFile: o.WebConfigFile,
 		Intervals: base.IntervalsPath})
 	if err != nil {
 		return err

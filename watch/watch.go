@@ -61,6 +61,9 @@ type Options struct {
 	OnListen func(addr string)
 	// Pprof serves Go's profiles on /debug/pprof/ (--debug.pprof).
 	Pprof bool
+	// WebConfigFile: TLS, mTLS and basic auth of every endpoint
+	// (--web.config.file; see serve.Options).
+	WebConfigFile string
 	// MaxProbesPerSecond is a ceiling on probes per second across all
 	// targets (0: none).
 	MaxProbesPerSecond float64
@@ -159,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	var srv *serve.Server
 	if o.Listen != "" {
 		var err error
-		if srv, err = serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof,
+		if srv, err = serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof, WebConfigFile: o.WebConfigFile,
 			Intervals: base.IntervalsPath}); err != nil {
 			engine.Stop()
 			sink.Close()

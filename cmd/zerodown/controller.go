@@ -109,6 +109,7 @@ func runController(args []string, stdout, stderr io.Writer) int {
 		flags      common
 	)
 	flags.register(fs)
+	flags.registerWeb(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown controller [flags]
 
@@ -157,7 +158,7 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := controller.Run(ctx, controller.Options{
-		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.pprof, Rollback: rb,
+		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.pprof, WebConfigFile: flags.webConfig, Rollback: rb,
 		Workloads: collectors.WorkloadSelector{Namespaces: splitList(*namespaces), LabelSelector: *selector},
 		Election: controller.Election{
 			Disabled: !*elect, Namespace: *leaseNS, Name: *leaseName, Identity: *identity,

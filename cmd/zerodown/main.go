@@ -122,8 +122,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 type common struct {
 	level, format, view string
 	pprof               bool
+	webConfig           string // --web.config.file, of the commands that serve
 	args                []string
 	logs                *watch.LogWriter // what the logger writes to
+}
+
+// registerWeb adds --web.config.file, for the commands that serve
+// endpoints.
+func (c *common) registerWeb(fs *flag.FlagSet) {
+	fs.StringVar(&c.webConfig, "web.config.file", "", "exporter-toolkit web configuration for every endpoint of --listen: TLS, client certificates (mTLS), basic auth (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md); read again for every new connection")
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -221,6 +228,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		return nil
 	})
 	flags.register(fs)
+	flags.registerWeb(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown watch [flags] [TARGET...]
 
@@ -311,7 +319,7 @@ Flags:
 	sum, err := watch.Run(ctx, watch.Options{
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
-		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty), Pprof: flags.pprof,
+		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty), Pprof: flags.pprof, WebConfigFile: flags.webConfig,
 		RulesInterval: *ruleStep, RuleFiles: ruleFiles, AlertmanagerURL: *amURL, AlertWebhook: *webhook, ExternalURL: *extURL, AlertHook: hook,
 		Collectors: extra, Budgets: judge, ReportTitle: *title,
 	})

@@ -45,6 +45,7 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		flags       common
 	)
 	flags.register(fs)
+	flags.registerWeb(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown poller [flags]
 
@@ -103,7 +104,7 @@ Flags:
 			RouterTLS:  config.TLS{CAFile: *routerCA, InsecureSkipVerify: *routerSkip},
 			ClusterDNS: *clusterDNS, ClusterDomain: *domain,
 		},
-		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native, Pprof: flags.pprof,
+		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native, Pprof: flags.pprof, WebConfigFile: flags.webConfig,
 	})
 	if err != nil {
 		log.Error("poller failed", "err", err)

@@ -14,7 +14,7 @@ import (
 // clusterSource says which pods' interval streams report --kubeconfig
 // fetches, and into which folder.
 type clusterSource struct {
-	kubeconfig, namespace, selector, since, dir string
+	kubeconfig, namespace, selector, since, scheme, dir string
 }
 
 func runReport(args []string, stdout, stderr io.Writer) int {
@@ -31,6 +31,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&src.kubeconfig, "kubeconfig", "", "fetch the interval streams of every poller and controller of a cluster through the API server's pod proxy (needs list pods and get pods/proxy in --namespace)")
 	fs.StringVar(&src.namespace, "namespace", "zerodown", "namespace of the pods --kubeconfig fetches from")
 	fs.StringVar(&src.selector, "selector", "app.kubernetes.io/name in (zerodown-poller,zerodown-controller)", "label selector of the pods --kubeconfig fetches from")
+	fs.StringVar(&src.scheme, "pod-scheme", "http", "scheme the API server's pod proxy speaks to the roles: http, or https where they serve TLS (--web.config.file)")
 	fs.StringVar(&src.since, "since", "", "with --kubeconfig, fetch only what reaches this time (RFC 3339) or duration back from now (2h)")
 	flags.register(fs)
 	fs.Usage = func() {
@@ -68,6 +69,10 @@ Flags:
 	if len(flags.args) == 0 && src.kubeconfig == "" {
 		fmt.Fprintln(stderr, "zerodown report: name at least one interval file or folder, or --kubeconfig")
 		fs.Usage()
+		return exitUsage
+	}
+	if src.scheme != "http" && src.scheme != "https" {
+		fmt.Fprintf(stderr, "zerodown report: --pod-scheme: want http or https, got %q\n", src.scheme)
 		return exitUsage
 	}
 	if !nonNegative(stderr, "report", map[string]float64{"budget": flat.Seconds(), "node.drain-within": drainWithin.Seconds()}) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/zerodown/zerodown/intervals"
 )
@@ -46,6 +47,12 @@ type Options struct {
 	// Intervals, if set, is the role's interval stream, served read-only
 	// on /intervals (see intervals.Handler) for zerodown report.
 	Intervals string
+	// WebConfigFile, if set, is an exporter-toolkit web configuration
+	// (--web.config.file): TLS, client certificates (mTLS: client_ca_file
+	// with client_auth_type RequireAndVerifyClientCert), basic auth. It
+	// covers every endpoint, the rollback webhook and /intervals
+	// included, and is read again for every new connection.
+	WebConfigFile string
 }
 
 // Start listens on o.Addr and serves o.Gatherer on /metrics, /healthz and
@@ -85,7 +92,20 @@ func Start(o Options) (*Server, error) {
 	}
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	addr := ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
+	if o.WebConfigFile != "" {
+		if err := web.Validate(o.WebConfigFile); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("--web.config.file %s: %w", o.WebConfigFile, err)
+		}
+		log := o.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		file := o.WebConfigFile
+		go func() { _ = web.Serve(ln, s.srv, &web.FlagConfig{WebConfigFile: &file}, log) }()
+	} else {
+		go func() { _ = s.srv.Serve(ln) }()
+	}
 	if o.Logger != nil {
 		o.Logger.Info("serving metrics", "addr", addr)
 	}

@@ -34,6 +34,9 @@ type Options struct {
 	Dir string
 	// Timeout of one pod's fetch (default 2 minutes).
 	Timeout time.Duration
+	// Scheme the API server speaks to the pods: "http" (default) or
+	// "https" (roles with --web.config.file TLS).
+	Scheme string
 }
 
 // DefaultSelector selects the pods of deploy/: pollers and controllers.
@@ -56,6 +59,7 @@ func Collect(ctx context.Context, cs kubernetes.Interface, o Options) ([]Fetched
 	o.Namespace = cmp.Or(o.Namespace, "zerodown")
 	o.Selector = cmp.Or(o.Selector, DefaultSelector)
 	o.Timeout = cmp.Or(o.Timeout, 2*time.Minute)
+	o.Scheme = cmp.Or(o.Scheme, "http")
 	pods, err := cs.CoreV1().Pods(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing pods in %s (%s): %w", o.Namespace, o.Selector, err)
@@ -116,7 +120,7 @@ func fetch(ctx context.Context, cs kubernetes.Interface, o Options, p *corev1.Po
 	if o.Since != "" {
 		params["since"] = o.Since
 	}
-	rc, err := cs.CoreV1().Pods(o.Namespace).ProxyGet("http", p.Name, port, "intervals", params).Stream(ctx)
+	rc, err := cs.CoreV1().Pods(o.Namespace).ProxyGet(o.Scheme, p.Name, port, "intervals", params).Stream(ctx)
 	if err != nil {
 		return Fetched{}, fmt.Errorf("GET /intervals through the pod proxy: %w", err)
 	}
