@@ -70,6 +70,8 @@ type Rollback struct {
 	// Record names the ConfigMap (in the Lease's namespace) that keeps
 	// which alerts acted and the cooldowns, and holds the kill switch.
 	Record string
+	// Samples is the data source of the no-data policy (nil: none).
+	Samples func(context.Context, map[string]string) (bool, error)
 }
 
 // rollbackIntervals writes the webhook's actions into the interval stream.
@@ -200,7 +202,7 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("openshift route client: %w", err)
 		}
 		eo := rollback.Options{
-			Policy: r.Policy, Leader: leading.Load, Disabled: r.Disabled, Logger: log.With("component", "rollback"),
+			Policy: r.Policy, Leader: leading.Load, Disabled: r.Disabled, Logger: log.With("component", "rollback"), Samples: r.Samples,
 			Cluster: &rollback.Kube{Client: kube, MachineConfig: mcc, Route: routes, Config: cfgc, Namespace: o.Election.Namespace, Name: r.Record, Component: "zerodown-controller"},
 		}
 		if iw != nil {

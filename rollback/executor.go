@@ -57,6 +57,7 @@ const (
 	ResultCancelled = "cancelled_resolved"
 	ResultQueueFull = "queue_full"
 	ResultNoRule    = "no_rule"
+	ResultNoData    = "skipped_no_data"
 )
 
 // Decision is what was decided for one alert, rule and target; the
@@ -87,6 +88,11 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+	// Samples, if set, says whether the backend an alert is about (its
+	// labels backend and connection) had samples in the last NoDataWindow:
+	// the data source of the rules' no-data policy. Nil: every alert
+	// counts as having data.
+	Samples func(ctx context.Context, labels map[string]string) (bool, error)
 }
 
 // IntervalWriter is where the executor records its actions (the
@@ -113,6 +119,7 @@ type job struct {
 	rule     *Rule
 	action   Action
 	d        Decision
+	labels   map[string]string
 }
 
 // NewExecutor starts the executor's worker; Close stops it.
@@ -264,7 +271,7 @@ func (e *Executor) Submit(ctx context.Context, m *notify.Message) []Decision {
 					if len(r.Steps) > 0 {
 						d.Step = si + 1
 					}
-					d = e.decide(d, a, job{alertKey: key, rule: r, action: act}, st, len(steps), start, killed)
+					d = e.decide(d, a, job{alertKey: key, rule: r, action: act, labels: a.Labels}, st, len(steps), start, killed)
 					out = append(out, e.decided(d, a))
 				}
 			}
@@ -340,6 +347,15 @@ func (e *Executor) act(j job) {
 	defer cancel()
 	d := j.d
 	now := e.o.Now()
+	if skip, detail := e.noData(ctx, j); skip {
+		d.Result, d.Detail = ResultNoData, detail
+		e.count(d.Action, d.Result)
+		e.o.Logger.Info("rollback action", "alert", d.Alert, "rule", d.Rule, "action", d.Action, "target", d.Target,
+			"dry_run", d.DryRun, "result", d.Result, "detail", d.Detail)
+		return
+	} else if detail != "" {
+		e.o.Logger.Warn("rollback without data: the rule says act", "alert", d.Alert, "rule", d.Rule, "detail", detail)
+	}
 	cooldown := e.o.Policy.CooldownOf(j.rule)
 	ok, why, err := e.o.Cluster.Reserve(ctx, j.alertKey, d.Target, cooldown, now)
 	switch {
@@ -397,6 +413,26 @@ func (e *Executor) act(j job) {
 		"dry_run", d.DryRun, "result", d.Result, "detail", d.Detail, "took", e.o.Now().Sub(now))
 }
 
+// noData asks the data source whether the alert's backend had samples
+// lately; skip says the rule's no-data policy holds the action back, and
+// detail why (also when the policy is to act anyway).
+func (e *Executor) noData(ctx context.Context, j job) (skip bool, detail string) {
+	backend := j.labels["backend"]
+	if e.o.Samples == nil || backend == "" {
+		return false, ""
+	}
+	fresh, err := e.o.Samples(ctx, j.labels)
+	switch {
+	case err != nil:
+		detail = fmt.Sprintf("cannot tell whether %s has data: %v", backend, err)
+	case !fresh:
+		detail = fmt.Sprintf("no samples of %s in the last %s: the alert may be stale", backend, NoDataWindow)
+	default:
+		return false, ""
+	}
+	return e.o.Policy.NoDataOf(j.rule) == NoDataSkip, detail + " (no_data: " + e.o.Policy.NoDataOf(j.rule) + ")"
+}
+
 func (e *Executor) count(action, result string) {
 	e.mu.Lock()
 	e.n[[2]string{action, result}]++
@@ -405,7 +441,7 @@ func (e *Executor) count(action, result string) {
 
 var (
 	actionsDesc = prometheus.NewDesc("zerodown_rollback_actions_total",
-		"Rollback decisions by action and result: done, dry_run, failed, or skipped and why (duplicate, cooldown, kill_switch, follower, resolved, not_chosen), no_rule, queue_full.",
+		"Rollback decisions by action and result: done, dry_run, failed, or skipped and why (duplicate, cooldown, kill_switch, follower, resolved, not_chosen, no_data), no_rule, queue_full.",
 		[]string{"action", "result"}, nil)
 	lastActionDesc = prometheus.NewDesc("zerodown_rollback_last_action_timestamp_seconds",
 		"When the latest rollback action of each kind was done, as a Unix time.",

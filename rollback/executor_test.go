@@ -298,3 +298,60 @@ func TestEscalation(t *testing.T) {
 		t.Errorf("decisions for the resolved alert %s", got)
 	}
 }
+
+// The no-data policy: without samples of the alert's backend lately, a
+// rule with no_data: skip (the default) holds back, one with act acts; a
+// data source that cannot answer counts as no data; without a data source
+// every alert counts as having data.
+func TestNoData(t *testing.T) {
+	src := `rules:
+  - name: storefront
+    match: {alertname: ZerodownBackendDisrupted, backend: shop-storefront}
+    actions: [{deployment-undo: {namespace: shop, name: storefront}}]
+  - name: cart
+    match: {alertname: ZerodownBackendDisrupted, backend: shop-cart}
+    no_data: act
+    actions: [{deployment-undo: {namespace: shop, name: cart}}]
+`
+	p, err := ParsePolicy([]byte(src), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cart := map[string]string{"alertname": "ZerodownBackendDisrupted", "backend": "shop-cart", "connection": "new"}
+	for _, c := range []struct {
+		name    string
+		samples func(context.Context, map[string]string) (bool, error)
+		labels  map[string]string
+		acted   bool
+		metric  string
+	}{
+		{"fresh data", func(context.Context, map[string]string) (bool, error) { return true, nil }, storefront, true, ResultDone},
+		{"no data, skip", func(context.Context, map[string]string) (bool, error) { return false, nil }, storefront, false, ResultNoData},
+		{"source down, skip", func(context.Context, map[string]string) (bool, error) { return false, errors.New("down") }, storefront, false, ResultNoData},
+		{"no data, act", func(context.Context, map[string]string) (bool, error) { return false, nil }, cart, true, ResultDone},
+		{"no source", nil, storefront, true, ResultDone},
+	} {
+		fc := newFake()
+		var asked map[string]string
+		o := Options{}
+		if c.samples != nil {
+			o.Samples = func(ctx context.Context, l map[string]string) (bool, error) { asked = l; return c.samples(ctx, l) }
+		}
+		o.Policy, o.Cluster, o.Now = p, fc, func() time.Time { return t0 }
+		e := NewExecutor(o)
+		e.Submit(context.Background(), message("firing", t0, c.labels))
+		e.Close()
+		if acted := len(fc.actions()) == 1; acted != c.acted {
+			t.Errorf("%s: acted %v, want %v", c.name, acted, c.acted)
+		}
+		if e.n[[2]string{"deployment-undo", c.metric}] != 1 {
+			t.Errorf("%s: counted %v, want one %s", c.name, e.n, c.metric)
+		}
+		if c.samples != nil && asked["backend"] != c.labels["backend"] {
+			t.Errorf("%s: the data source was asked about %v", c.name, asked)
+		}
+	}
+	if _, err := ParsePolicy([]byte("defaults: {no_data: maybe}\n"+src), "p.yaml"); err == nil || !strings.Contains(err.Error(), "p.yaml:1: defaults.no_data: want skip or act") {
+		t.Errorf("a bad no_data: %v", err)
+	}
+}

@@ -40,7 +40,23 @@ type Policy struct {
 type RuleDefaults struct {
 	Cooldown Duration `yaml:"cooldown"`
 	DryRun   *bool    `yaml:"dry_run"`
+	NoData   string   `yaml:"no_data"`
 }
+
+// No-data policies: what a rule does when the alert is about a backend
+// that had no samples lately (NoDataWindow), as the data source
+// (--rollback.prometheus-url) says.
+const (
+	// NoDataSkip: no fresh samples, no action: the alert may be stale (a
+	// dead poller's last word, redelivered).
+	NoDataSkip = "skip"
+	// NoDataAct: act whatever the data says.
+	NoDataAct = "act"
+)
+
+// NoDataWindow is how far back a backend must have been probed for its
+// alert to count as having data.
+const NoDataWindow = 5 * time.Minute
 
 // Rule matches alerts and names what to do about them.
 type Rule struct {
@@ -61,6 +77,10 @@ type Rule struct {
 	DryRun *bool `yaml:"dry_run"`
 	// OnResolved: act on a resolved alert too (default: firing only).
 	OnResolved bool `yaml:"on_resolved"`
+	// NoData: what to do when the alert is about a backend (it has a
+	// backend label) that no poller probed in the last NoDataWindow:
+	// skip (default) or act. Checked only with a data source.
+	NoData string `yaml:"no_data"`
 	// Actions are done at once (a rule of one step).
 	Actions []Action `yaml:"actions"`
 	// Steps escalate while the alert keeps firing, as upgrade runbooks do:
@@ -216,6 +236,17 @@ func (p *Policy) CooldownOf(r *Rule) time.Duration {
 	return DefaultCooldown
 }
 
+// NoDataOf returns the rule's effective no-data policy.
+func (p *Policy) NoDataOf(r *Rule) string {
+	switch {
+	case r.NoData != "":
+		return r.NoData
+	case p.Defaults.NoData != "":
+		return p.Defaults.NoData
+	}
+	return NoDataSkip
+}
+
 // DryRunOf returns whether the rule only pretends.
 func (p *Policy) DryRunOf(r *Rule) bool {
 	switch {
@@ -293,6 +324,9 @@ func (p *Policy) validate() error {
 				bad(r.line, "%s.match: %q is not a label name", at, k)
 			}
 		}
+		if r.NoData != "" && r.NoData != NoDataSkip && r.NoData != NoDataAct {
+			bad(r.line, "%s.no_data: want skip or act, got %q", at, r.NoData)
+		}
 		for _, l := range r.ChooseBy {
 			if !slices.Contains(chooseLabels, l) {
 				bad(r.line, "%s.choose_by: %q: want one of %s", at, l, strings.Join(chooseLabels, ", "))
@@ -365,6 +399,9 @@ func (p *Policy) validate() error {
 				bad(a.line, "%s: want exactly one of deployment-undo, route-switch, mcp-pause, clusterversion-abort", aat)
 			}
 		}
+	}
+	if d := p.Defaults.NoData; d != "" && d != NoDataSkip && d != NoDataAct {
+		bad(1, "defaults.no_data: want skip or act, got %q", d)
 	}
 	if p.Defaults.Cooldown < 0 {
 		bad(1, "defaults.cooldown: must be positive")

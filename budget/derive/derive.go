@@ -23,15 +23,14 @@ import (
 	"io"
 	"maps"
 	"math"
-	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/zerodown/zerodown/internal/promapi"
 )
 
 // The series the history comes from.
@@ -97,15 +96,11 @@ type Result struct {
 // Derive reads the history from Prometheus.
 func Derive(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
-	rt := api.DefaultRoundTripper
-	if o.BearerTokenFile != "" {
-		rt = bearer{file: o.BearerTokenFile, next: rt}
-	}
-	client, err := api.NewClient(api.Config{Address: o.URL, RoundTripper: rt})
+	client, err := promapi.New(o.URL, o.BearerTokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("--prometheus %q: %w", o.URL, err)
+		return nil, fmt.Errorf("--prometheus: %w", err)
 	}
-	d := &deriver{api: v1.NewAPI(client), o: o, res: &Result{URL: o.URL, From: o.Until.Add(-o.Since), To: o.Until}}
+	d := &deriver{api: client, o: o, res: &Result{URL: o.URL, From: o.Until.Add(-o.Since), To: o.Until}}
 	return d.run(ctx)
 }
 
@@ -300,21 +295,4 @@ func dur(d time.Duration) string {
 		return "0s"
 	}
 	return d.Round(time.Millisecond).String()
-}
-
-// bearer adds the token in file to every request, read each time (it may
-// be rotated).
-type bearer struct {
-	file string
-	next http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	tok, err := os.ReadFile(b.file)
-	if err != nil {
-		return nil, err
-	}
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	return b.next.RoundTrip(r)
 }

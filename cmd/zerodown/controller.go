@@ -105,6 +105,8 @@ func runController(args []string, stdout, stderr io.Writer) int {
 		policy     = fs.String("rollback.policy", "", "rollback policy file: serve the rollback webhook for Alertmanager at "+rollback.Path+" (see rollback/testdata/valid.yaml); empty: no webhook")
 		token      = fs.String("rollback.token-file", "", "file holding the bearer token Alertmanager must send (authorization.credentials_file in its webhook_config); re-read at every request. Without it any client that reaches the port can trigger rollbacks")
 		killed     = fs.Bool("rollback.disabled", false, "kill switch: decide and log, but never act (the record ConfigMap's key \"disabled: true\" does the same)")
+		promURL    = fs.String("rollback.prometheus-url", "", "the Prometheus that scrapes the pollers: the data source of the policy's no_data rules (an alert about a backend no poller probed in the last 5m is skipped, or acted on where no_data: act); empty: no check")
+		promToken  = fs.String("rollback.prometheus-bearer-token-file", "", "bearer token file for --rollback.prometheus-url (read for every request)")
 		record     = fs.String("rollback.record", "zerodown-rollback", "ConfigMap, in the Lease's namespace, that records which alerts acted and the cooldowns, and holds the kill switch")
 		flags      common
 	)
@@ -144,6 +146,14 @@ Flags:
 			return exitUsage
 		}
 		rb = &controller.Rollback{Policy: p, TokenFile: *token, Disabled: *killed, Record: *record}
+		if *promURL != "" {
+			if rb.Samples, err = rollback.PrometheusSamples(*promURL, *promToken, 10*time.Second); err != nil {
+				fmt.Fprintln(stderr, "zerodown controller: --rollback.prometheus-url:", err)
+				return exitUsage
+			}
+		} else {
+			log.Warn("no --rollback.prometheus-url: the policy's no_data rules cannot check for data, every alert counts as having some")
+		}
 		if *token == "" {
 			log.Warn("the rollback webhook requires no token: any client that reaches the port can trigger rollbacks; give --rollback.token-file")
 		} else if _, err := os.ReadFile(*token); err != nil {
