@@ -5,9 +5,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/zerodown/zerodown/internal/testpki"
 	"github.com/zerodown/zerodown/rollback"
 	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/testtarget"
@@ -466,4 +471,107 @@ func requestUpdate(ctx context.Context, t *testing.T, c *clients, version string
 	if _, err := cvs.UpdateStatus(ctx, cv, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The rollback webhook behind mTLS (--web.config.file with a client CA): a
+// real Alertmanager that presents its client certificate reaches it and
+// the Deployment is rolled back; a client without a certificate, or over
+// plain HTTP, never reaches the webhook.
+func TestRollbackWebhookMTLS(t *testing.T) {
+	ctx := ctxT(t)
+	c := newClients(t)
+	ns := freshNamespace(t, c, "zd-mtls")
+	dir := t.TempDir()
+	if _, err := c.kube.AppsV1().Deployments(ns).Create(ctx, deployment("web", "registry.example/web:v1"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rolledOut(ctx, t, c, ns, "web", "registry.example/web:v1", "1")
+	rolledOut(ctx, t, c, ns, "web", "registry.example/web:v2", "2")
+
+	ca := testpki.New(t)
+	srvCert, srvKey := ca.Issue(t, "controller", true)
+	amCert, amKey := ca.Issue(t, "alertmanager", false)
+	webConfig := filepath.Join(dir, "web.yml")
+	writeText(t, webConfig, fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n  client_ca_file: %s\n  client_auth_type: RequireAndVerifyClientCert\n",
+		srvCert, srvKey, ca.CAFile))
+	policy := filepath.Join(dir, "policy.yaml")
+	writeText(t, policy, fmt.Sprintf(`rules:
+  - name: web
+    match: {alertname: ZerodownBackendDisrupted, backend: web}
+    actions:
+      - deployment-undo: {namespace: %s, name: web}
+`, ns))
+	ctl := start(t, "controller", "--workloads.namespaces", ns, "--leader-elect.namespace", ns, "--leader-elect.identity", "e2e-mtls",
+		"--leader-elect.retry-period", "200ms", "--rollback.policy", policy, "--discovery=false", "--web.config.file", webConfig)
+
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(ca.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(caPEM)
+	pair, err := tls.LoadX509KeyPair(amCert, amKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
+	eventually(t, 30*time.Second, "the controller leads (its /metrics over mTLS)", func() (bool, string) {
+		resp, err := withCert.Get("https://" + ctl.addr + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "\nzerodown_controller_leader 1\n"), resp.Status
+	})
+	body, _ := json.Marshal(notify.Message{Version: "4", GroupKey: "stranger", Status: "firing", Alerts: []notify.WebhookAlert{{
+		Status: "firing", Labels: map[string]string{"alertname": "ZerodownBackendDisrupted", "backend": "web"}, StartsAt: time.Now()}}})
+	noCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if resp, err := noCert.Post("https://"+ctl.addr+rollback.Path, "application/json", bytes.NewReader(body)); err == nil {
+		resp.Body.Close()
+		t.Errorf("a client without a certificate reached the webhook: %s", resp.Status)
+	}
+	if resp, err := http.Post("http://"+ctl.addr+rollback.Path, "application/json", bytes.NewReader(body)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP reached the webhook: %s", resp.Status)
+		}
+	}
+	if img, _ := imageOf(ctx, t, c, ns, "web"); img != "registry.example/web:v2" {
+		t.Fatalf("web at %s before Alertmanager posted: a refused request acted", img)
+	}
+
+	amConfig := filepath.Join(dir, "alertmanager.yml")
+	writeText(t, amConfig, fmt.Sprintf(`route:
+  receiver: zerodown
+  group_by: ['...']
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:
+- name: zerodown
+  webhook_configs:
+  - url: https://%s%s
+    send_resolved: false
+    http_config:
+      tls_config: {ca_file: %s, cert_file: %s, key_file: %s}
+`, ctl.addr, rollback.Path, ca.CAFile, amCert, amKey))
+	am := freeAddr(t)
+	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
+		"--web.listen-address="+am, "--cluster.listen-address=", "--log.level=warn")
+	eventually(t, 30*time.Second, "Alertmanager ready", func() (bool, string) {
+		resp, err := http.Get("http://" + am + "/-/ready")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+	posted := time.Now()
+	postAlert(t, am, map[string]string{"alertname": "ZerodownBackendDisrupted", "backend": "web", "severity": "critical"}, posted)
+	eventually(t, 30*time.Second, "web rolled back to v1", func() (bool, string) {
+		img, rev := imageOf(ctx, t, c, ns, "web")
+		return img == "registry.example/web:v1", img + " revision " + rev
+	})
+	t.Logf("alert posted to Alertmanager → Deployment rolled back over mTLS in %s", time.Since(posted).Round(10*time.Millisecond))
 }
