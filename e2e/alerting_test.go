@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,15 +28,7 @@ import (
 
 // freeAddr returns a loopback address with a port free a moment ago (for
 // tools that cannot listen on port 0 and say which port they got).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testtool.FreeAddr(t) }
 
 // tool runs one of Debian's programs (installed by e2e/run.sh) in the
 // background until the test ends.
@@ -177,14 +168,7 @@ receivers:
 `, h.srv.URL))
 	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
 		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--log.level=warn")
-	eventually(t, 30*time.Second, "Alertmanager ready", func() (bool, string) {
-		resp, err := http.Get("http://" + amAddr + "/-/ready")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200, resp.Status
-	})
+	testtool.WaitReady(t, amAddr)
 
 	cfg := filepath.Join(dir, "targets.yaml")
 	writeText(t, cfg, fmt.Sprintf(`defaults:
@@ -223,15 +207,8 @@ alerting:
 `, filepath.Join(rulesDir, "*.rules.yaml"), w.addr, ctl.addr, amAddr))
 	tool(t, "prometheus", "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "prom"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
+	testtool.WaitReady(t, promAddr)
 	eventually(t, 30*time.Second, "Prometheus scrapes watch", func() (bool, string) {
-		resp, err := http.Get("http://" + promAddr + "/-/ready")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return false, resp.Status
-		}
 		r := promQuery(t, promAddr, `zerodown_backend_up{backend="web"}`)
 		return len(r) == 1 && sampleValue(r[0].Value) == 1, fmt.Sprint(r)
 	})

@@ -20,6 +20,7 @@ import (
 	configv1 "github.com/openshift/api/config/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/zerodown/zerodown/internal/testtool"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/testtarget/targettest"
 )
@@ -165,14 +166,7 @@ scrape_configs:
 	tool(t, "prometheus", "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "prom"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
 	began := time.Now()
-	eventually(t, 30*time.Second, "Prometheus ready", func() (bool, string) {
-		resp, err := http.Get("http://" + promAddr + "/-/ready")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200, resp.Status
-	})
+	testtool.WaitReady(t, promAddr)
 	eventually(t, 60*time.Second, "Prometheus records the disruption baseline", func() (bool, string) {
 		r := promQuery(t, promAddr, `backend_connection_instance:zerodown_disruption_seconds:upgrade_baseline{backend="web"}`)
 		return len(r) > 0, fmt.Sprint(r)

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/zerodown/zerodown/internal/testpki"
+	"github.com/zerodown/zerodown/internal/testtool"
 	"github.com/zerodown/zerodown/rollback"
 	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/testtarget"
@@ -559,14 +560,7 @@ receivers:
 	am := freeAddr(t)
 	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
 		"--web.listen-address="+am, "--cluster.listen-address=", "--log.level=warn")
-	eventually(t, 30*time.Second, "Alertmanager ready", func() (bool, string) {
-		resp, err := http.Get("http://" + am + "/-/ready")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200, resp.Status
-	})
+	testtool.WaitReady(t, am)
 	posted := time.Now()
 	postAlert(t, am, map[string]string{"alertname": "ZerodownBackendDisrupted", "backend": "web", "severity": "critical"}, posted)
 	eventually(t, 30*time.Second, "web rolled back to v1", func() (bool, string) {

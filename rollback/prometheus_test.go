@@ -3,7 +3,6 @@ package rollback
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,12 +36,7 @@ func TestPrometheusSamples(t *testing.T) {
 		exporter.Listener.Addr().String())), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testtool.FreeAddr(t)
 	testtool.Start(t, prom, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
 	samples, err := PrometheusSamples("http://"+addr, "", 5*time.Second)
 	if err != nil {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/zerodown/zerodown/budget"
 	"github.com/zerodown/zerodown/internal/testtool"
-	"github.com/zerodown/zerodown/internal/testwait"
 )
 
 // history is the exposition (OpenMetrics, with timestamps) of five
@@ -146,23 +143,11 @@ func startPrometheus(t *testing.T, exposition string) string {
 	if err := os.WriteFile(cfg, []byte("global: {scrape_interval: 1m}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testtool.FreeAddr(t)
 	testtool.Start(t, prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=30d",
 		"--web.listen-address="+addr)
+	testtool.WaitReady(t, addr)
 	url := "http://" + addr
-	testwait.Until(t, "prometheus ready", func() bool {
-		resp, err := http.Get(url + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
 	return url
 }
 

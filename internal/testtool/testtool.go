@@ -5,11 +5,14 @@ package testtool
 
 import (
 	"bytes"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // RequireEnv, when set (make test and e2e/run.sh set it, and install the
@@ -60,3 +63,36 @@ func Start(tb testing.TB, path string, args ...string) {
 type writer func([]byte) (int, error)
 
 func (f writer) Write(p []byte) (int, error) { return f(p) }
+
+// FreeAddr returns a loopback address whose port was free a moment ago.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// WaitReady waits, up to a minute, until http://addr/-/ready answers 200,
+// as Prometheus and Alertmanager do once they serve.
+func WaitReady(tb testing.TB, addr string) {
+	tb.Helper()
+	deadline := time.Now().Add(time.Minute)
+	last := ""
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("%s not ready within a minute: %s", addr, last)
+}
