@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -218,16 +219,7 @@ alerting:
 		r := promQuery(t, promAddr, `backend_connection_instance:zerodown_disruption_seconds:upgrade_baseline{backend="web"}`)
 		return len(r) == 1, fmt.Sprint(r)
 	})
-	cv, err := c.config.ConfigV1().ClusterVersions().Get(ctx, "version", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cv.Status.Desired = configv1.Release{Version: "4.16.4", Image: "quay.example/ocp-release@sha256:2222"}
-	cv.Status.History = append([]configv1.UpdateHistory{{State: configv1.PartialUpdate, StartedTime: metav1.Now(),
-		Version: "4.16.4", Image: "quay.example/ocp-release@sha256:2222"}}, cv.Status.History...)
-	if _, err := c.config.ConfigV1().ClusterVersions().UpdateStatus(ctx, cv, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	beginUpgrade(ctx, t, c, "4.16.4")
 	eventually(t, 30*time.Second, "Prometheus sees the upgrade", func() (bool, string) {
 		r := promQuery(t, promAddr, `zerodown_upgrade_in_progress`)
 		return len(r) == 1 && sampleValue(r[0].Value) == 1, fmt.Sprint(r)
@@ -344,6 +336,24 @@ alerting:
 func writeText(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// beginUpgrade makes the ClusterVersion's newest update one to version,
+// begun now and not completed, as the cluster-version-operator does when
+// an upgrade starts.
+func beginUpgrade(ctx context.Context, t *testing.T, c *clients, version string) {
+	t.Helper()
+	cv, err := c.config.ConfigV1().ClusterVersions().Get(ctx, "version", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := "quay.example/ocp-release@sha256:" + version
+	cv.Status.Desired = configv1.Release{Version: version, Image: image}
+	cv.Status.History = append([]configv1.UpdateHistory{{State: configv1.PartialUpdate, StartedTime: metav1.Now(),
+		Version: version, Image: image}}, cv.Status.History...)
+	if _, err := c.config.ConfigV1().ClusterVersions().UpdateStatus(ctx, cv, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -17,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	configv1 "github.com/openshift/api/config/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/zerodown/zerodown/internal/testtool"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/testtarget/targettest"
@@ -173,16 +170,7 @@ scrape_configs:
 	})
 
 	// An upgrade to 4.16.4 begins; the backend is refused, then answers 503.
-	cv, err := c.config.ConfigV1().ClusterVersions().Get(ctx, "version", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cv.Status.Desired = configv1.Release{Version: "4.16.4", Image: "quay.example/ocp-release@sha256:2222"}
-	cv.Status.History = append([]configv1.UpdateHistory{{State: configv1.PartialUpdate, StartedTime: metav1.Now(),
-		Version: "4.16.4", Image: "quay.example/ocp-release@sha256:2222"}}, cv.Status.History...)
-	if _, err := c.config.ConfigV1().ClusterVersions().UpdateStatus(ctx, cv, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	beginUpgrade(ctx, t, c, "4.16.4")
 	eventually(t, 30*time.Second, "Prometheus sees the upgrade", func() (bool, string) {
 		r := promQuery(t, promAddr, `zerodown_upgrade_in_progress`)
 		return len(r) == 1 && sampleValue(r[0].Value) == 1, fmt.Sprint(r)
