@@ -89,7 +89,7 @@ func (h *HTTPProbe) ValidStatus(code int) bool {
 // c.Defaults (Target.Resolved). c.Defaults is copied as written. Resolving
 // twice changes nothing.
 func (c *Config) Resolved() *Config {
-	r := &Config{Defaults: c.Defaults}
+	r := &Config{Defaults: c.Defaults, Builtin: Builtin{Disable: slices.Clone(c.Builtin.Disable)}}
 	if c.Targets != nil {
 		r.Targets = make([]Target, len(c.Targets))
 		for i, t := range c.Targets {

@@ -31,7 +31,19 @@ type Config struct {
 	Defaults Schedule `yaml:"defaults"`
 	// Targets may be empty: the command line may add targets.
 	Targets []Target `yaml:"targets"`
+	// Builtin turns built-in backends of zerodown poller off.
+	Builtin Builtin `yaml:"builtin"`
 }
+
+// Builtin configures the poller's built-in backends (BuiltinBackends).
+type Builtin struct {
+	// Disable names built-in backends not to probe.
+	Disable []string `yaml:"disable"`
+}
+
+// BuiltinBackends are the names of the poller's built-in backends.
+var BuiltinBackends = []string{"kube-api", "cache-kube-api", "kube-api-internal", "cache-kube-api-internal", "kube-api-service",
+	"cache-kube-api-service", "openshift-api", "oauth-api", "ingress-to-oauth-server", "ingress-to-console", "ingress-canary", "image-registry"}
 
 // Schedule is the timing of a target's probes.
 type Schedule struct {

@@ -101,6 +101,11 @@ func (c *Config) Validate() error {
 
 func (c *Config) validate(p *problems) {
 	c.Defaults.validate(p, "defaults", defaultInterval)
+	for i, n := range c.Builtin.Disable {
+		if !slices.Contains(BuiltinBackends, n) {
+			p.add(fmt.Sprintf("builtin.disable[%d]", i), "expected one of %s, got %q", strings.Join(BuiltinBackends, ", "), n)
+		}
+	}
 	seen := make(map[string]int, len(c.Targets))
 	for i, t := range c.Targets {
 		path := fmt.Sprintf("targets[%d]", i)

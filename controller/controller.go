@@ -55,6 +55,10 @@ type Options struct {
 	// Discovery, if set, runs target discovery (Kube and Route are filled
 	// in) and exports its inventory: what pollers are expected to probe.
 	Discovery *discovery.Options
+	// Builtin exports the built-in backends the cluster has (and why the
+	// others are off) in the inventory; Routes go through Discovery's
+	// router addresses. InCluster: running in a pod.
+	Builtin, InCluster bool
 	// Rollback, if set, serves the rollback webhook (rollback.Path).
 	Rollback *Rollback
 }
@@ -94,22 +98,32 @@ func (r rollbackIntervals) Rollback(at time.Time, d rollback.Decision) {
 }
 
 var inventoryDesc = prometheus.NewDesc("zerodown_discovery_target_info",
-	"A target discovery chose (from an annotated or selected Route or Service), which every poller is expected to probe; value 1.",
-	[]string{"backend", "kind", "object"}, nil)
+	"A target every poller is expected to probe (value 1): one discovery chose (from an annotated or selected Route or Service, kind http, tcp or dns), or a built-in backend (kind builtin). A built-in backend the cluster lacks has value 0 and says why in reason.",
+	[]string{"backend", "kind", "object", "reason"}, nil)
 
-// inventory exports a discovery's inventory once its caches synced.
+// inventory exports a discovery's inventory once its caches synced, and
+// the built-in backends once found.
 type inventory struct {
-	d      *discovery.Discovery
-	synced *atomic.Bool
+	d       *discovery.Discovery // may be nil
+	synced  *atomic.Bool
+	builtin *discovery.Builtin // may be nil
 }
 
 func (i inventory) Describe(ch chan<- *prometheus.Desc) { ch <- inventoryDesc }
 func (i inventory) Collect(ch chan<- prometheus.Metric) {
-	if !i.synced.Load() {
-		return
+	if i.d != nil && i.synced.Load() {
+		for _, it := range i.d.Inventory() {
+			ch <- prometheus.MustNewConstMetric(inventoryDesc, prometheus.GaugeValue, 1, it.Backend, it.Kind, it.Object, "")
+		}
 	}
-	for _, it := range i.d.Inventory() {
-		ch <- prometheus.MustNewConstMetric(inventoryDesc, prometheus.GaugeValue, 1, it.Backend, it.Kind, it.Object)
+	if i.builtin != nil {
+		for _, it := range i.builtin.Items() {
+			v := 1.0
+			if it.Off != "" {
+				v = 0
+			}
+			ch <- prometheus.MustNewConstMetric(inventoryDesc, prometheus.GaugeValue, v, it.Backend, "builtin", it.Object, it.Off)
+		}
 	}
 }
 
@@ -215,8 +229,21 @@ func Run(ctx context.Context, o Options) error {
 		log.Info("rollback webhook enabled", "path", rollback.Path, "rules", len(r.Policy.Rules), "record", o.Election.Namespace+"/"+r.Record,
 			"disabled", r.Disabled, "token", r.TokenFile != "")
 	}
-	if disco != nil {
-		reg.MustRegister(inventory{disco, discoSynced})
+	var builtin *discovery.Builtin
+	if o.Builtin {
+		var router discovery.Options
+		if o.Discovery != nil {
+			router = *o.Discovery
+		}
+		// The controller probes nothing: no credentials are written.
+		if builtin, err = discovery.NewBuiltin(discovery.BuiltinOptions{REST: o.REST, InCluster: o.InCluster, Router: router,
+			InventoryOnly: true, Logger: log.With("component", "builtin")}, kube, apis); err != nil {
+			return err
+		}
+		go builtin.Run(ctx, 30*time.Second, func() {})
+	}
+	if disco != nil || builtin != nil {
+		reg.MustRegister(inventory{disco, discoSynced, builtin})
 	}
 	// /readyz says what it waits for; /healthz and /metrics answer from
 	// the start, whatever the API server does.

@@ -137,6 +137,11 @@ func TestDeployManifests(t *testing.T) {
 		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "update", Resource: "nodes"}, false},
 		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "list", Resource: "secrets"}, false},
 		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "list", Group: "config.openshift.io", Resource: "clusteroperators"}, false},
+		// The built-in backends: the default namespace and the Infrastructure, nothing else.
+		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "get", Resource: "namespaces", Name: "default"}, true},
+		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "get", Resource: "namespaces", Name: "kube-system"}, false},
+		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "list", Resource: "namespaces"}, false},
+		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "get", Group: "config.openshift.io", Resource: "infrastructures", Name: "cluster"}, true},
 		// zerodown report --kubeconfig: the pod proxy of this namespace only.
 		{"zerodown-report", authzv1.ResourceAttributes{Verb: "list", Resource: "pods", Namespace: "zerodown"}, true},
 		{"zerodown-report", authzv1.ResourceAttributes{Verb: "get", Resource: "pods", Subresource: "proxy", Namespace: "zerodown", Name: "zerodown-poller-x"}, true},

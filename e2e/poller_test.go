@@ -186,12 +186,18 @@ func TestPollerDiscoversAndMeasures(t *testing.T) {
 	ctrl := start(t, "controller", "--leader-elect=false", "--discovery.namespaces", pollerNS, "--workloads.namespaces", pollerNS)
 	ctrl.waitReady(t)
 	eventually(t, 30*time.Second, "inventory of four targets", func() (bool, string) {
-		got := strings.Join(ctrl.samples(t, "zerodown_discovery_target_info"), "\n")
+		var lines []string
+		for _, l := range ctrl.samples(t, "zerodown_discovery_target_info") {
+			if !strings.Contains(l, `kind="builtin"`) {
+				lines = append(lines, l)
+			}
+		}
+		got := strings.Join(lines, "\n")
 		want := strings.Join([]string{
-			`zerodown_discovery_target_info{backend="dns-srv:zd-poller:api:http",kind="dns",object="service/zd-poller/api"} 1`,
-			`zerodown_discovery_target_info{backend="dns:zd-poller:api",kind="dns",object="service/zd-poller/api"} 1`,
-			`zerodown_discovery_target_info{backend="dns:zd-poller:db",kind="dns",object="service/zd-poller/db"} 1`,
-			`zerodown_discovery_target_info{backend="route:zd-poller:shop",kind="http",object="route/zd-poller/shop"} 1`,
+			`zerodown_discovery_target_info{backend="dns-srv:zd-poller:api:http",kind="dns",object="service/zd-poller/api",reason=""} 1`,
+			`zerodown_discovery_target_info{backend="dns:zd-poller:api",kind="dns",object="service/zd-poller/api",reason=""} 1`,
+			`zerodown_discovery_target_info{backend="dns:zd-poller:db",kind="dns",object="service/zd-poller/db",reason=""} 1`,
+			`zerodown_discovery_target_info{backend="route:zd-poller:shop",kind="http",object="route/zd-poller/shop",reason=""} 1`,
 		}, "\n")
 		return got == want, got
 	})

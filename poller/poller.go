@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +50,15 @@ type Options struct {
 	// Discover enables discovery of Routes and Services (needs REST).
 	Discover  bool
 	Discovery discovery.Options // Kube, Route and Logger are filled in
+	// Builtin enables the built-in backends (needs REST): the Kubernetes
+	// API, and on OpenShift its APIs, OAuth server, console, ingress
+	// canary and image registry (see discovery.Builtin). Routes go
+	// through Discovery's router addresses.
+	Builtin bool
+	// BuiltinDisabled names built-in backends turned off.
+	BuiltinDisabled []string
+	// InCluster: running in a pod (the kubernetes Service is reachable).
+	InCluster bool
 	// Settle is how long discovery changes are gathered before they are
 	// applied (default 250ms).
 	Settle time.Duration
@@ -77,7 +88,7 @@ var (
 		"1 for the reason this poller's own node cannot be trusted now (not_ready, draining, cordoned); probes failing meanwhile count as reason observer.",
 		[]string{"node", "cause"}, nil)
 	targetsDesc = prometheus.NewDesc("zerodown_poller_targets",
-		"Targets probed, by where they come from: static (the configuration) or discovered (Routes, Services).",
+		"Targets probed, by where they come from: static (the configuration), builtin (the built-in backends) or discovered (Routes, Services).",
 		[]string{"source"}, nil)
 	applyDesc = prometheus.NewDesc("zerodown_poller_target_updates_total",
 		"Target set changes applied, by result (success, error).",
@@ -94,6 +105,7 @@ type state struct {
 	impaired    string
 	static      int
 	discovered  int
+	builtin     int
 	applyOK     uint64
 	applyFailed uint64
 }
@@ -118,6 +130,7 @@ func (s *state) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.static), "static")
 	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.discovered), "discovered")
+	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.builtin), "builtin")
 	ch <- prometheus.MustNewConstMetric(applyDesc, prometheus.CounterValue, float64(s.applyOK), "success")
 	ch <- prometheus.MustNewConstMetric(applyDesc, prometheus.CounterValue, float64(s.applyFailed), "error")
 }
@@ -148,30 +161,46 @@ func Run(ctx context.Context, o Options) error {
 	st := &state{node: o.NodeName}
 
 	var (
-		kube  kubernetes.Interface
-		disco *discovery.Discovery
+		kube    kubernetes.Interface
+		disco   *discovery.Discovery
+		builtin *discovery.Builtin
 	)
 	if o.REST != nil {
 		var err error
 		if kube, err = kubernetes.NewForConfig(o.REST); err != nil {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
+		apis, err := kubeutil.Discovery(o.REST)
+		if err != nil {
+			return fmt.Errorf("discovery client: %w", err)
+		}
 		if o.Discover {
-			apis, err := kubeutil.Discovery(o.REST)
-			if err != nil {
-				return fmt.Errorf("discovery client: %w", err)
-			}
 			do := o.Discovery
 			do.Logger, do.Discovery = log, apis
 			if disco, err = discovery.ForConfig(o.REST, kube, do); err != nil {
 				return err
 			}
 		}
-	} else if o.Discover || o.NodeName != "" {
-		return errors.New("discovery and node watching need a Kubernetes client configuration")
+		if o.Builtin {
+			off := map[string]bool{}
+			for _, n := range o.BuiltinDisabled {
+				off[n] = true
+			}
+			creds := ""
+			if o.OutDir != "" {
+				creds = filepath.Join(o.OutDir, ".credentials")
+				defer os.RemoveAll(creds)
+			}
+			if builtin, err = discovery.NewBuiltin(discovery.BuiltinOptions{REST: o.REST, InCluster: o.InCluster, Disabled: off,
+				Router: o.Discovery, CredentialsDir: creds, Logger: log}, kube, apis); err != nil {
+				return err
+			}
+		}
+	} else if o.Discover || o.NodeName != "" || o.Builtin {
+		return errors.New("discovery, built-in backends and node watching need a Kubernetes client configuration")
 	}
 
-	set := &targetSet{cfg: o.Config, disco: disco, st: st, log: log}
+	set := &targetSet{cfg: o.Config, disco: disco, builtin: builtin, st: st, log: log}
 	sink := probes.NewIntervalSink(iw, log, extra)
 	defer sink.Close() // after the engine stopped, before the file closes
 	eo := probes.EngineOptions{Logger: log, Sink: sink, Observing: o.NodeName != "",
@@ -238,6 +267,16 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 
+	if builtin != nil {
+		var wg sync.WaitGroup
+		defer func() { cancel(); wg.Wait() }()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			builtin.Run(ctx, builtinRefresh, func() { set.applyBuiltin() })
+		}()
+	}
+
 	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof, WebConfigFile: o.WebConfigFile,
 		Intervals: base.IntervalsPath})
 	if err != nil {
@@ -267,15 +306,17 @@ func Run(ctx context.Context, o Options) error {
 // plus, once discovery synced, the discovered ones. Discovery changes and
 // reloads take turns.
 type targetSet struct {
-	disco  *discovery.Discovery // nil: static targets only
-	engine *probes.Engine
-	st     *state
-	log    *slog.Logger
+	disco   *discovery.Discovery // nil: static targets only
+	builtin *discovery.Builtin   // nil: no built-in backends
+	engine  *probes.Engine
+	st      *state
+	log     *slog.Logger
 
-	mu     sync.Mutex
-	cfg    *config.Config
-	synced bool     // discovery has synced: its targets join the set
-	failed []string // targets the last apply left out
+	mu       sync.Mutex
+	cfg      *config.Config
+	synced   bool     // discovery has synced: its targets join the set
+	builtins bool     // the built-in backends were found: they join the set
+	failed   []string // targets the last apply left out
 
 	// static names the static targets, for Expected (read by probes).
 	static atomic.Pointer[map[string]bool]
@@ -317,6 +358,18 @@ func (s *targetSet) applyDiscovered() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.synced = true
+	return s.applyLocked()
+}
+
+// builtinRefresh is how often the cluster is asked again which built-in
+// backends it has (an OpenShift API may appear late, a Route move).
+const builtinRefresh = 30 * time.Second
+
+// applyBuiltin applies the built-in backends (their Run calls it).
+func (s *targetSet) applyBuiltin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.builtins = true
 	return s.applyLocked()
 }
 
@@ -407,22 +460,30 @@ func (s *targetSet) applyLocked() bool {
 		names[t.Name] = true
 	}
 	all := append([]config.Target(nil), static...)
-	n := 0
-	if s.synced && s.disco != nil {
-		for _, t := range s.disco.Targets() {
+	// Built-in backends first: a discovered target of the same name is
+	// left out.
+	source := map[string]string{} // backend -> builtin or discovered
+	add := func(ts []config.Target, from string) {
+		for _, t := range ts {
 			r := t.Resolved(s.cfg.Defaults)
 			if names[r.Name] {
-				s.log.Warn("discovered target skipped: a static target has its name", "backend", r.Name)
+				s.log.Warn(from+" target skipped: another target has its name", "backend", r.Name)
 				continue
 			}
 			if err := r.Validate(); err != nil {
-				s.log.Warn("discovered target skipped", "backend", r.Name, "err", err)
+				s.log.Warn(from+" target skipped", "backend", r.Name, "err", err)
 				continue
 			}
 			names[r.Name] = true
+			source[r.Name] = from
 			all = append(all, r)
-			n++
 		}
+	}
+	if s.builtins && s.builtin != nil {
+		add(s.builtin.Targets(), "builtin")
+	}
+	if s.synced && s.disco != nil {
+		add(s.disco.Targets(), "discovered")
 	}
 	added, removed, failed := s.engine.ApplyEach(all)
 	s.failed = s.failed[:0]
@@ -432,9 +493,7 @@ func (s *targetSet) applyLocked() bool {
 		if !leftOut[err.Target] {
 			leftOut[err.Target] = true
 			s.failed = append(s.failed, err.Target)
-			if !(*s.static.Load())[err.Target] {
-				n--
-			}
+			delete(source, err.Target)
 		}
 	}
 	s.st.mu.Lock()
@@ -444,9 +503,17 @@ func (s *targetSet) applyLocked() bool {
 	} else {
 		s.st.applyOK++
 	}
-	s.st.discovered = n
+	s.st.discovered, s.st.builtin = 0, 0
+	for _, from := range source {
+		if from == "builtin" {
+			s.st.builtin++
+		} else {
+			s.st.discovered++
+		}
+	}
 	if added > 0 || removed > 0 {
-		s.log.Info("targets changed", "discovered", n, "static", len(static), "series_added", added, "series_removed", removed)
+		s.log.Info("targets changed", "discovered", s.st.discovered, "builtin", s.st.builtin, "static", len(static),
+			"series_added", added, "series_removed", removed)
 	}
 	return len(failed) == 0
 }

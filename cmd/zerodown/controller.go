@@ -105,6 +105,7 @@ func runController(args []string, stdout, stderr io.Writer) int {
 		policy     = fs.String("rollback.policy", "", "rollback policy file: serve the rollback webhook for Alertmanager at "+rollback.Path+" (see rollback/testdata/valid.yaml); empty: no webhook")
 		token      = fs.String("rollback.token-file", "", "file holding the bearer token Alertmanager must send (authorization.credentials_file in its webhook_config); re-read at every request. Without it any client that reaches the port can trigger rollbacks")
 		killed     = fs.Bool("rollback.disabled", false, "kill switch: decide and log, but never act (the record ConfigMap's key \"disabled: true\" does the same)")
+		builtin    = fs.Bool("builtin", true, "export the built-in backends the cluster has (the Kubernetes API; on OpenShift its APIs, OAuth server, console, ingress canary, image registry) in zerodown_discovery_target_info, with why the others are off")
 		promURL    = fs.String("rollback.prometheus-url", "", "the Prometheus that scrapes the pollers: the data source of the policy's no_data rules (an alert about a backend no poller probed in the last 5m is skipped, or acted on where no_data: act); empty: no check")
 		promToken  = fs.String("rollback.prometheus-bearer-token-file", "", "bearer token file for --rollback.prometheus-url (read for every request)")
 		record     = fs.String("rollback.record", "zerodown-rollback", "ConfigMap, in the Lease's namespace, that records which alerts acted and the cooldowns, and holds the kill switch")
@@ -169,6 +170,7 @@ Flags:
 	defer stop()
 	err := controller.Run(ctx, controller.Options{
 		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.pprof, WebConfigFile: flags.webConfig, Rollback: rb,
+		Builtin: *builtin, InCluster: inCluster(),
 		Workloads: collectors.WorkloadSelector{Namespaces: splitList(*namespaces), LabelSelector: *selector},
 		Election: controller.Election{
 			Disabled: !*elect, Namespace: *leaseNS, Name: *leaseName, Identity: *identity,

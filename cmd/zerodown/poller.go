@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/zerodown/zerodown/collectors/discovery"
@@ -41,6 +43,8 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		timeout     = fs.Duration("timeout", 0, "timeout of one probe (default 1s)")
 		native      = fs.Bool("probe.native-histograms-only", false, "export zerodown_probe_duration_seconds as a native histogram only, without its 15 classic bucket series per target and connection")
 		empty       = fs.Bool("config.allow-empty", false, "with --discovery=false, accept a configuration, or a SIGHUP reload, with no static targets")
+		builtin     = fs.Bool("builtin", true, "probe the built-in backends: the Kubernetes API (quorum and cached reads), and on OpenShift its APIs, OAuth server, console, ingress canary and image registry, as the cluster has them")
+		builtinOff  = fs.String("builtin.disable", "", "comma-separated built-in backends not to probe (also builtin.disable in --config): "+strings.Join(config.BuiltinBackends, ", "))
 		maxRate     = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
 		flags       common
 	)
@@ -96,8 +100,16 @@ Flags:
 	defer stop()
 	reloads, stopHUP := reloadOnHUP(ctx)
 	defer stopHUP()
+	off := append(splitList(*builtinOff), cfg.Builtin.Disable...)
+	for _, n := range splitList(*builtinOff) {
+		if !slices.Contains(config.BuiltinBackends, n) {
+			fmt.Fprintf(stderr, "zerodown poller: --builtin.disable: %q is not a built-in backend (%s)\n", n, strings.Join(config.BuiltinBackends, ", "))
+			return exitUsage
+		}
+	}
 	err = poller.Run(ctx, poller.Options{
 		Config: cfg, REST: rc, NodeName: *node, Discover: *discover, Reload: load, ReloadRequests: reloads,
+		Builtin: *builtin, BuiltinDisabled: off, InCluster: inCluster(),
 		Discovery: discovery.Options{
 			Annotation: *annotation, Selector: *selector, Namespaces: splitList(*namespaces),
 			RouterHTTP: *routerHTTP, RouterHTTPS: *routerHTTPS,
@@ -111,4 +123,14 @@ Flags:
 		return exitFailure
 	}
 	return exitOK
+}
+
+// inCluster says whether this process runs in a pod, where the
+// kubernetes Service and the ServiceAccount's files are.
+func inCluster() bool {
+	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		return false
+	}
+	_, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/token")
+	return err == nil
 }

@@ -389,7 +389,19 @@ func (d *Discovery) skip(obj, why string) {
 // header and SNI. For the inventory, a missing router address is no reason
 // to leave the Route out.
 func (d *Discovery) routeTarget(r *routev1.Route, inventory bool) (config.Target, bool) {
-	obj := "route/" + r.Namespace + "/" + r.Name
+	t, why := RouteTarget(r, d.o, "", "", inventory)
+	if why != "" {
+		d.skip("route/"+r.Namespace+"/"+r.Name, why)
+		return config.Target{}, false
+	}
+	return t, true
+}
+
+// RouteTarget is the target of a Route, probed through the router of o:
+// named backend ("" for route:NS:NAME), at path ("" for the Route's own or
+// its zerodown.io/path). why says why there is none; for the inventory a
+// missing router address is no reason.
+func RouteTarget(r *routev1.Route, o Options, backend, path string, inventory bool) (t config.Target, why string) {
 	host := r.Spec.Host
 	if host == "" {
 		for _, in := range r.Status.Ingress {
@@ -400,27 +412,27 @@ func (d *Discovery) routeTarget(r *routev1.Route, inventory bool) (config.Target
 		}
 	}
 	if host == "" {
-		d.skip(obj, "the route has no host yet")
-		return config.Target{}, false
+		return config.Target{}, "the route has no host yet"
 	}
-	scheme, addr := "http", d.o.RouterHTTP
+	scheme, addr := "http", o.RouterHTTP
 	if r.Spec.TLS != nil {
-		scheme, addr = "https", d.o.RouterHTTPS
+		scheme, addr = "https", o.RouterHTTPS
 	}
 	if addr == "" && !inventory {
-		d.skip(obj, "no router address for "+scheme+" routes is configured")
-		return config.Target{}, false
+		return config.Target{}, "no router address for " + scheme + " routes is configured"
 	}
-	path := r.Spec.Path
-	if p := r.Annotations[AnnotationPath]; p != "" {
-		path = p
+	if path == "" {
+		path = r.Spec.Path
+		if p := r.Annotations[AnnotationPath]; p != "" {
+			path = p
+		}
 	}
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
 	hp := &config.HTTPProbe{URL: scheme + "://" + addr + path, Host: host}
 	if scheme == "https" {
-		hp.TLS = d.o.RouterTLS
+		hp.TLS = o.RouterTLS
 	}
 	if h := r.Annotations[AnnotationServedBy]; h != "" {
 		vals := []string{r.Spec.To.Name}
@@ -429,7 +441,10 @@ func (d *Discovery) routeTarget(r *routev1.Route, inventory bool) (config.Target
 		}
 		hp.ServedBy = &config.ServedBy{Header: h, Values: vals}
 	}
-	return config.Target{Name: "route:" + r.Namespace + ":" + r.Name, HTTP: hp}, true
+	if backend == "" {
+		backend = "route:" + r.Namespace + ":" + r.Name
+	}
+	return config.Target{Name: backend, HTTP: hp}, ""
 }
 
 // serviceTargets probes a Service at its cluster IP and through DNS.

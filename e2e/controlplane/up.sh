@@ -284,12 +284,14 @@ osapi="$("$GO" -C "$here/tools" list -m -f '{{.Dir}}' github.com/openshift/api)"
 crd_files=(
 	config/v1/zz_generated.crd-manifests/0000_00_cluster-version-operator_01_clusteroperators.crd.yaml
 	config/v1/zz_generated.crd-manifests/0000_00_cluster-version-operator_01_clusterversions-Default.crd.yaml
+	config/v1/zz_generated.crd-manifests/0000_10_config-operator_01_infrastructures-Default.crd.yaml
 	route/v1/zz_generated.crd-manifests/routes.crd.yaml
 	machineconfiguration/v1/zz_generated.crd-manifests/0000_80_machine-config_01_machineconfigpools.crd.yaml
 )
 crd_names=(
 	clusteroperators.config.openshift.io
 	clusterversions.config.openshift.io
+	infrastructures.config.openshift.io
 	routes.route.openshift.io
 	machineconfigpools.machineconfiguration.openshift.io
 )

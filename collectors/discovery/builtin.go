@@ -1,0 +1,361 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	configclient "github.com/openshift/client-go/config/clientset/versioned"
+	routeclient "github.com/openshift/client-go/route/clientset/versioned"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sdiscovery "k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/zerodown/zerodown/config"
+)
+
+// The built-in backends: what OpenShift's upgrade tests measure, found in
+// the cluster itself rather than configured. Names follow OpenShift's where
+// one exists, so history and budgets compare with theirs.
+const (
+	// KubeAPI and CacheKubeAPI read the default namespace through the
+	// address the poller's own client uses (on OpenShift, the
+	// Infrastructure's apiServerURL: the external load balancer): a quorum
+	// read (from etcd) and a cached one (resourceVersion=0, from the watch
+	// cache).
+	KubeAPI      = "kube-api"
+	CacheKubeAPI = "cache-kube-api"
+	// KubeAPIInternal and CacheKubeAPIInternal: the same through the
+	// Infrastructure's apiServerInternalURL (OpenShift).
+	KubeAPIInternal      = "kube-api-internal"
+	CacheKubeAPIInternal = "cache-kube-api-internal"
+	// KubeAPIService and CacheKubeAPIService: the same through the
+	// kubernetes Service (https://kubernetes.default.svc), in a pod only.
+	KubeAPIService      = "kube-api-service"
+	CacheKubeAPIService = "cache-kube-api-service"
+	// OpenShiftAPI and OAuthAPI read the discovery document of an API
+	// that kube-apiserver proxies to openshift-apiserver
+	// (image.openshift.io/v1) and to oauth-apiserver (oauth.openshift.io/v1).
+	OpenShiftAPI = "openshift-api"
+	OAuthAPI     = "oauth-api"
+	// Through the router: the OAuth server's and the console's /healthz,
+	// the ingress canary's /.
+	IngressToOAuthServer = "ingress-to-oauth-server"
+	IngressToConsole     = "ingress-to-console"
+	IngressCanary        = "ingress-canary"
+	// ImageRegistry: the image registry's Service, GET /healthz.
+	ImageRegistry = "image-registry"
+)
+
+// BuiltinNames lists every built-in backend (config.BuiltinBackends,
+// which a configuration's builtin.disable is checked against).
+func BuiltinNames() []string { return slices.Clone(config.BuiltinBackends) }
+
+// In a pod: the ServiceAccount's files.
+const (
+	saDir           = "/var/run/secrets/kubernetes.io/serviceaccount"
+	serviceCAFile   = saDir + "/service-ca.crt"
+	kubeServiceHost = "kubernetes.default.svc"
+)
+
+// BuiltinOptions configures the built-in backends.
+type BuiltinOptions struct {
+	// REST is the client configuration whose address and credentials the
+	// Kubernetes API backends use.
+	REST *rest.Config
+	// InCluster: running in a pod (the kubernetes Service is reachable).
+	InCluster bool
+	// Disabled names backends turned off.
+	Disabled map[string]bool
+	// Router reaches Routes (RouterHTTP, RouterHTTPS, RouterTLS).
+	Router Options
+	// CredentialsDir receives the client's credentials as files when its
+	// configuration holds them inline (the probes read files).
+	CredentialsDir string
+	// InventoryOnly: the targets are listed, never probed (the
+	// controller's inventory), so no credentials are written.
+	InventoryOnly bool
+	Logger        *slog.Logger
+}
+
+// BuiltinItem is one built-in backend: its target, or why it is off.
+type BuiltinItem struct {
+	Backend string
+	Object  string // what it reaches, e.g. route/openshift-console/console
+	Off     string // why it is off ("" when on)
+	Target  config.Target
+}
+
+// Builtin finds the built-in backends the cluster has.
+type Builtin struct {
+	o      BuiltinOptions
+	kube   kubernetes.Interface
+	route  routeclient.Interface
+	cfg    configclient.Interface
+	apis   k8sdiscovery.DiscoveryInterface
+	creds  kubeCredentials
+	credOK string // why the API backends cannot authenticate ("" when they can)
+
+	mu    sync.Mutex
+	items []BuiltinItem
+}
+
+// NewBuiltin prepares the built-in backends; Refresh finds them.
+func NewBuiltin(o BuiltinOptions, kube kubernetes.Interface, apis k8sdiscovery.DiscoveryInterface) (*Builtin, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Builtin{o: o, kube: kube, apis: apis}
+	var err error
+	if b.route, err = routeclient.NewForConfig(o.REST); err != nil {
+		return nil, err
+	}
+	if b.cfg, err = configclient.NewForConfig(o.REST); err != nil {
+		return nil, err
+	}
+	if !o.InventoryOnly {
+		if b.creds, err = credentialsOf(o.REST, o.CredentialsDir); err != nil {
+			b.credOK = err.Error()
+		}
+	}
+	return b, nil
+}
+
+// kubeCredentials are the client's credentials as files for the probes.
+type kubeCredentials struct {
+	tls   config.TLS
+	token string
+}
+
+// credentialsOf writes what rc holds inline into dir (0600) and returns
+// file names; an exec plugin or auth provider cannot be used by a probe.
+func credentialsOf(rc *rest.Config, dir string) (kubeCredentials, error) {
+	var c kubeCredentials
+	if rc.ExecProvider != nil || rc.AuthProvider != nil {
+		return c, errors.New("the client authenticates with an exec plugin or auth provider, which probes cannot use")
+	}
+	write := func(name string, data []byte) (string, error) {
+		if dir == "" {
+			return "", errors.New("no folder for the client's inline credentials")
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", err
+		}
+		p := filepath.Join(dir, name)
+		return p, os.WriteFile(p, data, 0o600)
+	}
+	var err error
+	tc := rc.TLSClientConfig
+	c.tls = config.TLS{CAFile: tc.CAFile, CertFile: tc.CertFile, KeyFile: tc.KeyFile, ServerName: tc.ServerName, InsecureSkipVerify: tc.Insecure}
+	if c.tls.CAFile == "" && len(tc.CAData) > 0 {
+		if c.tls.CAFile, err = write("ca.crt", tc.CAData); err != nil {
+			return c, err
+		}
+	}
+	if c.tls.CertFile == "" && len(tc.CertData) > 0 {
+		if c.tls.CertFile, err = write("client.crt", tc.CertData); err != nil {
+			return c, err
+		}
+		if c.tls.KeyFile, err = write("client.key", tc.KeyData); err != nil {
+			return c, err
+		}
+	}
+	c.token = rc.BearerTokenFile
+	if c.token == "" && rc.BearerToken != "" {
+		if c.token, err = write("token", []byte(rc.BearerToken)); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// apiTargets are the quorum and cached reads of the default namespace
+// through base.
+func (b *Builtin) apiTargets(quorum, cached, base string, serverName string) []BuiltinItem {
+	var out []BuiltinItem
+	for _, x := range []struct{ name, query string }{{quorum, ""}, {cached, "?resourceVersion=0"}} {
+		it := BuiltinItem{Backend: x.name, Object: base}
+		if b.credOK != "" {
+			it.Off = b.credOK
+		} else {
+			tls := b.creds.tls
+			if serverName != "" {
+				tls.ServerName = serverName
+			}
+			it.Target = config.Target{Name: x.name, HTTP: &config.HTTPProbe{URL: strings.TrimSuffix(base, "/") + "/api/v1/namespaces/default" + x.query,
+				ValidStatusCodes: []int{200}, TLS: tls, BearerTokenFile: b.creds.token}}
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// Refresh asks the cluster which built-in backends it has (each request
+// with a short timeout) and says whether the set changed.
+func (b *Builtin) Refresh(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var items []BuiltinItem
+	off := func(name, object, why string) {
+		items = append(items, BuiltinItem{Backend: name, Object: object, Off: why})
+	}
+
+	// The Kubernetes API: through the client's address, or the
+	// Infrastructure's URLs on OpenShift.
+	external, internal := b.o.REST.Host, ""
+	infra, err := b.cfg.ConfigV1().Infrastructures().Get(ctx, "cluster", metav1.GetOptions{})
+	switch {
+	case err == nil:
+		if infra.Status.APIServerURL != "" {
+			external = infra.Status.APIServerURL
+		}
+		internal = infra.Status.APIServerInternalURL
+	case !apierrors.IsNotFound(err) && !isNoKind(err):
+		b.o.Logger.Debug("built-in backends: reading the Infrastructure", "err", err)
+	}
+	items = append(items, b.apiTargets(KubeAPI, CacheKubeAPI, external, "")...)
+	if internal != "" && internal != external {
+		items = append(items, b.apiTargets(KubeAPIInternal, CacheKubeAPIInternal, internal, "")...)
+	} else {
+		off(KubeAPIInternal, "", "no Infrastructure with an apiServerInternalURL of its own (not OpenShift)")
+		off(CacheKubeAPIInternal, "", "no Infrastructure with an apiServerInternalURL of its own (not OpenShift)")
+	}
+	if b.o.InCluster {
+		items = append(items, b.apiTargets(KubeAPIService, CacheKubeAPIService, "https://"+kubeServiceHost+":443", "")...)
+	} else {
+		off(KubeAPIService, "", "not in a pod: the kubernetes Service is not reachable")
+		off(CacheKubeAPIService, "", "not in a pod: the kubernetes Service is not reachable")
+	}
+
+	// Aggregated OpenShift APIs: their discovery documents.
+	for _, x := range []struct{ name, gv string }{{OpenShiftAPI, "image.openshift.io/v1"}, {OAuthAPI, "oauth.openshift.io/v1"}} {
+		if _, err := b.apis.ServerResourcesForGroupVersion(x.gv); err != nil {
+			off(x.name, "apis/"+x.gv, fmt.Sprintf("the cluster does not serve %s", x.gv))
+			continue
+		}
+		its := b.apiTargets(x.name, "", external, "")[:1]
+		if its[0].Off == "" {
+			its[0].Target.HTTP.URL = strings.TrimSuffix(external, "/") + "/apis/" + x.gv
+		}
+		its[0].Object = "apis/" + x.gv
+		items = append(items, its[0])
+	}
+
+	// Routes, through the router.
+	for _, x := range []struct{ name, ns, route, path string }{
+		{IngressToOAuthServer, "openshift-authentication", "oauth-openshift", "/healthz"},
+		{IngressToConsole, "openshift-console", "console", "/healthz"},
+		{IngressCanary, "openshift-ingress-canary", "canary", "/"},
+	} {
+		obj := "route/" + x.ns + "/" + x.route
+		r, err := b.route.RouteV1().Routes(x.ns).Get(ctx, x.route, metav1.GetOptions{})
+		if err != nil {
+			off(x.name, obj, whyMissing(err, "the route"))
+			continue
+		}
+		t, why := RouteTarget(r, b.o.Router, x.name, x.path, false)
+		if why != "" {
+			off(x.name, obj, why)
+			continue
+		}
+		items = append(items, BuiltinItem{Backend: x.name, Object: obj, Target: t})
+	}
+
+	// The image registry's Service.
+	const regNS, regName = "openshift-image-registry", "image-registry"
+	obj := "service/" + regNS + "/" + regName
+	if s, err := b.kube.CoreV1().Services(regNS).Get(ctx, regName, metav1.GetOptions{}); err != nil {
+		off(ImageRegistry, obj, whyMissing(err, "the service"))
+	} else if s.Spec.ClusterIP == "" || s.Spec.ClusterIP == "None" || len(s.Spec.Ports) == 0 {
+		off(ImageRegistry, obj, "the service has no cluster IP and port")
+	} else {
+		tls := config.TLS{ServerName: regName + "." + regNS + ".svc"}
+		if _, err := os.Stat(serviceCAFile); err == nil {
+			tls.CAFile = serviceCAFile
+		} else {
+			tls.InsecureSkipVerify = true // outside a pod: no service CA to verify with
+		}
+		u := url.URL{Scheme: "https", Host: net.JoinHostPort(s.Spec.ClusterIP, strconv.Itoa(int(s.Spec.Ports[0].Port))), Path: "/healthz"}
+		items = append(items, BuiltinItem{Backend: ImageRegistry, Object: obj,
+			Target: config.Target{Name: ImageRegistry, HTTP: &config.HTTPProbe{URL: u.String(), TLS: tls}}})
+	}
+
+	for i := range items {
+		if b.o.Disabled[items[i].Backend] {
+			items[i].Off, items[i].Target = "turned off (--builtin.disable or builtin.disable)", config.Target{}
+		}
+	}
+	slices.SortFunc(items, func(x, y BuiltinItem) int { return strings.Compare(x.Backend, y.Backend) })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	changed := !slices.EqualFunc(items, b.items, func(x, y BuiltinItem) bool {
+		return x.Backend == y.Backend && x.Off == y.Off && x.Object == y.Object && x.Target.Key() == y.Target.Key()
+	})
+	if changed {
+		for _, it := range items {
+			if it.Off == "" {
+				b.o.Logger.Info("built-in backend on", "backend", it.Backend, "object", it.Object)
+			} else {
+				b.o.Logger.Info("built-in backend off", "backend", it.Backend, "why", it.Off)
+			}
+		}
+	}
+	b.items = items
+	return changed
+}
+
+func isNoKind(err error) bool {
+	return strings.Contains(err.Error(), "the server could not find the requested resource")
+}
+
+func whyMissing(err error, what string) string {
+	if apierrors.IsNotFound(err) {
+		return "the cluster has no such object (" + what + ")"
+	}
+	return "cannot read " + what + ": " + err.Error()
+}
+
+// Run refreshes at once and then every interval until ctx ends, calling
+// onChange after each change.
+func (b *Builtin) Run(ctx context.Context, interval time.Duration, onChange func()) {
+	for {
+		if b.Refresh(ctx) {
+			onChange()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// Items lists every built-in backend, on or off, sorted by name.
+func (b *Builtin) Items() []BuiltinItem {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.items)
+}
+
+// Targets returns the targets of the built-in backends that are on.
+func (b *Builtin) Targets() []config.Target {
+	var out []config.Target
+	for _, it := range b.Items() {
+		if it.Off == "" {
+			out = append(out, it.Target)
+		}
+	}
+	return out
+}
