@@ -33,6 +33,7 @@ func openshiftObjects(ctx context.Context, t *testing.T, c *clients, apiURL, int
 	}
 	infra.Status.APIServerURL, infra.Status.APIServerInternalURL = apiURL, internalURL
 	infra.Status.InfrastructureName = "zd-e2e"
+	infra.Status.ControlPlaneTopology, infra.Status.InfrastructureTopology = configv1.HighlyAvailableTopologyMode, configv1.HighlyAvailableTopologyMode
 	if _, err := cfg.UpdateStatus(ctx, infra, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestBuiltinBackends(t *testing.T) {
 
 	ctl := start(t, "controller", "--leader-elect=false", "--discovery=false")
 	eventually(t, 30*time.Second, "the built-in backends in the inventory", func() (bool, string) {
-		got := strings.Join(ctl.samples(t, `zerodown_discovery_target_info{backend="`), "\n")
+		got := strings.Join(ctl.samples(t, "zerodown_discovery_target_info"), "\n")
 		for _, want := range []string{
 			`backend="kube-api",kind="builtin",object="` + c.rest.Host + `",reason=""} 1`,
 			`backend="ingress-canary",kind="builtin",object="route/openshift-ingress-canary/canary",reason=""} 1`,

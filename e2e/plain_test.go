@@ -87,7 +87,7 @@ func withoutCRDs(ctx context.Context, t *testing.T, c *clients, names ...string)
 func TestPlainKubernetes(t *testing.T) {
 	ctx := ctxT(t)
 	c := newClients(t)
-	withoutCRDs(ctx, t, c, "clusteroperators.config.openshift.io", "clusterversions.config.openshift.io",
+	withoutCRDs(ctx, t, c, "clusteroperators.config.openshift.io", "clusterversions.config.openshift.io", "infrastructures.config.openshift.io",
 		"machineconfigpools.machineconfiguration.openshift.io", "routes.route.openshift.io")
 
 	p := start(t, "controller", "--leader-elect=false", "--workloads.namespaces", "default")

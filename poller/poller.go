@@ -186,11 +186,13 @@ func Run(ctx context.Context, o Options) error {
 			for _, n := range o.BuiltinDisabled {
 				off[n] = true
 			}
-			creds := ""
+			// Inline credentials of the client become files there (a pod's
+			// are files already: nothing is written).
+			creds := filepath.Join(os.TempDir(), fmt.Sprintf("zerodown-credentials-%d", os.Getpid()))
 			if o.OutDir != "" {
 				creds = filepath.Join(o.OutDir, ".credentials")
-				defer os.RemoveAll(creds)
 			}
+			defer os.RemoveAll(creds)
 			if builtin, err = discovery.NewBuiltin(discovery.BuiltinOptions{REST: o.REST, InCluster: o.InCluster, Disabled: off,
 				Router: o.Discovery, CredentialsDir: creds, Logger: log}, kube, apis); err != nil {
 				return err

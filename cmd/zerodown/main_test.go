@@ -143,7 +143,7 @@ current-context: c
 			stderr: []string{"zerodown controller: --kubeconfig " + missingKubeconfig}, noStdout: true},
 		{name: "poller kubeconfig missing", args: []string{"poller", "--kubeconfig", missingKubeconfig}, code: exitUsage,
 			stderr: []string{"zerodown poller: --kubeconfig " + missingKubeconfig}, noStdout: true},
-		{name: "poller without discovery or targets", args: []string{"poller", "--kubeconfig", kubeconfig, "--discovery=false"}, code: exitUsage,
+		{name: "poller without discovery, built-in backends or targets", args: []string{"poller", "--kubeconfig", kubeconfig, "--discovery=false", "--builtin=false"}, code: exitUsage,
 			stderr: []string{"zerodown poller: no targets"}, noStdout: true},
 		{name: "poller arguments", args: []string{"poller", "--kubeconfig", kubeconfig, "http://127.0.0.1:1/"}, code: exitUsage,
 			stderr: []string{"zerodown poller: unexpected arguments: http://127.0.0.1:1/"}, noStdout: true},

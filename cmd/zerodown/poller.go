@@ -42,7 +42,7 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		fast        = fs.Duration("fast-interval", 0, "probe interval while a target fails (default 10ms)")
 		timeout     = fs.Duration("timeout", 0, "timeout of one probe (default 1s)")
 		native      = fs.Bool("probe.native-histograms-only", false, "export zerodown_probe_duration_seconds as a native histogram only, without its 15 classic bucket series per target and connection")
-		empty       = fs.Bool("config.allow-empty", false, "with --discovery=false, accept a configuration, or a SIGHUP reload, with no static targets")
+		empty       = fs.Bool("config.allow-empty", false, "with --discovery=false and --builtin=false, accept a configuration, or a SIGHUP reload, with no static targets")
 		builtin     = fs.Bool("builtin", true, "probe the built-in backends: the Kubernetes API (quorum and cached reads), and on OpenShift its APIs, OAuth server, console, ingress canary and image registry, as the cluster has them")
 		builtinOff  = fs.String("builtin.disable", "", "comma-separated built-in backends not to probe (also builtin.disable in --config): "+strings.Join(config.BuiltinBackends, ", "))
 		maxRate     = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
@@ -83,8 +83,8 @@ Flags:
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
 	load := func() (*config.Config, error) {
 		cfg, err := loadConfig(*cfgFile, nil, overrides)
-		if err == nil && len(cfg.Targets) == 0 && !*discover && !*empty {
-			return nil, errors.New("zerodown poller: no targets: --discovery=false and no targets in --config (--config.allow-empty accepts none)")
+		if err == nil && len(cfg.Targets) == 0 && !*discover && !*builtin && !*empty {
+			return nil, errors.New("zerodown poller: no targets: --discovery=false, --builtin=false and no targets in --config (--config.allow-empty accepts none)")
 		}
 		return cfg, err
 	}

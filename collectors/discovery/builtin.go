@@ -265,7 +265,7 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 			off(x.name, obj, whyMissing(err, "the route"))
 			continue
 		}
-		t, why := RouteTarget(r, b.o.Router, x.name, x.path, false)
+		t, why := RouteTarget(r, b.o.Router, x.name, x.path, b.o.InventoryOnly)
 		if why != "" {
 			off(x.name, obj, why)
 			continue
