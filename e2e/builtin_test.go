@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/testtarget/targettest"
 )
@@ -127,5 +129,48 @@ func TestBuiltinBackends(t *testing.T) {
 		func(v float64) bool { return v > 0 })
 	if v := metric(t, q, `zerodown_backend_up{backend="kube-api",connection="new"}`); v != 0 {
 		t.Errorf("kube-api answering 403 is up %v, want 0", v)
+	}
+}
+
+// TestWatchWithCluster: zerodown watch --kubeconfig in one process probes
+// its static target and the cluster's built-in backends, collects the
+// cluster's operators and nodes (metrics, an interval per condition
+// change in its own stream), and its report covers all of it.
+func TestWatchWithCluster(t *testing.T) {
+	ctx := ctxT(t)
+	c := newClients(t)
+	fixtures(ctx, t, c) // operators, the ClusterVersion, node-b cordoned and NotReady
+	tt := targettest.Start(t, testtarget.Options{})
+	dir := t.TempDir()
+	cfg := dir + "/targets.yaml"
+	writeText(t, cfg, fmt.Sprintf("targets:\n  - name: web\n    http: {url: 'http://%s/'}\n", tt.HTTPAddr()))
+	out := dir + "/out"
+	w := start(t, "watch", "--kubeconfig", os.Getenv("KUBECONFIG"), "--config", cfg, "--out", out, "--view", "none", "--interval", "200ms")
+	for _, b := range []string{"web", "kube-api", "cache-kube-api"} {
+		waitMetric(t, w, fmt.Sprintf(`zerodown_backend_up{backend=%q,connection="new"}`, b), "= 1", func(v float64) bool { return v == 1 })
+	}
+	waitMetric(t, w, `zerodown_node_unschedulable{node="node-b"}`, "= 1 (the cluster's nodes collected)", func(v float64) bool { return v == 1 })
+	time.Sleep(1100 * time.Millisecond)
+	setCOCondition(ctx, t, c, "ingress", cond("Degraded", "True", time.Now().Truncate(time.Second), "WatchedFromCI"))
+	waitMetric(t, w, `zerodown_cluster_operator_condition{condition="Degraded",name="ingress",status="true"}`, "= 1", func(v float64) bool { return v == 1 })
+	time.Sleep(500 * time.Millisecond)
+	w.stop(t)
+
+	ivs, err := intervals.ReadFile(out + "/intervals.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var degraded, kubeAPI bool
+	for _, iv := range ivs {
+		k := iv.Locator.Keys
+		degraded = degraded || iv.Source == "ClusterOperator" && k["name"] == "ingress" && iv.Message.Reason == "DegradedTrue"
+		kubeAPI = kubeAPI || iv.Source == "Probing" && k["backend"] == "kube-api"
+	}
+	if !degraded || !kubeAPI {
+		t.Errorf("watch's intervals: ingress Degraded %v, kube-api probed %v; want both in its one stream", degraded, kubeAPI)
+	}
+	html, err := os.ReadFile(out + "/report.html")
+	if err != nil || !strings.Contains(string(html), "kube-api · new") || !strings.Contains(string(html), "ingress") {
+		t.Errorf("report.html lacks the built-in backend or the operator (%v)", err)
 	}
 }

@@ -31,6 +31,9 @@ type view struct {
 	frame    []string // the lines on screen (tty), for redraws after a log line
 	// alerts, when set, returns the alerts pending or firing now.
 	alerts func() []alert.Alert
+	// cluster, when set, says what in the cluster is not healthy now
+	// (watch --kubeconfig).
+	cluster func() []string
 }
 
 func newView(w io.Writer, tty bool, width func() int, started time.Time, outDir string) *view {
@@ -47,11 +50,15 @@ func (v *view) draw(st []probes.Status) {
 	if v.tty && v.alerts != nil {
 		alerts = v.alerts()
 	}
+	var cluster []string
+	if v.tty && v.cluster != nil {
+		cluster = v.cluster()
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := time.Now()
 	if v.tty {
-		v.redrawLocked(v.lines(st, alerts, false, now))
+		v.redrawLocked(v.lines(st, alerts, cluster, false, now))
 		return
 	}
 	if now.Sub(v.lastLine) < 10*time.Second {
@@ -71,7 +78,7 @@ func (v *view) final(st []probes.Status, fired []alert.Alert) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	lines := v.lines(st, fired, true, time.Now())
+	lines := v.lines(st, fired, nil, true, time.Now())
 	if v.tty {
 		v.redrawLocked(lines)
 		v.frame = nil // stays on screen: later output goes below it
@@ -127,7 +134,7 @@ func (v *view) above(out io.Writer, p []byte) (int, error) {
 
 // lines renders the header, the table and the alerts (active ones live,
 // those that fired at the end), cut to the terminal's width.
-func (v *view) lines(st []probes.Status, alerts []alert.Alert, final bool, now time.Time) []string {
+func (v *view) lines(st []probes.Status, alerts []alert.Alert, cluster []string, final bool, now time.Time) []string {
 	var b strings.Builder
 	down, outages, dis := totals(st)
 	fmt.Fprintf(&b, "zerodown watch  %s elapsed  %d series  %d down  %d outages  %s disrupted\n",
@@ -137,6 +144,12 @@ func (v *view) lines(st []probes.Status, alerts []alert.Alert, final bool, now t
 	}
 	b.WriteString("\n")
 	table(&b, st)
+	if len(cluster) > 0 {
+		b.WriteString("\nCLUSTER\n")
+		for _, l := range cluster {
+			b.WriteString("  " + l + "\n")
+		}
+	}
 	alertTable(&b, alerts, final, now)
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	width := 0

@@ -97,6 +97,26 @@ type Options struct {
 	Budgets *budget.File
 	// ReportTitle heads report.html.
 	ReportTitle string
+	// Cluster, if set, adds a cluster's state and built-in backends
+	// (watch --kubeconfig).
+	Cluster Cluster
+}
+
+// Cluster is what watch --kubeconfig adds to a run: the controller's
+// collectors (ClusterOperators, the ClusterVersion, Nodes,
+// MachineConfigPools, workloads: metrics, and an interval per condition
+// change in the run's stream) and the built-in backends. Only the full
+// build has one.
+type Cluster interface {
+	// Start starts collecting: condition changes go to iw (nil: none),
+	// metrics to reg.
+	Start(ctx context.Context, iw *intervals.Writer, reg prometheus.Registerer) error
+	// Targets are the built-in backends found so far, unresolved.
+	Targets() []config.Target
+	// Changes delivers when Targets changed.
+	Changes() <-chan struct{}
+	// Lines say what in the cluster is not healthy now, for the live view.
+	Lines() []string
 }
 
 // ErrSetup marks an error in what the options name (rule files, alert
@@ -149,7 +169,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	started := time.Now()
-	if _, _, err := engine.Apply(o.Config.Targets); err != nil {
+	set := &runTargets{cfg: o.Config, cluster: o.Cluster, log: log}
+	if _, _, err := engine.Apply(set.all()); err != nil {
 		sink.Close()
 		if alerts != nil {
 			_, _ = alerts.stop(started)
@@ -176,6 +197,15 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	engine.Start(ctx)
 	view := newView(o.View, o.TTY, o.Width, started, o.OutDir)
+	var clusterChanges <-chan struct{}
+	if o.Cluster != nil {
+		if err := o.Cluster.Start(ctx, iw, reg); err != nil {
+			log.Error("watching the cluster", "err", err)
+		} else {
+			clusterChanges = o.Cluster.Changes()
+			view.cluster = o.Cluster.Lines
+		}
+	}
 	var wg sync.WaitGroup
 	if alerts != nil {
 		view.alerts = alerts.active
@@ -201,7 +231,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			case <-tick.C:
 				view.draw(engine.Statuses())
 			case <-o.ReloadRequests:
-				reload(o.Reload, engine, log, reloads)
+				set.reload(o.Reload, engine, reloads)
+			case <-clusterChanges:
+				set.apply(engine)
 			}
 		}
 	}()
@@ -256,22 +288,73 @@ func writeReport(o Options, sum *Summary, runStart time.Time) error {
 	return errors.Join(err, r.Write(o.OutDir, sum))
 }
 
-func reload(load func() (*config.Config, error), engine *probes.Engine, log *slog.Logger, g *serve.ReloadGauges) {
+// runTargets is what the engine runs: the configuration's targets and
+// the cluster's built-in backends (a static target wins a name).
+type runTargets struct {
+	mu      sync.Mutex
+	cfg     *config.Config
+	cluster Cluster
+	log     *slog.Logger
+}
+
+func (r *runTargets) all() []config.Target {
+	out := append([]config.Target(nil), r.cfg.Targets...)
+	if r.cluster == nil {
+		return out
+	}
+	names := map[string]bool{}
+	for _, t := range out {
+		names[t.Name] = true
+	}
+	for _, t := range r.cluster.Targets() {
+		t = t.Resolved(r.cfg.Defaults)
+		if names[t.Name] {
+			continue
+		}
+		if err := t.Validate(); err != nil {
+			r.log.Warn("built-in backend skipped", "backend", t.Name, "err", err)
+			continue
+		}
+		names[t.Name] = true
+		out = append(out, t)
+	}
+	return out
+}
+
+// apply applies the set after the cluster's backends changed.
+func (r *runTargets) apply(engine *probes.Engine) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if added, removed, err := engine.Apply(r.all()); err != nil {
+		r.log.Error("built-in backends not applied", "err", err)
+	} else if added > 0 || removed > 0 {
+		r.log.Info("built-in backends changed", "series_added", added, "series_removed", removed)
+	}
+}
+
+// reload loads the configuration again (SIGHUP) and applies it with the
+// cluster's backends; a failure keeps the running set.
+func (r *runTargets) reload(load func() (*config.Config, error), engine *probes.Engine, g *serve.ReloadGauges) {
 	if load == nil {
 		return
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	cfg, err := load()
 	if err == nil {
+		old := r.cfg
+		r.cfg = cfg
 		var added, removed int
-		added, removed, err = engine.Apply(cfg.Targets)
+		added, removed, err = engine.Apply(r.all())
 		if err == nil {
 			g.Succeeded(time.Now())
-			log.Info("configuration reloaded", "series_added", added, "series_removed", removed)
+			r.log.Info("configuration reloaded", "series_added", added, "series_removed", removed)
 			return
 		}
+		r.cfg = old
 	}
 	g.Failed()
-	log.Error("configuration reload failed; keeping the running targets", "err", err)
+	r.log.Error("configuration reload failed; keeping the running targets", "err", err)
 }
 
 // IsTerminal reports whether f is a character device (a terminal).

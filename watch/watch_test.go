@@ -824,3 +824,18 @@ func TestRunAlerts(t *testing.T) {
 		t.Errorf("alert intervals %+v, want two, the first from %s to %s", alerts, first.FiredAt, first.ResolvedAt)
 	}
 }
+
+// With --kubeconfig the live table lists what in the cluster is not
+// healthy under the backends.
+func TestViewClusterLines(t *testing.T) {
+	v := newView(io.Discard, true, nil, time.Now(), "")
+	got := strings.Join(v.lines(nil, nil, []string{"node worker-1 NotReady", "operator ingress Degraded"}, false, time.Now()), "\n")
+	for _, want := range []string{"CLUSTER", "  node worker-1 NotReady", "  operator ingress Degraded"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("live view lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(strings.Join(v.lines(nil, nil, nil, false, time.Now()), "\n"), "CLUSTER") {
+		t.Error("a CLUSTER section without a cluster")
+	}
+}

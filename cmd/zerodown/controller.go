@@ -34,16 +34,6 @@ func envOr(name, def string) string {
 	return def
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // parseInCluster parses the flags of an in-cluster role (no arguments
 // allowed), routes klog into the logger and builds the client
 // configuration from the --kubeconfig flag's value (read after parsing).

@@ -198,30 +198,31 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfgFile   = fs.String("config", "", "YAML file of targets (see config/testdata/example.yaml)")
-		check     = fs.Bool("config.check", false, "check the configuration, print the problems and exit (0 valid, 2 invalid)")
-		interval  = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s; at least 10ms)")
-		fast      = fs.Duration("fast-interval", 0, "probe interval while a target fails, to pin down the end of an outage (default 10ms)")
-		timeout   = fs.Duration("timeout", 0, "timeout of one probe (default 1s); a probe slower than min(interval, timeout) fails with reason timeout")
-		duration  = fs.Duration("duration", 0, "how long to watch; 0 watches until SIGINT or SIGTERM")
-		listen    = fs.String("listen", "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
-		out       = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and, at the end, the report: summary.json, junit.xml, report.html, disruption.csv")
-		flatBdgt  = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this, no grace (0 = no budget; targets' own budget fields count too)")
-		budgets   = fs.String("budgets", "", "budget file (per backend and connection, with globs, history and grace; see budget/testdata/example.yaml): exit 3 if one is exceeded")
-		title     = fs.String("report.title", "zerodown watch", "title of report.html")
-		maxRate   = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
-		native    = fs.Bool("probe.native-histograms-only", false, "export zerodown_probe_duration_seconds as a native histogram only, without its 15 classic bucket series per target and connection")
-		empty     = fs.Bool("config.allow-empty", false, "accept a configuration, or a SIGHUP reload, with no targets (otherwise an error: a truncated file must not silently stop all probing)")
-		ruleStep  = fs.Duration("rules.interval", time.Second, "step of the embedded rule evaluator: the process's metrics are stored and every rule group evaluated this often (0 evaluates no rules)")
-		amURL     = fs.String("alertmanager.url", "", "send the evaluator's alerts to this Alertmanager (its v2 API), e.g. http://127.0.0.1:9093, with resends and a final resolve at exit")
-		webhook   = fs.String("alert.webhook", "", "post Alertmanager's webhook payload (version 4) to this URL for every alert that fires or resolves, for setups without an Alertmanager")
-		extURL    = fs.String("web.external-url", "", "base URL of the alerts' generator links (e.g. the Prometheus that scrapes this watch); empty: no links")
-		rbPolicy  = fs.String("rollback.policy", "", "act on the evaluator's alerts with this rollback policy (as the controller's webhook does), on the cluster of --kubeconfig")
-		kubecfg   = fs.String("kubeconfig", "", "kubeconfig of the cluster --rollback.policy acts on (default: $KUBECONFIG, ~/.kube/config)")
-		rbRecord  = fs.String("rollback.record", "default/zerodown-rollback", "NAMESPACE/NAME of the ConfigMap that records which alerts acted (at most once each) and the cooldowns")
-		rbOff     = fs.Bool("rollback.disabled", false, "kill switch: decide and log, never act")
-		ruleFiles []string
-		flags     common
+		cfgFile    = fs.String("config", "", "YAML file of targets (see config/testdata/example.yaml)")
+		check      = fs.Bool("config.check", false, "check the configuration, print the problems and exit (0 valid, 2 invalid)")
+		interval   = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s; at least 10ms)")
+		fast       = fs.Duration("fast-interval", 0, "probe interval while a target fails, to pin down the end of an outage (default 10ms)")
+		timeout    = fs.Duration("timeout", 0, "timeout of one probe (default 1s); a probe slower than min(interval, timeout) fails with reason timeout")
+		duration   = fs.Duration("duration", 0, "how long to watch; 0 watches until SIGINT or SIGTERM")
+		listen     = fs.String("listen", "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
+		out        = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and, at the end, the report: summary.json, junit.xml, report.html, disruption.csv")
+		flatBdgt   = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this, no grace (0 = no budget; targets' own budget fields count too)")
+		budgets    = fs.String("budgets", "", "budget file (per backend and connection, with globs, history and grace; see budget/testdata/example.yaml): exit 3 if one is exceeded")
+		title      = fs.String("report.title", "zerodown watch", "title of report.html")
+		maxRate    = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
+		native     = fs.Bool("probe.native-histograms-only", false, "export zerodown_probe_duration_seconds as a native histogram only, without its 15 classic bucket series per target and connection")
+		empty      = fs.Bool("config.allow-empty", false, "accept a configuration, or a SIGHUP reload, with no targets (otherwise an error: a truncated file must not silently stop all probing)")
+		ruleStep   = fs.Duration("rules.interval", time.Second, "step of the embedded rule evaluator: the process's metrics are stored and every rule group evaluated this often (0 evaluates no rules)")
+		amURL      = fs.String("alertmanager.url", "", "send the evaluator's alerts to this Alertmanager (its v2 API), e.g. http://127.0.0.1:9093, with resends and a final resolve at exit")
+		webhook    = fs.String("alert.webhook", "", "post Alertmanager's webhook payload (version 4) to this URL for every alert that fires or resolves, for setups without an Alertmanager")
+		extURL     = fs.String("web.external-url", "", "base URL of the alerts' generator links (e.g. the Prometheus that scrapes this watch); empty: no links")
+		rbPolicy   = fs.String("rollback.policy", "", "act on the evaluator's alerts with this rollback policy (as the controller's webhook does), on the cluster of --kubeconfig")
+		kubecfg    = fs.String("kubeconfig", "", "watch this cluster too, in this one process: its operators, version, nodes, pools and workloads (metrics, intervals, the live view) and its built-in backends (the Kubernetes API; on OpenShift its APIs, OAuth server, console, canary, registry; Routes at their hosts); --rollback.policy acts on it (for that alone the default is $KUBECONFIG, ~/.kube/config)")
+		builtinOff = fs.String("builtin.disable", "", "with --kubeconfig: comma-separated built-in backends not to probe: "+strings.Join(config.BuiltinBackends, ", "))
+		rbRecord   = fs.String("rollback.record", "default/zerodown-rollback", "NAMESPACE/NAME of the ConfigMap that records which alerts acted (at most once each) and the cooldowns")
+		rbOff      = fs.Bool("rollback.disabled", false, "kill switch: decide and log, never act")
+		ruleFiles  []string
+		flags      common
 	)
 	fs.Func("rules", "rule file to evaluate in-process (repeatable; default: the shipped rules, embedded)", func(s string) error {
 		ruleFiles = append(ruleFiles, s)
@@ -311,6 +312,24 @@ Flags:
 		hook, extra = h, append(extra, metrics)
 	}
 
+	var cluster watch.Cluster
+	if *kubecfg != "" {
+		off := splitList(*builtinOff)
+		for _, n := range off {
+			if !slices.Contains(config.BuiltinBackends, n) {
+				fmt.Fprintf(stderr, "zerodown watch: --builtin.disable: %q is not a built-in backend (%s)\n", n, strings.Join(config.BuiltinBackends, ", "))
+				return exitUsage
+			}
+		}
+		c, cleanup, err := newWatchCluster(*kubecfg, *out, off, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "zerodown watch: --kubeconfig:", err)
+			return exitUsage
+		}
+		defer cleanup()
+		cluster = c
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	reloads, stopHUP := reloadOnHUP(ctx)
@@ -321,7 +340,7 @@ Flags:
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
 		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty), Pprof: flags.pprof, WebConfigFile: flags.webConfig,
 		RulesInterval: *ruleStep, RuleFiles: ruleFiles, AlertmanagerURL: *amURL, AlertWebhook: *webhook, ExternalURL: *extURL, AlertHook: hook,
-		Collectors: extra, Budgets: judge, ReportTitle: *title,
+		Collectors: extra, Budgets: judge, ReportTitle: *title, Cluster: cluster,
 	})
 	if errors.Is(err, watch.ErrSetup) {
 		fmt.Fprintln(stderr, "zerodown watch:", err)
@@ -540,4 +559,15 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "\n%d outages measured, %d missed; median error %+.1fms, worst |error| %.1fms. Intervals and summary: %s/\n",
 		st.N, st.Missed, float64(st.Median)/1e6, float64(st.WorstAbs)/1e6, strings.TrimSuffix(*out, "/"))
 	return exitOK
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zerodown/zerodown/rules/notify"
+	"github.com/zerodown/zerodown/watch"
 )
 
 // Built with -tags nokube (make build-lite): zerodown without the
@@ -34,4 +35,8 @@ func withoutKube(role string, stderr io.Writer) int {
 
 func collectFromCluster(clusterSource, *slog.Logger) ([]string, []string, error) {
 	return nil, nil, errors.New("--kubeconfig: this zerodown was built without Kubernetes support (-tags nokube); use the full build")
+}
+
+func newWatchCluster(string, string, []string, *slog.Logger) (watch.Cluster, func(), error) {
+	return nil, nil, errors.New("this zerodown was built without Kubernetes support (-tags nokube); use the full build")
 }

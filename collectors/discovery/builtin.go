@@ -87,7 +87,10 @@ type BuiltinOptions struct {
 	// InventoryOnly: the targets are listed, never probed (the
 	// controller's inventory), so no credentials are written.
 	InventoryOnly bool
-	Logger        *slog.Logger
+	// RoutesByHost probes Routes at their hosts, as a user outside the
+	// cluster reaches them (watch --kubeconfig), not through the router.
+	RoutesByHost bool
+	Logger       *slog.Logger
 }
 
 // BuiltinItem is one built-in backend: its target, or why it is off.
@@ -265,7 +268,16 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 			off(x.name, obj, whyMissing(err, "the route"))
 			continue
 		}
-		t, why := RouteTarget(r, b.o.Router, x.name, x.path, b.o.InventoryOnly)
+		router := b.o.Router
+		if b.o.RoutesByHost {
+			router.RouterHTTP, router.RouterHTTPS = "", ""
+		}
+		t, why := RouteTarget(r, router, x.name, x.path, b.o.InventoryOnly || b.o.RoutesByHost)
+		if why == "" && b.o.RoutesByHost {
+			// The route's own host in the URL: no Host override.
+			t.HTTP.URL = strings.Replace(t.HTTP.URL, "://", "://"+t.HTTP.Host, 1)
+			t.HTTP.Host = ""
+		}
 		if why != "" {
 			off(x.name, obj, why)
 			continue

@@ -1,0 +1,184 @@
+//go:build !nokube
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	configclient "github.com/openshift/client-go/config/clientset/versioned"
+	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/collectors/discovery"
+	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/kube"
+	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/watch"
+)
+
+// watchCluster is watch --kubeconfig: the controller's collectors and the
+// built-in backends of the cluster, in the watch process.
+type watchCluster struct {
+	rc       *rest.Config
+	log      *slog.Logger
+	credsDir string
+	disabled map[string]bool
+	set      *collectors.Set
+	builtin  *discovery.Builtin
+	changes  chan struct{}
+}
+
+// newWatchCluster reads the kubeconfig; nothing talks to the cluster
+// before Start.
+func newWatchCluster(kubeconfig, outDir string, disabled []string, log *slog.Logger) (watch.Cluster, func(), error) {
+	kube.RouteKlog(log)
+	rc, err := kube.RESTConfig(kubeconfig, "zerodown-watch")
+	if err != nil {
+		return nil, nil, err
+	}
+	creds := filepath.Join(os.TempDir(), fmt.Sprintf("zerodown-credentials-%d", os.Getpid()))
+	if outDir != "" {
+		creds = filepath.Join(outDir, ".credentials")
+	}
+	off := map[string]bool{}
+	for _, n := range disabled {
+		off[n] = true
+	}
+	w := &watchCluster{rc: rc, log: log.With("component", "cluster"), credsDir: creds, disabled: off, changes: make(chan struct{}, 1)}
+	return w, func() { _ = os.RemoveAll(creds) }, nil
+}
+
+func (w *watchCluster) Start(ctx context.Context, iw *intervals.Writer, reg prometheus.Registerer) error {
+	kc, err := kubernetes.NewForConfig(w.rc)
+	if err != nil {
+		return err
+	}
+	cfgc, err := configclient.NewForConfig(w.rc)
+	if err != nil {
+		return err
+	}
+	mcc, err := mcfgclient.NewForConfig(w.rc)
+	if err != nil {
+		return err
+	}
+	apis, err := kube.Discovery(w.rc)
+	if err != nil {
+		return err
+	}
+	var sink collectors.IntervalWriter
+	if iw != nil {
+		sink = iw
+	}
+	if w.set, err = collectors.New(collectors.Options{Kube: kc, Config: cfgc, MachineConfig: mcc, Intervals: sink, Logger: w.log, Discovery: apis}); err != nil {
+		return err
+	}
+	reg.MustRegister(w.set)
+	w.set.Start(ctx)
+	// Outside the cluster: Routes are probed through their hosts, as a
+	// user reaches them.
+	if w.builtin, err = discovery.NewBuiltin(discovery.BuiltinOptions{REST: w.rc, Disabled: w.disabled, RoutesByHost: true,
+		CredentialsDir: w.credsDir, Logger: w.log}, kc, apis); err != nil {
+		return err
+	}
+	go w.builtin.Run(ctx, 30*time.Second, func() {
+		select {
+		case w.changes <- struct{}{}:
+		default:
+		}
+	})
+	return nil
+}
+
+func (w *watchCluster) Targets() []config.Target {
+	if w.builtin == nil {
+		return nil
+	}
+	return w.builtin.Targets()
+}
+
+func (w *watchCluster) Changes() <-chan struct{} { return w.changes }
+
+// maxClusterLines bounds the cluster's part of the live view.
+const maxClusterLines = 8
+
+// Lines names the operators and nodes that are not healthy, and the
+// upgrade in progress, from the collectors' own metrics.
+func (w *watchCluster) Lines() []string {
+	if w.set == nil {
+		return nil
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(w.set); err != nil {
+		return nil
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	label := func(m *dto.Metric, n string) string {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == n {
+				return l.GetValue()
+			}
+		}
+		return ""
+	}
+	desired := ""
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetGauge().GetValue()
+			switch mf.GetName() {
+			case "zerodown_cluster_version_info":
+				if label(m, "type") == "desired" {
+					desired = label(m, "version")
+				}
+			case "zerodown_upgrade_in_progress":
+				if v == 1 {
+					out = append(out, "upgrading")
+				}
+			case "zerodown_cluster_operator_condition":
+				c, st := label(m, "condition"), label(m, "status")
+				switch {
+				case v != 1:
+				case c == "Degraded" && st == "true", c == "Progressing" && st == "true":
+					out = append(out, "operator "+label(m, "name")+" "+c)
+				case c == "Available" && st != "true":
+					out = append(out, "operator "+label(m, "name")+" Unavailable")
+				}
+			case "zerodown_node_condition":
+				if label(m, "condition") == "Ready" && label(m, "status") != "true" && v == 1 {
+					out = append(out, "node "+label(m, "node")+" NotReady")
+				}
+			case "zerodown_node_draining":
+				if v == 1 {
+					out = append(out, "node "+label(m, "node")+" draining")
+				}
+			case "zerodown_node_unschedulable":
+				if v == 1 {
+					out = append(out, "node "+label(m, "node")+" cordoned")
+				}
+			}
+		}
+	}
+	for i, l := range out {
+		if l == "upgrading" {
+			out[i] = "upgrading to " + desired
+		}
+	}
+	sort.Strings(out)
+	if len(out) > maxClusterLines {
+		out = append(out[:maxClusterLines-1], fmt.Sprintf("… and %d more", len(out)-maxClusterLines+1))
+	}
+	return out
+}
