@@ -240,7 +240,7 @@ func Run(ctx context.Context, o Options) error {
 			InventoryOnly: true, Logger: log.With("component", "builtin")}, kube, apis); err != nil {
 			return err
 		}
-		go builtin.Run(ctx, 30*time.Second, func() {})
+		go builtin.Run(ctx, 30*time.Second, func() bool { return true })
 	}
 	if disco != nil || builtin != nil {
 		reg.MustRegister(inventory{disco, discoSynced, builtin})

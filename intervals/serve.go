@@ -99,17 +99,23 @@ func copyRecords(w io.Writer, path string, since time.Time) error {
 	}
 }
 
-// keep says whether a record reaches since: its "to" (or a heartbeat's
-// "alive", or "from" without "to") is not before it. Lines that do not
-// parse are kept, for the reader to report.
+// keep says whether a record reaches since: it is an open record, or its
+// "to" (or a heartbeat's "alive", or "from" without "to") is not before
+// it. Lines that do not parse are kept, for the reader to report.
 func keep(line []byte, since time.Time) bool {
 	if since.IsZero() || len(bytes.TrimSpace(line)) == 0 {
 		return true
 	}
 	var r struct {
 		From, To, Alive Time
+		State           State
 	}
 	if err := json.Unmarshal(line, &r); err != nil {
+		return true
+	}
+	if r.State == StateOpen {
+		// An interval's open record is written once, when it begins: it
+		// is how a reader learns of one still going on.
 		return true
 	}
 	end := r.To

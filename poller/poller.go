@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,11 +185,11 @@ func Run(ctx context.Context, o Options) error {
 			for _, n := range o.BuiltinDisabled {
 				off[n] = true
 			}
-			// Inline credentials of the client become files there (a pod's
-			// are files already: nothing is written).
-			creds := filepath.Join(os.TempDir(), fmt.Sprintf("zerodown-credentials-%d", os.Getpid()))
-			if o.OutDir != "" {
-				creds = filepath.Join(o.OutDir, ".credentials")
+			// Inline credentials of the client become files in a folder of
+			// its own (a pod's are files already: nothing is written).
+			creds, err := os.MkdirTemp("", "zerodown-credentials-")
+			if err != nil {
+				return err
 			}
 			defer os.RemoveAll(creds)
 			if builtin, err = discovery.NewBuiltin(discovery.BuiltinOptions{REST: o.REST, InCluster: o.InCluster, Disabled: off,
@@ -275,7 +274,7 @@ func Run(ctx context.Context, o Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			builtin.Run(ctx, builtinRefresh, func() { set.applyBuiltin() })
+			builtin.Run(ctx, builtinRefresh, set.applyBuiltin)
 		}()
 	}
 

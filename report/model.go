@@ -346,6 +346,11 @@ func seenByAll(ps []*PollerSeries) time.Duration {
 		for _, s := range p.down {
 			edges = append(edges, s.from, s.to)
 		}
+		// Where a poller starts or stops probing, which pollers count
+		// changes within a span of outages.
+		for _, s := range p.probing {
+			edges = append(edges, s.from, s.to)
+		}
 	}
 	slices.SortFunc(edges, func(a, b time.Time) int { return a.Compare(b) })
 	var d time.Duration

@@ -210,3 +210,15 @@ func TestWrite(t *testing.T) {
 		}
 	}
 }
+
+// Seen by every poller counts only the pollers probing at each moment,
+// also where one starts probing in the middle of another's outage.
+func TestSeenByAllFollowsProbing(t *testing.T) {
+	r := Build([]Input{
+		{"a.jsonl", []intervals.Interval{probing("api", "new", "a", 0, 200), outage("api", "new", "a", "reset", 0, 100)}},
+		{"b.jsonl", []intervals.Interval{probing("api", "new", "b", 60, 200)}},
+	}, Options{})
+	if got := r.Backends[0].SeenByAll; got != 60*time.Second {
+		t.Fatalf("seen by all %s, want 60s (before 60 s only a probed)", got)
+	}
+}

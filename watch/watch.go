@@ -321,19 +321,37 @@ func (r *runTargets) all() []config.Target {
 	return out
 }
 
+// applyLocked applies the set, target by target: a built-in backend that
+// cannot be built is left out (logged, tried again at the next change);
+// it returns the static targets left out.
+func (r *runTargets) applyLocked(engine *probes.Engine) (added, removed int, static []string) {
+	added, removed, failed := engine.ApplyEach(r.all())
+	mine := map[string]bool{}
+	for _, t := range r.cfg.Targets {
+		mine[t.Name] = true
+	}
+	for _, f := range failed {
+		if mine[f.Target] {
+			static = append(static, f.Error())
+		} else {
+			r.log.Warn("built-in backend left out", "err", f)
+		}
+	}
+	return added, removed, static
+}
+
 // apply applies the set after the cluster's backends changed.
 func (r *runTargets) apply(engine *probes.Engine) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if added, removed, err := engine.Apply(r.all()); err != nil {
-		r.log.Error("built-in backends not applied", "err", err)
-	} else if added > 0 || removed > 0 {
+	if added, removed, _ := r.applyLocked(engine); added > 0 || removed > 0 {
 		r.log.Info("built-in backends changed", "series_added", added, "series_removed", removed)
 	}
 }
 
 // reload loads the configuration again (SIGHUP) and applies it with the
-// cluster's backends; a failure keeps the running set.
+// cluster's backends. A configuration that does not load, or a static
+// target of it that cannot be built, keeps the running set.
 func (r *runTargets) reload(load func() (*config.Config, error), engine *probes.Engine, g *serve.ReloadGauges) {
 	if load == nil {
 		return
@@ -342,16 +360,19 @@ func (r *runTargets) reload(load func() (*config.Config, error), engine *probes.
 	defer r.mu.Unlock()
 	cfg, err := load()
 	if err == nil {
-		old := r.cfg
-		r.cfg = cfg
-		var added, removed int
-		added, removed, err = engine.Apply(r.all())
-		if err == nil {
-			g.Succeeded(time.Now())
-			r.log.Info("configuration reloaded", "series_added", added, "series_removed", removed)
-			return
+		for i := range cfg.Targets {
+			if err = probes.Check(&cfg.Targets[i]); err != nil {
+				err = fmt.Errorf("target %q: %w", cfg.Targets[i].Name, err)
+				break
+			}
 		}
-		r.cfg = old
+	}
+	if err == nil {
+		r.cfg = cfg
+		added, removed, _ := r.applyLocked(engine)
+		g.Succeeded(time.Now())
+		r.log.Info("configuration reloaded", "series_added", added, "series_removed", removed)
+		return
 	}
 	g.Failed()
 	r.log.Error("configuration reload failed; keeping the running targets", "err", err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -40,15 +39,17 @@ type watchCluster struct {
 
 // newWatchCluster reads the kubeconfig; nothing talks to the cluster
 // before Start.
-func newWatchCluster(kubeconfig, outDir string, disabled []string, log *slog.Logger) (watch.Cluster, func(), error) {
+func newWatchCluster(kubeconfig, _ string, disabled []string, log *slog.Logger) (watch.Cluster, func(), error) {
 	kube.RouteKlog(log)
 	rc, err := kube.RESTConfig(kubeconfig, "zerodown-watch")
 	if err != nil {
 		return nil, nil, err
 	}
-	creds := filepath.Join(os.TempDir(), fmt.Sprintf("zerodown-credentials-%d", os.Getpid()))
-	if outDir != "" {
-		creds = filepath.Join(outDir, ".credentials")
+	// Inline credentials become files in a folder of its own (0700),
+	// never in the output folder, which CI jobs upload.
+	creds, err := os.MkdirTemp("", "zerodown-credentials-")
+	if err != nil {
+		return nil, nil, err
 	}
 	off := map[string]bool{}
 	for _, n := range disabled {
@@ -90,11 +91,12 @@ func (w *watchCluster) Start(ctx context.Context, iw *intervals.Writer, reg prom
 		CredentialsDir: w.credsDir, Logger: w.log}, kc, apis); err != nil {
 		return err
 	}
-	go w.builtin.Run(ctx, 30*time.Second, func() {
+	go w.builtin.Run(ctx, 30*time.Second, func() bool {
 		select {
 		case w.changes <- struct{}{}:
 		default:
 		}
+		return true
 	})
 	return nil
 }

@@ -82,7 +82,8 @@ type BuiltinOptions struct {
 	// Router reaches Routes (RouterHTTP, RouterHTTPS, RouterTLS).
 	Router Options
 	// CredentialsDir receives the client's credentials as files when its
-	// configuration holds them inline (the probes read files).
+	// configuration holds them inline (the probes read files): a folder
+	// of the caller's own, made by os.MkdirTemp (0700).
 	CredentialsDir string
 	// InventoryOnly: the targets are listed, never probed (the
 	// controller's inventory), so no credentials are written.
@@ -111,8 +112,9 @@ type Builtin struct {
 	creds  kubeCredentials
 	credOK string // why the API backends cannot authenticate ("" when they can)
 
-	mu    sync.Mutex
-	items []BuiltinItem
+	mu                 sync.Mutex
+	items              []BuiltinItem
+	external, internal string // the API's addresses found last
 }
 
 // NewBuiltin prepares the built-in backends; Refresh finds them.
@@ -153,11 +155,15 @@ func credentialsOf(rc *rest.Config, dir string) (kubeCredentials, error) {
 		if dir == "" {
 			return "", errors.New("no folder for the client's inline credentials")
 		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		// The folder is the caller's own (os.MkdirTemp, 0700); a file
+		// that is already there is never reused.
+		p := filepath.Join(dir, name)
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
 			return "", err
 		}
-		p := filepath.Join(dir, name)
-		return p, os.WriteFile(p, data, 0o600)
+		_, err = f.Write(data)
+		return p, errors.Join(err, f.Close())
 	}
 	var err error
 	tc := rc.TLSClientConfig
@@ -171,6 +177,8 @@ func credentialsOf(rc *rest.Config, dir string) (kubeCredentials, error) {
 		if c.tls.CertFile, err = write("client.crt", tc.CertData); err != nil {
 			return c, err
 		}
+	}
+	if c.tls.KeyFile == "" && len(tc.KeyData) > 0 {
 		if c.tls.KeyFile, err = write("client.key", tc.KeyData); err != nil {
 			return c, err
 		}
@@ -205,33 +213,63 @@ func (b *Builtin) apiTargets(quorum, cached, base string, serverName string) []B
 	return out
 }
 
+// requestTimeout bounds each request of a Refresh.
+const requestTimeout = 5 * time.Second
+
 // Refresh asks the cluster which built-in backends it has (each request
-// with a short timeout) and says whether the set changed.
+// with a short timeout) and says whether the set changed. A backend goes
+// off only when the cluster says it lacks it (not found, not served): an
+// error (a timeout, an API server that is down during an upgrade, which
+// is what is being measured) keeps the backend as it was.
 func (b *Builtin) Refresh(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	b.mu.Lock()
+	prev := map[string]BuiltinItem{}
+	for _, it := range b.items {
+		prev[it.Backend] = it
+	}
+	lastExternal, lastInternal := b.external, b.internal
+	b.mu.Unlock()
+	call := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, requestTimeout) }
 	var items []BuiltinItem
 	off := func(name, object, why string) {
 		items = append(items, BuiltinItem{Backend: name, Object: object, Off: why})
+	}
+	// kept keeps what a backend was when the cluster could not say; false
+	// for a backend not seen before.
+	kept := func(name string) bool {
+		if it, ok := prev[name]; ok {
+			items = append(items, it)
+			return true
+		}
+		return false
 	}
 
 	// The Kubernetes API: through the client's address, or the
 	// Infrastructure's URLs on OpenShift.
 	external, internal := b.o.REST.Host, ""
-	infra, err := b.cfg.ConfigV1().Infrastructures().Get(ctx, "cluster", metav1.GetOptions{})
+	rctx, cancel := call()
+	infra, err := b.cfg.ConfigV1().Infrastructures().Get(rctx, "cluster", metav1.GetOptions{})
+	cancel()
 	switch {
 	case err == nil:
 		if infra.Status.APIServerURL != "" {
 			external = infra.Status.APIServerURL
 		}
 		internal = infra.Status.APIServerInternalURL
-	case !apierrors.IsNotFound(err) && !isNoKind(err):
+	case apierrors.IsNotFound(err) || isNoKind(err):
+	case lastExternal != "":
+		external, internal = lastExternal, lastInternal // the API server is away: as before
+	default:
 		b.o.Logger.Debug("built-in backends: reading the Infrastructure", "err", err)
 	}
 	items = append(items, b.apiTargets(KubeAPI, CacheKubeAPI, external, "")...)
-	if internal != "" && internal != external {
+	switch {
+	case internal != "" && internal != external && b.o.RoutesByHost:
+		off(KubeAPIInternal, internal, "outside the cluster: the internal API address is the cluster's own")
+		off(CacheKubeAPIInternal, internal, "outside the cluster: the internal API address is the cluster's own")
+	case internal != "" && internal != external:
 		items = append(items, b.apiTargets(KubeAPIInternal, CacheKubeAPIInternal, internal, "")...)
-	} else {
+	default:
 		off(KubeAPIInternal, "", "no Infrastructure with an apiServerInternalURL of its own (not OpenShift)")
 		off(CacheKubeAPIInternal, "", "no Infrastructure with an apiServerInternalURL of its own (not OpenShift)")
 	}
@@ -245,6 +283,9 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 	// Aggregated OpenShift APIs: their discovery documents.
 	for _, x := range []struct{ name, gv string }{{OpenShiftAPI, "image.openshift.io/v1"}, {OAuthAPI, "oauth.openshift.io/v1"}} {
 		if _, err := b.apis.ServerResourcesForGroupVersion(x.gv); err != nil {
+			if !apierrors.IsNotFound(err) && kept(x.name) {
+				continue // served before, failing now: that is disruption, measured
+			}
 			off(x.name, "apis/"+x.gv, fmt.Sprintf("the cluster does not serve %s", x.gv))
 			continue
 		}
@@ -263,8 +304,13 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 		{IngressCanary, "openshift-ingress-canary", "canary", "/"},
 	} {
 		obj := "route/" + x.ns + "/" + x.route
-		r, err := b.route.RouteV1().Routes(x.ns).Get(ctx, x.route, metav1.GetOptions{})
+		rctx, cancel := call()
+		r, err := b.route.RouteV1().Routes(x.ns).Get(rctx, x.route, metav1.GetOptions{})
+		cancel()
 		if err != nil {
+			if !apierrors.IsNotFound(err) && kept(x.name) {
+				continue
+			}
 			off(x.name, obj, whyMissing(err, "the route"))
 			continue
 		}
@@ -288,8 +334,15 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 	// The image registry's Service.
 	const regNS, regName = "openshift-image-registry", "image-registry"
 	obj := "service/" + regNS + "/" + regName
-	if s, err := b.kube.CoreV1().Services(regNS).Get(ctx, regName, metav1.GetOptions{}); err != nil {
-		off(ImageRegistry, obj, whyMissing(err, "the service"))
+	rctx, cancel = call()
+	s, err := b.kube.CoreV1().Services(regNS).Get(rctx, regName, metav1.GetOptions{})
+	cancel()
+	if b.o.RoutesByHost {
+		off(ImageRegistry, obj, "outside the cluster: a cluster IP is not reachable")
+	} else if err != nil {
+		if apierrors.IsNotFound(err) || !kept(ImageRegistry) {
+			off(ImageRegistry, obj, whyMissing(err, "the service"))
+		}
 	} else if s.Spec.ClusterIP == "" || s.Spec.ClusterIP == "None" || len(s.Spec.Ports) == 0 {
 		off(ImageRegistry, obj, "the service has no cluster IP and port")
 	} else {
@@ -324,7 +377,7 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 			}
 		}
 	}
-	b.items = items
+	b.items, b.external, b.internal = items, external, internal
 	return changed
 }
 
@@ -340,11 +393,13 @@ func whyMissing(err error, what string) string {
 }
 
 // Run refreshes at once and then every interval until ctx ends, calling
-// onChange after each change.
-func (b *Builtin) Run(ctx context.Context, interval time.Duration, onChange func()) {
+// apply after each change, and again at every refresh while it reports
+// that targets were left out (false).
+func (b *Builtin) Run(ctx context.Context, interval time.Duration, apply func() bool) {
+	ok := true
 	for {
-		if b.Refresh(ctx) {
-			onChange()
+		if b.Refresh(ctx) || !ok {
+			ok = apply()
 		}
 		select {
 		case <-ctx.Done():

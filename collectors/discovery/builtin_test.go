@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 // A client configuration's inline credentials become files (0600) the
 // probes read; files stay files; an exec plugin cannot be used.
 func TestCredentialsOf(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "creds")
+	dir := t.TempDir()
 	c, err := credentialsOf(&rest.Config{BearerToken: "t0k3n", TLSClientConfig: rest.TLSClientConfig{CAData: []byte("CA"), CertData: []byte("CERT"), KeyData: []byte("KEY")}}, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +36,21 @@ func TestCredentialsOf(t *testing.T) {
 	}
 	if _, err := credentialsOf(&rest.Config{BearerToken: "x"}, ""); err == nil {
 		t.Error("inline credentials without a folder were accepted")
+	}
+	// A file already there (planted, or left by another run) is never
+	// reused: its mode and contents are someone else's.
+	if _, err := credentialsOf(&rest.Config{BearerToken: "again"}, dir); err == nil {
+		t.Error("an existing token file was written over")
+	}
+	// A key inline next to a certificate file, and the other way round.
+	dir2 := t.TempDir()
+	c, err = credentialsOf(&rest.Config{TLSClientConfig: rest.TLSClientConfig{CertFile: "/etc/client.crt", KeyData: []byte("KEY")}}, dir2)
+	if b, _ := os.ReadFile(c.tls.KeyFile); err != nil || c.tls.CertFile != "/etc/client.crt" || string(b) != "KEY" {
+		t.Errorf("a certificate file and an inline key: %+v, %v", c.tls, err)
+	}
+	c, err = credentialsOf(&rest.Config{TLSClientConfig: rest.TLSClientConfig{CertData: []byte("CERT"), KeyFile: "/etc/client.key"}}, t.TempDir())
+	if err != nil || c.tls.KeyFile != "/etc/client.key" || c.tls.CertFile == "" {
+		t.Errorf("an inline certificate and a key file: %+v, %v", c.tls, err)
 	}
 }
 
