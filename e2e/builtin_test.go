@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,25 @@ func TestWatchWithCluster(t *testing.T) {
 		waitMetric(t, w, fmt.Sprintf(`zerodown_backend_up{backend=%q,connection="new"}`, b), "= 1", func(v float64) bool { return v == 1 })
 	}
 	waitMetric(t, w, `zerodown_node_unschedulable{node="node-b"}`, "= 1 (the cluster's nodes collected)", func(v float64) bool { return v == 1 })
+
+	// Discovery from outside: an annotated LoadBalancer Service is probed
+	// at its ingress address (here the loopback test target).
+	ns := freshNamespace(t, c, "zd-watch")
+	_, portStr, _ := strings.Cut(tt.HTTPAddr(), ":")
+	port, _ := strconv.Atoi(portStr)
+	svc, err := c.kube.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-lb", Annotations: map[string]string{"zerodown.io/probe": "http"}},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Name: "http", Port: int32(port)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "127.0.0.1"}}
+	if _, err := c.kube.CoreV1().Services(ns).UpdateStatus(ctx, svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, w, fmt.Sprintf(`zerodown_backend_up{backend="service:%s:web-lb:http",connection="new"}`, ns), "= 1 (at the load balancer)",
+		func(v float64) bool { return v == 1 })
 	time.Sleep(1100 * time.Millisecond)
 	setCOCondition(ctx, t, c, "ingress", cond("Degraded", "True", time.Now().Truncate(time.Second), "WatchedFromCI"))
 	waitMetric(t, w, `zerodown_cluster_operator_condition{condition="Degraded",name="ingress",status="true"}`, "= 1", func(v float64) bool { return v == 1 })

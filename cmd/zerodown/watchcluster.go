@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	configclient "github.com/openshift/client-go/config/clientset/versioned"
@@ -34,6 +35,8 @@ type watchCluster struct {
 	disabled map[string]bool
 	set      *collectors.Set
 	builtin  *discovery.Builtin
+	disco    *discovery.Discovery
+	synced   atomic.Bool // disco's caches synced: its targets count
 	changes  chan struct{}
 }
 
@@ -85,27 +88,57 @@ func (w *watchCluster) Start(ctx context.Context, iw *intervals.Writer, reg prom
 	}
 	reg.MustRegister(w.set)
 	w.set.Start(ctx)
-	// Outside the cluster: Routes are probed through their hosts, as a
-	// user reaches them.
+	// Outside the cluster: Routes are probed at their hosts, as a user
+	// reaches them; Services only at their load balancers.
 	if w.builtin, err = discovery.NewBuiltin(discovery.BuiltinOptions{REST: w.rc, Disabled: w.disabled, RoutesByHost: true,
 		CredentialsDir: w.credsDir, Logger: w.log}, kc, apis); err != nil {
 		return err
 	}
-	go w.builtin.Run(ctx, 30*time.Second, func() bool {
-		select {
-		case w.changes <- struct{}{}:
-		default:
+	go w.builtin.Run(ctx, 30*time.Second, func() bool { w.changed(); return true })
+	if w.disco, err = discovery.ForConfig(w.rc, kc, discovery.Options{Outside: true, Discovery: apis, Logger: w.log}); err != nil {
+		return err
+	}
+	w.disco.Start(ctx)
+	go func() {
+		if !w.disco.WaitForSync(ctx) {
+			return
 		}
-		return true
-	})
+		w.synced.Store(true)
+		w.changed()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.disco.Changes():
+				// Gathered for a moment: a burst of changes is one apply.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(250 * time.Millisecond):
+				}
+				w.changed()
+			}
+		}
+	}()
 	return nil
 }
 
-func (w *watchCluster) Targets() []config.Target {
-	if w.builtin == nil {
-		return nil
+func (w *watchCluster) changed() {
+	select {
+	case w.changes <- struct{}{}:
+	default:
 	}
-	return w.builtin.Targets()
+}
+
+func (w *watchCluster) Targets() []config.Target {
+	var out []config.Target
+	if w.builtin != nil {
+		out = append(out, w.builtin.Targets()...)
+	}
+	if w.disco != nil && w.synced.Load() {
+		out = append(out, w.disco.Targets()...)
+	}
+	return out
 }
 
 func (w *watchCluster) Changes() <-chan struct{} { return w.changes }

@@ -315,15 +315,8 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 			continue
 		}
 		router := b.o.Router
-		if b.o.RoutesByHost {
-			router.RouterHTTP, router.RouterHTTPS = "", ""
-		}
-		t, why := RouteTarget(r, router, x.name, x.path, b.o.InventoryOnly || b.o.RoutesByHost)
-		if why == "" && b.o.RoutesByHost {
-			// The route's own host in the URL: no Host override.
-			t.HTTP.URL = strings.Replace(t.HTTP.URL, "://", "://"+t.HTTP.Host, 1)
-			t.HTTP.Host = ""
-		}
+		router.Outside = router.Outside || b.o.RoutesByHost
+		t, why := RouteTarget(r, router, x.name, x.path, b.o.InventoryOnly)
 		if why != "" {
 			off(x.name, obj, why)
 			continue

@@ -14,6 +14,7 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -80,8 +81,13 @@ type Options struct {
 	ClusterDNS string
 	// ClusterDomain is the cluster's DNS domain (default cluster.local).
 	ClusterDomain string
-	Resync        time.Duration
-	Logger        *slog.Logger
+	// Outside: the prober runs outside the cluster (watch --kubeconfig),
+	// as a user does. Routes are probed at their hosts, not through the
+	// router; Services only at their load balancers' ingress addresses
+	// (cluster IPs and the cluster DNS are not reachable).
+	Outside bool
+	Resync  time.Duration
+	Logger  *slog.Logger
 	// Discovery asks whether Routes are served (nil: Kube.Discovery());
 	// give it a short timeout (see kube.Discovery).
 	Discovery k8sdiscovery.DiscoveryInterface
@@ -418,6 +424,9 @@ func RouteTarget(r *routev1.Route, o Options, backend, path string, inventory bo
 	if r.Spec.TLS != nil {
 		scheme, addr = "https", o.RouterHTTPS
 	}
+	if o.Outside {
+		addr = host
+	}
 	if addr == "" && !inventory {
 		return config.Target{}, "no router address for " + scheme + " routes is configured"
 	}
@@ -431,6 +440,9 @@ func RouteTarget(r *routev1.Route, o Options, backend, path string, inventory bo
 		path = "/" + path
 	}
 	hp := &config.HTTPProbe{URL: scheme + "://" + addr + path, Host: host}
+	if o.Outside {
+		hp.Host = "" // the URL names the host itself
+	}
 	if scheme == "https" {
 		hp.TLS = o.RouterTLS
 	}
@@ -450,6 +462,9 @@ func RouteTarget(r *routev1.Route, o Options, backend, path string, inventory bo
 // serviceTargets probes a Service at its cluster IP and through DNS.
 func (d *Discovery) serviceTargets(s *corev1.Service, kinds string, slices discoverylisters.EndpointSliceLister) []config.Target {
 	obj := "service/" + s.Namespace + "/" + s.Name
+	if d.o.Outside {
+		return d.outsideTargets(s, kinds)
+	}
 	want := map[string]bool{}
 	switch strings.TrimSpace(kinds) {
 	case "", "true":
@@ -523,6 +538,52 @@ func (d *Discovery) serviceTargets(s *corev1.Service, kinds string, slices disco
 			}
 			srv := "_" + p.Name + "._" + proto + "." + fqdn
 			out = append(out, dnsTarget("dns-srv:"+base+":"+p.Name, srv, "SRV", []string{fqdn + ":" + strconv.Itoa(int(p.Port))}))
+		}
+	}
+	return out
+}
+
+// outsideTargets probes a Service from outside the cluster: at its load
+// balancer's ingress addresses (TCP, or HTTP and HTTPS as the annotation
+// asks); other Services are not reachable from there.
+func (d *Discovery) outsideTargets(s *corev1.Service, kinds string) []config.Target {
+	obj := "service/" + s.Namespace + "/" + s.Name
+	var addrs []string
+	if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		for _, in := range s.Status.LoadBalancer.Ingress {
+			if a := cmp.Or(in.IP, in.Hostname); a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		d.skip(obj, "outside the cluster only the ingress addresses of LoadBalancer Services are reachable")
+		return nil
+	}
+	want := map[string]bool{}
+	for _, k := range strings.Split(kinds, ",") {
+		if k = strings.TrimSpace(k); k == "http" || k == "https" {
+			want[k] = true
+		}
+	}
+	path := cmp.Or(s.Annotations[AnnotationPath], "/")
+	base := "service:" + s.Namespace + ":" + s.Name
+	var out []config.Target
+	for _, p := range d.ports(s) {
+		for i, a := range addrs {
+			name := base + ":" + portName(p)
+			if len(addrs) > 1 {
+				name += ":" + strconv.Itoa(i)
+			}
+			addr := net.JoinHostPort(a, strconv.Itoa(int(p.Port)))
+			switch {
+			case want["https"]:
+				out = append(out, config.Target{Name: name, HTTP: &config.HTTPProbe{URL: "https://" + addr + path}})
+			case want["http"]:
+				out = append(out, config.Target{Name: name, HTTP: &config.HTTPProbe{URL: "http://" + addr + path}})
+			default:
+				out = append(out, config.Target{Name: name, TCP: &config.TCPProbe{Address: addr}})
+			}
 		}
 	}
 	return out
