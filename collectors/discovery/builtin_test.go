@@ -1,11 +1,15 @@
 package discovery
 
 import (
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	routev1 "github.com/openshift/api/route/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -64,5 +68,28 @@ func TestBuiltinNames(t *testing.T) {
 	}
 	if len(BuiltinNames()) != 12 {
 		t.Errorf("BuiltinNames: %v", BuiltinNames())
+	}
+}
+
+// From outside the cluster a Route is probed at its host, and a Service
+// only at its load balancer's ingress addresses.
+func TestOutside(t *testing.T) {
+	r := &routev1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
+		Spec: routev1.RouteSpec{Host: "web.apps.example", Path: "/health", TLS: &routev1.TLSConfig{}}}
+	tg, why := RouteTarget(r, Options{Outside: true, RouterHTTPS: "router:443"}, "", "", false)
+	if why != "" || tg.HTTP.URL != "https://web.apps.example/health" || tg.HTTP.Host != "" || tg.Name != "route:shop:web" {
+		t.Errorf("route from outside: %+v %q, want https://web.apps.example/health without a Host override", tg.HTTP, why)
+	}
+	d := &Discovery{o: Options{Outside: true, Annotation: DefaultAnnotation}, skipped: map[string]string{}, log: slog.New(slog.DiscardHandler)}
+	lb := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
+		Spec:   corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ClusterIP: "10.0.0.1", Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "192.0.2.10"}}}}}
+	ts := d.serviceTargets(lb, "http", nil)
+	if len(ts) != 1 || ts[0].HTTP == nil || ts[0].HTTP.URL != "http://192.0.2.10:8080/" {
+		t.Errorf("LoadBalancer from outside: %+v, want one HTTP target at its ingress address", ts)
+	}
+	lb.Spec.Type, lb.Status = corev1.ServiceTypeClusterIP, corev1.ServiceStatus{}
+	if ts := d.serviceTargets(lb, "true", nil); len(ts) != 0 {
+		t.Errorf("a ClusterIP Service from outside: %+v, want nothing (not reachable)", ts)
 	}
 }
