@@ -196,7 +196,7 @@ func TestReportFromCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		node := fmt.Sprintf("collect-node-%d", i)
-		p := startIn(t, h.Name, h.NSIP+":9949", "poller", "--kubeconfig", h.kubeconfig(t, c), "--config", cfg, "--node-name", node,
+		p := startIn(t, h.Name, h.NSIP+":9949", "poller", "--builtin=false", "--kubeconfig", h.kubeconfig(t, c), "--config", cfg, "--node-name", node,
 			"--discovery.namespaces", ns, "--interval", "50ms", "--timeout", "200ms", "--out", t.TempDir())
 		pollers = append(pollers, p)
 		rolePod(ctx, t, c, ns, "zerodown-poller-"+node, "zerodown-poller", h.NSIP, 9949)

@@ -140,7 +140,7 @@ targets:
       served_by: {header: X-Served-By, values: [blue, green]}
 `, tt.HTTPAddr()))
 	w := start(t, "watch", "--config", cfg, "--out", filepath.Join(dir, "out"), "--view", "none", "--alert.webhook", hook.URL)
-	p := start(t, "poller", "--config", cfg, "--discovery=false", "--node-name", "node-a", "--probe.max-rate", "10000")
+	p := start(t, "poller", "--builtin=false", "--config", cfg, "--discovery=false", "--node-name", "node-a", "--probe.max-rate", "10000")
 	ctl := start(t, "controller", "--workloads.namespaces", ns, "--leader-elect.namespace", ns,
 		"--leader-elect.identity", "e2e-dashboards", "--leader-elect.retry-period", "200ms")
 	ctl.waitReady(t)

@@ -120,7 +120,7 @@ func TestPlainKubernetes(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	q := start(t, "poller", "--discovery.namespaces", ns, "--cluster-dns", "127.0.0.1:9", "--interval", "100ms", "--timeout", "50ms")
+	q := start(t, "poller", "--builtin=false", "--discovery.namespaces", ns, "--cluster-dns", "127.0.0.1:9", "--interval", "100ms", "--timeout", "50ms")
 	q.waitReady(t)
 	if !strings.Contains(q.log(), "route discovery switched off") {
 		t.Errorf("poller did not say route discovery is off:\n%s", q.log())

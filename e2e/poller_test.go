@@ -134,7 +134,9 @@ func TestPollerDiscoversAndMeasures(t *testing.T) {
 	}
 
 	out := t.TempDir()
-	p := start(t, "poller", "--node-name", "poller-node", "--discovery.namespaces", pollerNS,
+	// Without the built-in backends: this test measures its own targets
+	// on a loaded machine, nothing else.
+	p := start(t, "poller", "--builtin=false", "--node-name", "poller-node", "--discovery.namespaces", pollerNS,
 		"--router.http-address", tt.HTTPAddr(), "--router.https-address", tt.HTTPSAddr(), "--router.ca-file", ca,
 		"--cluster-dns", tt.DNSAddr(), "--interval", "50ms", "--fast-interval", "5ms", "--timeout", "500ms", "--out", out)
 	p.waitReady(t)

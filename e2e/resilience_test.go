@@ -47,7 +47,7 @@ func TestSurvivesAPIServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	poller := start(t, "poller", "--discovery.namespaces", restartNS, "--router.http-address", tt.HTTPAddr(), "--interval", "50ms")
+	poller := start(t, "poller", "--builtin=false", "--discovery.namespaces", restartNS, "--router.http-address", tt.HTTPAddr(), "--interval", "50ms")
 	controller := start(t, "controller", "--workloads.namespaces", restartNS, "--leader-elect.namespace", restartNS,
 		"--leader-elect.identity", "restart-test", "--leader-elect.lease-duration", "4s",
 		"--leader-elect.renew-deadline", "3s", "--leader-elect.retry-period", "500ms")

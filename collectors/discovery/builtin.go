@@ -213,6 +213,12 @@ func (b *Builtin) apiTargets(quorum, cached, base string, serverName string) []B
 	return out
 }
 
+// BuiltinInterval is how often the built-in backends are probed, whatever
+// the defaults say: the API server and the router are shared by every
+// poller of the cluster, and a --interval of 100 ms meant for a few routes
+// must not become 10 requests a second per backend and per node.
+const BuiltinInterval = time.Second
+
 // requestTimeout bounds each request of a Refresh.
 const requestTimeout = 5 * time.Second
 
@@ -353,6 +359,11 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 	for i := range items {
 		if b.o.Disabled[items[i].Backend] {
 			items[i].Off, items[i].Target = "turned off (--builtin.disable or builtin.disable)", config.Target{}
+		}
+	}
+	for i := range items {
+		if items[i].Off == "" {
+			items[i].Target.Interval = config.Duration(BuiltinInterval)
 		}
 	}
 	slices.SortFunc(items, func(x, y BuiltinItem) int { return strings.Compare(x.Backend, y.Backend) })
