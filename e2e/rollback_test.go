@@ -83,6 +83,29 @@ func postAlert(t *testing.T, amAddr string, labels map[string]string, startsAt t
 	}
 }
 
+// rollbackReceiver writes an Alertmanager configuration that sends every
+// alert to the rollback webhook at url (group_wait 1s), with one line of
+// http_config (the token, or a client certificate); it returns its path.
+func rollbackReceiver(t *testing.T, dir, url, httpConfig string) string {
+	t.Helper()
+	path := filepath.Join(dir, "alertmanager.yml")
+	writeText(t, path, fmt.Sprintf(`route:
+  receiver: zerodown
+  group_by: ['...']
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:
+- name: zerodown
+  webhook_configs:
+  - url: %s
+    send_resolved: false
+    http_config:
+      %s
+`, url, httpConfig))
+	return path
+}
+
 // postWebhook posts a webhook message straight to the controller (a
 // replay, or an attacker) and returns the status and the answer.
 func postWebhook(t *testing.T, addr, token string, body []byte) (int, rollback.Answer) {
@@ -171,22 +194,7 @@ rules:
 	waitMetric(t, ctl, "zerodown_controller_leader", "= 1", func(v float64) bool { return v == 1 })
 
 	// An Alertmanager HA pair, both sending to the controller with the token.
-	amConfig := filepath.Join(dir, "alertmanager.yml")
-	writeText(t, amConfig, fmt.Sprintf(`route:
-  receiver: zerodown
-  group_by: ['...']
-  group_wait: 1s
-  group_interval: 5s
-  repeat_interval: 1h
-receivers:
-- name: zerodown
-  webhook_configs:
-  - url: http://%s%s
-    send_resolved: false
-    http_config:
-      authorization:
-        credentials_file: %s
-`, ctl.addr, rollback.Path, tokenFile))
+	amConfig := rollbackReceiver(t, dir, "http://"+ctl.addr+rollback.Path, "authorization: {credentials_file: "+tokenFile+"}")
 	am1, am2 := freeAddr(t), freeAddr(t)
 	peer1, peer2 := freeAddr(t), freeAddr(t)
 	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am1"),
@@ -542,21 +550,8 @@ func TestRollbackWebhookMTLS(t *testing.T) {
 		t.Fatalf("web at %s before Alertmanager posted: a refused request acted", img)
 	}
 
-	amConfig := filepath.Join(dir, "alertmanager.yml")
-	writeText(t, amConfig, fmt.Sprintf(`route:
-  receiver: zerodown
-  group_by: ['...']
-  group_wait: 1s
-  group_interval: 5s
-  repeat_interval: 1h
-receivers:
-- name: zerodown
-  webhook_configs:
-  - url: https://%s%s
-    send_resolved: false
-    http_config:
-      tls_config: {ca_file: %s, cert_file: %s, key_file: %s}
-`, ctl.addr, rollback.Path, ca.CAFile, amCert, amKey))
+	amConfig := rollbackReceiver(t, dir, "https://"+ctl.addr+rollback.Path,
+		fmt.Sprintf("tls_config: {ca_file: %s, cert_file: %s, key_file: %s}", ca.CAFile, amCert, amKey))
 	am := freeAddr(t)
 	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
 		"--web.listen-address="+am, "--cluster.listen-address=", "--log.level=warn")

@@ -115,6 +115,12 @@ func (r *Report) timeline() timeline {
 	b.t.Start = r.Started.UnixMilli()
 	b.t.Span = max(r.Ended.UnixMilli()-b.t.Start, 1)
 	probed := b.classOf("probed", true)
+	// Each lane's outages, the observer's own among them, grouped once.
+	byLane := map[[3]string][]Outage{}
+	for _, o := range r.Outages {
+		k := [3]string{o.Backend, o.Connection, o.Poller}
+		byLane[k] = append(byLane[k], o)
+	}
 	for _, bk := range r.Backends {
 		for _, p := range bk.Pollers {
 			l := lane{Group: "Backends", Label: bk.Backend + " · " + bk.Connection}
@@ -125,10 +131,7 @@ func (r *Report) timeline() timeline {
 				b.item(&l, s.from, s.to, probed, fmt.Sprintf("%s over %s connections probed by %s\n%s to %s (%s)",
 					bk.Backend, bk.Connection, p.Poller, stamp(s.from), stamp(s.to), fsec(s.to.Sub(s.from))))
 			}
-			for _, o := range r.Outages {
-				if o.Backend != bk.Backend || o.Connection != bk.Connection || o.Poller != p.Poller {
-					continue
-				}
+			for _, o := range byLane[[3]string{bk.Backend, bk.Connection, p.Poller}] {
 				name := o.Reason
 				if o.Observer {
 					name = "observer (not counted)"

@@ -14,7 +14,6 @@ package report
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -428,9 +427,6 @@ func (r *Report) Exceeded() []*Backend {
 func (r *Report) OutagesOf(b *Backend) []Outage {
 	return r.byBackend[[2]string{b.Backend, b.Connection}]
 }
-
-// sortedKeys returns the keys of m, sorted.
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // VerdictOf is the verdict of a set of results: exceeded when one was,
 // pass when at least one was judged, unbudgeted otherwise.

@@ -262,11 +262,14 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	sum := newSummary(started, ended, statuses)
 	sum.addAlerts(fired)
-	sum.judge(o.Budgets)
+	// The verdict: from the report of the run's intervals, or without
+	// them from the series' own totals.
 	if o.OutDir != "" {
 		if err := writeReport(o, sum, runStart); err != nil {
 			errs = append(errs, err)
 		}
+	} else {
+		sum.judge(o.Budgets)
 	}
 	return sum, errors.Join(errs...)
 }

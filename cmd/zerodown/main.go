@@ -314,12 +314,9 @@ Flags:
 
 	var cluster watch.Cluster
 	if *kubecfg != "" {
-		off := splitList(*builtinOff)
-		for _, n := range off {
-			if !slices.Contains(config.BuiltinBackends, n) {
-				fmt.Fprintf(stderr, "zerodown watch: --builtin.disable: %q is not a built-in backend (%s)\n", n, strings.Join(config.BuiltinBackends, ", "))
-				return exitUsage
-			}
+		off, ok := builtinDisabled(stderr, "watch", *builtinOff)
+		if !ok {
+			return exitUsage
 		}
 		c, cleanup, err := newWatchCluster(*kubecfg, *out, off, log)
 		if err != nil {
@@ -559,6 +556,19 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "\n%d outages measured, %d missed; median error %+.1fms, worst |error| %.1fms. Intervals and summary: %s/\n",
 		st.N, st.Missed, float64(st.Median)/1e6, float64(st.WorstAbs)/1e6, strings.TrimSuffix(*out, "/"))
 	return exitOK
+}
+
+// builtinDisabled reads --builtin.disable: the names it lists, and false
+// (with the error printed) when one is not a built-in backend.
+func builtinDisabled(stderr io.Writer, role, flagValue string) ([]string, bool) {
+	names := splitList(flagValue)
+	for _, n := range names {
+		if !slices.Contains(config.BuiltinBackends, n) {
+			fmt.Fprintf(stderr, "zerodown %s: --builtin.disable: %q is not a built-in backend (%s)\n", role, n, strings.Join(config.BuiltinBackends, ", "))
+			return nil, false
+		}
+	}
+	return names, true
 }
 
 // splitList splits a comma-separated flag value, dropping blanks.

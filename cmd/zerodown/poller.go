@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -100,13 +99,11 @@ Flags:
 	defer stop()
 	reloads, stopHUP := reloadOnHUP(ctx)
 	defer stopHUP()
-	off := append(splitList(*builtinOff), cfg.Builtin.Disable...)
-	for _, n := range splitList(*builtinOff) {
-		if !slices.Contains(config.BuiltinBackends, n) {
-			fmt.Fprintf(stderr, "zerodown poller: --builtin.disable: %q is not a built-in backend (%s)\n", n, strings.Join(config.BuiltinBackends, ", "))
-			return exitUsage
-		}
+	off, ok := builtinDisabled(stderr, "poller", *builtinOff)
+	if !ok {
+		return exitUsage
 	}
+	off = append(off, cfg.Builtin.Disable...)
 	err = poller.Run(ctx, poller.Options{
 		Config: cfg, REST: rc, NodeName: *node, Discover: *discover, Reload: load, ReloadRequests: reloads,
 		Builtin: *builtin, BuiltinDisabled: off, InCluster: inCluster(),

@@ -192,25 +192,24 @@ func credentialsOf(rc *rest.Config, dir string) (kubeCredentials, error) {
 	return c, nil
 }
 
-// apiTargets are the quorum and cached reads of the default namespace
-// through base.
-func (b *Builtin) apiTargets(quorum, cached, base string, serverName string) []BuiltinItem {
-	var out []BuiltinItem
-	for _, x := range []struct{ name, query string }{{quorum, ""}, {cached, "?resourceVersion=0"}} {
-		it := BuiltinItem{Backend: x.name, Object: base}
-		if b.credOK != "" {
-			it.Off = b.credOK
-		} else {
-			tls := b.creds.tls
-			if serverName != "" {
-				tls.ServerName = serverName
-			}
-			it.Target = config.Target{Name: x.name, HTTP: &config.HTTPProbe{URL: strings.TrimSuffix(base, "/") + "/api/v1/namespaces/default" + x.query,
-				ValidStatusCodes: []int{200}, TLS: tls, BearerTokenFile: b.creds.token}}
-		}
-		out = append(out, it)
+// apiRead is a read of the API at url as this client (only 200 is up);
+// object says what it reaches.
+func (b *Builtin) apiRead(name, url, object string) BuiltinItem {
+	it := BuiltinItem{Backend: name, Object: object}
+	if b.credOK != "" {
+		it.Off = b.credOK
+		return it
 	}
-	return out
+	it.Target = config.Target{Name: name, HTTP: &config.HTTPProbe{URL: url, ValidStatusCodes: []int{200},
+		TLS: b.creds.tls, BearerTokenFile: b.creds.token}}
+	return it
+}
+
+// apiTargets are the quorum and the cached read of the default namespace
+// through base.
+func (b *Builtin) apiTargets(quorum, cached, base string) []BuiltinItem {
+	u := strings.TrimSuffix(base, "/") + "/api/v1/namespaces/default"
+	return []BuiltinItem{b.apiRead(quorum, u, base), b.apiRead(cached, u+"?resourceVersion=0", base)}
 }
 
 // BuiltinInterval is how often the built-in backends are probed, whatever
@@ -268,19 +267,19 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 	default:
 		b.o.Logger.Debug("built-in backends: reading the Infrastructure", "err", err)
 	}
-	items = append(items, b.apiTargets(KubeAPI, CacheKubeAPI, external, "")...)
+	items = append(items, b.apiTargets(KubeAPI, CacheKubeAPI, external)...)
 	switch {
 	case internal != "" && internal != external && b.o.RoutesByHost:
 		off(KubeAPIInternal, internal, "outside the cluster: the internal API address is the cluster's own")
 		off(CacheKubeAPIInternal, internal, "outside the cluster: the internal API address is the cluster's own")
 	case internal != "" && internal != external:
-		items = append(items, b.apiTargets(KubeAPIInternal, CacheKubeAPIInternal, internal, "")...)
+		items = append(items, b.apiTargets(KubeAPIInternal, CacheKubeAPIInternal, internal)...)
 	default:
 		off(KubeAPIInternal, "", "no Infrastructure with an apiServerInternalURL of its own (not OpenShift)")
 		off(CacheKubeAPIInternal, "", "no Infrastructure with an apiServerInternalURL of its own (not OpenShift)")
 	}
 	if b.o.InCluster {
-		items = append(items, b.apiTargets(KubeAPIService, CacheKubeAPIService, "https://"+kubeServiceHost+":443", "")...)
+		items = append(items, b.apiTargets(KubeAPIService, CacheKubeAPIService, "https://"+kubeServiceHost+":443")...)
 	} else {
 		off(KubeAPIService, "", "not in a pod: the kubernetes Service is not reachable")
 		off(CacheKubeAPIService, "", "not in a pod: the kubernetes Service is not reachable")
@@ -295,12 +294,7 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 			off(x.name, "apis/"+x.gv, fmt.Sprintf("the cluster does not serve %s", x.gv))
 			continue
 		}
-		its := b.apiTargets(x.name, "", external, "")[:1]
-		if its[0].Off == "" {
-			its[0].Target.HTTP.URL = strings.TrimSuffix(external, "/") + "/apis/" + x.gv
-		}
-		its[0].Object = "apis/" + x.gv
-		items = append(items, its[0])
+		items = append(items, b.apiRead(x.name, strings.TrimSuffix(external, "/")+"/apis/"+x.gv, "apis/"+x.gv))
 	}
 
 	// Routes, through the router.
