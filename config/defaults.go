@@ -28,6 +28,8 @@ const (
 	defaultMethod       = "GET"
 	defaultMaxBodyBytes = 64 << 10
 
+	defaultHoldCheck = Duration(5 * time.Second)
+
 	defaultDNSType      = "A"
 	defaultDNSTransport = "udp"
 	defaultDNSRcode     = "NOERROR"
@@ -135,6 +137,11 @@ func (t Target) Resolved(defaults Schedule) Target {
 	if t.TCP != nil {
 		p := *t.TCP
 		r.TCP = &p
+	}
+	if t.Hold != nil {
+		h := *t.Hold
+		h.Check = first(h.Check, defaultHoldCheck)
+		r.Hold = &h
 	}
 	if t.DNS != nil {
 		d := *t.DNS

@@ -19,9 +19,11 @@ import (
 // answers_equal does not count at all (discovery updates it in place: a
 // Service's new endpoints must not reset its counters); the
 // contents of the files a target names do not count either (they are
-// read when probing).
+// read when probing). Hold does not count either: held connections are
+// keyed by HoldKey.
 func (t Target) Key() string {
 	r := t.Resolved(Schedule{})
+	r.Hold = nil
 	slices.Sort(r.Connections)
 	if r.HTTP != nil {
 		slices.Sort(r.HTTP.ValidStatusCodes)
@@ -51,5 +53,20 @@ func (t Target) Key() string {
 		panic("config: encoding a target: " + err.Error())
 	}
 	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// HoldKey is the identity of t's held connections: its Key and its
+// resolved Hold; "" when t holds none.
+func (t Target) HoldKey() string {
+	if t.Hold == nil || t.Hold.Connections == 0 {
+		return ""
+	}
+	r := t.Resolved(Schedule{})
+	b, err := json.Marshal(r.Hold)
+	if err != nil {
+		panic("config: encoding a hold: " + err.Error())
+	}
+	sum := sha256.Sum256(append([]byte(t.Key()+"|"), b...))
 	return hex.EncodeToString(sum[:])
 }

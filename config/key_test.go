@@ -93,3 +93,31 @@ func TestKeyIgnoresAnswersEqual(t *testing.T) {
 		t.Error("targets asking different names have the same key")
 	}
 }
+
+func TestHoldKey(t *testing.T) {
+	plain := keyBase()
+	if plain.HoldKey() != "" {
+		t.Fatalf("HoldKey() of a target without hold = %q, want empty", plain.HoldKey())
+	}
+	held := keyBase()
+	held.Hold = &Hold{Connections: 2}
+	if held.Key() != plain.Key() {
+		t.Error("hold changed Key(): the request series would restart when only the held connections change")
+	}
+	written := keyBase()
+	written.Hold = &Hold{Connections: 2, Check: Duration(defaultHoldCheck)}
+	if held.HoldKey() != written.HoldKey() {
+		t.Error("HoldKey differs between the default check and the same check written out")
+	}
+	more := keyBase()
+	more.Hold = &Hold{Connections: 3}
+	if more.HoldKey() == held.HoldKey() {
+		t.Error("HoldKey is the same for 2 and 3 connections")
+	}
+	moved := keyBase()
+	moved.HTTP.URL = "https://b.example.com/"
+	moved.Hold = &Hold{Connections: 2}
+	if moved.HoldKey() == held.HoldKey() {
+		t.Error("HoldKey is the same for two URLs")
+	}
+}

@@ -137,6 +137,16 @@ testdata/invalid-tcp.yaml:13: targets[3].tcp.address: expected host:port with a 
 testdata/invalid-tcp.yaml:16: targets[4].tcp.address: expected host:port with a numeric port between 1 and 65535, got ":80"
 testdata/invalid-tcp.yaml:18: targets[5].tcp.address: required`,
 
+	"invalid-hold.yaml": `
+testdata/invalid-hold.yaml:5: targets[0].hold: needs an http or tcp target: DNS has no connection to hold
+testdata/invalid-hold.yaml:11: targets[1].hold.connections: must be between 1 and 64, got 0
+testdata/invalid-hold.yaml:16: targets[2].hold.connections: must be between 1 and 64, got 65
+testdata/invalid-hold.yaml:17: targets[2].hold.check: must be between 100ms and 10m0s, got 10ms
+testdata/invalid-hold.yaml:23: targets[3].hold.stream: needs an http target
+testdata/invalid-hold.yaml:29: targets[4].hold.stream: expected a path starting with /, without spaces, got "events"
+testdata/invalid-hold.yaml:30: targets[4].hold.objective: must be between 0 and 1 (exclusive), such as 0.999, got 1.5
+testdata/invalid-hold.yaml:31: targets[4].hold.budget: must not be negative, got -1`,
+
 	"invalid-dns-answers.yaml": `
 testdata/invalid-dns-answers.yaml:5: targets[0].dns.answers_contain[1]: must not be empty
 testdata/invalid-dns-answers.yaml:6: targets[0].dns.answers_equal[1]: must not be empty`,

@@ -86,6 +86,40 @@ type Target struct {
 	HTTP *HTTPProbe `yaml:"http"`
 	TCP  *TCPProbe  `yaml:"tcp"`
 	DNS  *DNSProbe  `yaml:"dns"`
+
+	// Hold keeps long-lived connections open to an HTTP or TCP target
+	// and counts how they end (nil: none).
+	Hold *Hold `yaml:"hold"`
+}
+
+// Hold keeps Connections long-lived connections open to a target, uses
+// each of them every Check, and counts every one that is dropped: what
+// users of WebSockets, gRPC streams and database clients lose when a
+// router reloads or a backend restarts. A dropped connection is replaced
+// at once. It does not count in Target.Key: changing it restarts the held
+// connections, not the target's request series.
+type Hold struct {
+	// Connections is how many connections to hold open (1 to 64).
+	Connections int `yaml:"connections"`
+	// Check is how often each connection is used (default 5s): an
+	// HTTP/1.1 request, an HTTP/2 PING, or a TCP target's send and expect.
+	// A check not answered within the target's timeout drops the
+	// connection with reason timeout: the path went silent.
+	Check Duration `yaml:"check"`
+	// Stream is a path requested once on each HTTP connection and read
+	// for as long as it streams (server-sent events, a watch, a gRPC
+	// stream): its end drops the connection. On HTTP/2 the connection is
+	// also PINGed every Check; on HTTP/1.1 the stream's data is the only
+	// sign of life, and Check plus the timeout without any is a drop.
+	Stream string `yaml:"stream"`
+	// Objective is the share of checks that must find the connection
+	// alive (0 < objective < 1; unset, the shipped rules assume 0.999),
+	// exported as zerodown_connection_slo_objective.
+	Objective float64 `yaml:"objective"`
+	// Budget is how many drops of held connections the target may have
+	// during an upgrade (summed over its connections), exported as
+	// zerodown_connection_drop_budget for the upgrade alert (0: none).
+	Budget int `yaml:"budget"`
 }
 
 // HTTPProbe probes an http://, https:// or h2c:// URL.

@@ -222,6 +222,41 @@ func (t Target) validate(p *problems, path string, defaults Schedule) {
 	if t.DNS != nil {
 		t.DNS.validate(p, join(path, "dns"))
 	}
+	if t.Hold != nil {
+		t.Hold.validate(p, join(path, "hold"), t)
+	}
+}
+
+const (
+	maxHoldConnections = 64
+	minHoldCheck       = Duration(100 * time.Millisecond)
+	maxHoldCheck       = Duration(10 * time.Minute)
+)
+
+func (h *Hold) validate(p *problems, path string, t Target) {
+	if t.DNS != nil {
+		p.add(path, "needs an http or tcp target: DNS has no connection to hold")
+	}
+	if h.Connections < 1 || h.Connections > maxHoldConnections {
+		p.add(join(path, "connections"), "must be between 1 and %d, got %d", maxHoldConnections, h.Connections)
+	}
+	if h.Check != 0 && (h.Check < minHoldCheck || h.Check > maxHoldCheck) {
+		p.add(join(path, "check"), "must be between %s and %s, got %s", minHoldCheck, maxHoldCheck, h.Check)
+	}
+	if h.Stream != "" {
+		switch {
+		case t.HTTP == nil:
+			p.add(join(path, "stream"), "needs an http target")
+		case !strings.HasPrefix(h.Stream, "/") || strings.ContainsAny(h.Stream, " \r\n"):
+			p.add(join(path, "stream"), "expected a path starting with /, without spaces, got %q", h.Stream)
+		}
+	}
+	if h.Objective != 0 && !(h.Objective > 0 && h.Objective < 1) {
+		p.add(join(path, "objective"), "must be between 0 and 1 (exclusive), such as 0.999, got %v", h.Objective)
+	}
+	if h.Budget < 0 {
+		p.add(join(path, "budget"), "must not be negative, got %d", h.Budget)
+	}
 }
 
 // checkLabelValue checks a non-empty backend name or served_by value.

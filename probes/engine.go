@@ -24,6 +24,8 @@ type Engine struct {
 	dur  *prometheus.HistogramVec
 	lag  prometheus.Histogram
 
+	lifetime *prometheus.HistogramVec // of dropped held connections
+
 	pool      *workerPool
 	sched     *scheduler
 	stopSched context.CancelFunc
@@ -43,6 +45,7 @@ type Engine struct {
 	ctx         context.Context
 	epoch       time.Time          // origin of every series' schedule grid
 	series      map[string]*series // by target key and connection
+	holders     map[string]*holder // by Target.HoldKey
 	order       []*series          // sorted by backend, then connection
 	keepRemoved bool
 	removed     []Status // final statuses of removed series (keepRemoved)
@@ -134,9 +137,18 @@ func NewEngine(o EngineOptions) *Engine {
 			NativeHistogramMaxBucketNumber:  160,
 			NativeHistogramMinResetDuration: time.Hour,
 		}),
-		series: map[string]*series{},
-		pool:   newWorkerPool(),
-		sched:  newScheduler(),
+		lifetime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:                            "zerodown_connection_lifetime_seconds",
+			Help:                            "How long long-lived connections lived before they were dropped (those zerodown closed itself are not observed).",
+			Buckets:                         []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400},
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  160,
+			NativeHistogramMinResetDuration: time.Hour,
+		}, []string{"backend", "protocol"}),
+		series:  map[string]*series{},
+		holders: map[string]*holder{},
+		pool:    newWorkerPool(),
+		sched:   newScheduler(),
 	}
 }
 
@@ -164,6 +176,32 @@ func (e *Engine) Start(ctx context.Context) {
 	}()
 	go e.starved.run(sctx)
 	e.startAll(e.order)
+	for _, h := range e.holders {
+		h.start(sctx)
+	}
+}
+
+// holderList returns the holders sorted by backend. Call with e.mu held.
+func (e *Engine) holderList() []*holder {
+	out := make([]*holder, 0, len(e.holders))
+	for _, h := range e.holders {
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].backend < out[j].backend })
+	return out
+}
+
+// HoldStatuses returns a snapshot of every target's held connections,
+// sorted by backend.
+func (e *Engine) HoldStatuses() []HoldStatus {
+	e.mu.Lock()
+	hs := e.holderList()
+	e.mu.Unlock()
+	var out []HoldStatus
+	for _, h := range hs {
+		out = append(out, h.status()...)
+	}
+	return out
 }
 
 // staggerBurst is how many targets share a start time (with an even number
@@ -237,7 +275,11 @@ func (e *Engine) Stop() {
 	e.mu.Lock()
 	all := append([]*series(nil), e.order...)
 	stop, done := e.stopSched, e.schedDone
+	holders := e.holderList()
 	e.mu.Unlock()
+	for _, h := range holders {
+		h.stop()
+	}
 	if stop != nil {
 		stop()
 		<-done
@@ -336,8 +378,41 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 		}
 		pairs = append(pairs, mine)
 	}
+	wantHold := map[string]*holder{}
+	var freshHold []*holder
+	for i := range targets {
+		t := &targets[i]
+		hk := t.HoldKey()
+		if hk == "" {
+			continue
+		}
+		if old, ok := e.holders[hk]; ok {
+			wantHold[hk] = old
+			continue
+		}
+		h, err := newHolder(t, e.lifetime, e.sink, e.log)
+		if err != nil {
+			err = &ApplyError{Target: t.Name, Connection: "hold", Err: err}
+			if each {
+				failed = append(failed, err)
+				continue
+			}
+			for _, f := range fresh {
+				f.prober.Close()
+			}
+			return 0, 0, []error{err}
+		}
+		wantHold[hk] = h
+		freshHold = append(freshHold, h)
+	}
 	for _, u := range updates {
 		u()
+	}
+	var goneHold []*holder
+	for k, h := range e.holders {
+		if _, ok := wantHold[k]; !ok {
+			goneHold = append(goneHold, h)
+		}
 	}
 	var gone []*series
 	for k, s := range e.series {
@@ -351,6 +426,9 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 	// (e.mu is let go meanwhile, so scrapes and views go on; applyMu
 	// keeps other Apply calls out.)
 	e.mu.Unlock()
+	for _, h := range goneHold {
+		h.stop()
+	}
 	now := time.Now()
 	var finals []Status
 	for _, s := range gone {
@@ -373,6 +451,21 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 				sib = p[1-i]
 			}
 			s.sibling.Store(sib)
+		}
+	}
+	e.holders = wantHold
+	held := map[string]bool{}
+	for _, h := range wantHold {
+		held[h.backend] = true
+	}
+	for _, h := range goneHold {
+		if !held[h.backend] {
+			e.lifetime.DeletePartialMatch(prometheus.Labels{"backend": h.backend})
+		}
+	}
+	if e.ctx != nil {
+		for _, h := range freshHold {
+			h.start(e.ctx)
 		}
 	}
 	e.series = want

@@ -247,3 +247,45 @@ func level(first Reason) intervals.Level {
 	}
 	return intervals.LevelError
 }
+
+// ConnectionDropSource is the source of the interval of a dropped held
+// connection: apart from request disruption.
+const ConnectionDropSource = "ConnectionDrop"
+
+// ConnectionDropped implements DropSink: a closed interval from the drop
+// (for a timeout, from the connection's last sign of life) to when it was
+// seen, annotated with the reason and the connection's lifetime.
+func (k *IntervalSink) ConnectionDropped(d Drop) {
+	k.log.Info("held connection dropped", "backend", d.Backend, "protocol", d.Protocol, "slot", d.Slot,
+		"reason", d.Reason.String(), "lifetime", d.Lifetime(), "err", errText(d.Err))
+	from := d.At
+	if d.Reason == DropTimeout {
+		from = d.LastAlive
+	}
+	keys := map[string]string{"backend": d.Backend, "protocol": d.Protocol, "slot": fmt.Sprint(d.Slot)}
+	for n, v := range k.extra {
+		keys[n] = v
+	}
+	iv := intervals.Interval{
+		From:    intervals.Time{Time: from},
+		To:      intervals.Time{Time: d.At},
+		Level:   intervals.LevelError,
+		Source:  ConnectionDropSource,
+		Locator: intervals.Locator{Type: ConnectionDropSource, Keys: keys},
+		Message: intervals.Message{
+			Reason: "ConnectionDropped",
+			Cause:  d.Reason.String(),
+			HumanMessage: fmt.Sprintf("a long-lived %s connection to %s (#%d) was dropped (%s) after %s: %s",
+				d.Protocol, d.Backend, d.Slot, d.Reason, d.Lifetime().Round(time.Millisecond), errText(d.Err)),
+			Annotations: map[string]string{
+				"lifetime_seconds": fmt.Sprintf("%.6f", d.Lifetime().Seconds()),
+				"last_alive":       d.LastAlive.UTC().Format(time.RFC3339Nano),
+			},
+		},
+	}
+	k.write(func() {
+		if err := k.w.Point(iv); err != nil {
+			k.log.Error("writing interval", "err", err)
+		}
+	})
+}

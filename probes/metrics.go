@@ -58,14 +58,38 @@ var (
 	objectiveDesc = prometheus.NewDesc("zerodown_slo_objective",
 		"The availability objective configured for the backend (objective in the configuration), for the SLO burn-rate alerts; absent: they assume 0.999.",
 		[]string{"backend", "connection"}, nil)
+
+	connsOpenDesc = prometheus.NewDesc("zerodown_connections_open",
+		"Long-lived connections held open to the backend now (hold in the configuration).",
+		[]string{"backend", "protocol"}, nil)
+	connsWantedDesc = prometheus.NewDesc("zerodown_connections_wanted",
+		"Long-lived connections the configuration asks to hold open to the backend.",
+		[]string{"backend"}, nil)
+	connsOpenedDesc = prometheus.NewDesc("zerodown_connections_opened_total",
+		"Long-lived connections opened to the backend (the first ones and every replacement of a dropped one).",
+		[]string{"backend", "protocol"}, nil)
+	connChecksDesc = prometheus.NewDesc("zerodown_connection_checks_total",
+		"Checks of long-lived connections that found them alive (an answered HTTP/1.1 request, HTTP/2 PING or TCP exchange, or stream data): the denominator of the connection SLO.",
+		[]string{"backend", "protocol"}, nil)
+	connDropsDesc = prometheus.NewDesc("zerodown_connection_drops_total",
+		"Long-lived connections to the backend that ended without zerodown closing them, by how: eof (FIN), reset (RST), timeout (a check went unanswered), goaway (HTTP/2 GOAWAY), close (HTTP/1.1 Connection: close), stream_end (the held stream ended), error.",
+		[]string{"backend", "protocol", "reason"}, nil)
+	connObjectiveDesc = prometheus.NewDesc("zerodown_connection_slo_objective",
+		"The share of checks of long-lived connections that must find them alive (hold.objective); absent: the shipped rules assume 0.999.",
+		[]string{"backend"}, nil)
+	connBudgetDesc = prometheus.NewDesc("zerodown_connection_drop_budget",
+		"How many drops of long-lived connections the backend may have during an upgrade (hold.budget), for the upgrade alert.",
+		[]string{"backend"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{requestsDesc, disruptionDesc, disruptionsDesc, observedDesc,
-		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc, starvedDesc, starvedProbesDesc, overloadDesc, objectiveDesc, budgetDesc} {
+		upDesc, servedByDesc, certExpiryDesc, certChangesDesc, skippedDesc, inFlightDesc, observerDisruptionDesc, rateLimitedDesc, starvedDesc, starvedProbesDesc, overloadDesc, objectiveDesc, budgetDesc,
+		connsOpenDesc, connsWantedDesc, connsOpenedDesc, connChecksDesc, connDropsDesc, connObjectiveDesc, connBudgetDesc} {
 		ch <- d
 	}
+	e.lifetime.Describe(ch)
 	e.dur.Describe(ch)
 	e.lag.Describe(ch)
 }
@@ -75,11 +99,18 @@ func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 func (e *Engine) Collect(ch chan<- prometheus.Metric) {
 	e.mu.Lock()
 	all := append([]*series(nil), e.order...)
+	holders := e.holderList()
 	e.mu.Unlock()
 	now := time.Now()
 	for _, s := range all {
 		s.collect(ch, now)
 	}
+	for _, h := range holders {
+		for _, m := range h.metrics() {
+			ch <- m
+		}
+	}
+	e.lifetime.Collect(ch)
 	ch <- prometheus.MustNewConstMetric(starvedDesc, prometheus.CounterValue, time.Duration(e.starved.total.Load()).Seconds())
 	ch <- prometheus.MustNewConstMetric(starvedProbesDesc, prometheus.CounterValue, float64(e.starved.discounted.Load()))
 	ch <- prometheus.MustNewConstMetric(overloadDesc, prometheus.CounterValue, float64(e.load.skipped.Load()))

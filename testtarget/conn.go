@@ -58,7 +58,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			}
 			return nil, err
 		}
-		return l.s.track(tc), nil
+		return l.s.track(tc, l), nil
 	}
 }
 
@@ -116,8 +116,8 @@ func (l *listener) Addr() net.Addr { return l.addr }
 
 // track wraps an accepted connection and registers it, so that Refuse and
 // Close can reach it.
-func (s *Server) track(tc *net.TCPConn) *conn {
-	c := &conn{s: s, tc: tc, done: make(chan struct{})}
+func (s *Server) track(tc *net.TCPConn, l *listener) *conn {
+	c := &conn{s: s, tc: tc, ln: l, done: make(chan struct{})}
 	s.connMu.Lock()
 	s.conns[c] = struct{}{}
 	closing := s.closing
@@ -155,6 +155,33 @@ func (s *Server) resetHungConns() {
 	}
 }
 
+// drop applies a drop fault to the connections established now.
+func (s *Server) drop(f Fault) {
+	switch f {
+	case DropGraceful, DropFIN, DropRST, DropBlackhole:
+	default:
+		return
+	}
+	s.connMu.Lock()
+	open := s.trackedLocked()
+	s.connMu.Unlock()
+	if f == DropGraceful {
+		for _, r := range s.reloaders() {
+			r.reload()
+		}
+	}
+	for _, c := range open {
+		switch {
+		case f == DropFIN, f == DropGraceful && (c.ln == s.lnTCP || c.ln == s.lnDNS):
+			c.Close()
+		case f == DropRST:
+			c.reset()
+		case f == DropBlackhole:
+			c.hung.Store(true)
+		}
+	}
+}
+
 func (s *Server) resetConns() {
 	s.connMu.Lock()
 	open := s.trackedLocked()
@@ -169,6 +196,7 @@ func (s *Server) resetConns() {
 type conn struct {
 	s  *Server
 	tc *net.TCPConn
+	ln *listener
 
 	hung          atomic.Bool
 	writeDeadline atomic.Int64 // UnixNano; 0 = none
@@ -184,6 +212,9 @@ func (c *conn) Read(p []byte) (int, error) {
 		return 0, c.hang()
 	}
 	n, err := c.tc.Read(p)
+	if n > 0 && c.hung.Load() {
+		return 0, c.hang() // went silent (DropBlackhole) while this read waited
+	}
 	if n > 0 {
 		switch c.s.current() {
 		case Reset:

@@ -149,6 +149,7 @@ func (s *Server) set(f Fault) (time.Time, *Record, error) {
 		s.fault.Store(faultPtr(f))
 		err = s.resumeListeners()
 		at = time.Now()
+		s.drop(f)
 	case f == Refuse:
 		at = time.Now()
 		s.fault.Store(faultPtr(f))
@@ -157,9 +158,15 @@ func (s *Server) set(f Fault) (time.Time, *Record, error) {
 	default:
 		at = time.Now()
 		s.fault.Store(faultPtr(f))
-		if prev == Hang {
+		switch prev {
+		case Hang, DropBlackhole:
 			s.resetHungConns()
+		case DropGraceful:
+			for _, r := range s.reloaders() {
+				r.hardStop()
+			}
 		}
+		s.drop(f)
 	}
 	var closed *Record
 	if s.open != nil {

@@ -22,6 +22,7 @@ var chunk = bytes.Repeat([]byte("zerodown testtarget\n"), 32<<10/20)
 //
 //	/status/NNN   answers status NNN (200..599)
 //	/endless      streams bytes until the client goes away
+//	/stream?every=DUR  writes a line every DUR (default 1s) until the client goes away
 //	/slow?d=DUR   waits DUR (default 1s) and answers like /
 //	/big          answers 10 MiB
 //	anything else 200 "ok served-by=VALUE\n"
@@ -66,6 +67,35 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+	case path == "/stream":
+		every := defaultSlowness
+		if v := r.URL.Query().Get("every"); v != "" {
+			var err error
+			if every, err = time.ParseDuration(v); err != nil || every < time.Millisecond {
+				http.Error(w, "bad every: want a duration of at least 1ms such as 500ms", http.StatusBadRequest)
+				return
+			}
+		}
+		h.Set("X-Served-By", s.split.next())
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			if _, err := fmt.Fprintf(w, "tick %d\n", n); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			case <-s.done:
 				return
 			}
 		}

@@ -61,9 +61,31 @@ const (
 	// DNSGarbage makes DNS answer 64 random bytes that do not unpack as a
 	// DNS message.
 	DNSGarbage Fault = "dns_garbage"
+
+	// The drop faults end the TCP connections established before the
+	// window, at its start, and leave new ones alone: what a router
+	// reload or a restarted backend does to long-lived connections while
+	// new requests still work. The window's start is the ground truth of
+	// every drop.
+
+	// DropGraceful reloads the HTTP servers as a router reload does: a
+	// new generation takes new connections, the old one sends GOAWAY on
+	// its HTTP/2 connections and closes its idle HTTP/1.1 ones; requests
+	// in progress (a stream) go on until the window ends, when what is
+	// left is closed. Line protocol and DNS connections are closed (FIN).
+	DropGraceful Fault = "drop_graceful"
+	// DropFIN closes every established connection (FIN, no GOAWAY).
+	DropFIN Fault = "drop_fin"
+	// DropRST resets every established connection (RST).
+	DropRST Fault = "drop_rst"
+	// DropBlackhole silences every established connection: what its peer
+	// sends is discarded and nothing is sent back, until the window ends
+	// and they are reset (a path that went dark, then a dead backend).
+	DropBlackhole Fault = "drop_blackhole"
 )
 
-var faults = []Fault{Healthy, Refuse, Reset, HTTP503, Hang, DNSServfail, DNSDrop, DNSGarbage}
+var faults = []Fault{Healthy, Refuse, Reset, HTTP503, Hang, DNSServfail, DNSDrop, DNSGarbage,
+	DropGraceful, DropFIN, DropRST, DropBlackhole}
 
 // ParseFault returns the Fault named s; "" and "healthy" are Healthy.
 func ParseFault(s string) (Fault, error) {
@@ -187,7 +209,7 @@ type Server struct {
 	lnHTTP, lnHTTPS, lnH2C, lnTCP, lnDNS *listener
 	udp                                  *packetConn
 
-	httpSrv, httpsSrv, h2cSrv *http.Server
+	httpSrv, httpsSrv, h2cSrv *reloader
 	dnsUDP, dnsTCP            *dns.Server
 
 	connMu  sync.Mutex
@@ -262,13 +284,14 @@ func (s *Server) serve() error {
 		}
 		return &http.Server{Handler: handler, ErrorLog: discard, Protocols: &p, IdleTimeout: 2 * time.Minute}
 	}
-	s.httpSrv = newServer((*http.Protocols).SetHTTP1)
-	s.httpsSrv = newServer((*http.Protocols).SetHTTP1, (*http.Protocols).SetHTTP2)
-	s.httpsSrv.TLSConfig = s.ca.serverConfig()
-	s.h2cSrv = newServer((*http.Protocols).SetUnencryptedHTTP2)
-	s.goServe(func() { s.httpSrv.Serve(s.lnHTTP) })
-	s.goServe(func() { s.httpsSrv.ServeTLS(s.lnHTTPS, "", "") })
-	s.goServe(func() { s.h2cSrv.Serve(s.lnH2C) })
+	plain := func(srv *http.Server, l net.Listener) error { return srv.Serve(l) }
+	s.httpSrv = newReloader(s.lnHTTP, func() *http.Server { return newServer((*http.Protocols).SetHTTP1) }, plain, s.goServe)
+	s.httpsSrv = newReloader(s.lnHTTPS, func() *http.Server {
+		srv := newServer((*http.Protocols).SetHTTP1, (*http.Protocols).SetHTTP2)
+		srv.TLSConfig = s.ca.serverConfig()
+		return srv
+	}, func(srv *http.Server, l net.Listener) error { return srv.ServeTLS(l, "", "") }, s.goServe)
+	s.h2cSrv = newReloader(s.lnH2C, func() *http.Server { return newServer((*http.Protocols).SetUnencryptedHTTP2) }, plain, s.goServe)
 	s.goServe(func() { s.serveLines(s.lnTCP) })
 
 	handle := dns.HandlerFunc(s.serveDNS)
@@ -336,9 +359,9 @@ func (s *Server) Close() error {
 		for _, c := range open {
 			c.Close()
 		}
-		for _, srv := range []*http.Server{s.httpSrv, s.httpsSrv, s.h2cSrv} {
+		for _, srv := range s.reloaders() {
 			if srv != nil {
-				if err := srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				if err := srv.close(); err != nil && !errors.Is(err, net.ErrClosed) {
 					errs = append(errs, err)
 				}
 			}
@@ -365,6 +388,8 @@ func (s *Server) Close() error {
 }
 
 func faultPtr(f Fault) *Fault { return &f }
+
+func (s *Server) reloaders() []*reloader { return []*reloader{s.httpSrv, s.httpsSrv, s.h2cSrv} }
 
 func (s *Server) current() Fault { return *s.fault.Load() }
 
