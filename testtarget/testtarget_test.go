@@ -887,3 +887,65 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestDropFaults: a drop fault ends the connections established before
+// it, the way its name says, while new connections work during the window.
+func TestDropFaults(t *testing.T) {
+	s := start(t, Options{})
+	tests := []struct {
+		fault Fault
+		want  string
+	}{
+		{DropFIN, reset}, // classify puts EOF with resets; FIN is checked below
+		{DropRST, reset},
+		{DropGraceful, reset},
+		{DropBlackhole, timedOut},
+	}
+	for _, tt := range tests {
+		for _, x := range exchanges {
+			t.Run(string(tt.fault)+"/"+x.name, func(t *testing.T) {
+				k := dialKept(t, s, x)
+				s.Set(tt.fault)
+				dialKept(t, s, x) // a new connection works in the window
+				err := k.roundTrip(300*time.Millisecond, true)
+				s.Set(Healthy)
+				if got := classify(err); got != tt.want {
+					t.Errorf("established connection: got %s (%v), want %s", got, err, tt.want)
+				}
+				switch tt.fault {
+				case DropRST:
+					if !errors.Is(err, syscall.ECONNRESET) {
+						t.Errorf("got %v, want a TCP reset", err)
+					}
+				case DropFIN, DropGraceful:
+					if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+						t.Errorf("got %v, want the connection closed (EOF)", err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestStream: /stream writes a line every interval.
+func TestStream(t *testing.T) {
+	s := start(t, Options{})
+	resp, err := http.Get("http://" + s.HTTPAddr() + "/stream?every=20ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	for i := range 3 {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("tick %d\n", i); line != want {
+			t.Errorf("line %d = %q, want %q", i, line, want)
+		}
+	}
+	if resp, err := http.Get("http://" + s.HTTPAddr() + "/stream?every=0"); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("every=0: %v %v, want 400", resp, err)
+	}
+}
