@@ -58,6 +58,8 @@ var knownColors = map[string]string{
 	"observer (not counted)": "#bbbbbb", "probed": "#e8f1fb",
 	"Unavailable": "#b2182b", "Degraded": "#ef8a62", "Failing": "#b2182b", "Progressing": "#67a9cf",
 	"Updating": "#67a9cf", "NotReady": "#b2182b", "Cordoned": "#f4d03f", "Draining": "#e67e22",
+	"dropped: eof": "#ff9896", "dropped: reset": "#ff7f0e", "dropped: timeout": "#8c564b", "dropped: goaway": "#2ca02c",
+	"dropped: close": "#98df8a", "dropped: stream_end": "#c49c94", "dropped: error": "#444444",
 	"alert: critical": "#b2182b", "alert: warning": "#f39c12", "alert: info": "#3498db", "rollback": "#000000",
 }
 
@@ -141,6 +143,7 @@ func (r *Report) timeline() timeline {
 			b.t.Lanes = append(b.t.Lanes, l)
 		}
 	}
+	r.heldLanes(b)
 	for _, obj := range r.Objects {
 		l := lane{Group: groupOf(obj.Kind), Label: objName(obj)}
 		if l.Group == "Workloads" {

@@ -86,6 +86,9 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		dis.add(c)
 	}
 	all.add(dis, r.Started)
+	if len(r.Held) > 0 {
+		all.add(r.heldJUnit(span), r.Started)
+	}
 	var suite *junitSuite
 	kind := ""
 	flush := func() {

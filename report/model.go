@@ -48,6 +48,9 @@ type Options struct {
 	// DrainWithin is how long a node may drain before its JUnit case
 	// fails (DefaultDrainWithin when zero).
 	DrainWithin time.Duration
+	// DropBudgets are the drops of held connections each backend may
+	// have (a target's hold.budget); others are counted, not judged.
+	DropBudgets map[string]int
 }
 
 // DefaultDrainWithin is the default of Options.DrainWithin.
@@ -71,6 +74,10 @@ type Report struct {
 	Objects []*Object
 	// Alerts and Rollbacks as written by watch and the controller.
 	Alerts, Rollbacks []intervals.Interval
+	// Drops are the dropped held connections, in time order; Held their
+	// totals per backend.
+	Drops []Drop
+	Held  []*Held
 	// Warnings: odd overlaps, torn files, unreadable lines.
 	Warnings []string
 
@@ -190,6 +197,8 @@ func Build(inputs []Input, o Options) *Report {
 				r.Alerts = append(r.Alerts, iv)
 			case SourceRollback:
 				r.Rollbacks = append(r.Rollbacks, iv)
+			case SourceConnectionDrop:
+				r.Drops = append(r.Drops, dropOf(iv, poller))
 			default:
 				if cond := iv.Locator.Keys["condition"]; cond != "" {
 					k := iv.Locator.Keys
@@ -213,6 +222,7 @@ func Build(inputs []Input, o Options) *Report {
 		return cmp.Or(cmp.Compare(a.Backend, b.Backend), cmp.Compare(a.Connection, b.Connection))
 	})
 	r.judge(o.Budgets)
+	r.measureHeld(o.DropBudgets)
 	slices.SortStableFunc(r.Outages, func(a, b Outage) int { return a.From.Compare(b.From) })
 	r.byBackend = map[[2]string][]Outage{}
 	for _, o := range r.Outages {
@@ -409,7 +419,7 @@ func (r *Report) Verdict() string {
 	for i, b := range r.Backends {
 		res[i] = b.Result
 	}
-	return VerdictOf(res)
+	return r.heldVerdict(VerdictOf(res))
 }
 
 // Exceeded lists the backends over budget.
@@ -441,6 +451,18 @@ func VerdictOf(res []budget.Result) string {
 		}
 	}
 	return v
+}
+
+// DropsExceeded lists the backends whose held connections were dropped
+// more often than their budget allows.
+func (s *Summary) DropsExceeded() []HeldSummary {
+	var out []HeldSummary
+	for _, h := range s.Held {
+		if h.Exceeded {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // Exceeded lists the backends over budget.

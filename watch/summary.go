@@ -103,7 +103,7 @@ func newSummary(started, ended time.Time, st []probes.Status) *Summary {
 
 // judge fills the verdict from the series' own totals, for a run that
 // writes no intervals (and so no report).
-func (s *Summary) judge(budgets *budget.File) {
+func (s *Summary) judge(budgets *budget.File, held []probes.HoldStatus, dropBudgets map[string]int) {
 	ms := make([]budget.Measured, len(s.Series))
 	for i, x := range s.Series {
 		ms[i] = budget.Measured{Backend: x.Backend, Connection: x.Connection, Disruption: time.Duration(x.Disruption * float64(time.Second))}
@@ -116,6 +116,34 @@ func (s *Summary) judge(budgets *budget.File) {
 	s.Verdict = report.VerdictOf(res)
 	if budgets != nil {
 		s.Budgets = budgets.Name()
+	}
+	s.Held = nil
+	index := map[string]int{}
+	for _, h := range held {
+		i, ok := index[h.Backend]
+		if !ok {
+			i = len(s.Held)
+			index[h.Backend] = i
+			s.Held = append(s.Held, report.HeldSummary{Backend: h.Backend, ByReason: map[string]int{}})
+		}
+		x := &s.Held[i]
+		for r, n := range h.Drops {
+			x.ByReason[r] += int(n)
+			x.Drops += int(n)
+		}
+	}
+	for i := range s.Held {
+		x := &s.Held[i]
+		if n, ok := dropBudgets[x.Backend]; ok {
+			x.Budget = &n
+			x.Exceeded = x.Drops > n
+		}
+		switch {
+		case x.Exceeded:
+			s.Verdict = budget.Exceeded
+		case x.Budget != nil && s.Verdict == budget.Unbudgeted:
+			s.Verdict = budget.Pass
+		}
 	}
 }
 

@@ -34,6 +34,8 @@ type view struct {
 	// cluster, when set, says what in the cluster is not healthy now
 	// (watch --kubeconfig).
 	cluster func() []string
+	// held gives the held connections (nil: none).
+	held func() []probes.HoldStatus
 }
 
 func newView(w io.Writer, tty bool, width func() int, started time.Time, outDir string) *view {
@@ -50,15 +52,18 @@ func (v *view) draw(st []probes.Status) {
 	if v.tty && v.alerts != nil {
 		alerts = v.alerts()
 	}
-	var cluster []string
+	var extra []section
+	if v.tty && v.held != nil {
+		extra = append(extra, section{"HELD CONNECTIONS", heldLines(v.held())})
+	}
 	if v.tty && v.cluster != nil {
-		cluster = v.cluster()
+		extra = append(extra, section{"CLUSTER", v.cluster()})
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := time.Now()
 	if v.tty {
-		v.redrawLocked(v.lines(st, alerts, cluster, false, now))
+		v.redrawLocked(v.lines(st, alerts, extra, false, now))
 		return
 	}
 	if now.Sub(v.lastLine) < 10*time.Second {
@@ -78,7 +83,11 @@ func (v *view) final(st []probes.Status, fired []alert.Alert) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	lines := v.lines(st, fired, nil, true, time.Now())
+	var held []section
+	if v.held != nil {
+		held = append(held, section{"HELD CONNECTIONS", heldLines(v.held())})
+	}
+	lines := v.lines(st, fired, held, true, time.Now())
 	if v.tty {
 		v.redrawLocked(lines)
 		v.frame = nil // stays on screen: later output goes below it
@@ -134,7 +143,14 @@ func (v *view) above(out io.Writer, p []byte) (int, error) {
 
 // lines renders the header, the table and the alerts (active ones live,
 // those that fired at the end), cut to the terminal's width.
-func (v *view) lines(st []probes.Status, alerts []alert.Alert, cluster []string, final bool, now time.Time) []string {
+// section is a titled block of lines under the table; one without lines
+// is left out.
+type section struct {
+	title string
+	lines []string
+}
+
+func (v *view) lines(st []probes.Status, alerts []alert.Alert, extra []section, final bool, now time.Time) []string {
 	var b strings.Builder
 	down, outages, dis := totals(st)
 	fmt.Fprintf(&b, "zerodown watch  %s elapsed  %d series  %d down  %d outages  %s disrupted\n",
@@ -144,9 +160,12 @@ func (v *view) lines(st []probes.Status, alerts []alert.Alert, cluster []string,
 	}
 	b.WriteString("\n")
 	table(&b, st)
-	if len(cluster) > 0 {
-		b.WriteString("\nCLUSTER\n")
-		for _, l := range cluster {
+	for _, sec := range extra {
+		if len(sec.lines) == 0 {
+			continue
+		}
+		b.WriteString("\n" + sec.title + "\n")
+		for _, l := range sec.lines {
 			b.WriteString("  " + l + "\n")
 		}
 	}
@@ -300,4 +319,25 @@ func fmtDur(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
+}
+
+// heldLines are the live view's lines of held connections.
+func heldLines(hs []probes.HoldStatus) []string {
+	var out []string
+	for _, h := range hs {
+		var drops uint64
+		var parts []string
+		for _, r := range probes.AllDropReasons() {
+			if n := h.Drops[r.String()]; n > 0 {
+				drops += n
+				parts = append(parts, fmt.Sprintf("%s %d", r, n))
+			}
+		}
+		line := fmt.Sprintf("%-24s %-5s %d/%d open  %d dropped", h.Backend, h.Protocol, h.Open, h.Wanted, drops)
+		if len(parts) > 0 {
+			line += " (" + strings.Join(parts, ", ") + ")"
+		}
+		out = append(out, line)
+	}
+	return out
 }

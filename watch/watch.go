@@ -197,6 +197,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	engine.Start(ctx)
 	view := newView(o.View, o.TTY, o.Width, started, o.OutDir)
+	view.held = engine.HoldStatuses
 	var clusterChanges <-chan struct{}
 	if o.Cluster != nil {
 		if err := o.Cluster.Start(ctx, iw, reg); err != nil {
@@ -262,21 +263,22 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	sum := newSummary(started, ended, statuses)
 	sum.addAlerts(fired)
+	drops := set.dropBudgets()
 	// The verdict: from the report of the run's intervals, or without
 	// them from the series' own totals.
 	if o.OutDir != "" {
-		if err := writeReport(o, sum, runStart); err != nil {
+		if err := writeReport(o, sum, runStart, drops); err != nil {
 			errs = append(errs, err)
 		}
 	} else {
-		sum.judge(o.Budgets)
+		sum.judge(o.Budgets, engine.HoldStatuses(), drops)
 	}
 	return sum, errors.Join(errs...)
 }
 
 // writeReport reports the run's intervals (the file may hold earlier
 // runs' too) into OutDir, with summary.json.
-func writeReport(o Options, sum *Summary, runStart time.Time) error {
+func writeReport(o Options, sum *Summary, runStart time.Time, drops map[string]int) error {
 	path := filepath.Join(o.OutDir, IntervalsFile)
 	all, warns, err := intervals.ReadFileWarn(path)
 	own := all[:0:0]
@@ -285,7 +287,7 @@ func writeReport(o Options, sum *Summary, runStart time.Time) error {
 			own = append(own, iv)
 		}
 	}
-	r := report.Build([]report.Input{{Path: path, Intervals: own}}, report.Options{Title: o.ReportTitle, Budgets: o.Budgets})
+	r := report.Build([]report.Input{{Path: path, Intervals: own}}, report.Options{Title: o.ReportTitle, Budgets: o.Budgets, DropBudgets: drops})
 	r.Warnings = append(r.Warnings, warns...)
 	sum.fromReport(r)
 	return errors.Join(err, r.Write(o.OutDir, sum))
@@ -320,6 +322,19 @@ func (r *runTargets) all() []config.Target {
 		}
 		names[t.Name] = true
 		out = append(out, t)
+	}
+	return out
+}
+
+// dropBudgets are the targets' hold.budget, by backend.
+func (r *runTargets) dropBudgets() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for _, t := range r.cfg.Targets {
+		if t.Hold != nil && t.Hold.Budget > 0 {
+			out[t.Name] = t.Hold.Budget
+		}
 	}
 	return out
 }

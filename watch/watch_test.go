@@ -829,13 +829,74 @@ func TestRunAlerts(t *testing.T) {
 // healthy under the backends.
 func TestViewClusterLines(t *testing.T) {
 	v := newView(io.Discard, true, nil, time.Now(), "")
-	got := strings.Join(v.lines(nil, nil, []string{"node worker-1 NotReady", "operator ingress Degraded"}, false, time.Now()), "\n")
-	for _, want := range []string{"CLUSTER", "  node worker-1 NotReady", "  operator ingress Degraded"} {
+	held := heldLines([]probes.HoldStatus{{Backend: "router", Protocol: "h2", Wanted: 2, Open: 1, Drops: map[string]uint64{"goaway": 2, "reset": 1}}})
+	got := strings.Join(v.lines(nil, nil, []section{{"HELD CONNECTIONS", held}, {"CLUSTER", []string{"node worker-1 NotReady", "operator ingress Degraded"}}}, false, time.Now()), "\n")
+	for _, want := range []string{"CLUSTER", "  node worker-1 NotReady", "  operator ingress Degraded",
+		"HELD CONNECTIONS", "1/2 open  3 dropped (reset 1, goaway 2)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("live view lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(strings.Join(v.lines(nil, nil, nil, false, time.Now()), "\n"), "CLUSTER") {
+	if strings.Contains(strings.Join(v.lines(nil, nil, []section{{"CLUSTER", nil}}, false, time.Now()), "\n"), "CLUSTER") {
 		t.Error("a CLUSTER section without a cluster")
+	}
+}
+
+// A run with held connections: a reload of the target's servers drops
+// them; the drops show in /metrics, summary.json, junit.xml and the
+// verdict against hold.budget, apart from request disruption.
+func TestRunHeldConnections(t *testing.T) {
+	tt := targettest.Start(t, testtarget.Options{})
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+defaults: {interval: 50ms, timeout: 500ms}
+targets:
+  - name: router
+    http: {url: "h2c://%s/"}
+    hold: {connections: 2, check: 100ms, budget: 1}
+`, tt.H2CAddr())), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startRun(t, ctx, Options{Config: cfg, Listen: "127.0.0.1:0", OutDir: out})
+	open := func(want float64) func() bool {
+		return func() bool {
+			v, ok := value(metrics(t, addr), "zerodown_connections_open", map[string]string{"backend": "router", "protocol": "h2c"})
+			return ok && v == want
+		}
+	}
+	testwait.Until(t, "two connections held", open(2))
+	tt.Window(testtarget.DropGraceful, 50*time.Millisecond)
+	testwait.Until(t, "two goaway drops", func() bool {
+		v, _ := value(metrics(t, addr), "zerodown_connection_drops_total", map[string]string{"backend": "router", "reason": "goaway"})
+		return v == 2
+	})
+	testwait.Until(t, "replacements held", open(2))
+	cancel()
+	r := waitRun(t, done)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	s := r.sum
+	if len(s.Held) != 1 || s.Held[0].Drops != 2 || s.Held[0].ByReason["goaway"] != 2 || !s.Held[0].Exceeded {
+		t.Fatalf("held %+v, want router with 2 goaway drops, over its budget of 1", s.Held)
+	}
+	if s.Verdict != "exceeded" || len(s.ConnectionDrops) != 2 {
+		t.Errorf("verdict %s with %d drops listed, want exceeded and 2", s.Verdict, len(s.ConnectionDrops))
+	}
+	for _, b := range s.Backends {
+		if b.Disruption > 0 {
+			t.Errorf("%s over %s: %.3fs of request disruption, want none (new requests worked throughout)", b.Backend, b.Connection, b.Disruption)
+		}
+	}
+	junit, err := os.ReadFile(filepath.Join(out, "junit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(junit), `router should keep its long-lived connections during the upgrade`) ||
+		!strings.Contains(string(junit), "ConnectionDropBudgetExceeded") {
+		t.Errorf("junit.xml lacks the failing case of router's held connections:\n%s", junit)
 	}
 }

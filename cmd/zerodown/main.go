@@ -211,6 +211,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		title      = fs.String("report.title", "zerodown watch", "title of report.html")
 		maxRate    = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
 		native     = fs.Bool("probe.native-histograms-only", false, "export zerodown_probe_duration_seconds as a native histogram only, without its 15 classic bucket series per target and connection")
+		hold       = fs.Int("hold", 0, "hold this many long-lived connections open to every HTTP and TCP target without a hold of its own, and count how they are dropped (0 = none; at most 64; see hold in config/testdata/example.yaml)")
 		empty      = fs.Bool("config.allow-empty", false, "accept a configuration, or a SIGHUP reload, with no targets (otherwise an error: a truncated file must not silently stop all probing)")
 		ruleStep   = fs.Duration("rules.interval", time.Second, "step of the embedded rule evaluator: the process's metrics are stored and every rule group evaluated this often (0 evaluates no rules)")
 		amURL      = fs.String("alertmanager.url", "", "send the evaluator's alerts to this Alertmanager (its v2 API), e.g. http://127.0.0.1:9093, with resends and a final resolve at exit")
@@ -271,10 +272,17 @@ Flags:
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout),
 		Budget: config.Duration(*flatBdgt)}
 	// One rule for the check, the start and every reload.
+	if *hold < 0 || *hold > 64 {
+		fmt.Fprintf(stderr, "zerodown watch: --hold: want 0 to 64 connections, got %d\n", *hold)
+		return exitUsage
+	}
 	load := func() (*config.Config, error) {
 		cfg, err := loadConfig(*cfgFile, flags.args, overrides)
 		if err == nil && len(cfg.Targets) == 0 && !*empty {
 			return nil, errNoTargets
+		}
+		if err == nil {
+			holdAll(cfg, *hold)
 		}
 		return cfg, err
 	}
@@ -350,6 +358,21 @@ Flags:
 	return verdictExit(sum.Summary, stderr)
 }
 
+// holdAll gives every HTTP and TCP target without a hold of its own n
+// held connections (none when n is 0).
+func holdAll(cfg *config.Config, n int) {
+	if n == 0 {
+		return
+	}
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		if t.Hold == nil && t.DNS == nil {
+			t.Hold = &config.Hold{Connections: n}
+			*t = t.Resolved(cfg.Defaults)
+		}
+	}
+}
+
 // verdictExit prints the backends over budget and returns exitBudget if
 // there are any.
 func verdictExit(s *report.Summary, stderr io.Writer) int {
@@ -358,7 +381,11 @@ func verdictExit(s *report.Summary, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "budget exceeded: %s over %s connections was disrupted for %.3fs, over its limit of %.3fs (allowed %.3fs, %s)\n",
 			b.Backend, b.Connection, b.Disruption, *b.Limit, *b.Allowed, b.Source)
 	}
-	if len(over) > 0 {
+	drops := s.DropsExceeded()
+	for _, h := range drops {
+		fmt.Fprintf(stderr, "budget exceeded: %s had %d long-lived connections dropped, over its budget of %d\n", h.Backend, h.Drops, *h.Budget)
+	}
+	if len(over) > 0 || len(drops) > 0 {
 		return exitBudget
 	}
 	return exitOK
