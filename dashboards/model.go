@@ -122,12 +122,16 @@ func (d *Dashboard) Panels() []Panel {
 // cluster, namespace, backend and connection variables.
 const selector = `cluster=~"$cluster", namespace=~"$namespace", backend=~"$backend", connection=~"$connection"`
 
+// heldSel is the label matchers of queries about held connections, which
+// have no connection label.
+const heldSel = `cluster=~"$cluster", namespace=~"$namespace", backend=~"$backend"`
+
 // clusterSel is the matchers of queries about the cluster, not backends.
 const clusterSel = `cluster=~"$cluster"`
 
-// sel fills {{sel}} and {{cluster}} in a query template.
+// sel fills {{sel}}, {{held}} and {{cluster}} in a query template.
 func sel(expr string) string {
-	return strings.NewReplacer("{{sel}}", selector, "{{cluster}}", clusterSel).Replace(expr)
+	return strings.NewReplacer("{{sel}}", selector, "{{held}}", heldSel, "{{cluster}}", clusterSel).Replace(expr)
 }
 
 // f is a float's address, for Min and Max.

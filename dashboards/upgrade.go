@@ -104,6 +104,35 @@ func UpgradeDisruption() *Dashboard {
   - max by (kind, namespace, name) (zerodown_workload_replicas{{{cluster}}, state="available"}) > 0`), Legend: "{{kind}} {{namespace}}/{{name}}"}}},
 			},
 		}, {
+			Title: "Long-lived connections",
+			Panels: []Panel{
+				{Title: "Long-lived connections held", Kind: TimeSeries, Unit: "none", Min: f(0), Width: 8, Height: 8, Console: true,
+					Description: "Connections held open to each backend (hold in the configuration), summed over pollers, against how many are wanted (dashed). A dip: connections were dropped and not yet replaced.",
+					Queries: []Query{
+						{Expr: sel(`sum by (backend, protocol) (zerodown_connections_open{{{held}}})`), Legend: "{{backend}} {{protocol}}"},
+						{Expr: sel(`sum by (backend) (zerodown_connections_wanted{{{held}}})`), Legend: "wanted {{backend}}"},
+					},
+					ColorByName: []NameColor{{"/^wanted /", "#8e8e8e"}}},
+				{Title: "Connection drops by reason", Kind: TimeSeries, Unit: "none", Min: f(0), Width: 8, Height: 8, Console: true,
+					Description: "Long-lived connections dropped per step, over all pollers, by how: goaway and close are graceful reloads, eof and reset restarts, timeout a path gone silent, stream_end a held stream that ended. New requests may work throughout: these are the clients that hold connections.",
+					Queries:     []Query{{Expr: sel(`sum by (backend, reason) (increase(zerodown_connection_drops_total{{{held}}}[$__rate_interval])) > 0`), Legend: "{{backend}} {{reason}}"}},
+					ColorByName: []NameColor{{"/goaway/", "#2ca02c"}, {"/close/", "#98df8a"}, {"/eof/", "#ff9896"}, {"/reset/", "#ff7f0e"},
+						{"/timeout/", "#8c564b"}, {"/stream_end/", "#c49c94"}, {"/error/", "#444444"}}},
+				{Title: "Connection drops of the running upgrade", Kind: TimeSeries, Unit: "none", Min: f(0), Width: 8, Height: 8, Console: true,
+					Description: "Long-lived connections dropped since the running upgrade began, as every poller saw it (what the drop budget alert judges); the budget (hold.budget) as a dashed line where one is set.",
+					Queries: []Query{
+						{Expr: sel(`backend:zerodown_upgrade_connection_drops:min_current{{{held}}}`), Legend: "{{backend}} ({{version}})"},
+						{Expr: sel(`max by (backend) (zerodown_connection_drop_budget{{{held}}})`), Legend: "budget {{backend}}"},
+					},
+					ColorByName: []NameColor{{"/^budget /", "#e02f44"}}},
+				{Title: "Lifetime of dropped connections", Kind: TimeSeries, Unit: "s", Min: f(0), Width: 24, Height: 6,
+					Description: "Median and longest (p99) lifetime of the long-lived connections dropped in each step: short lives mean connections are cut again and again.",
+					Queries: []Query{
+						{Expr: sel(`histogram_quantile(0.5, sum by (le, backend) (rate(zerodown_connection_lifetime_seconds_bucket{{{held}}}[$__rate_interval])))`), Legend: "p50 {{backend}}"},
+						{Expr: sel(`histogram_quantile(0.99, sum by (le, backend) (rate(zerodown_connection_lifetime_seconds_bucket{{{held}}}[$__rate_interval])))`), Legend: "p99 {{backend}}"},
+					}},
+			},
+		}, {
 			Title: "Alerts and rollbacks",
 			Panels: []Panel{
 				{Title: "zerodown alerts firing", Kind: StateTimeline, Unit: "none", Width: 16, Height: 8,
@@ -156,6 +185,22 @@ func SLO() *Dashboard {
 					Description: "ZerodownErrorBudgetBurnSlow fires when both 1d and 2h exceed 3, or both 3d and 6h exceed 1.",
 					Queries:     []Query{burn("1d"), burn("2h"), burn("3d")},
 					Thresholds:  []Step{{0, "green"}, {1, "orange"}, {3, "red"}}},
+			},
+		}, {
+			Title: "Long-lived connections",
+			Panels: []Panel{
+				{Title: "Connection checks that found a drop (1h)", Kind: BarGauge, Unit: "percentunit", Min: f(0), Width: 12, Height: 8, Console: true,
+					Description: "The share of the checks of held connections that found them dropped over the last hour, as every poller saw it: the error ratio of the connection SLO (objective: hold.objective, else 99.9 %).",
+					Queries:     []Query{{Expr: sel(`backend:zerodown_connection_drop:min_ratio_1h{{{held}}}`), Legend: "{{backend}}", Instant: true}},
+					Thresholds:  []Step{{0, "green"}, {0.001, "orange"}, {0.01, "red"}}},
+				{Title: "Connection drop burn rate", Kind: TimeSeries, Unit: "none", Min: f(0), Width: 12, Height: 8, Console: true,
+					Description: "How fast drops of held connections spend their error budget (1: spent in exactly the SLO period). ZerodownConnectionDropBudgetBurn fires when both 1h and 5m exceed 14.4, or both 6h and 5m exceed 6.",
+					Queries: []Query{
+						{Expr: sel(`backend:zerodown_connection_drop:min_ratio_1h{{{held}}} / on (backend) group_left () (1 - backend:zerodown_connection_slo_objective:ratio{{{held}}})`), Legend: "1h {{backend}}"},
+						{Expr: sel(`backend:zerodown_connection_drop:min_ratio_5m{{{held}}} / on (backend) group_left () (1 - backend:zerodown_connection_slo_objective:ratio{{{held}}})`), Legend: "5m {{backend}}"},
+						{Expr: sel(`backend:zerodown_connection_drop:min_ratio_6h{{{held}}} / on (backend) group_left () (1 - backend:zerodown_connection_slo_objective:ratio{{{held}}})`), Legend: "6h {{backend}}"},
+					},
+					Thresholds: []Step{{0, "green"}, {6, "orange"}, {14.4, "red"}}},
 			},
 		}, {
 			Title: "Upgrades",

@@ -138,6 +138,7 @@ targets:
     http:
       url: http://%s/
       served_by: {header: X-Served-By, values: [blue, green]}
+    hold: {connections: 2, check: 200ms, budget: 1}
 `, tt.HTTPAddr()))
 	w := start(t, "watch", "--config", cfg, "--out", filepath.Join(dir, "out"), "--view", "none", "--alert.webhook", hook.URL)
 	p := start(t, "poller", "--builtin=false", "--config", cfg, "--discovery=false", "--node-name", "node-a", "--probe.max-rate", "10000")
@@ -177,6 +178,17 @@ scrape_configs:
 	})
 	tt.Window(testtarget.Refuse, 3*time.Second)
 	tt.Window(testtarget.HTTP503, 2*time.Second)
+	// The held connections are reset (2 on each of watch and the poller),
+	// over their budget of 1.
+	eventually(t, 30*time.Second, "held connections open again after the refusal", func() (bool, string) {
+		r := promQuery(t, promAddr, `sum(zerodown_connections_open{backend="web"})`)
+		return len(r) == 1 && sampleValue(r[0].Value) == 4, fmt.Sprint(r)
+	})
+	tt.Window(testtarget.DropRST, 100*time.Millisecond)
+	eventually(t, 60*time.Second, "the connection drop budget alert firing in Prometheus", func() (bool, string) {
+		r := promQuery(t, promAddr, `ALERTS{alertname="ZerodownUpgradeConnectionDropsExceeded", alertstate="firing"}`)
+		return len(r) > 0, fmt.Sprint(r)
+	})
 	// The budget (1 s) is spent during the upgrade: its alert fires, and
 	// every group has run since.
 	eventually(t, 60*time.Second, "the budget alert firing in Prometheus", func() (bool, string) {
