@@ -23,7 +23,10 @@ import (
 )
 
 // DefaultPlan is the demo's outages: one of each kind, 0.5 to 2 s long,
-// then a burst of three short refusals (a backend flapping).
+// then a burst of three short refusals (a backend flapping), then the
+// faults that drop established connections while new ones work: a
+// graceful reload, FIN, RST and a blackhole (long enough for a check and
+// its timeout).
 func DefaultPlan() []testtarget.Window {
 	return []testtarget.Window{
 		{Fault: testtarget.Refuse, At: 3 * time.Second, Duration: 1500 * time.Millisecond},
@@ -35,7 +38,23 @@ func DefaultPlan() []testtarget.Window {
 		{Fault: testtarget.Refuse, At: 25 * time.Second, Duration: 200 * time.Millisecond},
 		{Fault: testtarget.Refuse, At: 25*time.Second + 400*time.Millisecond, Duration: 150 * time.Millisecond},
 		{Fault: testtarget.Refuse, At: 25*time.Second + 750*time.Millisecond, Duration: 250 * time.Millisecond},
+		{Fault: testtarget.DropGraceful, At: 28 * time.Second, Duration: 300 * time.Millisecond},
+		{Fault: testtarget.DropFIN, At: 30 * time.Second, Duration: 300 * time.Millisecond},
+		{Fault: testtarget.DropRST, At: 32 * time.Second, Duration: 300 * time.Millisecond},
+		{Fault: testtarget.DropBlackhole, At: 34 * time.Second, Duration: 2 * time.Second},
 	}
+}
+
+// holdCheck is how often the demo's held connections are checked.
+const holdCheck = 300 * time.Millisecond
+
+// dropFault says whether f drops established connections only.
+func dropFault(f testtarget.Fault) bool {
+	switch f {
+	case testtarget.DropGraceful, testtarget.DropFIN, testtarget.DropRST, testtarget.DropBlackhole:
+		return true
+	}
+	return false
 }
 
 // Options configures a demo run.
@@ -56,12 +75,18 @@ type Options struct {
 
 // Targets are the demo's series, all on the test target: every protocol,
 // over new and reused connections.
+//
+// The HTTP and TCP targets also hold two long-lived connections each
+// (HTTP/1.1, HTTP/2 over TLS, an h2c stream, TCP).
 func Targets(tt *testtarget.Server, caFile string) []config.Target {
+	hold := func(stream string) *config.Hold {
+		return &config.Hold{Connections: 2, Check: config.Duration(holdCheck), Stream: stream}
+	}
 	return []config.Target{
-		{Name: "http", HTTP: &config.HTTPProbe{URL: "http://" + tt.HTTPAddr() + "/"}},
-		{Name: "https", HTTP: &config.HTTPProbe{URL: "https://" + tt.HTTPSAddr() + "/", TLS: config.TLS{CAFile: caFile}}},
-		{Name: "h2c", HTTP: &config.HTTPProbe{URL: "h2c://" + tt.H2CAddr() + "/"}},
-		{Name: "tcp", TCP: &config.TCPProbe{Address: tt.TCPAddr(), Send: "ping\n", Expect: "pong"}},
+		{Name: "http", HTTP: &config.HTTPProbe{URL: "http://" + tt.HTTPAddr() + "/"}, Hold: hold("")},
+		{Name: "https", HTTP: &config.HTTPProbe{URL: "https://" + tt.HTTPSAddr() + "/", TLS: config.TLS{CAFile: caFile}}, Hold: hold("")},
+		{Name: "h2c", HTTP: &config.HTTPProbe{URL: "h2c://" + tt.H2CAddr() + "/"}, Hold: hold("/stream?every=100ms")},
+		{Name: "tcp", TCP: &config.TCPProbe{Address: tt.TCPAddr(), Send: "ping\n", Expect: "pong"}, Hold: hold("")},
 		{Name: "dns-udp", DNS: &config.DNSProbe{Server: tt.DNSAddr(), Name: "web.test.", Transport: "udp"}},
 		{Name: "dns-tcp", Connections: []config.Connection{config.ConnNew, config.ConnReused},
 			DNS: &config.DNSProbe{Server: tt.DNSAddr(), Name: "web.test.", Transport: "tcp"}},
@@ -85,9 +110,19 @@ func Affects(fault, series string) bool {
 	return false
 }
 
+// Result is what a demo run measured against the truth.
+type Result struct {
+	// Outages compares the request series' outages with the fault
+	// windows (the drop faults left out).
+	Outages fidelity.Report
+	// Drops compares the drops of held connections with the drop faults.
+	Drops   DropReport
+	Summary *watch.Summary
+}
+
 // Run starts the test target, watches it while the plan runs, and returns
-// the comparison of measured outages with the truth.
-func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error) {
+// the comparison of measured outages and drops with the truth.
+func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Plan == nil {
 		o.Plan = DefaultPlan()
 	}
@@ -98,19 +133,19 @@ func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error
 		o.Tail = 2 * time.Second
 	}
 	if o.OutDir == "" {
-		return fidelity.Report{}, nil, fmt.Errorf("demo needs an output folder")
+		return Result{}, fmt.Errorf("demo needs an output folder")
 	}
 	if err := os.MkdirAll(o.OutDir, 0o750); err != nil {
-		return fidelity.Report{}, nil, err
+		return Result{}, err
 	}
 	tt, err := testtarget.Start(testtarget.Options{})
 	if err != nil {
-		return fidelity.Report{}, nil, fmt.Errorf("starting the test target: %w", err)
+		return Result{}, fmt.Errorf("starting the test target: %w", err)
 	}
 	defer tt.Close()
 	caFile := filepath.Join(o.OutDir, "testtarget-ca.pem")
 	if err := tt.WriteCAFile(caFile); err != nil {
-		return fidelity.Report{}, nil, err
+		return Result{}, err
 	}
 
 	cfg := &config.Config{
@@ -119,7 +154,7 @@ func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error
 	}
 	cfg = cfg.Resolved()
 	if err := cfg.Validate(); err != nil {
-		return fidelity.Report{}, nil, fmt.Errorf("demo targets: %w", err)
+		return Result{}, fmt.Errorf("demo targets: %w", err)
 	}
 	// Faults begin at random points between two probes, as real ones do:
 	// a plan on the probes' own grid would show the worst case every time.
@@ -161,34 +196,49 @@ func Run(ctx context.Context, o Options) (fidelity.Report, *watch.Summary, error
 		// rather than let it run its course.
 		cancel()
 		<-planErr
-		return fidelity.Report{}, sum, werr
+		return Result{Summary: sum}, werr
 	}
 	perr := <-planErr
 	if perr != nil && ctx.Err() == nil {
-		return fidelity.Report{}, sum, fmt.Errorf("running the outage plan: %w", perr)
+		return Result{Summary: sum}, fmt.Errorf("running the outage plan: %w", perr)
 	}
 
 	ivs, err := intervals.ReadFile(filepath.Join(o.OutDir, watch.IntervalsFile))
 	if err != nil {
-		return fidelity.Report{}, sum, err
+		return Result{Summary: sum}, err
 	}
-	rep := Compare(tt.Truth(), ivs, cfg.Targets)
+	res := Result{Outages: Compare(tt.Truth(), ivs, cfg.Targets), Drops: CompareDrops(tt.Truth(), ivs, cfg.Targets), Summary: sum}
 	if o.Report != nil {
 		fmt.Fprintf(o.Report, "\nTrue outages (from the test target) against measured ones, interval %s:\n\n", o.Interval)
-		rep.Print(o.Report)
+		res.Outages.Print(o.Report)
+		if len(res.Drops.Matches) > 0 {
+			fmt.Fprintf(o.Report, "\nLong-lived connections cut by the drop faults (new requests kept working), checked every %s:\n\n", holdCheck)
+			res.Drops.Print(o.Report)
+		}
 	}
-	return rep, sum, nil
+	return res, nil
 }
 
 // Compare matches the truth of a test target with the disruption intervals
 // measured for targets.
 func Compare(truth []testtarget.Record, ivs []intervals.Interval, targets []config.Target) fidelity.Report {
 	windows := make([]fidelity.Window, 0, len(truth))
+	var drops []testtarget.Record
 	for _, r := range truth {
+		if dropFault(r.Fault) {
+			drops = append(drops, r)
+			continue
+		}
 		windows = append(windows, fidelity.Window{Fault: string(r.Fault), From: r.From, To: r.To})
 	}
 	var outages []fidelity.Outage
 	for _, iv := range intervals.Filter(ivs, "Disruption") {
+		// A drop fault may cut the kept-alive connection of a reused
+		// series (a blackholed one until its request times out): real,
+		// but not what these windows measure.
+		if duringAny(drops, iv.From.Time, iv.To.Time, 200*time.Millisecond) {
+			continue
+		}
 		k := iv.Locator.Keys
 		outages = append(outages, fidelity.Outage{Series: k["backend"] + "/" + k["connection"],
 			From: iv.From.Time, To: iv.To.Time, Reason: iv.Message.Cause})
@@ -200,4 +250,13 @@ func Compare(truth []testtarget.Record, ivs []intervals.Interval, targets []conf
 		}
 	}
 	return fidelity.Compare(windows, outages, series, Affects, 200*time.Millisecond)
+}
+
+func duringAny(rs []testtarget.Record, from, to time.Time, slack time.Duration) bool {
+	for _, r := range rs {
+		if !from.After(r.To.Add(slack)) && !to.Before(r.From.Add(-slack)) {
+			return true
+		}
+	}
+	return false
 }

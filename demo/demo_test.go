@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,11 +21,12 @@ func TestRunShortPlan(t *testing.T) {
 		{Fault: testtarget.Refuse, At: 300 * time.Millisecond, Duration: 400 * time.Millisecond},
 		{Fault: testtarget.DNSServfail, At: 1200 * time.Millisecond, Duration: 300 * time.Millisecond},
 	}
-	rep, sum, err := Run(context.Background(), Options{Plan: plan, Interval: 50 * time.Millisecond,
+	res, err := Run(context.Background(), Options{Plan: plan, Interval: 50 * time.Millisecond,
 		Tail: 500 * time.Millisecond, OutDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep, sum := res.Outages, res.Summary
 	st := rep.DurationStats(nil)
 	// refuse: 10 series (all but DNS over UDP); servfail: 3 DNS series.
 	if st.N != 13 || st.Missed != 0 {
@@ -61,5 +64,43 @@ func TestRunShortPlan(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// The drop faults: every held connection (two per HTTP and TCP target) is
+// counted dropped at each, with the reason the fault implies, and none is
+// missed.
+func TestRunDrops(t *testing.T) {
+	plan := []testtarget.Window{
+		{Fault: testtarget.DropGraceful, At: 300 * time.Millisecond, Duration: 200 * time.Millisecond},
+		{Fault: testtarget.DropRST, At: 1200 * time.Millisecond, Duration: 200 * time.Millisecond},
+	}
+	var out strings.Builder
+	res, err := Run(context.Background(), Options{Plan: plan, Interval: 50 * time.Millisecond,
+		Tail: 500 * time.Millisecond, OutDir: t.TempDir(), Report: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	if n := len(res.Drops.Matches); n != 2*4*2 {
+		t.Fatalf("%d held connections at drop faults, want 16 (2 faults x 4 targets x 2)", n)
+	}
+	want := map[testtarget.Fault]map[string][]string{
+		// HTTP/1.1 idle: closed (or, caught in a request, "Connection:
+		// close"); HTTP/2: GOAWAY; TCP: closed.
+		testtarget.DropGraceful: {"http": {"eof", "close"}, "https": {"goaway"}, "h2c": {"goaway"}, "tcp": {"eof"}},
+		testtarget.DropRST:      {"http": {"reset"}, "https": {"reset"}, "h2c": {"reset"}, "tcp": {"reset"}},
+	}
+	for _, m := range res.Drops.Matches {
+		if !m.Found {
+			t.Errorf("%s: %s #%d not counted dropped", m.Fault, m.Backend, m.Slot)
+			continue
+		}
+		if !slices.Contains(want[m.Fault][m.Backend], m.Reason) {
+			t.Errorf("%s: %s #%d dropped with reason %s, want one of %v", m.Fault, m.Backend, m.Slot, m.Reason, want[m.Fault][m.Backend])
+		}
+	}
+	if !strings.Contains(out.String(), "16 of 16 held connections counted dropped") {
+		t.Errorf("the demo's report lacks the drop summary:\n%s", out.String())
 	}
 }

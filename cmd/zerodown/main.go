@@ -559,7 +559,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	)
 	flags.register(fs)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: zerodown demo [flags]\n\nStarts a loopback test target (HTTP/1.1, HTTPS with HTTP/2, h2c, TCP, DNS over UDP\nand TCP), switches it to refuse, 503, hang, reset, SERVFAIL and drop for known\nwindows, watches it, and prints the true outages next to the measured ones.\nEverything stays on 127.0.0.1; it takes about 30 seconds.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: zerodown demo [flags]\n\nStarts a loopback test target (HTTP/1.1, HTTPS with HTTP/2, h2c, TCP, DNS over UDP\nand TCP), switches it to refuse, 503, hang, reset, SERVFAIL and drop for known\nwindows, then drops its established connections four ways (a graceful reload,\nFIN, RST, a blackhole), watches it with long-lived connections held, and prints\nthe true outages and drops next to the measured ones.\nEverything stays on 127.0.0.1; it takes about 40 seconds.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	log, view, tty, code, ok := flags.parse(fs, args, stdout, stderr)
@@ -571,7 +571,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, _, err := demo.Run(ctx, demo.Options{
+	res, err := demo.Run(ctx, demo.Options{
 		Interval: *interval, OutDir: *out, Listen: *listen, View: view, TTY: tty, Logger: log, Report: stdout,
 		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty),
 	})
@@ -579,9 +579,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		log.Error("demo failed", "err", err)
 		return exitFailure
 	}
-	st := rep.DurationStats(nil)
-	fmt.Fprintf(stdout, "\n%d outages measured, %d missed; median error %+.1fms, worst |error| %.1fms. Intervals and summary: %s/\n",
-		st.N, st.Missed, float64(st.Median)/1e6, float64(st.WorstAbs)/1e6, strings.TrimSuffix(*out, "/"))
+	st := res.Outages.DurationStats(nil)
+	fmt.Fprintf(stdout, "\n%d outages measured, %d missed; median error %+.1fms, worst |error| %.1fms; %d of %d held connections counted dropped. Intervals and summary: %s/\n",
+		st.N, st.Missed, float64(st.Median)/1e6, float64(st.WorstAbs)/1e6, len(res.Drops.Matches)-res.Drops.Missed(), len(res.Drops.Matches), strings.TrimSuffix(*out, "/"))
 	return exitOK
 }
 
