@@ -91,8 +91,10 @@ func TestHoldDropFaults(t *testing.T) {
 	// The reason each kind of connection sees for each fault; more than
 	// one where the fault may meet the connection in more than one state.
 	want := map[testtarget.Fault]map[string][]DropReason{
+		// A server that closes a socket with data it has not read yet
+		// (the stream's WINDOW_UPDATEs) sends an RST, not a FIN: the kernel's rule.
 		testtarget.DropFIN: {"http": {DropEOF}, "https": {DropEOF}, "h2": {DropEOF}, "h2c": {DropEOF},
-			"h2c-stream": {DropEOF}, "http-stream": {DropEOF}, "tcp": {DropEOF}},
+			"h2c-stream": {DropEOF, DropReset}, "http-stream": {DropEOF}, "tcp": {DropEOF}},
 		testtarget.DropRST: {"http": {DropReset}, "https": {DropReset}, "h2": {DropReset}, "h2c": {DropReset},
 			"h2c-stream": {DropReset}, "http-stream": {DropReset}, "tcp": {DropReset}},
 		// A graceful reload: HTTP/2 gets a GOAWAY, idle HTTP/1.1 is closed
