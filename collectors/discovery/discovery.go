@@ -59,7 +59,49 @@ const (
 	// AnnotationServedBy names a response header that says which backend
 	// served a Route's request; its values are the Route's backends.
 	AnnotationServedBy = "zerodown.io/served-by-header"
+	// AnnotationHold holds this many long-lived connections (1 to 64)
+	// to the object's HTTP and TCP targets, counting how they are dropped.
+	AnnotationHold = "zerodown.io/hold"
+	// AnnotationHoldStream is a path each held HTTP connection requests
+	// and reads for as long as it streams.
+	AnnotationHoldStream = "zerodown.io/hold-stream"
 )
+
+// holdOf is the hold the annotations ask for (nil: none), and why a bad
+// value was ignored.
+func holdOf(ann map[string]string) (*config.Hold, string) {
+	v := ann[AnnotationHold]
+	if v == "" {
+		return nil, ""
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > 64 {
+		return nil, fmt.Sprintf("annotation %s: want 1 to 64 connections, got %q; holding none", AnnotationHold, v)
+	}
+	stream := ann[AnnotationHoldStream]
+	if stream != "" && (!strings.HasPrefix(stream, "/") || strings.ContainsAny(stream, " \r\n")) {
+		return nil, fmt.Sprintf("annotation %s: want a path starting with /, got %q; holding none", AnnotationHoldStream, stream)
+	}
+	return &config.Hold{Connections: n, Stream: stream}, ""
+}
+
+// held gives t the hold of ann, for HTTP and TCP targets.
+func (d *Discovery) held(t config.Target, ann map[string]string, obj string) config.Target {
+	h, why := holdOf(ann)
+	if why != "" {
+		d.skip(obj+" (held connections)", why)
+	}
+	switch {
+	case h == nil, t.DNS != nil:
+	case t.TCP != nil && h.Stream != "":
+		h2 := *h
+		h2.Stream = ""
+		t.Hold = &h2
+	default:
+		t.Hold = h
+	}
+	return t
+}
 
 // Options configures discovery.
 type Options struct {
@@ -364,7 +406,8 @@ func (d *Discovery) each(inventory bool, fn func(t config.Target, object string)
 		for _, r := range rs {
 			if _, ok := d.chosen(r.Annotations, r.Labels); ok {
 				if t, ok := d.routeTarget(r, inventory); ok {
-					fn(t, "route/"+r.Namespace+"/"+r.Name)
+					obj := "route/" + r.Namespace + "/" + r.Name
+					fn(d.held(t, r.Annotations, obj), obj)
 				}
 			}
 		}
@@ -373,8 +416,9 @@ func (d *Discovery) each(inventory bool, fn func(t config.Target, object string)
 		ss, _ := l.List(labels.Everything())
 		for _, s := range ss {
 			if v, ok := d.chosen(s.Annotations, s.Labels); ok {
+				obj := "service/" + s.Namespace + "/" + s.Name
 				for _, t := range d.serviceTargets(s, v, d.slices[i]) {
-					fn(t, "service/"+s.Namespace+"/"+s.Name)
+					fn(d.held(t, s.Annotations, obj), obj)
 				}
 			}
 		}

@@ -247,3 +247,41 @@ func TestSlim(t *testing.T) {
 		t.Error("a Service keeps its managedFields")
 	}
 }
+
+// zerodown.io/hold holds connections to a chosen object's HTTP and TCP
+// targets (never its DNS ones); a bad value holds none and says why.
+func TestHoldAnnotation(t *testing.T) {
+	ports := []corev1.ServicePort{{Name: "pg", Port: 5432}}
+	objs := []any{
+		svc("db", "true", corev1.ServiceSpec{ClusterIP: "10.96.0.20", Ports: ports}, AnnotationHold, "3", AnnotationHoldStream, "/ignored-on-tcp"),
+		svc("bad", "tcp", corev1.ServiceSpec{ClusterIP: "10.96.0.21", Ports: ports}, AnnotationHold, "lots"),
+		&routev1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "events", Annotations: map[string]string{
+			DefaultAnnotation: "true", AnnotationHold: "2", AnnotationHoldStream: "/events"}},
+			Spec: routev1.RouteSpec{Host: "events.apps.example", To: routev1.RouteTargetReference{Name: "web"}}},
+	}
+	d := newTestDiscovery(t, "", "", objs...)
+	got := map[string]string{}
+	for _, tg := range d.Targets() {
+		got[tg.Name] = "none"
+		if tg.Hold != nil {
+			got[tg.Name] = fmt.Sprintf("%d %q", tg.Hold.Connections, tg.Hold.Stream)
+		}
+		r := tg.Resolved(config.Schedule{})
+		if err := r.Validate(); err != nil {
+			t.Errorf("%s: %v", tg.Name, err)
+		}
+	}
+	want := map[string]string{
+		"service:shop:db:pg":  `3 ""`,
+		"dns:shop:db":         "none",
+		"dns-srv:shop:db:pg":  "none",
+		"service:shop:bad:pg": "none",
+		"route:shop:events":   `2 "/events"`,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("holds %v, want %v", got, want)
+	}
+	if why := d.skipped["service/shop/bad (held connections)"]; !strings.Contains(why, `want 1 to 64 connections, got "lots"`) {
+		t.Errorf("bad annotation: %q", why)
+	}
+}
