@@ -58,7 +58,7 @@ func holdTargets(tt *testtarget.Server, ca string) map[string]config.Target {
 	}
 }
 
-func startHolder(t *testing.T, tg config.Target, name string, sink Sink) (*holder, *prometheus.HistogramVec) {
+func startHolder(t testing.TB, tg config.Target, name string, sink Sink) (*holder, *prometheus.HistogramVec) {
 	t.Helper()
 	tg.Name = name
 	r := tg.Resolved(config.Schedule{Timeout: config.Duration(holdTimeout)})

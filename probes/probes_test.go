@@ -14,7 +14,7 @@ import (
 )
 
 // startTarget starts a loopback test target for one test and writes its CA.
-func startTarget(t *testing.T, o testtarget.Options) (*testtarget.Server, string) {
+func startTarget(t testing.TB, o testtarget.Options) (*testtarget.Server, string) {
 	t.Helper()
 	tt := targettest.Start(t, o)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
