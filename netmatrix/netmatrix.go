@@ -146,3 +146,17 @@ func Parse(backend string) (path, node string, ok bool) {
 	}
 	return path, node, true
 }
+
+// Choose returns the peers self probes in round: Select over the ring of
+// nodes, less the nodes whose poller cannot be probed now (not in peers:
+// not ready, or its node cordoned, draining or not Ready).
+func Choose(self string, ring []string, peers []Peer, round uint64, o SelectOptions) []Peer {
+	chosen := Select(self, ring, round, o)
+	var out []Peer
+	for _, p := range peers {
+		if _, ok := slices.BinarySearch(chosen, p.Node); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}

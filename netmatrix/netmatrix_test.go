@@ -91,3 +91,24 @@ func TestTargetsAndParse(t *testing.T) {
 		}
 	}
 }
+
+// A node that cannot be probed now is left out without reshuffling the
+// others' pairs.
+func TestChoose(t *testing.T) {
+	ring := nodes(20)
+	var peers []Peer
+	for _, n := range ring {
+		if n != "node-0005" { // cordoned: on the ring, not a peer now
+			peers = append(peers, Peer{Node: n, Addr: "10.0.0.1"})
+		}
+	}
+	o := SelectOptions{Peers: 3}
+	got := Choose("node-0003", ring, peers, 0, o)
+	var names []string
+	for _, p := range got {
+		names = append(names, p.Node)
+	}
+	if want := []string{"node-0004", "node-0006"}; !slices.Equal(names, want) {
+		t.Errorf("Choose = %v, want %v (node-0005 left out, no replacement)", names, want)
+	}
+}

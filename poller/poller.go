@@ -29,10 +29,12 @@ import (
 
 	"github.com/zerodown/zerodown/collectors"
 	"github.com/zerodown/zerodown/collectors/discovery"
+	"github.com/zerodown/zerodown/collectors/peers"
 	"github.com/zerodown/zerodown/config"
 	kubeutil "github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/internal/serve"
+	"github.com/zerodown/zerodown/netmatrix"
 	"github.com/zerodown/zerodown/probes"
 )
 
@@ -80,6 +82,26 @@ type Options struct {
 	// NativeHistogramsOnly drops the classic buckets of the probe duration
 	// histogram (see probes.EngineOptions).
 	NativeHistogramsOnly bool
+	// Network, if set, probes the network to the other pollers (needs
+	// REST and NodeName).
+	Network *NetworkOptions
+}
+
+// NetworkOptions configure the network matrix: which pollers are peers
+// and how many of them this one probes.
+type NetworkOptions struct {
+	// Namespace of the pollers; PeersService their headless Service;
+	// PortName the endpoint port they answer /healthz on.
+	Namespace, PeersService, PortName string
+	// Service, if set, is the Service in front of the pollers, probed as
+	// path service.
+	Service string
+	// Path labels this poller's peer probes (netmatrix.PathPod, or
+	// PathHost on the host network).
+	Path   string
+	Select netmatrix.SelectOptions
+	// Rotate is how often the chosen peers change (default 30m).
+	Rotate time.Duration
 }
 
 var (
@@ -87,7 +109,7 @@ var (
 		"1 for the reason this poller's own node cannot be trusted now (not_ready, draining, cordoned); probes failing meanwhile count as reason observer.",
 		[]string{"node", "cause"}, nil)
 	targetsDesc = prometheus.NewDesc("zerodown_poller_targets",
-		"Targets probed, by where they come from: static (the configuration), builtin (the built-in backends) or discovered (Routes, Services).",
+		"Targets probed, by where they come from: static (the configuration), builtin (the built-in backends), discovered (Routes, Services) or network (peers on other nodes).",
 		[]string{"source"}, nil)
 	applyDesc = prometheus.NewDesc("zerodown_poller_target_updates_total",
 		"Target set changes applied, by result (success, error).",
@@ -105,6 +127,7 @@ type state struct {
 	static      int
 	discovered  int
 	builtin     int
+	network     int
 	applyOK     uint64
 	applyFailed uint64
 }
@@ -130,6 +153,7 @@ func (s *state) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.static), "static")
 	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.discovered), "discovered")
 	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.builtin), "builtin")
+	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.network), "network")
 	ch <- prometheus.MustNewConstMetric(applyDesc, prometheus.CounterValue, float64(s.applyOK), "success")
 	ch <- prometheus.MustNewConstMetric(applyDesc, prometheus.CounterValue, float64(s.applyFailed), "error")
 }
@@ -197,8 +221,16 @@ func Run(ctx context.Context, o Options) error {
 				return err
 			}
 		}
-	} else if o.Discover || o.NodeName != "" || o.Builtin {
-		return errors.New("discovery, built-in backends and node watching need a Kubernetes client configuration")
+	} else if o.Discover || o.NodeName != "" || o.Builtin || o.Network != nil {
+		return errors.New("discovery, built-in backends, node watching and the network matrix need a Kubernetes client configuration")
+	}
+	var mesh *peers.Watcher
+	if o.Network != nil {
+		if o.NodeName == "" {
+			return errors.New("the network matrix needs this poller's node (--node-name)")
+		}
+		mesh = peers.New(peers.Options{Kube: kube, Namespace: o.Network.Namespace, PeersService: o.Network.PeersService,
+			PortName: o.Network.PortName, Service: o.Network.Service, Self: o.NodeName, Logger: log})
 	}
 
 	set := &targetSet{cfg: o.Config, disco: disco, builtin: builtin, st: st, log: log}
@@ -218,6 +250,9 @@ func Run(ctx context.Context, o Options) error {
 
 	reg := base.Registry
 	reg.MustRegister(engine, st, reloads)
+	if mesh != nil {
+		reg.MustRegister(&netmatrix.Collector{Self: o.NodeName, Statuses: engine.Statuses})
+	}
 	// /readyz says what it waits for; /healthz and /metrics answer, and
 	// static targets are probed, from the start, whatever the API server
 	// does.
@@ -231,6 +266,9 @@ func Run(ctx context.Context, o Options) error {
 			if !r() {
 				pending = append(pending, "this node's informer cache not synced")
 			}
+		}
+		if mesh != nil && !mesh.Synced() {
+			pending = append(pending, "the network peers' caches not synced")
 		}
 		if disco != nil && !discoSynced.Load() {
 			if p := disco.Pending(); len(p) > 0 {
@@ -265,6 +303,21 @@ func Run(ctx context.Context, o Options) error {
 			synced.Store(true)
 			log.Info("discovery synced")
 			follow(ctx, o.Settle, disco, set.applyDiscovered)
+		}()
+	}
+
+	if mesh != nil {
+		mesh.Start(ctx)
+		var wg sync.WaitGroup
+		defer func() { cancel(); wg.Wait() }()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !mesh.WaitForSync(ctx) {
+				return
+			}
+			log.Info("network peers synced")
+			followPeers(ctx, o.Settle, mesh, *o.Network, o.NodeName, set.applyNetwork)
 		}()
 	}
 
@@ -315,8 +368,9 @@ type targetSet struct {
 
 	mu       sync.Mutex
 	cfg      *config.Config
-	synced   bool     // discovery has synced: its targets join the set
-	builtins bool     // the built-in backends were found: they join the set
+	synced   bool // discovery has synced: its targets join the set
+	builtins bool // the built-in backends were found: they join the set
+	network  []config.Target
 	failed   []string // targets the last apply left out
 
 	// static names the static targets, for Expected (read by probes).
@@ -360,6 +414,58 @@ func (s *targetSet) applyDiscovered() bool {
 	defer s.mu.Unlock()
 	s.synced = true
 	return s.applyLocked()
+}
+
+// applyNetwork makes ts the network targets (followPeers calls it).
+func (s *targetSet) applyNetwork(ts []config.Target) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.network = ts
+	return s.applyLocked()
+}
+
+// followPeers applies the network targets once the peers synced, then
+// after every burst of changes (settled for settle) and at every rotation.
+func followPeers(ctx context.Context, settle time.Duration, w *peers.Watcher, o NetworkOptions, self string, apply func([]config.Target) bool) {
+	rotate := o.Rotate
+	if rotate <= 0 {
+		rotate = 30 * time.Minute
+	}
+	for {
+		// Rounds follow the wall clock, so every poller rotates at once
+		// and each node stays probed by the same number of peers.
+		now := time.Now()
+		round := uint64(now.UnixNano() / int64(rotate))
+		cur := w.Current()
+		chosen := netmatrix.Choose(self, cur.Nodes, cur.Peers, round, o.Select)
+		var ts []config.Target
+		if cur.Port != 0 {
+			ts = netmatrix.Targets(chosen, netmatrix.TargetOptions{Path: o.Path, Port: cur.Port, Service: cur.Service, ServiceName: o.Service})
+		}
+		apply(ts)
+		next := time.NewTimer(time.Duration(int64(round+1)*int64(rotate)) - time.Duration(now.UnixNano()))
+		select {
+		case <-ctx.Done():
+			next.Stop()
+			return
+		case <-next.C:
+			continue
+		case <-w.Changes():
+		}
+		next.Stop()
+		settleT := time.NewTimer(settle)
+	gather:
+		for {
+			select {
+			case <-ctx.Done():
+				settleT.Stop()
+				return
+			case <-w.Changes():
+			case <-settleT.C:
+				break gather
+			}
+		}
+	}
 }
 
 // builtinRefresh is how often the cluster is asked again which built-in
@@ -486,6 +592,7 @@ func (s *targetSet) applyLocked() bool {
 	if s.synced && s.disco != nil {
 		add(s.disco.Targets(), "discovered")
 	}
+	add(s.network, "network")
 	added, removed, failed := s.engine.ApplyEach(all)
 	s.failed = s.failed[:0]
 	leftOut := map[string]bool{}
@@ -504,16 +611,19 @@ func (s *targetSet) applyLocked() bool {
 	} else {
 		s.st.applyOK++
 	}
-	s.st.discovered, s.st.builtin = 0, 0
+	s.st.discovered, s.st.builtin, s.st.network = 0, 0, 0
 	for _, from := range source {
-		if from == "builtin" {
+		switch from {
+		case "builtin":
 			s.st.builtin++
-		} else {
+		case "network":
+			s.st.network++
+		default:
 			s.st.discovered++
 		}
 	}
 	if added > 0 || removed > 0 {
-		s.log.Info("targets changed", "discovered", s.st.discovered, "builtin", s.st.builtin, "static", len(static),
+		s.log.Info("targets changed", "discovered", s.st.discovered, "builtin", s.st.builtin, "network", s.st.network, "static", len(static),
 			"series_added", added, "series_removed", removed)
 	}
 	return len(failed) == 0

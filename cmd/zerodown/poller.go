@@ -12,9 +12,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/netmatrix"
 	"github.com/zerodown/zerodown/poller"
 )
 
@@ -45,6 +47,14 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		builtin     = fs.Bool("builtin", true, "probe the built-in backends: the Kubernetes API (quorum and cached reads), and on OpenShift its APIs, OAuth server, console, ingress canary and image registry, as the cluster has them")
 		builtinOff  = fs.String("builtin.disable", "", "comma-separated built-in backends not to probe (also builtin.disable in --config): "+strings.Join(config.BuiltinBackends, ", "))
 		maxRate     = fs.Float64("probe.max-rate", 0, "ceiling on probes started per second across all targets (0 = none); probes over it are skipped, re-probes of failing targets first")
+		netPeers    = fs.String("network.peers-service", "", "probe the network to the pollers on other nodes, found in the EndpointSlices of this headless Service (in --network.namespace); empty: no network matrix")
+		netService  = fs.String("network.service", "", "with --network.peers-service: also probe this Service in front of the pollers (path service)")
+		netNS       = fs.String("network.namespace", os.Getenv("POD_NAMESPACE"), "namespace of the pollers' Services (default $POD_NAMESPACE)")
+		netPort     = fs.String("network.port-name", "metrics", "the endpoint port the pollers answer /healthz on")
+		netPath     = fs.String("network.path", "pod", "the path label of this poller's peer probes: pod, or host for a poller on the host network")
+		netK        = fs.Int("network.peers", 3, "peers each poller probes (rotating)")
+		netMesh     = fs.Int("network.full-mesh-up-to", 10, "with at most this many nodes every poller probes every other one")
+		netRotate   = fs.Duration("network.rotate", 30*time.Minute, "how often the peers probed change (every poller at once, on the wall clock)")
 		flags       common
 	)
 	flags.register(fs)
@@ -60,6 +70,8 @@ name, whose answer must be exactly the Service (cluster IP, ready endpoints,
 ExternalName, SRV). Target changes apply live; unchanged targets keep their
 counters. Probe failures while this poller's own node is cordoned, draining or
 not Ready are counted apart (reason observer). SIGHUP reloads --config.
+With --network.peers-service it also probes the pod network to a bounded,
+rotating set of the pollers on other nodes (the network matrix).
 
 Example (in a pod, NODE_NAME from the downward API):
   zerodown poller --out /var/lib/zerodown --cluster-dns 172.30.0.10:53
@@ -76,14 +88,32 @@ Flags:
 		return exitUsage
 	}
 	if !nonNegative(stderr, "poller", map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
-		"timeout": timeout.Seconds(), "probe.max-rate": *maxRate}) {
+		"timeout": timeout.Seconds(), "probe.max-rate": *maxRate, "network.peers": float64(*netK),
+		"network.full-mesh-up-to": float64(*netMesh), "network.rotate": netRotate.Seconds()}) {
 		return exitUsage
+	}
+	var network *poller.NetworkOptions
+	if *netPeers != "" {
+		if *netPath != netmatrix.PathPod && *netPath != netmatrix.PathHost {
+			fmt.Fprintf(stderr, "zerodown poller: --network.path: want pod or host, got %q\n", *netPath)
+			return exitUsage
+		}
+		if *netNS == "" {
+			fmt.Fprintln(stderr, "zerodown poller: --network.peers-service needs --network.namespace (or $POD_NAMESPACE)")
+			return exitUsage
+		}
+		if *node == "" {
+			fmt.Fprintln(stderr, "zerodown poller: --network.peers-service needs --node-name (or $NODE_NAME)")
+			return exitUsage
+		}
+		network = &poller.NetworkOptions{Namespace: *netNS, PeersService: *netPeers, Service: *netService, PortName: *netPort,
+			Path: *netPath, Select: netmatrix.SelectOptions{Peers: *netK, FullMeshUpTo: *netMesh}, Rotate: *netRotate}
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
 	load := func() (*config.Config, error) {
 		cfg, err := loadConfig(*cfgFile, nil, overrides)
-		if err == nil && len(cfg.Targets) == 0 && !*discover && !*builtin && !*empty {
-			return nil, errors.New("zerodown poller: no targets: --discovery=false, --builtin=false and no targets in --config (--config.allow-empty accepts none)")
+		if err == nil && len(cfg.Targets) == 0 && !*discover && !*builtin && *netPeers == "" && !*empty {
+			return nil, errors.New("zerodown poller: no targets: --discovery=false, --builtin=false, no --network.peers-service and no targets in --config (--config.allow-empty accepts none)")
 		}
 		return cfg, err
 	}
@@ -114,6 +144,7 @@ Flags:
 			ClusterDNS: *clusterDNS, ClusterDomain: *domain,
 		},
 		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native, Pprof: flags.pprof, WebConfigFile: flags.webConfig,
+		Network: network,
 	})
 	if err != nil {
 		log.Error("poller failed", "err", err)

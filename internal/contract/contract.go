@@ -10,6 +10,7 @@ import (
 
 	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/internal/serve"
+	"github.com/zerodown/zerodown/netmatrix"
 	"github.com/zerodown/zerodown/probes"
 	"github.com/zerodown/zerodown/rules/notify"
 )
@@ -39,6 +40,7 @@ func Metrics() (names map[string]bool, complete bool, err error) {
 	e := probes.NewEngine(probes.EngineOptions{})
 	e.Describe(ch)
 	notify.Describe(ch)
+	(&netmatrix.Collector{}).Describe(ch)
 	complete, err = describeRoles(ch)
 	close(ch)
 	<-done
