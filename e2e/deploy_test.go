@@ -108,7 +108,9 @@ func TestDeployManifests(t *testing.T) {
 	ctrl := start(t, "controller", "--kubeconfig", saKubeconfig(t, c, "zerodown", "zerodown-controller"),
 		"--leader-elect.namespace", "zerodown", "--leader-elect.identity", "as-sa")
 	poll := start(t, "poller", "--kubeconfig", saKubeconfig(t, c, "zerodown", "zerodown-poller"),
-		"--node-name", "node-a", "--cluster-dns", "127.0.0.1:1")
+		"--node-name", "node-a", "--cluster-dns", "127.0.0.1:1",
+		// As the manifest runs it: the network matrix's reads too.
+		"--network.peers-service", "zerodown-poller", "--network.service", "zerodown-poller-service", "--network.namespace", "zerodown")
 	ctrl.waitReady(t)
 	poll.waitReady(t)
 	waitMetric(t, ctrl, "zerodown_controller_leader", "= 1 (Lease taken as the ServiceAccount)", func(v float64) bool { return v == 1 })
