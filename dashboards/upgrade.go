@@ -133,6 +133,17 @@ func UpgradeDisruption() *Dashboard {
 					}},
 			},
 		}, {
+			Title: "Network between nodes",
+			Panels: []Panel{
+				{Title: "Network paths down now", Kind: Stat, Unit: "none", Width: 4, Height: 8, Console: true,
+					Description: "Paths between nodes (pod to pod, pod to the pollers' Service, host to pod) that the pollers' network matrix sees down right now. Peers on cordoned, draining or NotReady nodes are not probed: a rebooting node is not counted.",
+					Queries:     []Query{{Expr: sel(`count(max by (path, source_node, target_node) (zerodown_network_up{{{cluster}}}) == 0) or vector(0)`), Instant: true}},
+					Thresholds:  []Step{{0, "green"}, {1, "red"}}},
+				{Title: "Network matrix: disruption", Kind: StateTimeline, Unit: "percentunit", Width: 20, Height: 8,
+					Description: "When each path between nodes was down: a bar per path, source and target node; its value is the share of the step it was down. One node in every row or column: that node's network; one pair: a tunnel between two nodes.",
+					Queries:     []Query{{Expr: sel(`max by (path, source_node, target_node) (rate(zerodown_network_disruption_seconds_total{{{cluster}}}[$__rate_interval]) > 0)`), Legend: "{{path}} {{source_node}} → {{target_node}}"}}},
+			},
+		}, {
 			Title: "Alerts and rollbacks",
 			Panels: []Panel{
 				{Title: "zerodown alerts firing", Kind: StateTimeline, Unit: "none", Width: 16, Height: 8,

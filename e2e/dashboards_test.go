@@ -25,7 +25,8 @@ import (
 // noData lists the panels that the scenario below cannot fill, and why.
 // Every other panel (and variable and annotation) must return data.
 var noData = map[string]string{
-	"zerodown-upgrade-disruption/Rollback actions": "no rollback policy in this scenario (the rollback e2e tests cover the webhook)",
+	"zerodown-upgrade-disruption/Rollback actions":           "no rollback policy in this scenario (the rollback e2e tests cover the webhook)",
+	"zerodown-upgrade-disruption/Network matrix: disruption": "one poller, no peers in this scenario (TestNetworkMatrix runs the matrix on a testbed of nodes)",
 }
 
 // fastRules copies the shipped rule files with every group evaluated every
