@@ -453,17 +453,8 @@ func followPeers(ctx context.Context, settle time.Duration, w *peers.Watcher, o 
 		case <-w.Changes():
 		}
 		next.Stop()
-		settleT := time.NewTimer(settle)
-	gather:
-		for {
-			select {
-			case <-ctx.Done():
-				settleT.Stop()
-				return
-			case <-w.Changes():
-			case <-settleT.C:
-				break gather
-			}
+		if !settled(ctx, settle, w.Changes()) {
+			return
 		}
 	}
 }
@@ -540,17 +531,24 @@ func follow(ctx context.Context, settle time.Duration, d *discovery.Discovery, a
 			continue
 		case <-d.Changes():
 		}
-		timer := time.NewTimer(settle)
-	gather:
-		for {
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return
-			case <-d.Changes():
-			case <-timer.C:
-				break gather
-			}
+		if !settled(ctx, settle, d.Changes()) {
+			return
+		}
+	}
+}
+
+// settled gathers the changes that come within settle of the first (so
+// a steady churn still applies every settle); false when ctx ended first.
+func settled(ctx context.Context, settle time.Duration, changes <-chan struct{}) bool {
+	timer := time.NewTimer(settle)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changes:
+		case <-timer.C:
+			return true
 		}
 	}
 }

@@ -343,6 +343,18 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 	var pairs [][]*series // each target's series, for their siblings
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// abort records a target that cannot be built and reports whether the
+	// whole apply fails (then the series built so far are closed).
+	abort := func(err error) bool {
+		if each {
+			failed = append(failed, err)
+			return false
+		}
+		for _, f := range fresh {
+			f.prober.Close()
+		}
+		return true
+	}
 	for i := range targets {
 		t := &targets[i]
 		key := t.Key()
@@ -363,14 +375,10 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 			s, err := e.newSeries(t, c)
 			if err != nil {
 				err = &ApplyError{Target: t.Name, Connection: c, Err: err}
-				if each {
-					failed = append(failed, err)
-					continue
+				if abort(err) {
+					return 0, 0, []error{err}
 				}
-				for _, f := range fresh {
-					f.prober.Close()
-				}
-				return 0, 0, []error{err}
+				continue
 			}
 			want[k] = s
 			fresh = append(fresh, s)
@@ -393,14 +401,10 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 		h, err := newHolder(t, e.lifetime, e.sink, e.log)
 		if err != nil {
 			err = &ApplyError{Target: t.Name, Connection: "hold", Err: err}
-			if each {
-				failed = append(failed, err)
-				continue
+			if abort(err) {
+				return 0, 0, []error{err}
 			}
-			for _, f := range fresh {
-				f.prober.Close()
-			}
-			return 0, 0, []error{err}
+			continue
 		}
 		wantHold[hk] = h
 		freshHold = append(freshHold, h)

@@ -400,3 +400,17 @@ func awaitAnswer(ctx context.Context, answered signal, errc <-chan error, timeou
 		return 0, ctx.Err(), false
 	}
 }
+
+// nextCheck waits for the next tick, a connection error or ctx's end;
+// ok is false (with the drop's reason and error, or ctx's error) unless
+// the tick came.
+func nextCheck(ctx context.Context, tick *time.Ticker, errc <-chan error) (reason DropReason, err error, ok bool) {
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err(), false
+	case err := <-errc:
+		return dropReasonOf(err), err, false
+	case <-tick.C:
+		return 0, nil, true
+	}
+}

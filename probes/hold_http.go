@@ -214,12 +214,8 @@ func (x *h1Held) run(ctx context.Context, alive func()) (DropReason, error) {
 	tick := time.NewTicker(x.h.check)
 	defer tick.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case err := <-errc:
-			return dropReasonOf(err), err
-		case <-tick.C:
+		if reason, err, ok := nextCheck(ctx, tick, errc); !ok {
+			return reason, err
 		}
 		answered.drain()
 		x.c.SetWriteDeadline(time.Now().Add(x.h.timeout))
@@ -281,17 +277,13 @@ func (x *h1Held) runStream(ctx context.Context, alive func()) (DropReason, error
 	tick := time.NewTicker(x.h.check)
 	defer tick.Stop()
 	for {
+		if reason, err, ok := nextCheck(ctx, tick, errc); !ok {
+			return reason, err
+		}
 		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case err := <-errc:
-			return dropReasonOf(err), err
-		case <-tick.C:
-			select {
-			case <-data: // data arrived since the last check
-				alive()
-			default:
-			}
+		case <-data: // data arrived since the last check
+			alive()
+		default:
 		}
 	}
 }
@@ -431,12 +423,8 @@ func (x *h2Held) run(ctx context.Context, alive func()) (DropReason, error) {
 	defer tick.Stop()
 	var n uint64
 	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case err := <-errc:
-			return dropReasonOf(err), err
-		case <-tick.C:
+		if reason, err, ok := nextCheck(ctx, tick, errc); !ok {
+			return reason, err
 		}
 		pong.drain()
 		n++

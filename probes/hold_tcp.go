@@ -59,12 +59,8 @@ func (t *tcpHeld) run(ctx context.Context, alive func()) (DropReason, error) {
 	tick := time.NewTicker(t.check)
 	defer tick.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case err := <-errc:
-			return dropReasonOf(err), err
-		case <-tick.C:
+		if reason, err, ok := nextCheck(ctx, tick, errc); !ok {
+			return reason, err
 		}
 		if len(t.send) == 0 {
 			alive()
