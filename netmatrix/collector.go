@@ -24,6 +24,7 @@ var (
 // latency and up series are the engine's own, under those backend names.
 type Collector struct {
 	Self     string                 // this poller's node
+	Path     string                 // its peer probes' path (zerodown_network_peers is 0 without any)
 	Statuses func() []probes.Status // the engine's
 }
 
@@ -51,6 +52,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, path, c.Self, node)
 		}
+	}
+	if _, ok := peers[c.Path]; !ok && c.Path != "" {
+		peers[c.Path] = 0
 	}
 	for path, n := range peers {
 		ch <- prometheus.MustNewConstMetric(peersDesc, prometheus.GaugeValue, float64(n), path, c.Self)

@@ -8,6 +8,7 @@
 package poller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -251,7 +252,7 @@ func Run(ctx context.Context, o Options) error {
 	reg := base.Registry
 	reg.MustRegister(engine, st, reloads)
 	if mesh != nil {
-		reg.MustRegister(&netmatrix.Collector{Self: o.NodeName, Statuses: engine.Statuses})
+		reg.MustRegister(&netmatrix.Collector{Self: o.NodeName, Path: cmp.Or(o.Network.Path, netmatrix.PathPod), Statuses: engine.Statuses})
 	}
 	// /readyz says what it waits for; /healthz and /metrics answer, and
 	// static targets are probed, from the start, whatever the API server

@@ -229,12 +229,24 @@ func (h *holder) hold(ctx context.Context, slot int) {
 			retry = min(2*retry, h.check)
 			continue
 		}
-		retry = holdRetryMin
-		h.runConn(ctx, slot, c)
+		if h.runConn(ctx, slot, c) {
+			retry = holdRetryMin
+			continue
+		}
+		// Dropped before its first check was answered (a proxy that
+		// accepts and closes, a stream answered 404): back off as after a
+		// failed attempt, rather than reconnect in a tight loop.
+		if !sleepCtx(ctx, retry/2+rand.N(retry/2+1)) {
+			return
+		}
+		retry = min(2*retry, h.check)
 	}
 }
 
-func (h *holder) runConn(ctx context.Context, slot int, c heldConn) {
+// runConn uses c until it is dropped or ctx ends, and counts the drop. It
+// reports whether the connection was healthy: a check answered, or it
+// lived a check long.
+func (h *holder) runConn(ctx context.Context, slot int, c heldConn) bool {
 	defer c.close()
 	p := c.protocol()
 	opened := time.Now()
@@ -259,7 +271,7 @@ func (h *holder) runConn(ctx context.Context, slot int, c heldConn) {
 	}
 	h.mu.Unlock()
 	if ctx.Err() != nil {
-		return // closed by us: not a drop
+		return true // closed by us: not a drop
 	}
 	d := Drop{Backend: h.backend, Protocol: p, Slot: slot, Reason: reason, Err: err,
 		Opened: opened, LastAlive: time.Unix(0, lastAlive.Load()), At: at}
@@ -267,6 +279,7 @@ func (h *holder) runConn(ctx context.Context, slot int, c heldConn) {
 	if h.sink != nil {
 		h.sink.ConnectionDropped(d)
 	}
+	return d.LastAlive.After(opened) || d.Lifetime() >= h.check
 }
 
 // metrics snapshots the holder as constant metrics.

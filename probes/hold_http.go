@@ -149,11 +149,13 @@ func (h *httpHold) dial(ctx context.Context) (heldConn, error) {
 
 // request renders a request for path as HTTP/1.1.
 func (h *httpHold) request(method, path string) ([]byte, *http.Request) {
-	req := &http.Request{Method: method, URL: &url.URL{Path: path}, Host: h.host, Header: h.headers.Clone(),
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+	// path is a request URI as written (escaped): sent as it is.
+	u := &url.URL{Opaque: path}
 	if i := strings.IndexByte(path, '?'); i >= 0 {
-		req.URL = &url.URL{Path: path[:i], RawQuery: path[i+1:]}
+		u = &url.URL{Opaque: path[:i], RawQuery: path[i+1:]}
 	}
+	req := &http.Request{Method: method, URL: u, Host: h.host, Header: h.headers.Clone(),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
 	var b bytes.Buffer
 	req.Write(&b) // into a buffer: cannot fail
 	return b.Bytes(), req
@@ -182,7 +184,6 @@ func (x *h1Held) run(ctx context.Context, alive func()) (DropReason, error) {
 	raw, req := x.h.request(x.h.method, x.h.path)
 	errc := make(chan error, 1)
 	answered := newSignal()
-	closing := make(chan struct{}, 1)
 	go func() {
 		for {
 			// Waiting here while idle, the read sees a FIN or RST at once.
@@ -205,10 +206,13 @@ func (x *h1Held) run(ctx context.Context, alive func()) (DropReason, error) {
 				errc <- fmt.Errorf("an answer longer than max_body_bytes (%d)", x.h.maxBody)
 				return
 			}
-			if resp.Close {
-				closing <- struct{}{}
-			}
 			answered.notify()
+			if resp.Close {
+				// The server said it closes: a graceful end, whatever
+				// arrives next (its FIN).
+				errc <- errConnClose
+				return
+			}
 		}
 	}()
 	tick := time.NewTicker(x.h.check)
@@ -225,11 +229,6 @@ func (x *h1Held) run(ctx context.Context, alive func()) (DropReason, error) {
 		reason, err, ok := awaitAnswer(ctx, answered, errc, x.h.timeout)
 		if !ok {
 			return reason, err
-		}
-		select {
-		case <-closing:
-			return DropClose, errConnClose
-		default:
 		}
 		alive()
 	}
@@ -377,7 +376,12 @@ func (x *h2Held) run(ctx context.Context, alive func()) (DropReason, error) {
 			switch f := f.(type) {
 			case *http2.SettingsFrame:
 				if !f.IsAck() {
-					err = x.write(x.fr.WriteSettingsAck)
+					err = x.write(func() error {
+						if v, ok := f.Value(http2.SettingHeaderTableSize); ok {
+							x.henc.SetMaxDynamicTableSizeLimit(v)
+						}
+						return x.fr.WriteSettingsAck()
+					})
 				}
 			case *http2.PingFrame:
 				if f.IsAck() {
@@ -389,7 +393,8 @@ func (x *h2Held) run(ctx context.Context, alive func()) (DropReason, error) {
 				fail(http2.GoAwayError{LastStreamID: f.LastStreamID, ErrCode: f.ErrCode, DebugData: string(f.DebugData())})
 				return
 			case *http2.DataFrame:
-				if n := uint32(len(f.Data())); n > 0 {
+				// Flow control counts the whole payload, padding included.
+				if n := f.Header().Length; n > 0 {
 					err = x.write(func() error {
 						err := x.fr.WriteWindowUpdate(0, n)
 						if f.StreamID == 1 && held && !f.StreamEnded() {

@@ -2,7 +2,11 @@ package probes
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -249,4 +253,50 @@ zerodown_connections_wanted{backend="tcp"} 2
 func mv(t *testing.T, c prometheus.Collector, name string, labels map[string]string) float64 {
 	v, _ := metricValue(t, c, name, labels)
 	return v
+}
+
+// A peer that accepts and closes at once is not reconnected to in a tight
+// loop: a connection dropped before its first answered check backs off.
+func TestHoldBacksOffFromInstantDrops(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	rec := &dropRecorder{}
+	startHolder(t, config.Target{TCP: &config.TCPProbe{Address: l.Addr().String(), Send: "ping\n"},
+		Hold: &config.Hold{Connections: 1, Check: config.Duration(200 * time.Millisecond)}}, "closer", rec)
+	time.Sleep(time.Second)
+	// Without backoff: thousands a second. With it: about one per 100-200 ms.
+	if n := len(rec.all()); n == 0 || n > 20 {
+		t.Errorf("%d drops in a second, want a few (backing off towards the check interval)", n)
+	}
+}
+
+// An HTTP/1.1 answer with "Connection: close" is a graceful close, even
+// though the server's FIN follows at once.
+func TestHoldConnectionClose(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "bye\n")
+	}))
+	defer srv.Close()
+	rec := &dropRecorder{}
+	startHolder(t, config.Target{HTTP: &config.HTTPProbe{URL: srv.URL + "/"},
+		Hold: &config.Hold{Connections: 1, Check: config.Duration(holdCheck)}}, "closing", rec)
+	testwait.Until(t, "three drops", func() bool { return len(rec.all()) >= 3 })
+	for _, d := range rec.all() {
+		if d.Reason != DropClose {
+			t.Errorf("dropped with %s (%v), want close", d.Reason, d.Err)
+		}
+	}
 }

@@ -36,6 +36,11 @@ type generation struct {
 
 func (g *generation) Accept() (net.Conn, error) {
 	select {
+	case <-g.closed: // first: a generation shutting down takes no more
+		return nil, net.ErrClosed
+	default:
+	}
+	select {
 	case c := <-g.conns:
 		return c, nil
 	case <-g.closed:

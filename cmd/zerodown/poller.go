@@ -106,6 +106,10 @@ Flags:
 			fmt.Fprintln(stderr, "zerodown poller: --network.peers-service needs --node-name (or $NODE_NAME)")
 			return exitUsage
 		}
+		if *netK < 1 || *netMesh < 1 || *netRotate < time.Minute {
+			fmt.Fprintf(stderr, "zerodown poller: --network.peers and --network.full-mesh-up-to must be at least 1, --network.rotate at least 1m (a rotation faster than scrapes hides the counters); got %d, %d, %s\n", *netK, *netMesh, *netRotate)
+			return exitUsage
+		}
 		network = &poller.NetworkOptions{Namespace: *netNS, PeersService: *netPeers, Service: *netService, PortName: *netPort,
 			Path: *netPath, Select: netmatrix.SelectOptions{Peers: *netK, FullMeshUpTo: *netMesh}, Rotate: *netRotate}
 	}

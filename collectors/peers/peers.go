@@ -85,7 +85,19 @@ func New(o Options) *Watcher {
 	// objects are mostly images and volumes.
 	w.nodesF = informers.NewSharedInformerFactoryWithOptions(o.Kube, 0, informers.WithTransform(slimNode))
 	ni := w.nodesF.Core().V1().Nodes()
-	_, _ = ni.Informer().AddEventHandler(notify)
+	// A Node's status changes often (heartbeats, images): only whether it
+	// can be probed counts here.
+	_, _ = ni.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { w.notify() },
+		UpdateFunc: func(old, cur any) {
+			o, ok1 := old.(*corev1.Node)
+			c, ok2 := cur.(*corev1.Node)
+			if !ok1 || !ok2 || collectors.ReadNodeState(o).Impaired() != collectors.ReadNodeState(c).Impaired() {
+				w.notify()
+			}
+		},
+		DeleteFunc: func(any) { w.notify() },
+	})
 	w.nodes = ni.Lister()
 	w.synced = append(w.synced, ni.Informer().HasSynced)
 
@@ -168,7 +180,23 @@ type Set struct {
 // Current returns the set as the caches have it.
 func (w *Watcher) Current() Set {
 	var s Set
-	slices, _ := w.slices.List(labels.Everything())
+	all, _ := w.slices.List(labels.Everything())
+	// One address family, the same at every call: a dual-stack Service
+	// has a slice per family, listed in no particular order, and a peer
+	// whose address flipped would restart its series.
+	family := discoveryv1.AddressTypeIPv6
+	for _, sl := range all {
+		if sl.AddressType == discoveryv1.AddressTypeIPv4 {
+			family = discoveryv1.AddressTypeIPv4
+		}
+	}
+	var slices []*discoveryv1.EndpointSlice
+	for _, sl := range all {
+		if sl.AddressType == family {
+			slices = append(slices, sl)
+		}
+	}
+	sort.Slice(slices, func(i, j int) bool { return slices[i].Name < slices[j].Name })
 	byNode := map[string]netmatrix.Peer{}
 	ring := map[string]bool{w.o.Self: true}
 	for _, sl := range slices {
