@@ -219,7 +219,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		extURL     = fs.String("web.external-url", "", "base URL of the alerts' generator links (e.g. the Prometheus that scrapes this watch); empty: no links")
 		rbPolicy   = fs.String("rollback.policy", "", "act on the evaluator's alerts with this rollback policy (as the controller's webhook does), on the cluster of --kubeconfig")
 		kubecfg    = fs.String("kubeconfig", "", "watch this cluster too, in this one process: its operators, version, nodes, pools and workloads (metrics, intervals, the live view) and its built-in backends (the Kubernetes API; on OpenShift its APIs, OAuth server, console, canary, registry; Routes at their hosts); --rollback.policy acts on it (for that alone the default is $KUBECONFIG, ~/.kube/config)")
-		builtinOff = fs.String("builtin.disable", "", "with --kubeconfig: comma-separated built-in backends not to probe: "+strings.Join(config.BuiltinBackends, ", "))
+		builtinOff = fs.String("builtin.disable", "", "with --kubeconfig: comma-separated built-in backends not to probe (also builtin.disable in --config): "+strings.Join(config.BuiltinBackends, ", "))
 		rbRecord   = fs.String("rollback.record", "default/zerodown-rollback", "NAMESPACE/NAME of the ConfigMap that records which alerts acted (at most once each) and the cooldowns")
 		rbOff      = fs.Bool("rollback.disabled", false, "kill switch: decide and log, never act")
 		ruleFiles  []string
@@ -326,6 +326,7 @@ Flags:
 		if !ok {
 			return exitUsage
 		}
+		off = append(off, cfg.Builtin.Disable...) // as the poller does
 		c, cleanup, err := newWatchCluster(*kubecfg, *out, off, log)
 		if err != nil {
 			fmt.Fprintln(stderr, "zerodown watch: --kubeconfig:", err)
