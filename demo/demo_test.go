@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerodown/zerodown/internal/fidelity"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/watch"
 )
@@ -38,12 +39,31 @@ func TestRunShortPlan(t *testing.T) {
 	// An answer slower than the interval is disruption by design (a user
 	// waited that long): on a loaded machine loopback answers, and even
 	// loopback connects, can be that slow, so timeouts outside the plan are
-	// logged, anything else fails.
+	// logged. A refusal or reset soon after the refuse window is that
+	// window seen late by a process starved of CPU (seen in CI under the
+	// race detector with two CPU burners: 1.7 s late); anything else fails.
+	var refused []fidelity.Window
+	for _, m := range rep.Matches {
+		if m.Window.Fault == string(testtarget.Refuse) {
+			refused = append(refused, m.Window)
+		}
+	}
+	late := func(sp fidelity.Outage) bool {
+		for _, w := range refused {
+			if !sp.From.Before(w.From) && sp.From.Before(w.To.Add(3*time.Second)) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, sp := range rep.Spurious {
-		if sp.Reason != "timeout" && sp.Reason != "connect_timeout" {
-			t.Errorf("spurious outage: %+v", sp)
-		} else {
+		switch {
+		case sp.Reason == "timeout" || sp.Reason == "connect_timeout":
 			t.Logf("the machine was slow: %+v", sp)
+		case (sp.Reason == "connect_refused" || sp.Reason == "reset") && late(sp):
+			t.Logf("the refusal seen late by a starved process: %+v", sp)
+		default:
+			t.Errorf("spurious outage: %+v", sp)
 		}
 	}
 	// The summary lists the observer's own trouble too (observer: true),
