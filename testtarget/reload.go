@@ -104,7 +104,11 @@ func (r *reloader) reload() {
 	prev := r.cur
 	r.cur = r.start()
 	r.old = append(r.old, prev)
-	go prev.srv.Shutdown(context.Background()) // returns once hardStop has closed the rest
+	// Idle HTTP/1.1 connections are closed now, before the switch
+	// returns: a request sent after the stamped start must not find one
+	// still open (and be answered, or reset as unread data).
+	prev.srv.SetKeepAlivesEnabled(false)
+	go prev.srv.Shutdown(context.Background()) // GOAWAY to HTTP/2; returns once hardStop has closed the rest
 }
 
 // hardStop closes every connection of the generations shut down so far.
