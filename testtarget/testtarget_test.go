@@ -911,8 +911,9 @@ func TestDropFaults(t *testing.T) {
 				if err == nil && tt.fault == DropGraceful && x.name == "http" {
 					// The reload caught the connection still finishing its
 					// first answer: it answered this one "Connection:
-					// close", and closes it now, as a draining server does.
-					err = k.roundTrip(300*time.Millisecond, true)
+					// close", and closes it now, as a draining server does:
+					// nothing more to read.
+					err = k.roundTrip(300*time.Millisecond, false)
 				}
 				s.Set(Healthy)
 				if got := classify(err); got != tt.want {
