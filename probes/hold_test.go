@@ -95,17 +95,18 @@ func TestHoldDropFaults(t *testing.T) {
 	// The reason each kind of connection sees for each fault; more than
 	// one where the fault may meet the connection in more than one state.
 	want := map[testtarget.Fault]map[string][]DropReason{
-		// A server that closes a socket with data it has not read yet
-		// (the stream's WINDOW_UPDATEs) sends an RST, not a FIN: the kernel's rule.
-		testtarget.DropFIN: {"http": {DropEOF}, "https": {DropEOF}, "h2": {DropEOF}, "h2c": {DropEOF},
-			"h2c-stream": {DropEOF, DropReset}, "http-stream": {DropEOF}, "tcp": {DropEOF}},
+		// A server that closes a socket with data it has not read yet (a
+		// check just sent, the stream's WINDOW_UPDATEs) sends an RST, not a
+		// FIN: the kernel's rule. On a busy machine any kind may meet it.
+		testtarget.DropFIN: {"http": {DropEOF, DropReset}, "https": {DropEOF, DropReset}, "h2": {DropEOF, DropReset},
+			"h2c": {DropEOF, DropReset}, "h2c-stream": {DropEOF, DropReset}, "http-stream": {DropEOF, DropReset}, "tcp": {DropEOF, DropReset}},
 		testtarget.DropRST: {"http": {DropReset}, "https": {DropReset}, "h2": {DropReset}, "h2c": {DropReset},
 			"h2c-stream": {DropReset}, "http-stream": {DropReset}, "tcp": {DropReset}},
 		// A graceful reload: HTTP/2 gets a GOAWAY, idle HTTP/1.1 is closed
 		// (or, caught in a request, answered "Connection: close"); an
 		// HTTP/1.1 stream goes on until the hard stop at the window's end.
-		testtarget.DropGraceful: {"http": {DropEOF, DropClose}, "https": {DropEOF, DropClose}, "h2": {DropGoAway},
-			"h2c": {DropGoAway}, "h2c-stream": {DropGoAway}, "http-stream": {DropEOF}, "tcp": {DropEOF}},
+		testtarget.DropGraceful: {"http": {DropEOF, DropClose, DropReset}, "https": {DropEOF, DropClose, DropReset}, "h2": {DropGoAway},
+			"h2c": {DropGoAway}, "h2c-stream": {DropGoAway}, "http-stream": {DropEOF, DropReset}, "tcp": {DropEOF, DropReset}},
 		testtarget.DropBlackhole: {"http": {DropTimeout}, "https": {DropTimeout}, "h2": {DropTimeout}, "h2c": {DropTimeout},
 			"h2c-stream": {DropTimeout}, "http-stream": {DropTimeout}, "tcp": {DropTimeout}},
 	}
@@ -124,7 +125,9 @@ func TestHoldDropFaults(t *testing.T) {
 					return open == holdConns && checks >= holdConns
 				})
 			}
-			rec := tt.Window(fault, 2*holdTimeout)
+			// Long enough for a silent connection's check and timeout on a
+			// busy machine: the window's end resets what is left.
+			rec := tt.Window(fault, 5*holdTimeout)
 			for name, h := range holders {
 				testwait.Until(t, name+": every connection dropped once", func() bool { return len(recs[name].all()) >= holdConns })
 				testwait.Until(t, name+": connections open again", func() bool {
