@@ -93,7 +93,9 @@ func TestRunShortPlan(t *testing.T) {
 func TestRunDrops(t *testing.T) {
 	plan := []testtarget.Window{
 		{Fault: testtarget.DropGraceful, At: 300 * time.Millisecond, Duration: 200 * time.Millisecond},
-		{Fault: testtarget.DropRST, At: 1200 * time.Millisecond, Duration: 200 * time.Millisecond},
+		// Far enough after the first for every connection to be open
+		// again, TLS handshakes included, on a busy machine.
+		{Fault: testtarget.DropRST, At: 2800 * time.Millisecond, Duration: 200 * time.Millisecond},
 	}
 	var out strings.Builder
 	res, err := Run(context.Background(), Options{Plan: plan, Interval: 50 * time.Millisecond,
