@@ -454,6 +454,7 @@ func runScale(args []string) error {
 		duration = fs.Duration("duration", 20*time.Second, "measured time")
 		mode     = fs.String("mode", "new", "connections: new, reused or both")
 		scrape   = fs.Duration("scrape", 0, "gather the engine's metrics in the text format this often meanwhile, as Prometheus would (0: never)")
+		prof     = fs.String("cpuprofile", "", "write a CPU profile of the engine's measured time")
 	)
 	_ = fs.Parse(args)
 	addr, stop, err := startServer(1)
@@ -462,7 +463,8 @@ func runScale(args []string) error {
 	}
 	defer stop()
 	z, err := child("engine", "-addr", addr, "-mode", *mode, "-targets", strconv.Itoa(*targets),
-		"-interval", interval.String(), "-duration", duration.String(), "-warmup", "3s", "-cpu", "0", "-scrape", scrape.String())
+		"-interval", interval.String(), "-duration", duration.String(), "-warmup", "3s", "-cpu", "0", "-scrape", scrape.String(),
+		"-cpuprofile", *prof)
 	if err != nil {
 		return err
 	}
