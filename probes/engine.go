@@ -46,6 +46,7 @@ type Engine struct {
 	epoch       time.Time          // origin of every series' schedule grid
 	series      map[string]*series // by target key and connection
 	holders     map[string]*holder // by Target.HoldKey
+	holdOrder   []*holder          // the same, sorted by backend
 	order       []*series          // sorted by backend, then connection
 	keepRemoved bool
 	removed     []Status // final statuses of removed series (keepRemoved)
@@ -176,26 +177,16 @@ func (e *Engine) Start(ctx context.Context) {
 	}()
 	go e.starved.run(sctx)
 	e.startAll(e.order)
-	for _, h := range e.holders {
+	for _, h := range e.holdOrder {
 		h.start(sctx)
 	}
-}
-
-// holderList returns the holders sorted by backend. Call with e.mu held.
-func (e *Engine) holderList() []*holder {
-	out := make([]*holder, 0, len(e.holders))
-	for _, h := range e.holders {
-		out = append(out, h)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].backend < out[j].backend })
-	return out
 }
 
 // HoldStatuses returns a snapshot of every target's held connections,
 // sorted by backend.
 func (e *Engine) HoldStatuses() []HoldStatus {
 	e.mu.Lock()
-	hs := e.holderList()
+	hs := e.holdOrder
 	e.mu.Unlock()
 	var out []HoldStatus
 	for _, h := range hs {
@@ -275,7 +266,7 @@ func (e *Engine) Stop() {
 	e.mu.Lock()
 	all := append([]*series(nil), e.order...)
 	stop, done := e.stopSched, e.schedDone
-	holders := e.holderList()
+	holders := e.holdOrder
 	e.mu.Unlock()
 	for _, h := range holders {
 		h.stop()
@@ -458,10 +449,14 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 		}
 	}
 	e.holders = wantHold
+	// A new slice (Collect and Stop read the old one unlocked).
+	e.holdOrder = make([]*holder, 0, len(wantHold))
 	held := map[string]bool{}
 	for _, h := range wantHold {
+		e.holdOrder = append(e.holdOrder, h)
 		held[h.backend] = true
 	}
+	sort.Slice(e.holdOrder, func(i, j int) bool { return e.holdOrder[i].backend < e.holdOrder[j].backend })
 	for _, h := range goneHold {
 		if !held[h.backend] {
 			e.lifetime.DeletePartialMatch(prometheus.Labels{"backend": h.backend})

@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,13 +104,11 @@ type holdStats struct {
 
 // holder keeps a target's held connections open and counts their drops.
 type holder struct {
-	key      string
-	backend  string
-	n        int
-	check    time.Duration
-	timeout  time.Duration
-	dial     dialHeld
-	expected string // the protocol exported before any connection opens
+	backend string
+	n       int
+	check   time.Duration
+	timeout time.Duration
+	dial    dialHeld
 
 	objective float64
 	budget    int
@@ -120,7 +116,6 @@ type holder struct {
 	sink     DropSink
 	log      *slog.Logger
 	lifetime *prometheus.HistogramVec
-	dialer   net.Dialer
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -133,7 +128,6 @@ type holder struct {
 // newHolder builds the holder of t (t.Hold set, resolved).
 func newHolder(t *config.Target, lifetime *prometheus.HistogramVec, sink Sink, log *slog.Logger) (*holder, error) {
 	h := &holder{
-		key:       t.HoldKey(),
 		backend:   t.Name,
 		n:         t.Hold.Connections,
 		check:     time.Duration(t.Hold.Check),
@@ -148,28 +142,23 @@ func newHolder(t *config.Target, lifetime *prometheus.HistogramVec, sink Sink, l
 		h.sink = ds
 	}
 	var err error
+	expected := "tcp" // the protocol exported before any connection opens
 	switch {
 	case t.HTTP != nil:
-		h.dial, h.expected, err = newHTTPHold(t, h.timeout)
+		h.dial, expected, err = newHTTPHold(t, h.timeout)
 	case t.TCP != nil:
-		h.dial, h.expected = newTCPHold(t.TCP, h.check, h.timeout), "tcp"
+		h.dial = newTCPHold(t.TCP, h.check, h.timeout)
 	default:
 		err = errors.New("hold needs an http or tcp target")
 	}
 	if err != nil {
 		return nil, err
 	}
-	h.stats(h.expected)
+	h.statsLocked(expected) // not started yet: nobody else holds it
 	return h, nil
 }
 
-// stats returns the counters of protocol p, created at zero.
-func (h *holder) stats(p string) *holdStats {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.statsLocked(p)
-}
-
+// statsLocked returns the counters of protocol p, created at zero.
 func (h *holder) statsLocked(p string) *holdStats {
 	s, ok := h.protos[p]
 	if !ok {
@@ -216,26 +205,18 @@ func (h *holder) hold(ctx context.Context, slot int) {
 		dctx, cancel := context.WithTimeout(ctx, h.timeout)
 		c, err := h.dial(dctx)
 		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
+		switch {
+		case err != nil:
 			h.log.Debug("opening a held connection", "backend", h.backend, "slot", slot, "err", err)
-			// Jittered, so that the connections of many pollers do not
-			// come back at a recovering backend in step.
-			if !sleepCtx(ctx, retry/2+rand.N(retry/2+1)) {
-				return
-			}
-			retry = min(2*retry, h.check)
-			continue
-		}
-		if h.runConn(ctx, slot, c) {
+		case h.runConn(ctx, slot, c):
 			retry = holdRetryMin
 			continue
 		}
-		// Dropped before its first check was answered (a proxy that
-		// accepts and closes, a stream answered 404): back off as after a
-		// failed attempt, rather than reconnect in a tight loop.
+		// A failed attempt, or a connection dropped before its first check
+		// was answered (a proxy that accepts and closes, a stream answered
+		// 404): back off rather than reconnect in a tight loop, jittered so
+		// that the connections of many pollers do not come back at a
+		// recovering backend in step.
 		if !sleepCtx(ctx, retry/2+rand.N(retry/2+1)) {
 			return
 		}
@@ -250,31 +231,31 @@ func (h *holder) runConn(ctx context.Context, slot int, c heldConn) bool {
 	defer c.close()
 	p := c.protocol()
 	opened := time.Now()
-	var lastAlive atomic.Int64
-	lastAlive.Store(opened.UnixNano())
+	lastAlive := opened // run calls alive on this goroutine
 	h.mu.Lock()
 	st := h.statsLocked(p)
 	st.open++
 	st.opened++
 	h.mu.Unlock()
 	reason, err := c.run(ctx, func() {
-		lastAlive.Store(time.Now().UnixNano())
+		lastAlive = time.Now()
 		h.mu.Lock()
 		st.checks++
 		h.mu.Unlock()
 	})
 	at := time.Now()
+	ours := ctx.Err() != nil // closed by us: not a drop
 	h.mu.Lock()
 	st.open--
-	if ctx.Err() == nil {
+	if !ours {
 		st.drops[reason]++
 	}
 	h.mu.Unlock()
-	if ctx.Err() != nil {
-		return true // closed by us: not a drop
+	if ours {
+		return true
 	}
 	d := Drop{Backend: h.backend, Protocol: p, Slot: slot, Reason: reason, Err: err,
-		Opened: opened, LastAlive: time.Unix(0, lastAlive.Load()), At: at}
+		Opened: opened, LastAlive: lastAlive, At: at}
 	h.lifetime.WithLabelValues(h.backend, p).Observe(d.Lifetime().Seconds())
 	if h.sink != nil {
 		h.sink.ConnectionDropped(d)

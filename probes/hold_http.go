@@ -75,18 +75,14 @@ func newHTTPHold(t *config.Target, timeout time.Duration) (dialHeld, string, err
 		h.headers.Set(k, v)
 	}
 	h.headers.Set("User-Agent", "zerodown-hold")
-	port := u.Port()
 	expected := "http"
 	switch u.Scheme {
 	case "h2c":
 		h.h2c, h.scheme, expected = true, "http", "h2c"
-		port = firstNonEmpty(port, "80")
 	case "http":
 		h.scheme = "http"
-		port = firstNonEmpty(port, "80")
 	case "https":
 		h.scheme = "https"
-		port = firstNonEmpty(port, "443")
 		if h.tls, err = tlsConfig(cfg, u); err != nil {
 			return nil, "", err
 		}
@@ -101,17 +97,8 @@ func newHTTPHold(t *config.Target, timeout time.Duration) (dialHeld, string, err
 	default:
 		return nil, "", fmt.Errorf("url %q: unsupported scheme %q", cfg.URL, u.Scheme)
 	}
-	h.addr = net.JoinHostPort(u.Hostname(), port)
+	h.addr = addrOf(u)
 	return h.dial, expected, nil
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func (h *httpHold) dial(ctx context.Context) (heldConn, error) {
@@ -297,11 +284,10 @@ type h2Held struct {
 	fr    *http2.Framer
 	proto string
 
-	wmu    sync.Mutex // guards writes on fr and next
-	next   uint32     // the next stream ID
-	henc   *hpack.Encoder
-	hbuf   bytes.Buffer
-	window uint32 // connection window given to the server beyond the default
+	wmu  sync.Mutex // guards writes on fr, next, henc and hbuf
+	next uint32     // the next stream ID
+	henc *hpack.Encoder
+	hbuf bytes.Buffer
 }
 
 // h2Window is the receive window granted on the connection and streams.
@@ -365,7 +351,9 @@ func (x *h2Held) run(ctx context.Context, alive func()) (DropReason, error) {
 		default:
 		}
 	}
+	// onHeld says whether a frame is of the held stream (stream 1).
 	held := x.h.stream != ""
+	onHeld := func(id uint32) bool { return held && id == 1 }
 	go func() {
 		for {
 			f, err := x.fr.ReadFrame()
@@ -397,23 +385,23 @@ func (x *h2Held) run(ctx context.Context, alive func()) (DropReason, error) {
 				if n := f.Header().Length; n > 0 {
 					err = x.write(func() error {
 						err := x.fr.WriteWindowUpdate(0, n)
-						if f.StreamID == 1 && held && !f.StreamEnded() {
+						if onHeld(f.StreamID) && !f.StreamEnded() {
 							err = errors.Join(err, x.fr.WriteWindowUpdate(1, n))
 						}
 						return err
 					})
 				}
-				if held && f.StreamID == 1 && f.StreamEnded() {
+				if onHeld(f.StreamID) && f.StreamEnded() {
 					fail(errStreamEnded)
 					return
 				}
 			case *http2.HeadersFrame:
-				if held && f.StreamID == 1 && f.StreamEnded() {
+				if onHeld(f.StreamID) && f.StreamEnded() {
 					fail(errStreamEnded)
 					return
 				}
 			case *http2.RSTStreamFrame:
-				if held && f.StreamID == 1 {
+				if onHeld(f.StreamID) {
 					fail(fmt.Errorf("%w: reset (%v)", errStreamEnded, f.ErrCode))
 					return
 				}

@@ -50,9 +50,8 @@ type httpProber struct {
 
 	traces sync.Pool
 
-	// lean: plain http:// over a new connection to an IP address, sent
-	// without net/http's Transport (see roundTripNewH1).
-	lean     bool
+	// leanAddr is set for plain http:// over a new connection to an IP
+	// address, sent without net/http's Transport (see roundTripNewH1).
 	leanAddr string
 	leanReq  []byte // the rendered request (nil: rendered per probe)
 	readers  sync.Pool
@@ -160,17 +159,25 @@ func newHTTP(cfg *config.HTTPProbe, conn config.Connection, timeout time.Duratio
 		p.tmpl.Host = cfg.Host
 	}
 	if u.Scheme == "http" && p.newConn && net.ParseIP(u.Hostname()) != nil {
-		p.lean = true
-		p.leanAddr = u.Host
-		if u.Port() == "" {
-			p.leanAddr = net.JoinHostPort(u.Hostname(), "80")
-		}
+		p.leanAddr = addrOf(u)
 		if cfg.BearerTokenFile == "" {
 			p.leanReq = renderRequest(p.tmpl)
 		}
 		p.readers.New = func() any { return bufio.NewReaderSize(nil, 4<<10) }
 	}
 	return p, nil
+}
+
+// addrOf is the host:port an http, h2c or https URL connects to.
+func addrOf(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // renderRequest is req as an HTTP/1.1 client sends it over a connection
@@ -210,7 +217,7 @@ func (p *httpProber) roundTripNewH1(ctx context.Context, req *http.Request) (*ht
 		return nil, err
 	}
 	raw := p.leanReq
-	if raw == nil || req.Header.Get("Authorization") != "" {
+	if raw == nil { // a bearer token, read for this probe
 		raw = renderRequest(req)
 	}
 	if _, err := conn.Write(raw); err != nil {
@@ -218,8 +225,12 @@ func (p *httpProber) roundTripNewH1(ctx context.Context, req *http.Request) (*ht
 	}
 	br := p.readers.Get().(*bufio.Reader)
 	br.Reset(conn)
-	if _, err := br.Peek(1); err != nil {
+	release := func() {
+		br.Reset(nil)
 		p.readers.Put(br)
+	}
+	if _, err := br.Peek(1); err != nil {
+		release()
 		return fail(err)
 	}
 	if tr != nil && tr.GotFirstResponseByte != nil {
@@ -227,31 +238,27 @@ func (p *httpProber) roundTripNewH1(ctx context.Context, req *http.Request) (*ht
 	}
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
-		p.readers.Put(br)
+		release()
 		return fail(err)
 	}
-	resp.Body = &leanBody{ReadCloser: resp.Body, conn: conn, br: br, pool: &p.readers, stop: stop}
+	resp.Body = &leanBody{ReadCloser: resp.Body, done: func() {
+		stop()
+		conn.Close()
+		release()
+	}}
 	return resp, nil
 }
 
 // leanBody closes the connection, and gives its reader back, with the body.
 type leanBody struct {
 	io.ReadCloser
-	conn net.Conn
-	br   *bufio.Reader
-	pool *sync.Pool
-	stop func() bool
+	done func()
 	once sync.Once
 }
 
 func (b *leanBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(func() {
-		b.stop()
-		b.conn.Close()
-		b.br.Reset(nil)
-		b.pool.Put(b.br)
-	})
+	b.once.Do(b.done)
 	return err
 }
 
@@ -425,7 +432,7 @@ func (p *httpProber) do(ctx context.Context, ts *traceState, r *Result) error {
 		err  error
 	)
 	switch {
-	case p.lean:
+	case p.leanAddr != "":
 		resp, err = p.roundTripNewH1(ctx, req)
 	case p.h2c != nil && p.newConn:
 		resp, err = p.roundTripNewH2C(ctx, req)

@@ -36,7 +36,7 @@ func TestLeanRequestLikeTransport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if lean := p.(*httpProber).lean; lean != (c == config.ConnNew) {
+		if lean := p.(*httpProber).leanAddr != ""; lean != (c == config.ConnNew) {
 			t.Fatalf("%s: lean = %v", c, lean)
 		}
 		for _, tok := range []string{"one", "two"} { // rotated between probes

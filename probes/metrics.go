@@ -99,7 +99,7 @@ func (e *Engine) Describe(ch chan<- *prometheus.Desc) {
 func (e *Engine) Collect(ch chan<- prometheus.Metric) {
 	e.mu.Lock()
 	all := append([]*series(nil), e.order...)
-	holders := e.holderList()
+	holders := e.holdOrder
 	e.mu.Unlock()
 	now := time.Now()
 	for _, s := range all {
