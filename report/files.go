@@ -37,19 +37,9 @@ type Summary struct {
 	Outages  []OutageSummary  `json:"outages"`
 	// Held are the backends with held connections (or a drop budget);
 	// ConnectionDrops every drop.
-	Held            []HeldSummary `json:"held_connections,omitempty"`
+	Held            []Held        `json:"held_connections,omitempty"`
 	ConnectionDrops []DropSummary `json:"connection_drops,omitempty"`
 	Warnings        []string      `json:"warnings,omitempty"`
-}
-
-// HeldSummary is a backend's held connections: the most drops one poller
-// saw, by reason over all pollers, and the budget.
-type HeldSummary struct {
-	Backend  string         `json:"backend"`
-	Drops    int            `json:"drops"`
-	ByReason map[string]int `json:"by_reason"`
-	Budget   *int           `json:"budget,omitempty"`
-	Exceeded bool           `json:"exceeded,omitempty"`
 }
 
 // DropSummary is one dropped held connection.
@@ -116,9 +106,7 @@ func (r *Report) Summary() *Summary {
 			From: o.From.UTC(), To: o.To.UTC(), Duration: o.Duration().Seconds(), Reason: o.Reason,
 			Observer: o.Observer, Ended: o.Ended, Message: o.Message})
 	}
-	for _, h := range r.Held {
-		s.Held = append(s.Held, HeldSummary{Backend: h.Backend, Drops: h.Drops, ByReason: h.ByReason, Budget: h.Budget, Exceeded: h.Exceeded})
-	}
+	s.Held = r.Held
 	for _, d := range r.Drops {
 		s.ConnectionDrops = append(s.ConnectionDrops, DropSummary{Backend: d.Backend, Protocol: d.Protocol, Poller: d.Poller, Slot: d.Slot,
 			From: d.From.UTC(), To: d.To.UTC(), Reason: d.Reason, Lifetime: d.Lifetime.Seconds(), Message: d.Message})

@@ -29,16 +29,54 @@ type Drop struct {
 	Message  string
 }
 
-// Held is a backend's held connections, as their drops tell.
+// Held is a backend's held connections, as their drops tell (in
+// summary.json as held_connections).
 type Held struct {
-	Backend string
+	Backend string `json:"backend"`
 	// Drops is the most any one poller saw (what the budget judges);
 	// ByReason splits every poller's drops by reason.
-	Drops    int
-	ByReason map[string]int
-	// Budget is the drops allowed (Options.DropBudgets), nil without one.
-	Budget   *int
-	Exceeded bool
+	Drops    int            `json:"drops"`
+	ByReason map[string]int `json:"by_reason"`
+	// Budget is the drops allowed, nil without one.
+	Budget   *int `json:"budget,omitempty"`
+	Exceeded bool `json:"exceeded,omitempty"`
+}
+
+// JudgeHeld judges the drops of held connections: one Held per backend
+// with drops or a budget, sorted by backend. drops is the most one poller
+// saw, byReason every poller's by reason, budgets the drops allowed.
+func JudgeHeld(drops map[string]int, byReason map[string]map[string]int, budgets map[string]int) []Held {
+	backends := map[string]bool{}
+	for _, m := range []map[string]int{drops, budgets} {
+		for b := range m {
+			backends[b] = true
+		}
+	}
+	var out []Held
+	for _, b := range slices.Sorted(maps.Keys(backends)) {
+		h := Held{Backend: b, Drops: drops[b], ByReason: map[string]int{}}
+		maps.Copy(h.ByReason, byReason[b])
+		if n, ok := budgets[b]; ok {
+			h.Budget = &n
+			h.Exceeded = h.Drops > n
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// HeldVerdict folds the held connections' budgets into the verdict v:
+// exceeded when one was, pass when one was judged and v judged nothing.
+func HeldVerdict(v string, held []Held) string {
+	for _, h := range held {
+		switch {
+		case h.Exceeded:
+			return "exceeded"
+		case h.Budget != nil && v == "unbudgeted":
+			v = "pass"
+		}
+	}
+	return v
 }
 
 func dropOf(iv intervals.Interval, poller string) Drop {
@@ -55,48 +93,22 @@ func dropOf(iv intervals.Interval, poller string) Drop {
 // measureHeld totals the drops per backend and judges them.
 func (r *Report) measureHeld(budgets map[string]int) {
 	slices.SortStableFunc(r.Drops, func(a, b Drop) int { return a.From.Compare(b.From) })
-	byBackend := map[string]map[string]int{} // backend → poller → drops
-	held := map[string]*Held{}
+	perPoller := map[[2]string]int{} // backend, poller → drops
+	drops := map[string]int{}
+	byReason := map[string]map[string]int{}
 	for _, d := range r.Drops {
-		h := held[d.Backend]
-		if h == nil {
-			h = &Held{Backend: d.Backend, ByReason: map[string]int{}}
-			held[d.Backend] = h
-			byBackend[d.Backend] = map[string]int{}
+		k := [2]string{d.Backend, d.Poller}
+		perPoller[k]++
+		drops[d.Backend] = max(drops[d.Backend], perPoller[k])
+		if byReason[d.Backend] == nil {
+			byReason[d.Backend] = map[string]int{}
 		}
-		h.ByReason[d.Reason]++
-		byBackend[d.Backend][d.Poller]++
+		byReason[d.Backend][d.Reason]++
 	}
-	for b, n := range budgets {
-		if held[b] == nil {
-			held[b] = &Held{Backend: b, ByReason: map[string]int{}}
-		}
-		held[b].Budget = &n
+	r.Held = JudgeHeld(drops, byReason, budgets)
+	if HeldVerdict("", r.Held) == "exceeded" {
+		r.Pass = false
 	}
-	for _, b := range slices.Sorted(maps.Keys(held)) {
-		h := held[b]
-		for _, n := range byBackend[b] {
-			h.Drops = max(h.Drops, n)
-		}
-		if h.Budget != nil && h.Drops > *h.Budget {
-			h.Exceeded = true
-			r.Pass = false
-		}
-		r.Held = append(r.Held, h)
-	}
-}
-
-// heldVerdict folds the held connections' budgets into v.
-func (r *Report) heldVerdict(v string) string {
-	for _, h := range r.Held {
-		switch {
-		case h.Exceeded:
-			return "exceeded"
-		case h.Budget != nil && v == "unbudgeted":
-			v = "pass"
-		}
-	}
-	return v
 }
 
 func (d Drop) line() string {

@@ -31,8 +31,8 @@ func TestHeldConnections(t *testing.T) {
 		t.Errorf("first drop %+v, want db's on n2 with a lifetime of 12.5 s", d)
 	}
 	held := map[string]*Held{}
-	for _, h := range r.Held {
-		held[h.Backend] = h
+	for i := range r.Held {
+		held[r.Held[i].Backend] = &r.Held[i]
 	}
 	if h := held["router"]; h == nil || h.Drops != 3 || h.ByReason["goaway"] != 2 || h.ByReason["reset"] != 1 || !h.Exceeded {
 		t.Fatalf("router: %+v, want 3 drops (n1's), goaway 2, reset 1, over its budget of 2", h)

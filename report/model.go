@@ -77,7 +77,7 @@ type Report struct {
 	// Drops are the dropped held connections, in time order; Held their
 	// totals per backend.
 	Drops []Drop
-	Held  []*Held
+	Held  []Held
 	// Warnings: odd overlaps, torn files, unreadable lines.
 	Warnings []string
 
@@ -419,7 +419,7 @@ func (r *Report) Verdict() string {
 	for i, b := range r.Backends {
 		res[i] = b.Result
 	}
-	return r.heldVerdict(VerdictOf(res))
+	return HeldVerdict(VerdictOf(res), r.Held)
 }
 
 // Exceeded lists the backends over budget.
@@ -455,8 +455,8 @@ func VerdictOf(res []budget.Result) string {
 
 // DropsExceeded lists the backends whose held connections were dropped
 // more often than their budget allows.
-func (s *Summary) DropsExceeded() []HeldSummary {
-	var out []HeldSummary
+func (s *Summary) DropsExceeded() []Held {
+	var out []Held
 	for _, h := range s.Held {
 		if h.Exceeded {
 			out = append(out, h)

@@ -117,34 +117,20 @@ func (s *Summary) judge(budgets *budget.File, held []probes.HoldStatus, dropBudg
 	if budgets != nil {
 		s.Budgets = budgets.Name()
 	}
-	s.Held = nil
-	index := map[string]int{}
+	drops := map[string]int{}
+	byReason := map[string]map[string]int{}
 	for _, h := range held {
-		i, ok := index[h.Backend]
-		if !ok {
-			i = len(s.Held)
-			index[h.Backend] = i
-			s.Held = append(s.Held, report.HeldSummary{Backend: h.Backend, ByReason: map[string]int{}})
+		if byReason[h.Backend] == nil {
+			byReason[h.Backend] = map[string]int{}
+			drops[h.Backend] = 0 // listed even without a drop
 		}
-		x := &s.Held[i]
 		for r, n := range h.Drops {
-			x.ByReason[r] += int(n)
-			x.Drops += int(n)
+			byReason[h.Backend][r] += int(n)
+			drops[h.Backend] += int(n)
 		}
 	}
-	for i := range s.Held {
-		x := &s.Held[i]
-		if n, ok := dropBudgets[x.Backend]; ok {
-			x.Budget = &n
-			x.Exceeded = x.Drops > n
-		}
-		switch {
-		case x.Exceeded:
-			s.Verdict = budget.Exceeded
-		case x.Budget != nil && s.Verdict == budget.Unbudgeted:
-			s.Verdict = budget.Pass
-		}
-	}
+	s.Held = report.JudgeHeld(drops, byReason, dropBudgets)
+	s.Verdict = report.HeldVerdict(s.Verdict, s.Held)
 }
 
 // fromReport takes the verdict, backends, outages and warnings of the
