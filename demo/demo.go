@@ -48,15 +48,6 @@ func DefaultPlan() []testtarget.Window {
 // holdCheck is how often the demo's held connections are checked.
 const holdCheck = 300 * time.Millisecond
 
-// dropFault says whether f drops established connections only.
-func dropFault(f testtarget.Fault) bool {
-	switch f {
-	case testtarget.DropGraceful, testtarget.DropFIN, testtarget.DropRST, testtarget.DropBlackhole:
-		return true
-	}
-	return false
-}
-
 // Options configures a demo run.
 type Options struct {
 	Plan     []testtarget.Window
@@ -225,7 +216,7 @@ func Compare(truth []testtarget.Record, ivs []intervals.Interval, targets []conf
 	windows := make([]fidelity.Window, 0, len(truth))
 	var drops []testtarget.Record
 	for _, r := range truth {
-		if dropFault(r.Fault) {
+		if r.Fault.Drops() {
 			drops = append(drops, r)
 			continue
 		}

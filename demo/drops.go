@@ -49,7 +49,7 @@ func CompareDrops(truth []testtarget.Record, ivs []intervals.Interval, targets [
 	}
 	var rep DropReport
 	for _, r := range truth {
-		if !dropFault(r.Fault) {
+		if !r.Fault.Drops() {
 			continue
 		}
 		for _, t := range targets {

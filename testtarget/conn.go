@@ -157,9 +157,7 @@ func (s *Server) resetHungConns() {
 
 // drop applies a drop fault to the connections established now.
 func (s *Server) drop(f Fault) {
-	switch f {
-	case DropGraceful, DropFIN, DropRST, DropBlackhole:
-	default:
+	if !f.Drops() {
 		return
 	}
 	s.connMu.Lock()

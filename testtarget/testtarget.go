@@ -84,6 +84,16 @@ const (
 	DropBlackhole Fault = "drop_blackhole"
 )
 
+// Drops says whether f is a drop fault: it ends established connections
+// and leaves new ones alone.
+func (f Fault) Drops() bool {
+	switch f {
+	case DropGraceful, DropFIN, DropRST, DropBlackhole:
+		return true
+	}
+	return false
+}
+
 var faults = []Fault{Healthy, Refuse, Reset, HTTP503, Hang, DNSServfail, DNSDrop, DNSGarbage,
 	DropGraceful, DropFIN, DropRST, DropBlackhole}
 

@@ -88,8 +88,11 @@ Flags:
 		return exitUsage
 	}
 	if !nonNegative(stderr, "poller", map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
-		"timeout": timeout.Seconds(), "probe.max-rate": *maxRate, "network.peers": float64(*netK),
-		"network.full-mesh-up-to": float64(*netMesh), "network.rotate": netRotate.Seconds()}) {
+		"timeout": timeout.Seconds(), "probe.max-rate": *maxRate}) {
+		return exitUsage
+	}
+	if *netK < 1 || *netMesh < 1 || *netRotate < time.Minute {
+		fmt.Fprintf(stderr, "zerodown poller: --network.peers and --network.full-mesh-up-to must be at least 1, --network.rotate at least 1m (a rotation faster than scrapes hides the counters); got %d, %d, %s\n", *netK, *netMesh, *netRotate)
 		return exitUsage
 	}
 	var network *poller.NetworkOptions
@@ -104,10 +107,6 @@ Flags:
 		}
 		if *node == "" {
 			fmt.Fprintln(stderr, "zerodown poller: --network.peers-service needs --node-name (or $NODE_NAME)")
-			return exitUsage
-		}
-		if *netK < 1 || *netMesh < 1 || *netRotate < time.Minute {
-			fmt.Fprintf(stderr, "zerodown poller: --network.peers and --network.full-mesh-up-to must be at least 1, --network.rotate at least 1m (a rotation faster than scrapes hides the counters); got %d, %d, %s\n", *netK, *netMesh, *netRotate)
 			return exitUsage
 		}
 		network = &poller.NetworkOptions{Namespace: *netNS, PeersService: *netPeers, Service: *netService, PortName: *netPort,
