@@ -39,9 +39,11 @@ func TestRunShortPlan(t *testing.T) {
 	// An answer slower than the interval is disruption by design (a user
 	// waited that long): on a loaded machine loopback answers, and even
 	// loopback connects, can be that slow, so timeouts outside the plan are
-	// logged. A refusal or reset soon after the refuse window is that
-	// window seen late by a process starved of CPU (seen in CI under the
-	// race detector with two CPU burners: 1.7 s late); anything else fails.
+	// logged. A refusal or reset within seconds of the refuse window is
+	// that window with its edges blurred by a process starved of CPU (seen
+	// in CI under the race detector with two CPU burners: 1.7 s late; an
+	// outage's start is placed after the last success, which starvation
+	// can push seconds early); anything else fails.
 	var refused []fidelity.Window
 	for _, m := range rep.Matches {
 		if m.Window.Fault == string(testtarget.Refuse) {
@@ -50,7 +52,7 @@ func TestRunShortPlan(t *testing.T) {
 	}
 	late := func(sp fidelity.Outage) bool {
 		for _, w := range refused {
-			if !sp.From.Before(w.From) && sp.From.Before(w.To.Add(3*time.Second)) {
+			if sp.To.After(w.From.Add(-3*time.Second)) && sp.From.Before(w.To.Add(3*time.Second)) {
 				return true
 			}
 		}
@@ -61,7 +63,7 @@ func TestRunShortPlan(t *testing.T) {
 		case sp.Reason == "timeout" || sp.Reason == "connect_timeout":
 			t.Logf("the machine was slow: %+v", sp)
 		case (sp.Reason == "connect_refused" || sp.Reason == "reset") && late(sp):
-			t.Logf("the refusal seen late by a starved process: %+v", sp)
+			t.Logf("the refusal, its edges blurred by a starved process: %+v", sp)
 		default:
 			t.Errorf("spurious outage: %+v", sp)
 		}
