@@ -33,6 +33,8 @@ func main() {
 		err = runScale(os.Args[2:])
 	case "eval":
 		err = runEval(os.Args[2:])
+	case "footprint":
+		err = runFootprint(os.Args[2:])
 	// Hidden: child processes.
 	case "serve":
 		err = childServe(os.Args[2:])
@@ -60,6 +62,7 @@ func usage() {
   cost       CPU per probe and RSS at 100 HTTP targets x 10 probes/s, against a minimal client
   scale      scheduling lag of 2,000 targets at 1 probe/s on one core
   eval       CPU, RSS and scheduling lag the embedded rule evaluator adds at 100 targets
+  footprint  resident memory of zerodown watch binaries at 100 targets, anonymous and file-backed
 
 Run "zdbench COMMAND -h" for its flags. All traffic stays on 127.0.0.1.
 `)

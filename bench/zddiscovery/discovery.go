@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/zerodown/zerodown/bench/internal/proc"
 	"github.com/zerodown/zerodown/testtarget"
 )
 
@@ -138,8 +139,8 @@ func runDiscovery(args []string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	ready := time.Since(started)
-	rssReady, anonReady, fileReady := rssOf(cmd.Process.Pid)
-	cpu0 := cpuOf(cmd.Process.Pid)
+	memReady := proc.MemoryOf(cmd.Process.Pid)
+	cpu0 := proc.CPUOf(cmd.Process.Pid)
 
 	// Churn: update EndpointSlices round-robin at the given rate.
 	tick := time.NewTicker(time.Second / time.Duration(max(*churn, 1)))
@@ -163,13 +164,13 @@ func runDiscovery(args []string) error {
 			updates++
 		}
 	}
-	cpu := cpuOf(cmd.Process.Pid) - cpu0
+	cpu := proc.CPUOf(cmd.Process.Pid) - cpu0
 	if *heap != "" {
 		if err := fetch("http://"+a+"/debug/pprof/heap", *heap); err != nil {
 			return err
 		}
 	}
-	rss, anon, file := rssOf(cmd.Process.Pid)
+	mem := proc.MemoryOf(cmd.Process.Pid)
 	okN, failN := probeCounts(a)
 	fmt.Printf("discovery: %d Services (%d chosen: DNS probed at 1/s), %d EndpointSlices; poller ready in %s\n", *services, *chosen, *services**slices, ready.Round(time.Millisecond))
 	if *chosen > 0 {
@@ -178,9 +179,9 @@ func runDiscovery(args []string) error {
 	if *gogc != "" {
 		fmt.Printf("  (poller run with GOGC=%s)\n", *gogc)
 	}
-	fmt.Printf("  ready: RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n", rssReady, anonReady, fileReady)
+	fmt.Printf("  ready: RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n", memReady.RSS, memReady.Anon, memReady.File)
 	fmt.Printf("  after %d EndpointSlice updates in %s (%.0f/s): RSS %.1f MiB (anonymous %.1f, file-backed %.1f), CPU %.1f%% of a core\n",
-		updates, *duration, float64(updates)/duration.Seconds(), rss, anon, file, 100*cpu/duration.Seconds())
+		updates, *duration, float64(updates)/duration.Seconds(), mem.RSS, mem.Anon, mem.File, 100*cpu/duration.Seconds())
 	return nil
 }
 
@@ -344,37 +345,4 @@ func probeCounts(addr string) (ok, failed float64) {
 		}
 	}
 	return ok, failed
-}
-
-// rssOf reads a process's resident memory, split into anonymous and
-// file-backed (smaps_rollup), in MiB.
-func rssOf(pid int) (rss, anon, file float64) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0, 0, 0
-	}
-	kb := func(key string) float64 {
-		for _, l := range strings.Split(string(data), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == key+":" {
-				v, _ := strconv.ParseFloat(f[1], 64)
-				return v / 1024
-			}
-		}
-		return 0
-	}
-	rss, anon = kb("Rss"), kb("Anonymous")
-	return rss, anon, rss - anon
-}
-
-// cpuOf is a process's user + system CPU time in seconds.
-func cpuOf(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // clock ticks (USER_HZ = 100)
 }
