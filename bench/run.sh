@@ -6,13 +6,13 @@
 # shared machines vary by 2x from hour to hour.
 #
 #   bench/run.sh            all of them
-#   bench/run.sh fidelity   one of: fidelity fidelity-busy detection cost scale eval
+#   bench/run.sh fidelity   one of: fidelity fidelity-busy detection cost scale eval footprint
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin bench/results
 go build -o bin/zdbench ./bench/zdbench
 out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).txt"
-what=("${@:-fidelity fidelity-busy detection cost scale eval}")
+what=("${@:-fidelity fidelity-busy detection cost scale eval footprint}")
 run() {
   echo "== $*" | tee -a "$out"
   ./bin/zdbench "$@" 2>&1 | tee -a "$out"
@@ -26,6 +26,8 @@ for w in ${what[@]}; do
     cost)          run cost -rounds 5 ;;
     scale)         run scale ;;
     eval)          run eval ;;
+    footprint)     make -s build build-cluster build-lite >/dev/null
+                   run footprint -binary bin/zerodown,bin/zerodown-cluster,bin/zerodown-lite ;;
     *) echo "unknown benchmark $w" >&2; exit 2 ;;
   esac
 done

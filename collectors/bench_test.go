@@ -6,11 +6,10 @@ import (
 	"time"
 
 	configv1 "github.com/openshift/api/config/v1"
-	configlisters "github.com/openshift/client-go/config/listers/config/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/listers"
 )
 
 // BenchmarkCollect measures one scrape of a large cluster's state: 60
@@ -38,8 +37,8 @@ func BenchmarkCollect(b *testing.B) {
 		nodes = append(nodes, n)
 		conds.Observe(ObjectRef{Kind: "Node", Name: n.Name}, nodeConditions(n))
 	}
-	coL := configlisters.NewClusterOperatorLister(indexerB(b, cos...))
-	nodeL := corelisters.NewNodeLister(indexerB(b, nodes...))
+	coL := listers.New[*configv1.ClusterOperator](indexerB(b, cos...), configv1.Resource("clusteroperators"))
+	nodeL := listers.New[*corev1.Node](indexerB(b, nodes...), corev1.Resource("nodes"))
 	collect := func(ch chan<- prometheus.Metric) {
 		collectClusterOperators(coL, conds)(ch)
 		collectNodes(nodeL, conds)(ch)

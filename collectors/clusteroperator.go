@@ -2,12 +2,12 @@ package collectors
 
 import (
 	configv1 "github.com/openshift/api/config/v1"
-	configinformers "github.com/openshift/client-go/config/informers/externalversions"
-	configlisters "github.com/openshift/client-go/config/listers/config/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/listers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/intervals"
 )
 
@@ -59,18 +59,17 @@ func clusterOperatorLevel(typ string, s Status) intervals.Level {
 	}
 }
 
-func newClusterOperatorCollector(f configinformers.SharedInformerFactory, conds *Conditions) *kind {
-	inf := f.Config().V1().ClusterOperators()
-	trackConditions(inf.Informer(), conds, "ClusterOperator", clusterOperatorConditions)
+func newClusterOperatorCollector(inf *kube.Informer[*configv1.ClusterOperator], conds *Conditions) *kind {
+	trackConditions(inf, conds, "ClusterOperator", clusterOperatorConditions)
 	return &kind{
 		name:    CollectorClusterOperator,
-		synced:  []cache.InformerSynced{inf.Informer().HasSynced},
+		synced:  []cache.InformerSynced{inf.HasSynced},
 		descs:   append(coConds.list(), coVersionDesc),
-		collect: collectClusterOperators(inf.Lister(), conds),
+		collect: collectClusterOperators(inf.Lister, conds),
 	}
 }
 
-func collectClusterOperators(lister configlisters.ClusterOperatorLister, conds *Conditions) func(ch chan<- prometheus.Metric) {
+func collectClusterOperators(lister listers.ResourceIndexer[*configv1.ClusterOperator], conds *Conditions) func(ch chan<- prometheus.Metric) {
 	return func(ch chan<- prometheus.Metric) {
 		cos, _ := lister.List(labels.Everything()) // a lister never fails
 		for _, co := range sortByName(cos) {

@@ -2,12 +2,12 @@ package collectors
 
 import (
 	configv1 "github.com/openshift/api/config/v1"
-	configinformers "github.com/openshift/client-go/config/informers/externalversions"
-	configlisters "github.com/openshift/client-go/config/listers/config/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/listers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/intervals"
 )
 
@@ -56,18 +56,17 @@ func currentVersion(h []configv1.UpdateHistory) string {
 	return ""
 }
 
-func newClusterVersionCollector(f configinformers.SharedInformerFactory, conds *Conditions) *kind {
-	inf := f.Config().V1().ClusterVersions()
-	trackConditions(inf.Informer(), conds, "ClusterVersion", clusterVersionConditions)
+func newClusterVersionCollector(inf *kube.Informer[*configv1.ClusterVersion], conds *Conditions) *kind {
+	trackConditions(inf, conds, "ClusterVersion", clusterVersionConditions)
 	return &kind{
 		name:    CollectorClusterVersion,
-		synced:  []cache.InformerSynced{inf.Informer().HasSynced},
+		synced:  []cache.InformerSynced{inf.HasSynced},
 		descs:   append(cvConds.list(), cvInfoDesc, upgradeInProgressDesc, upgradeStartDesc, upgradeCompletionDesc),
-		collect: collectClusterVersions(inf.Lister(), conds),
+		collect: collectClusterVersions(inf.Lister, conds),
 	}
 }
 
-func collectClusterVersions(lister configlisters.ClusterVersionLister, conds *Conditions) func(ch chan<- prometheus.Metric) {
+func collectClusterVersions(lister listers.ResourceIndexer[*configv1.ClusterVersion], conds *Conditions) func(ch chan<- prometheus.Metric) {
 	return func(ch chan<- prometheus.Metric) {
 		cvs, _ := lister.List(labels.Everything())
 		for _, cv := range sortByName(cvs) {

@@ -19,24 +19,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	configclient "github.com/openshift/client-go/config/clientset/versioned"
-	configinformers "github.com/openshift/client-go/config/informers/externalversions"
-	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
-	mcfginformers "github.com/openshift/client-go/machineconfiguration/informers/externalversions"
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/zerodown/zerodown/internal/kube"
 )
 
 // Options configures a Set.
 type Options struct {
-	Kube          kubernetes.Interface
-	Config        configclient.Interface // may be nil: no ClusterOperator/ClusterVersion collectors
-	MachineConfig mcfgclient.Interface   // may be nil: no MachineConfigPool collector
+	Client *kube.Client
 	// Intervals gets an interval for every condition change (may be nil).
 	Intervals IntervalWriter
 	Logger    *slog.Logger
@@ -45,9 +38,9 @@ type Options struct {
 	Workloads WorkloadSelector
 	// Resync is the informers' resync period (0: none).
 	Resync time.Duration
-	// Discovery asks which OpenShift APIs the cluster serves (nil:
-	// Kube.Discovery()); give it a short timeout (see kube.Discovery).
-	Discovery discovery.DiscoveryInterface
+	// APIs asks which OpenShift APIs the cluster serves (see
+	// kube.NewAPIs).
+	APIs kube.APIs
 }
 
 // WorkloadSelector chooses workloads by namespace and label.
@@ -93,7 +86,7 @@ type Set struct {
 	log   *slog.Logger
 	conds *Conditions
 	kinds []*kind
-	disco discovery.DiscoveryInterface
+	apis  kube.APIs
 	gates []*Gate
 
 	starters []func(stop <-chan struct{})
@@ -115,45 +108,47 @@ func New(o Options) (*Set, error) {
 	}
 	s := &Set{log: o.Logger, conds: NewConditions(o.Intervals, o.Logger)}
 
-	kubeF := informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, informers.WithTransform(Trim))
-	s.starters = append(s.starters, kubeF.Start)
-	s.kinds = append(s.kinds, newNodeCollector(kubeF, s.conds))
+	c, opts := o.Client, kube.InformerOptions{Resync: o.Resync, Transform: Trim}
+	nodes := kube.NewInformer(c.Nodes(), opts)
+	s.starters = append(s.starters, nodes.Start)
+	s.kinds = append(s.kinds, newNodeCollector(nodes, s.conds))
 
-	var wf []informers.SharedInformerFactory
-	tweak := informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = o.Workloads.LabelSelector })
-	if len(o.Workloads.Namespaces) == 0 {
-		wf = append(wf, informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, tweak, informers.WithTransform(Trim)))
+	wopts := opts
+	wopts.Tweak = func(lo *metav1.ListOptions) { lo.LabelSelector = o.Workloads.LabelSelector }
+	namespaces := Dedupe(o.Workloads.Namespaces)
+	if len(namespaces) == 0 {
+		namespaces = []string{""} // all
 	}
-	for _, ns := range Dedupe(o.Workloads.Namespaces) {
-		wf = append(wf, informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, tweak, informers.WithNamespace(ns), informers.WithTransform(Trim)))
+	var ws []workloadInformers
+	for _, ns := range namespaces {
+		w := workloadInformers{
+			deployments:  kube.NewInformer(c.Deployments(ns), wopts),
+			daemonSets:   kube.NewInformer(c.DaemonSets(ns), wopts),
+			statefulSets: kube.NewInformer(c.StatefulSets(ns), wopts),
+			pdbs:         kube.NewInformer(c.PodDisruptionBudgets(ns), wopts),
+		}
+		ws = append(ws, w)
+		s.starters = append(s.starters, w.deployments.Start, w.daemonSets.Start, w.statefulSets.Start, w.pdbs.Start)
 	}
-	for _, f := range wf {
-		s.starters = append(s.starters, f.Start)
-	}
-	s.kinds = append(s.kinds, newWorkloadCollector(wf, sel, s.conds), newPDBCollector(wf, sel))
+	s.kinds = append(s.kinds, newWorkloadCollector(ws, sel, s.conds), newPDBCollector(ws, sel))
 
-	s.disco = o.Discovery
-	if s.disco == nil {
-		s.disco = o.Kube.Discovery()
-	}
-	if o.Config != nil {
-		cf := configinformers.NewSharedInformerFactoryWithOptions(o.Config, o.Resync, configinformers.WithTransform(Trim))
-		co, cv := newClusterOperatorCollector(cf, s.conds), newClusterVersionCollector(cf, s.conds)
-		g := NewGate("config.openshift.io/v1", "clusteroperators", "clusterversions")
-		g.OnServed(cf.Start)
-		co.gate, cv.gate = g, g
-		s.gates = append(s.gates, g)
-		s.kinds = append(s.kinds, co, cv)
-	}
-	if o.MachineConfig != nil {
-		mf := mcfginformers.NewSharedInformerFactoryWithOptions(o.MachineConfig, o.Resync, mcfginformers.WithTransform(Trim))
-		mcp := newMachineConfigPoolCollector(mf, s.conds)
-		g := NewGate("machineconfiguration.openshift.io/v1", "machineconfigpools")
-		g.OnServed(mf.Start)
-		mcp.gate = g
-		s.gates = append(s.gates, g)
-		s.kinds = append(s.kinds, mcp)
-	}
+	s.apis = o.APIs
+	cos, cvs := kube.NewInformer(c.ClusterOperators(), opts), kube.NewInformer(c.ClusterVersions(), opts)
+	co, cv := newClusterOperatorCollector(cos, s.conds), newClusterVersionCollector(cvs, s.conds)
+	g := NewGate("config.openshift.io/v1", "clusteroperators", "clusterversions")
+	g.OnServed(cos.Start)
+	g.OnServed(cvs.Start)
+	co.gate, cv.gate = g, g
+	s.gates = append(s.gates, g)
+	s.kinds = append(s.kinds, co, cv)
+
+	pools := kube.NewInformer(c.MachineConfigPools(), opts)
+	mcp := newMachineConfigPoolCollector(pools, s.conds)
+	g = NewGate("machineconfiguration.openshift.io/v1", "machineconfigpools")
+	g.OnServed(pools.Start)
+	mcp.gate = g
+	s.gates = append(s.gates, g)
+	s.kinds = append(s.kinds, mcp)
 	return s, nil
 }
 
@@ -180,7 +175,7 @@ func (s *Set) Start(ctx context.Context) {
 		start(ctx.Done())
 	}
 	for _, g := range s.gates {
-		go g.Run(ctx, s.disco, s.log, func(st GateState) {
+		go g.Run(ctx, s.apis, s.log, func(st GateState) {
 			for _, k := range s.kinds {
 				switch {
 				case k.gate != g:

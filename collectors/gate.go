@@ -8,7 +8,8 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/discovery"
+
+	"github.com/zerodown/zerodown/internal/kube"
 )
 
 // GateState is what a Gate knows of its API.
@@ -76,7 +77,7 @@ func (g *Gate) OnServed(start func(stop <-chan struct{})) {
 
 // Run asks d until the API is served, or ctx ends, then runs the starters
 // with ctx. onChange (may be nil) hears every change of state.
-func (g *Gate) Run(ctx context.Context, d discovery.DiscoveryInterface, log *slog.Logger, onChange func(GateState)) {
+func (g *Gate) Run(ctx context.Context, d kube.APIs, log *slog.Logger, onChange func(GateState)) {
 	set := func(s GateState) {
 		if GateState(g.state.Swap(int32(s))) != s && onChange != nil {
 			onChange(s)
@@ -114,7 +115,7 @@ func (g *Gate) Run(ctx context.Context, d discovery.DiscoveryInterface, log *slo
 
 // ask reports whether every resource is served; err is set when the API
 // server gave no definite answer.
-func (g *Gate) ask(d discovery.DiscoveryInterface) (bool, error) {
+func (g *Gate) ask(d kube.APIs) (bool, error) {
 	list, err := d.ServerResourcesForGroupVersion(g.GroupVersion)
 	if apierrors.IsNotFound(err) {
 		return false, nil

@@ -2,11 +2,11 @@ package collectors
 
 import (
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
-	mcfginformers "github.com/openshift/client-go/machineconfiguration/informers/externalversions"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/intervals"
 )
 
@@ -37,13 +37,12 @@ func machineConfigPoolConditions(p *mcfgv1.MachineConfigPool) []Cond {
 	return pick(have, machineConfigPoolConds, missingUnknown)
 }
 
-func newMachineConfigPoolCollector(f mcfginformers.SharedInformerFactory, conds *Conditions) *kind {
-	inf := f.Machineconfiguration().V1().MachineConfigPools()
-	trackConditions(inf.Informer(), conds, "MachineConfigPool", machineConfigPoolConditions)
-	lister := inf.Lister()
+func newMachineConfigPoolCollector(inf *kube.Informer[*mcfgv1.MachineConfigPool], conds *Conditions) *kind {
+	trackConditions(inf, conds, "MachineConfigPool", machineConfigPoolConditions)
+	lister := inf.Lister
 	return &kind{
 		name:   CollectorMachineConfigPool,
-		synced: []cache.InformerSynced{inf.Informer().HasSynced},
+		synced: []cache.InformerSynced{inf.HasSynced},
 		descs:  append(mcpConds.list(), mcpMachinesDesc, mcpPausedDesc),
 		collect: func(ch chan<- prometheus.Metric) {
 			pools, _ := lister.List(labels.Everything())

@@ -7,10 +7,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/listers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/intervals"
 )
 
@@ -108,18 +108,17 @@ func boolStatus(b bool) Status {
 	return StatusFalse
 }
 
-func newNodeCollector(f informers.SharedInformerFactory, conds *Conditions) *kind {
-	inf := f.Core().V1().Nodes()
-	trackConditions(inf.Informer(), conds, "Node", nodeConditions)
+func newNodeCollector(inf *kube.Informer[*corev1.Node], conds *Conditions) *kind {
+	trackConditions(inf, conds, "Node", nodeConditions)
 	return &kind{
 		name:    CollectorNode,
-		synced:  []cache.InformerSynced{inf.Informer().HasSynced},
+		synced:  []cache.InformerSynced{inf.HasSynced},
 		descs:   append(nodeConds.list(), nodeUnschedulableDesc, nodeDrainingDesc),
-		collect: collectNodes(inf.Lister(), conds),
+		collect: collectNodes(inf.Lister, conds),
 	}
 }
 
-func collectNodes(lister corelisters.NodeLister, conds *Conditions) func(ch chan<- prometheus.Metric) {
+func collectNodes(lister listers.ResourceIndexer[*corev1.Node], conds *Conditions) func(ch chan<- prometheus.Metric) {
 	return func(ch chan<- prometheus.Metric) {
 		nodes, _ := lister.List(labels.Everything())
 		for _, n := range sortByName(nodes) {

@@ -6,12 +6,11 @@ import (
 	"time"
 
 	configv1 "github.com/openshift/api/config/v1"
-	configlisters "github.com/openshift/client-go/config/listers/config/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/listers"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -63,9 +62,9 @@ func TestOddObjects(t *testing.T) {
 		mcdDesiredDrain: "drain-rendered-worker-1", mcdLastAppliedDrain: "uncordon-rendered-worker-0"}},
 		Spec: corev1.NodeSpec{Unschedulable: true}}}
 
-	coLister := configlisters.NewClusterOperatorLister(indexer(t, cos...))
-	cvLister := configlisters.NewClusterVersionLister(indexer(t, cvs...))
-	nodeLister := corelisters.NewNodeLister(indexer(t, nodes...))
+	coLister := listers.New[*configv1.ClusterOperator](indexer(t, cos...), configv1.Resource("clusteroperators"))
+	cvLister := listers.New[*configv1.ClusterVersion](indexer(t, cvs...), configv1.Resource("clusterversions"))
+	nodeLister := listers.New[*corev1.Node](indexer(t, nodes...), corev1.Resource("nodes"))
 	c := collectFunc{collect: func(ch chan<- prometheus.Metric) {
 		collectClusterOperators(coLister, conds)(ch)
 		collectClusterVersions(cvLister, conds)(ch)

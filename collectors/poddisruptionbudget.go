@@ -3,7 +3,6 @@ package collectors
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 )
 
 var (
@@ -15,13 +14,12 @@ var (
 		[]string{"namespace", "name", "state"}, nil)
 )
 
-func newPDBCollector(fs []informers.SharedInformerFactory, sel labels.Selector) *kind {
+func newPDBCollector(ws []workloadInformers, sel labels.Selector) *kind {
 	k := &kind{name: CollectorPDB, descs: []*prometheus.Desc{pdbAllowedDesc, pdbPodsDesc}}
 	var collects []func(ch chan<- prometheus.Metric)
-	for _, f := range fs {
-		inf := f.Policy().V1().PodDisruptionBudgets()
-		k.synced = append(k.synced, inf.Informer().HasSynced)
-		lister := inf.Lister()
+	for _, w := range ws {
+		k.synced = append(k.synced, w.pdbs.HasSynced)
+		lister := w.pdbs.Lister
 		collects = append(collects, func(ch chan<- prometheus.Metric) {
 			pdbs, _ := lister.List(sel)
 			for _, p := range sortByName(pdbs) {

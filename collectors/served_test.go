@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 
+	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/internal/testwait"
 )
 
@@ -63,7 +63,7 @@ func TestGate(t *testing.T) {
 				_, _ = w.Write([]byte(body))
 			}))
 			defer srv.Close()
-			d, err := discovery.NewDiscoveryClientForConfig(&rest.Config{Host: srv.URL})
+			d, err := kube.NewAPIs(&rest.Config{Host: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +114,7 @@ func TestGateHungServer(t *testing.T) {
 			defer c.Close() // held open, never answered
 		}
 	}()
-	d, err := discovery.NewDiscoveryClientForConfig(&rest.Config{Host: "http://" + l.Addr().String(), Timeout: 20 * time.Millisecond})
+	d, err := kube.NewAPIs(&rest.Config{Host: "http://" + l.Addr().String(), Timeout: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,10 @@ package collectors
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 
+	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/intervals"
 )
 
@@ -49,17 +50,26 @@ func (r rollout) withRolloutComplete() rollout {
 	return r
 }
 
-func newWorkloadCollector(fs []informers.SharedInformerFactory, sel labels.Selector, conds *Conditions) *kind {
+// workloadInformers are the informers of the workloads of one namespace
+// (or of all).
+type workloadInformers struct {
+	deployments  *kube.Informer[*appsv1.Deployment]
+	daemonSets   *kube.Informer[*appsv1.DaemonSet]
+	statefulSets *kube.Informer[*appsv1.StatefulSet]
+	pdbs         *kube.Informer[*policyv1.PodDisruptionBudget]
+}
+
+func newWorkloadCollector(ws []workloadInformers, sel labels.Selector, conds *Conditions) *kind {
 	k := &kind{name: CollectorWorkload,
 		descs: append(workloadConds.list(), workloadReplicasDesc, workloadGenerationDesc)}
 	var listers []func() []rollout
-	for _, f := range fs {
-		dep, ds, sts := f.Apps().V1().Deployments(), f.Apps().V1().DaemonSets(), f.Apps().V1().StatefulSets()
-		trackConditions(dep.Informer(), conds, "Deployment", func(d *appsv1.Deployment) []Cond { return deploymentRollout(d).conds })
-		trackConditions(ds.Informer(), conds, "DaemonSet", func(d *appsv1.DaemonSet) []Cond { return daemonSetRollout(d).conds })
-		trackConditions(sts.Informer(), conds, "StatefulSet", func(s *appsv1.StatefulSet) []Cond { return statefulSetRollout(s).conds })
-		k.synced = append(k.synced, dep.Informer().HasSynced, ds.Informer().HasSynced, sts.Informer().HasSynced)
-		dl, dsl, stl := dep.Lister(), ds.Lister(), sts.Lister()
+	for _, w := range ws {
+		dep, ds, sts := w.deployments, w.daemonSets, w.statefulSets
+		trackConditions(dep, conds, "Deployment", func(d *appsv1.Deployment) []Cond { return deploymentRollout(d).conds })
+		trackConditions(ds, conds, "DaemonSet", func(d *appsv1.DaemonSet) []Cond { return daemonSetRollout(d).conds })
+		trackConditions(sts, conds, "StatefulSet", func(s *appsv1.StatefulSet) []Cond { return statefulSetRollout(s).conds })
+		k.synced = append(k.synced, dep.HasSynced, ds.HasSynced, sts.HasSynced)
+		dl, dsl, stl := dep.Lister, ds.Lister, sts.Lister
 		listers = append(listers, func() []rollout {
 			var out []rollout
 			ds1, _ := dl.List(sel)

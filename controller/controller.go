@@ -15,15 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	configclient "github.com/openshift/client-go/config/clientset/versioned"
-	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
-	routeclient "github.com/openshift/client-go/route/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/zerodown/zerodown/collectors"
 	"github.com/zerodown/zerodown/collectors/discovery"
@@ -159,17 +152,9 @@ func Run(ctx context.Context, o Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	kube, err := kubernetes.NewForConfig(o.REST)
+	kube, err := kubeutil.NewClient(o.REST)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
-	}
-	cfgc, err := configclient.NewForConfig(o.REST)
-	if err != nil {
-		return fmt.Errorf("openshift config client: %w", err)
-	}
-	mcc, err := mcfgclient.NewForConfig(o.REST)
-	if err != nil {
-		return fmt.Errorf("openshift machineconfiguration client: %w", err)
 	}
 
 	base, err := role.Start(o.OutDir, log)
@@ -182,13 +167,13 @@ func Run(ctx context.Context, o Options) error {
 	if iw != nil {
 		sink = iw
 	}
-	apis, err := kubeutil.Discovery(o.REST)
+	apis, err := kubeutil.NewAPIs(o.REST)
 	if err != nil {
 		return fmt.Errorf("discovery client: %w", err)
 	}
 	set, err := collectors.New(collectors.Options{
-		Kube: kube, Config: cfgc, MachineConfig: mcc, Intervals: sink,
-		Logger: log, Workloads: o.Workloads, Resync: o.Resync, Discovery: apis,
+		Client: kube, Intervals: sink,
+		Logger: log, Workloads: o.Workloads, Resync: o.Resync, APIs: apis,
 	})
 	if err != nil {
 		return err
@@ -200,8 +185,8 @@ func Run(ctx context.Context, o Options) error {
 	)
 	if o.Discovery != nil {
 		do := *o.Discovery
-		do.Logger, do.Discovery = log, apis
-		if disco, err = discovery.ForConfig(o.REST, kube, do); err != nil {
+		do.Logger, do.Client, do.Routes, do.APIs = log, kube, true, apis
+		if disco, err = discovery.New(do); err != nil {
 			return err
 		}
 	}
@@ -211,13 +196,9 @@ func Run(ctx context.Context, o Options) error {
 	reg.MustRegister(set, leaderGauge{leading})
 	handlers := map[string]http.Handler{}
 	if r := o.Rollback; r != nil {
-		routes, err := routeclient.NewForConfig(o.REST)
-		if err != nil {
-			return fmt.Errorf("openshift route client: %w", err)
-		}
 		eo := rollback.Options{
 			Policy: r.Policy, Leader: leading.Load, Disabled: r.Disabled, Logger: log.With("component", "rollback"), Samples: r.Samples,
-			Cluster: &rollback.Kube{Client: kube, MachineConfig: mcc, Route: routes, Config: cfgc, Namespace: o.Election.Namespace, Name: r.Record, Component: "zerodown-controller"},
+			Cluster: &rollback.Kube{Client: kube, Namespace: o.Election.Namespace, Name: r.Record, Component: "zerodown-controller"},
 		}
 		if iw != nil {
 			eo.Intervals = rollbackIntervals{iw}
@@ -293,7 +274,7 @@ func Run(ctx context.Context, o Options) error {
 // elect takes part in leader election until ctx ends. Losing the Lease
 // (the API server went away for longer than the renew deadline) is not
 // fatal: the replica stops leading and runs for it again.
-func elect(ctx context.Context, kube kubernetes.Interface, e Election, leading *atomic.Bool, log *slog.Logger) error {
+func elect(ctx context.Context, kube *kubeutil.Client, e Election, leading *atomic.Bool, log *slog.Logger) error {
 	id := e.Identity
 	if id == "" {
 		h, err := os.Hostname()
@@ -302,41 +283,23 @@ func elect(ctx context.Context, kube kubernetes.Interface, e Election, leading *
 		}
 		id = h
 	}
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Namespace: e.Namespace, Name: e.Name},
-		Client:     kube.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
-	}
-	cfg := leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		LeaseDuration:   e.LeaseDuration,
-		RenewDeadline:   e.RenewDeadline,
-		RetryPeriod:     e.RetryPeriod,
-		ReleaseOnCancel: true,
-		Name:            "zerodown-controller",
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(context.Context) {
-				leading.Store(true)
-				log.Info("leading", "lease", e.Namespace+"/"+e.Name, "identity", id)
-			},
-			OnStoppedLeading: func() {
-				leading.Store(false)
-				log.Info("not leading", "lease", e.Namespace+"/"+e.Name, "identity", id)
-			},
-			OnNewLeader: func(leader string) {
-				if leader != id {
-					log.Info("leader elected", "leader", leader)
-				}
-			},
+	le := &kubeutil.Election{
+		Leases: kube.Leases(e.Namespace), Name: e.Name, Identity: id,
+		LeaseDuration: e.LeaseDuration, RenewDeadline: e.RenewDeadline, RetryPeriod: e.RetryPeriod,
+		OnStartedLeading: func() {
+			leading.Store(true)
+			log.Info("leading", "lease", e.Namespace+"/"+e.Name, "identity", id)
 		},
+		OnStoppedLeading: func() {
+			leading.Store(false)
+			log.Info("not leading", "lease", e.Namespace+"/"+e.Name, "identity", id)
+		},
+		OnNewLeader: func(leader string) { log.Info("leader elected", "leader", leader) },
 	}
-	le, err := leaderelection.NewLeaderElector(cfg)
-	if err != nil {
-		return fmt.Errorf("leader election: %w", err)
+	if err := le.Validate(); err != nil {
+		return err
 	}
-	for ctx.Err() == nil {
-		le.Run(ctx)
-	}
+	le.Run(ctx)
 	return nil
 }
 
@@ -345,12 +308,11 @@ func elect(ctx context.Context, kube kubernetes.Interface, e Election, leading *
 // contract that "zerodown rules check" holds rules against.
 func Describe(ch chan<- *prometheus.Desc) error {
 	cfg := &rest.Config{Host: "https://127.0.0.1:1"} // never contacted
-	kube, err := kubernetes.NewForConfig(cfg)
+	kube, err := kubeutil.NewClient(cfg)
 	if err != nil {
 		return err
 	}
-	set, err := collectors.New(collectors.Options{Kube: kube,
-		Config: configclient.NewForConfigOrDie(cfg), MachineConfig: mcfgclient.NewForConfigOrDie(cfg)})
+	set, err := collectors.New(collectors.Options{Client: kube})
 	if err != nil {
 		return err
 	}

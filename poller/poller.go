@@ -23,8 +23,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -185,23 +183,23 @@ func Run(ctx context.Context, o Options) error {
 	st := &state{node: o.NodeName}
 
 	var (
-		kube    kubernetes.Interface
+		kube    *kubeutil.Client
 		disco   *discovery.Discovery
 		builtin *discovery.Builtin
 	)
 	if o.REST != nil {
 		var err error
-		if kube, err = kubernetes.NewForConfig(o.REST); err != nil {
+		if kube, err = kubeutil.NewClient(o.REST); err != nil {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
-		apis, err := kubeutil.Discovery(o.REST)
+		apis, err := kubeutil.NewAPIs(o.REST)
 		if err != nil {
 			return fmt.Errorf("discovery client: %w", err)
 		}
 		if o.Discover {
 			do := o.Discovery
-			do.Logger, do.Discovery = log, apis
-			if disco, err = discovery.ForConfig(o.REST, kube, do); err != nil {
+			do.Logger, do.Client, do.Routes, do.APIs = log, kube, true, apis
+			if disco, err = discovery.New(do); err != nil {
 				return err
 			}
 		}
@@ -230,7 +228,7 @@ func Run(ctx context.Context, o Options) error {
 		if o.NodeName == "" {
 			return errors.New("the network matrix needs this poller's node (--node-name)")
 		}
-		mesh = peers.New(peers.Options{Kube: kube, Namespace: o.Network.Namespace, PeersService: o.Network.PeersService,
+		mesh = peers.New(peers.Options{Client: kube, Namespace: o.Network.Namespace, PeersService: o.Network.PeersService,
 			PortName: o.Network.PortName, Service: o.Network.Service, Self: o.NodeName, Logger: log})
 	}
 
@@ -630,11 +628,10 @@ func (s *targetSet) applyLocked() bool {
 
 // watchNode follows this poller's Node and tells the engine when it is
 // impaired. It returns whether the Node's cache has synced.
-func watchNode(ctx context.Context, kube kubernetes.Interface, node string, e *probes.Engine, st *state, log *slog.Logger) func() bool {
-	f := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+func watchNode(ctx context.Context, kube *kubeutil.Client, node string, e *probes.Engine, st *state, log *slog.Logger) func() bool {
+	inf := kubeutil.NewInformer(kube.Nodes(), kubeutil.InformerOptions{Tweak: func(lo *metav1.ListOptions) {
 		lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", node).String()
-	}))
-	inf := f.Core().V1().Nodes().Informer()
+	}})
 	update := func(obj any) {
 		n, ok := obj.(*corev1.Node)
 		if !ok || n.Name != node {
@@ -658,7 +655,7 @@ func watchNode(ctx context.Context, kube kubernetes.Interface, node string, e *p
 		AddFunc:    update,
 		UpdateFunc: func(_, obj any) { update(obj) },
 	})
-	f.Start(ctx.Done())
+	inf.Start(ctx.Done())
 	return inf.HasSynced
 }
 

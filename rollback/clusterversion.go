@@ -78,10 +78,7 @@ func describe(u *configv1.Update) string {
 
 // AbortClusterVersion implements Cluster (see abortPlan).
 func (k *Kube) AbortClusterVersion(ctx context.Context, dry bool) (string, error) {
-	if k.Config == nil {
-		return "", errors.New("no ClusterVersion API in this cluster")
-	}
-	cvs := k.Config.ConfigV1().ClusterVersions()
+	cvs := k.Client.ClusterVersions()
 	cv, err := cvs.Get(ctx, "version", metav1.GetOptions{})
 	if err != nil {
 		return "", err

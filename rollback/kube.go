@@ -5,24 +5,21 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	routev1 "github.com/openshift/api/route/v1"
-	configclient "github.com/openshift/client-go/config/clientset/versioned"
-	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
-	routeclient "github.com/openshift/client-go/route/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/zerodown/zerodown/internal/kube"
 )
 
 // Kube is the Cluster of a real cluster. Its record is one ConfigMap:
@@ -30,15 +27,10 @@ import (
 // day), "target.<target>" keys when a target was last acted on (its
 // cooldown), and "disabled: true" is the kill switch.
 type Kube struct {
-	Client kubernetes.Interface
-	// MachineConfig may be nil (no MachineConfigPool API): mcp-pause
-	// then fails and says so.
-	MachineConfig mcfgclient.Interface
-	// Route may be nil (no Route API): route-switch then fails.
-	Route routeclient.Interface
-	// Config may be nil (no ClusterVersion API): clusterversion-abort
-	// then fails.
-	Config configclient.Interface
+	// Client reaches the cluster. In a cluster without OpenShift's APIs,
+	// route-switch, mcp-pause and clusterversion-abort fail with the API
+	// server's answer (the resource is not found).
+	Client *kube.Client
 	// Namespace and Name of the record ConfigMap.
 	Namespace, Name string
 	// Component names zerodown in Events.
@@ -100,7 +92,7 @@ func (k *Kube) Release(ctx context.Context, alert, target string) error {
 
 // Disabled implements Cluster.
 func (k *Kube) Disabled(ctx context.Context) (bool, error) {
-	cm, err := k.Client.CoreV1().ConfigMaps(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{})
+	cm, err := k.Client.ConfigMaps(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
@@ -114,7 +106,7 @@ func (k *Kube) Disabled(ctx context.Context) (bool, error) {
 // missing) and writes it when change says so, retrying conflicts.
 func (k *Kube) update(ctx context.Context, change func(map[string]string) bool) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cms := k.Client.CoreV1().ConfigMaps(k.Namespace)
+		cms := k.Client.ConfigMaps(k.Namespace)
 		cm, err := cms.Get(ctx, k.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: k.Name, Namespace: k.Namespace,
@@ -157,7 +149,7 @@ func dryRunOpts(dry bool) []string {
 // Deployment is refused, one already at that template left alone. A dry
 // run is the API server's (validated and authorized, not stored).
 func (k *Kube) UndoDeployment(ctx context.Context, d DeploymentUndo, dry bool) (string, error) {
-	deps := k.Client.AppsV1().Deployments(d.Namespace)
+	deps := k.Client.Deployments(d.Namespace)
 	dep, err := deps.Get(ctx, d.Name, metav1.GetOptions{})
 	if err != nil {
 		return "", err
@@ -243,7 +235,7 @@ func (k *Kube) replicaSets(ctx context.Context, dep *appsv1.Deployment) ([]*apps
 	if err != nil {
 		return nil, err
 	}
-	list, err := k.Client.AppsV1().ReplicaSets(dep.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	list, err := k.Client.ReplicaSets(dep.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return nil, err
 	}
@@ -265,10 +257,7 @@ const ReplacedBackendsAnnotation = "zerodown.io/replaced-backends"
 // weight 100, alternateBackends go, and what they were is kept in the
 // annotation. A Route already sending everything to r.To is left alone.
 func (k *Kube) SwitchRoute(ctx context.Context, r RouteSwitch, dry bool) (string, error) {
-	if k.Route == nil {
-		return "", errors.New("no Route API in this cluster")
-	}
-	routes := k.Route.RouteV1().Routes(r.Namespace)
+	routes := k.Client.Routes(r.Namespace)
 	rt, err := routes.Get(ctx, r.Name, metav1.GetOptions{})
 	if err != nil {
 		return "", err
@@ -303,10 +292,7 @@ func (k *Kube) SwitchRoute(ctx context.Context, r RouteSwitch, dry bool) (string
 
 // PauseMCP implements Cluster.
 func (k *Kube) PauseMCP(ctx context.Context, name string, dry bool) (string, error) {
-	if k.MachineConfig == nil {
-		return "", errors.New("no MachineConfigPool API in this cluster")
-	}
-	pools := k.MachineConfig.MachineconfigurationV1().MachineConfigPools()
+	pools := k.Client.MachineConfigPools()
 	p, err := pools.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return "", err
@@ -345,7 +331,7 @@ func (k *Kube) Record(ctx context.Context, a Action, reason, message string) {
 	if strings.HasSuffix(reason, "DryRun") {
 		typ = corev1.EventTypeNormal
 	}
-	_, _ = k.Client.CoreV1().Events(ns).Create(ctx, &corev1.Event{
+	_, _ = k.Client.Events(ns).Create(ctx, &corev1.Event{
 		ObjectMeta:     metav1.ObjectMeta{GenerateName: strings.ToLower(ref.Name) + ".zerodown-", Namespace: ns},
 		InvolvedObject: ref, Reason: reason, Message: message, Type: typ,
 		Source: corev1.EventSource{Component: k.Component}, FirstTimestamp: now, LastTimestamp: now, Count: 1,

@@ -10,8 +10,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/report/collect"
 )
@@ -24,7 +22,7 @@ func collectFromCluster(src clusterSource, log *slog.Logger) ([]string, []string
 	if err != nil {
 		return nil, nil, err
 	}
-	cs, err := kubernetes.NewForConfig(rc)
+	cs, err := kube.NewClient(rc)
 	if err != nil {
 		return nil, nil, err
 	}

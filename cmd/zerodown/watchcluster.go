@@ -11,11 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	configclient "github.com/openshift/client-go/config/clientset/versioned"
-	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/zerodown/zerodown/collectors"
@@ -63,19 +60,11 @@ func newWatchCluster(kubeconfig, _ string, disabled []string, log *slog.Logger) 
 }
 
 func (w *watchCluster) Start(ctx context.Context, iw *intervals.Writer, reg prometheus.Registerer) error {
-	kc, err := kubernetes.NewForConfig(w.rc)
+	kc, err := kube.NewClient(w.rc)
 	if err != nil {
 		return err
 	}
-	cfgc, err := configclient.NewForConfig(w.rc)
-	if err != nil {
-		return err
-	}
-	mcc, err := mcfgclient.NewForConfig(w.rc)
-	if err != nil {
-		return err
-	}
-	apis, err := kube.Discovery(w.rc)
+	apis, err := kube.NewAPIs(w.rc)
 	if err != nil {
 		return err
 	}
@@ -83,7 +72,7 @@ func (w *watchCluster) Start(ctx context.Context, iw *intervals.Writer, reg prom
 	if iw != nil {
 		sink = iw
 	}
-	if w.set, err = collectors.New(collectors.Options{Kube: kc, Config: cfgc, MachineConfig: mcc, Intervals: sink, Logger: w.log, Discovery: apis}); err != nil {
+	if w.set, err = collectors.New(collectors.Options{Client: kc, Intervals: sink, Logger: w.log, APIs: apis}); err != nil {
 		return err
 	}
 	reg.MustRegister(w.set)
@@ -95,7 +84,7 @@ func (w *watchCluster) Start(ctx context.Context, iw *intervals.Writer, reg prom
 		return err
 	}
 	go w.builtin.Run(ctx, 30*time.Second, func() bool { w.changed(); return true })
-	if w.disco, err = discovery.ForConfig(w.rc, kc, discovery.Options{Outside: true, Discovery: apis, Logger: w.log}); err != nil {
+	if w.disco, err = discovery.New(discovery.Options{Client: kc, Routes: true, Outside: true, APIs: apis, Logger: w.log}); err != nil {
 		return err
 	}
 	w.disco.Start(ctx)

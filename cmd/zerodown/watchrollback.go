@@ -8,11 +8,7 @@ import (
 	"log/slog"
 	"strings"
 
-	configclient "github.com/openshift/client-go/config/clientset/versioned"
-	mcfgclient "github.com/openshift/client-go/machineconfiguration/clientset/versioned"
-	routeclient "github.com/openshift/client-go/route/clientset/versioned"
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/rollback"
@@ -36,25 +32,13 @@ func watchRollback(policyFile, kubeconfig, record string, disabled bool, log *sl
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	kc, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	mc, err := mcfgclient.NewForConfig(rc)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	routes, err := routeclient.NewForConfig(rc)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cfgc, err := configclient.NewForConfig(rc)
+	kc, err := kube.NewClient(rc)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	rlog := log.With("component", "rollback")
 	ex := rollback.NewExecutor(rollback.Options{Policy: p, Disabled: disabled, Logger: rlog,
-		Cluster: &rollback.Kube{Client: kc, MachineConfig: mc, Route: routes, Config: cfgc, Namespace: ns, Name: name, Component: "zerodown-watch"}})
+		Cluster: &rollback.Kube{Client: kc, Namespace: ns, Name: name, Component: "zerodown-watch"}})
 	rlog.Info("rollback on the evaluator's alerts", "rules", len(p.Rules), "record", record, "disabled", disabled)
 	hook := func(m notify.Message) { ex.Submit(context.Background(), &m) }
 	return hook, ex, ex.Close, nil

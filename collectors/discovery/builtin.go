@@ -15,15 +15,12 @@ import (
 	"sync"
 	"time"
 
-	configclient "github.com/openshift/client-go/config/clientset/versioned"
-	routeclient "github.com/openshift/client-go/route/clientset/versioned"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sdiscovery "k8s.io/client-go/discovery"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/kube"
 )
 
 // The built-in backends: what OpenShift's upgrade tests measure, found in
@@ -105,10 +102,8 @@ type BuiltinItem struct {
 // Builtin finds the built-in backends the cluster has.
 type Builtin struct {
 	o      BuiltinOptions
-	kube   kubernetes.Interface
-	route  routeclient.Interface
-	cfg    configclient.Interface
-	apis   k8sdiscovery.DiscoveryInterface
+	kube   *kube.Client
+	apis   kube.APIs
 	creds  kubeCredentials
 	credOK string // why the API backends cannot authenticate ("" when they can)
 
@@ -118,18 +113,12 @@ type Builtin struct {
 }
 
 // NewBuiltin prepares the built-in backends; Refresh finds them.
-func NewBuiltin(o BuiltinOptions, kube kubernetes.Interface, apis k8sdiscovery.DiscoveryInterface) (*Builtin, error) {
+func NewBuiltin(o BuiltinOptions, kc *kube.Client, apis kube.APIs) (*Builtin, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Builtin{o: o, kube: kube, apis: apis}
+	b := &Builtin{o: o, kube: kc, apis: apis}
 	var err error
-	if b.route, err = routeclient.NewForConfig(o.REST); err != nil {
-		return nil, err
-	}
-	if b.cfg, err = configclient.NewForConfig(o.REST); err != nil {
-		return nil, err
-	}
 	if !o.InventoryOnly {
 		if b.creds, err = credentialsOf(o.REST, o.CredentialsDir); err != nil {
 			b.credOK = err.Error()
@@ -253,7 +242,7 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 	// Infrastructure's URLs on OpenShift.
 	external, internal := b.o.REST.Host, ""
 	rctx, cancel := call()
-	infra, err := b.cfg.ConfigV1().Infrastructures().Get(rctx, "cluster", metav1.GetOptions{})
+	infra, err := b.kube.Infrastructures().Get(rctx, "cluster", metav1.GetOptions{})
 	cancel()
 	switch {
 	case err == nil:
@@ -305,7 +294,7 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 	} {
 		obj := "route/" + x.ns + "/" + x.route
 		rctx, cancel := call()
-		r, err := b.route.RouteV1().Routes(x.ns).Get(rctx, x.route, metav1.GetOptions{})
+		r, err := b.kube.Routes(x.ns).Get(rctx, x.route, metav1.GetOptions{})
 		cancel()
 		if err != nil {
 			if !apierrors.IsNotFound(err) && kept(x.name) {
@@ -328,7 +317,7 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 	const regNS, regName = "openshift-image-registry", "image-registry"
 	obj := "service/" + regNS + "/" + regName
 	rctx, cancel = call()
-	s, err := b.kube.CoreV1().Services(regNS).Get(rctx, regName, metav1.GetOptions{})
+	s, err := b.kube.Services(regNS).Get(rctx, regName, metav1.GetOptions{})
 	cancel()
 	if b.o.RoutesByHost {
 		off(ImageRegistry, obj, "outside the cluster: a cluster IP is not reachable")

@@ -26,23 +26,16 @@ import (
 	"time"
 
 	routev1 "github.com/openshift/api/route/v1"
-	routeclient "github.com/openshift/client-go/route/clientset/versioned"
-	routeinformers "github.com/openshift/client-go/route/informers/externalversions"
-	routelisters "github.com/openshift/client-go/route/listers/route/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	k8sdiscovery "k8s.io/client-go/discovery"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
-	"k8s.io/client-go/rest"
+	"k8s.io/client-go/listers"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/zerodown/zerodown/collectors"
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/kube"
 )
 
 // Annotations read on Routes and Services.
@@ -105,8 +98,10 @@ func (d *Discovery) held(t config.Target, ann map[string]string, obj string) con
 
 // Options configures discovery.
 type Options struct {
-	Kube  kubernetes.Interface
-	Route routeclient.Interface // nil: no Routes
+	Client *kube.Client
+	// Routes are watched too (on OpenShift, or wherever the API serves
+	// route.openshift.io/v1).
+	Routes bool
 	// Annotation chooses objects (default DefaultAnnotation).
 	Annotation string
 	// Selector, if set, chooses objects by label too.
@@ -130,9 +125,8 @@ type Options struct {
 	Outside bool
 	Resync  time.Duration
 	Logger  *slog.Logger
-	// Discovery asks whether Routes are served (nil: Kube.Discovery());
-	// give it a short timeout (see kube.Discovery).
-	Discovery k8sdiscovery.DiscoveryInterface
+	// APIs asks whether Routes are served (see kube.NewAPIs).
+	APIs kube.APIs
 }
 
 // Discovery watches Routes, Services and EndpointSlices.
@@ -143,10 +137,10 @@ type Discovery struct {
 	starters []func(<-chan struct{})
 	synced   []cache.InformerSynced // Services and EndpointSlices
 	rsynced  []cache.InformerSynced // Routes
-	routes   []routelisters.RouteLister
+	routes   []listers.ResourceIndexer[*routev1.Route]
 	rgate    *collectors.Gate // Routes served? (nil: no Routes)
-	services []corelisters.ServiceLister
-	slices   []discoverylisters.EndpointSliceLister
+	services []listers.ResourceIndexer[*corev1.Service]
+	slices   []listers.ResourceIndexer[*discoveryv1.EndpointSlice]
 	changes  chan struct{}
 
 	mu      sync.Mutex
@@ -178,7 +172,7 @@ func New(o Options) (*Discovery, error) {
 	if len(namespaces) == 0 {
 		namespaces = []string{""}
 	}
-	if o.Route != nil {
+	if o.Routes {
 		d.rgate = collectors.NewGate("route.openshift.io/v1", "routes")
 	}
 	notify := cache.ResourceEventHandlerFuncs{
@@ -187,40 +181,28 @@ func New(o Options) (*Discovery, error) {
 		DeleteFunc: func(any) { d.changed() },
 	}
 	for _, ns := range namespaces {
-		f := informers.NewSharedInformerFactoryWithOptions(o.Kube, o.Resync, informers.WithNamespace(ns), informers.WithTransform(slim))
-		svc, eps := f.Core().V1().Services(), f.Discovery().V1().EndpointSlices()
-		for _, inf := range []cache.SharedIndexInformer{svc.Informer(), eps.Informer()} {
+		opts := kube.InformerOptions{Resync: o.Resync, Transform: slim}
+		svc, eps := kube.NewInformer(o.Client.Services(ns), opts), kube.NewInformer(o.Client.EndpointSlices(ns), opts)
+		for _, inf := range []cache.SharedIndexInformer{svc, eps} {
 			if _, err := inf.AddEventHandler(notify); err != nil {
 				return nil, err
 			}
 			d.synced = append(d.synced, inf.HasSynced)
 		}
-		d.services = append(d.services, svc.Lister())
-		d.slices = append(d.slices, eps.Lister())
-		d.starters = append(d.starters, f.Start)
+		d.services = append(d.services, svc.Lister)
+		d.slices = append(d.slices, eps.Lister)
+		d.starters = append(d.starters, svc.Start, eps.Start)
 		if d.rgate != nil {
-			rf := routeinformers.NewSharedInformerFactoryWithOptions(o.Route, o.Resync, routeinformers.WithNamespace(ns), routeinformers.WithTransform(collectors.Trim))
-			ri := rf.Route().V1().Routes()
-			if _, err := ri.Informer().AddEventHandler(notify); err != nil {
+			ri := kube.NewInformer(o.Client.Routes(ns), kube.InformerOptions{Resync: o.Resync, Transform: collectors.Trim})
+			if _, err := ri.AddEventHandler(notify); err != nil {
 				return nil, err
 			}
-			d.rsynced = append(d.rsynced, ri.Informer().HasSynced)
-			d.routes = append(d.routes, ri.Lister())
-			d.rgate.OnServed(rf.Start)
+			d.rsynced = append(d.rsynced, ri.HasSynced)
+			d.routes = append(d.routes, ri.Lister)
+			d.rgate.OnServed(ri.Start)
 		}
 	}
 	return d, nil
-}
-
-// ForConfig is New with a Route client made from rc and kube as the
-// Kubernetes client.
-func ForConfig(rc *rest.Config, kube kubernetes.Interface, o Options) (*Discovery, error) {
-	route, err := routeclient.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("route client: %w", err)
-	}
-	o.Kube, o.Route = kube, route
-	return New(o)
 }
 
 func (d *Discovery) changed() {
@@ -237,11 +219,7 @@ func (d *Discovery) Start(ctx context.Context) {
 		s(ctx.Done())
 	}
 	if d.rgate != nil {
-		disco := d.o.Discovery
-		if disco == nil {
-			disco = d.o.Kube.Discovery()
-		}
-		go d.rgate.Run(ctx, disco, d.log, func(st collectors.GateState) {
+		go d.rgate.Run(ctx, d.o.APIs, d.log, func(st collectors.GateState) {
 			switch st {
 			case collectors.GateServed:
 				d.log.Info("route discovery switched on: the cluster serves route.openshift.io/v1")
@@ -342,7 +320,7 @@ func (d *Discovery) Expected(backend string) ([]string, bool) {
 	}
 	ns, name := parts[1], parts[2]
 	for i, l := range d.services {
-		s, err := l.Services(ns).Get(name)
+		s, err := listers.NewNamespaced(l, ns).Get(name)
 		if err != nil {
 			continue
 		}
@@ -504,7 +482,7 @@ func RouteTarget(r *routev1.Route, o Options, backend, path string, inventory bo
 }
 
 // serviceTargets probes a Service at its cluster IP and through DNS.
-func (d *Discovery) serviceTargets(s *corev1.Service, kinds string, slices discoverylisters.EndpointSliceLister) []config.Target {
+func (d *Discovery) serviceTargets(s *corev1.Service, kinds string, slices listers.ResourceIndexer[*discoveryv1.EndpointSlice]) []config.Target {
 	obj := "service/" + s.Namespace + "/" + s.Name
 	if d.o.Outside {
 		return d.outsideTargets(s, kinds)
@@ -687,9 +665,9 @@ func slim(obj any) (any, error) {
 
 // readyAddresses are the IPv4 addresses of the Service's ready endpoints
 // (an endpoint whose ready condition is unset counts as ready), sorted.
-func readyAddresses(s *corev1.Service, l discoverylisters.EndpointSliceLister) []string {
+func readyAddresses(s *corev1.Service, l listers.ResourceIndexer[*discoveryv1.EndpointSlice]) []string {
 	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: s.Name})
-	es, _ := l.EndpointSlices(s.Namespace).List(sel)
+	es, _ := listers.NewNamespaced(l, s.Namespace).List(sel)
 	seen := map[string]bool{}
 	var out []string
 	for _, e := range es {

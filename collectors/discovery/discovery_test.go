@@ -9,13 +9,11 @@ import (
 	"testing"
 
 	routev1 "github.com/openshift/api/route/v1"
-	routelisters "github.com/openshift/client-go/route/listers/route/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/listers"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/zerodown/zerodown/config"
@@ -76,9 +74,9 @@ func newTestDiscovery(t *testing.T, sel, caFile string, objs ...any) *Discovery 
 			RouterTLS: config.TLS{CAFile: caFile}, ClusterDNS: "127.0.0.53:53", ClusterDomain: "cluster.local"},
 		log:      slog.New(slog.DiscardHandler),
 		sel:      s,
-		services: []corelisters.ServiceLister{corelisters.NewServiceLister(indexer(t, svcs...))},
-		slices:   []discoverylisters.EndpointSliceLister{discoverylisters.NewEndpointSliceLister(indexer(t, slices...))},
-		routes:   []routelisters.RouteLister{routelisters.NewRouteLister(indexer(t, routes...))},
+		services: []listers.ResourceIndexer[*corev1.Service]{listers.New[*corev1.Service](indexer(t, svcs...), corev1.Resource("services"))},
+		slices:   []listers.ResourceIndexer[*discoveryv1.EndpointSlice]{listers.New[*discoveryv1.EndpointSlice](indexer(t, slices...), discoveryv1.Resource("endpointslices"))},
+		routes:   []listers.ResourceIndexer[*routev1.Route]{listers.New[*routev1.Route](indexer(t, routes...), routev1.Resource("routes"))},
 		skipped:  map[string]string{},
 	}
 }
@@ -237,7 +235,7 @@ func TestSlim(t *testing.T) {
 		t.Errorf("slimmed slice keeps more than it needs: %+v", s)
 	}
 	svc := svc("web", "dns", corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone})
-	got := readyAddresses(svc, discoverylisters.NewEndpointSliceLister(indexer(t, s)))
+	got := readyAddresses(svc, listers.New[*discoveryv1.EndpointSlice](indexer(t, s), discoveryv1.Resource("endpointslices")))
 	if want := []string{"10.1.0.1", "10.1.0.3"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ready addresses of the slimmed slice = %v, want %v", got, want)
 	}

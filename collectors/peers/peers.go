@@ -17,19 +17,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/listers"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/netmatrix"
 )
 
 // Options configures a Watcher.
 type Options struct {
-	Kube      kubernetes.Interface
+	Client    *kube.Client
 	Namespace string
 	// PeersService is the headless Service whose EndpointSlices list the
 	// pollers.
@@ -47,15 +45,13 @@ type Options struct {
 
 // Watcher follows the pollers' EndpointSlices, the Nodes and the Service.
 type Watcher struct {
-	o       Options
-	factory informers.SharedInformerFactory
-	nodesF  informers.SharedInformerFactory
-	svcF    informers.SharedInformerFactory
-	slices  discoverylisters.EndpointSliceLister
-	nodes   corelisters.NodeLister
-	svcs    corelisters.ServiceLister
-	synced  []cache.InformerSynced
-	changes chan struct{}
+	o        Options
+	starters []func(stop <-chan struct{})
+	slices   listers.ResourceIndexer[*discoveryv1.EndpointSlice]
+	nodes    listers.ResourceIndexer[*corev1.Node]
+	svcs     listers.ResourceIndexer[*corev1.Service] // in Namespace
+	synced   []cache.InformerSynced
+	changes  chan struct{}
 }
 
 // New sets up the informers; Start starts them.
@@ -72,22 +68,21 @@ func New(o Options) *Watcher {
 		UpdateFunc: func(any, any) { w.notify() },
 		DeleteFunc: func(any) { w.notify() },
 	}
-	w.factory = informers.NewSharedInformerFactoryWithOptions(o.Kube, 0, informers.WithNamespace(o.Namespace),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+	si := kube.NewInformer(o.Client.EndpointSlices(o.Namespace), kube.InformerOptions{Transform: collectors.Trim,
+		Tweak: func(lo *metav1.ListOptions) {
 			lo.LabelSelector = labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: o.PeersService}).String()
-		}), informers.WithTransform(collectors.Trim))
-	si := w.factory.Discovery().V1().EndpointSlices()
-	_, _ = si.Informer().AddEventHandler(notify)
-	w.slices = si.Lister()
-	w.synced = append(w.synced, si.Informer().HasSynced)
+		}})
+	_, _ = si.AddEventHandler(notify)
+	w.slices = si.Lister
+	w.synced = append(w.synced, si.HasSynced)
+	w.starters = append(w.starters, si.Start)
 
 	// Nodes, slimmed to what ReadNodeState reads: a big cluster's Node
 	// objects are mostly images and volumes.
-	w.nodesF = informers.NewSharedInformerFactoryWithOptions(o.Kube, 0, informers.WithTransform(slimNode))
-	ni := w.nodesF.Core().V1().Nodes()
+	ni := kube.NewInformer(o.Client.Nodes(), kube.InformerOptions{Transform: slimNode})
 	// A Node's status changes often (heartbeats, images): only whether it
 	// can be probed counts here.
-	_, _ = ni.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, _ = ni.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { w.notify() },
 		UpdateFunc: func(old, cur any) {
 			o, ok1 := old.(*corev1.Node)
@@ -98,18 +93,19 @@ func New(o Options) *Watcher {
 		},
 		DeleteFunc: func(any) { w.notify() },
 	})
-	w.nodes = ni.Lister()
-	w.synced = append(w.synced, ni.Informer().HasSynced)
+	w.nodes = ni.Lister
+	w.synced = append(w.synced, ni.HasSynced)
+	w.starters = append(w.starters, ni.Start)
 
 	if o.Service != "" {
-		w.svcF = informers.NewSharedInformerFactoryWithOptions(o.Kube, 0, informers.WithNamespace(o.Namespace),
-			informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+		vi := kube.NewInformer(o.Client.Services(o.Namespace), kube.InformerOptions{Transform: collectors.Trim,
+			Tweak: func(lo *metav1.ListOptions) {
 				lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.Service).String()
-			}), informers.WithTransform(collectors.Trim))
-		vi := w.svcF.Core().V1().Services()
-		_, _ = vi.Informer().AddEventHandler(notify)
-		w.svcs = vi.Lister()
-		w.synced = append(w.synced, vi.Informer().HasSynced)
+			}})
+		_, _ = vi.AddEventHandler(notify)
+		w.svcs = vi.Lister
+		w.synced = append(w.synced, vi.HasSynced)
+		w.starters = append(w.starters, vi.Start)
 	}
 	return w
 }
@@ -136,10 +132,8 @@ func slimNode(obj any) (any, error) {
 
 // Start starts the informers.
 func (w *Watcher) Start(ctx context.Context) {
-	w.factory.Start(ctx.Done())
-	w.nodesF.Start(ctx.Done())
-	if w.svcF != nil {
-		w.svcF.Start(ctx.Done())
+	for _, start := range w.starters {
+		start(ctx.Done())
 	}
 }
 
@@ -244,8 +238,8 @@ func (w *Watcher) Current() Set {
 		s.Nodes = append(s.Nodes, node)
 	}
 	sort.Strings(s.Nodes)
-	if w.svcs != nil && s.Port != 0 {
-		if svc, err := w.svcs.Services(w.o.Namespace).Get(w.o.Service); err == nil && svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
+	if w.o.Service != "" && s.Port != 0 {
+		if svc, err := listers.NewNamespaced(w.svcs, w.o.Namespace).Get(w.o.Service); err == nil && svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone {
 			for _, p := range svc.Spec.Ports {
 				if p.Name == w.o.PortName {
 					s.Service = netJoin(svc.Spec.ClusterIP, int(p.Port))

@@ -7,8 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/listers"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -58,9 +57,9 @@ func TestCurrent(t *testing.T) {
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "zerodown", Name: "pollers"},
 		Spec: corev1.ServiceSpec{ClusterIP: "172.30.0.9", Ports: []corev1.ServicePort{{Name: "metrics", Port: 9949}}}}
 	w := &Watcher{o: Options{Namespace: "zerodown", PortName: "metrics", Service: "pollers", Self: "n1"},
-		slices: discoverylisters.NewEndpointSliceLister(indexer(t, slices...)),
-		nodes:  corelisters.NewNodeLister(indexer(t, nodes...)),
-		svcs:   corelisters.NewServiceLister(indexer(t, svc))}
+		slices: listers.New[*discoveryv1.EndpointSlice](indexer(t, slices...), discoveryv1.Resource("endpointslices")),
+		nodes:  listers.New[*corev1.Node](indexer(t, nodes...), corev1.Resource("nodes")),
+		svcs:   listers.New[*corev1.Service](indexer(t, svc), corev1.Resource("services"))}
 	for range 5 { // the same answer every time
 		got := w.Current()
 		if s := fmt.Sprint(got.Peers); s != "[{n2 10.128.0.2} {n3 10.128.0.3}]" {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -44,11 +43,3 @@ func RouteKlog(log *slog.Logger) {
 // (accepting connections, never answering) must not hold anything up for
 // client-go's 10 s TLS handshake and more; callers retry with backoff.
 const DiscoveryTimeout = 5 * time.Second
-
-// Discovery returns an API discovery client for rc whose requests give up
-// after DiscoveryTimeout.
-func Discovery(rc *rest.Config) (discovery.DiscoveryInterface, error) {
-	c := rest.CopyConfig(rc)
-	c.Timeout = DiscoveryTimeout
-	return discovery.NewDiscoveryClientForConfig(c)
-}

@@ -18,7 +18,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/zerodown/zerodown/internal/kube"
 )
 
 // Options say whose streams to fetch and where to put them.
@@ -55,12 +56,12 @@ type Fetched struct {
 // Collect fetches the stream of every running pod the selector matches.
 // A pod that cannot be fetched is a warning, not an error: the others
 // still make a report. It is an error when no pod could be fetched.
-func Collect(ctx context.Context, cs kubernetes.Interface, o Options) ([]Fetched, []string, error) {
+func Collect(ctx context.Context, cs *kube.Client, o Options) ([]Fetched, []string, error) {
 	o.Namespace = cmp.Or(o.Namespace, "zerodown")
 	o.Selector = cmp.Or(o.Selector, DefaultSelector)
 	o.Timeout = cmp.Or(o.Timeout, 2*time.Minute)
 	o.Scheme = cmp.Or(o.Scheme, "http")
-	pods, err := cs.CoreV1().Pods(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
+	pods, err := cs.Pods(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing pods in %s (%s): %w", o.Namespace, o.Selector, err)
 	}
@@ -113,14 +114,14 @@ func portOf(p *corev1.Pod) string {
 	return first
 }
 
-func fetch(ctx context.Context, cs kubernetes.Interface, o Options, p *corev1.Pod, port string) (Fetched, error) {
+func fetch(ctx context.Context, cs *kube.Client, o Options, p *corev1.Pod, port string) (Fetched, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	params := map[string]string{}
 	if o.Since != "" {
 		params["since"] = o.Since
 	}
-	rc, err := cs.CoreV1().Pods(o.Namespace).ProxyGet(o.Scheme, p.Name, port, "intervals", params).Stream(ctx)
+	rc, err := cs.PodProxyGet(ctx, o.Namespace, p.Name, o.Scheme, port, "intervals", params)
 	if err != nil {
 		return Fetched{}, fmt.Errorf("GET /intervals through the pod proxy: %w", err)
 	}
