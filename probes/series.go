@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -120,7 +121,7 @@ type series struct {
 	haveResult  bool
 	latencyEWMA time.Duration
 	served      map[string]uint64
-	recent      [recentN]time.Duration // latest request durations, for live quantiles
+	recent      [recentN]uint32 // latest request durations in µs (saturating), for live quantiles
 	nRecent     uint64
 	cert        *Cert
 	certChanges uint64
@@ -397,7 +398,7 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired, excused bool) (
 		return false, false, false // a late answer after the series was removed or stopped
 	}
 	s.requests[r.Reason]++
-	s.recent[s.nRecent%recentN] = r.Duration
+	s.recent[s.nRecent%recentN] = uint32(min(r.Duration.Microseconds(), math.MaxUint32))
 	s.nRecent++
 	s.haveResult = true
 	wasFailing := s.latestFail
@@ -582,9 +583,9 @@ func (s *series) status(now time.Time) Status {
 		}
 	}
 	if n := min(s.nRecent, recentN); n > 0 {
-		d := append([]time.Duration(nil), s.recent[:n]...)
+		d := append([]uint32(nil), s.recent[:n]...)
 		slices.Sort(d)
-		st.P99 = d[(len(d)*99-1)/100]
+		st.P99 = time.Duration(d[(len(d)*99-1)/100]) * time.Microsecond
 	}
 	if !s.retiredAt.IsZero() {
 		st.Up = true // nothing goes on any more
