@@ -17,7 +17,7 @@ build: ## build bin/zerodown
 build-cluster: ## build bin/zerodown-cluster: every role without the embedded rule evaluator (in a cluster Prometheus evaluates the rules), 10 MB smaller and lighter in memory
 	$(GO) build -tags noeval -trimpath -ldflags '$(LDFLAGS)' -o bin/zerodown-cluster ./cmd/zerodown
 
-build-lite: ## build bin/zerodown-lite: watch and demo only, without client-go (a third of the size, half the memory)
+build-lite: ## build bin/zerodown-lite: watch, demo and rules only, without client-go (27 MB against 42, about 10 MiB less resident)
 	$(GO) build -tags nokube -trimpath -ldflags '$(LDFLAGS)' -o bin/zerodown-lite ./cmd/zerodown
 
 image-binary: ## build bin/zerodown-static: the container image's binary (the cluster build, static: no cgo, pure-Go resolver) and check it links nothing
