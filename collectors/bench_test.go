@@ -9,7 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/listers"
+
+	"github.com/zerodown/zerodown/internal/kube/kubetest"
 )
 
 // BenchmarkCollect measures one scrape of a large cluster's state: 60
@@ -37,8 +38,8 @@ func BenchmarkCollect(b *testing.B) {
 		nodes = append(nodes, n)
 		conds.Observe(ObjectRef{Kind: "Node", Name: n.Name}, nodeConditions(n))
 	}
-	coL := listers.New[*configv1.ClusterOperator](indexerB(b, cos...), configv1.Resource("clusteroperators"))
-	nodeL := listers.New[*corev1.Node](indexerB(b, nodes...), corev1.Resource("nodes"))
+	coL := kubetest.Lister[*configv1.ClusterOperator](b, configv1.Resource("clusteroperators"), cos...)
+	nodeL := kubetest.Lister[*corev1.Node](b, corev1.Resource("nodes"), nodes...)
 	collect := func(ch chan<- prometheus.Metric) {
 		collectClusterOperators(coL, conds)(ch)
 		collectNodes(nodeL, conds)(ch)

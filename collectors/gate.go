@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/zerodown/zerodown/internal/kube"
+	"github.com/zerodown/zerodown/internal/sleep"
 )
 
 // GateState is what a Gate knows of its API.
@@ -95,7 +96,7 @@ func (g *Gate) Run(ctx context.Context, d kube.APIs, log *slog.Logger, onChange 
 		case err == nil:
 			set(GateNotServed) // onChange says so, once
 			failures, wait = 0, GateRetry
-			sleep(ctx, GateRecheck)
+			sleep.For(ctx, GateRecheck)
 			continue
 		}
 		failures++
@@ -108,7 +109,7 @@ func (g *Gate) Run(ctx context.Context, d kube.APIs, log *slog.Logger, onChange 
 		}
 		log.Warn("asking the API server whether it serves an API", "group_version", g.GroupVersion,
 			"attempt", failures, "retry_in", wait, "err", err)
-		sleep(ctx, wait)
+		sleep.For(ctx, wait)
 		wait = min(2*wait, GateMaxRetry)
 	}
 }
@@ -142,14 +143,5 @@ func (g *Gate) start(ctx context.Context) {
 	g.mu.Unlock()
 	for _, s := range starts {
 		s(ctx.Done())
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

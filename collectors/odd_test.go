@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/listers"
-	"k8s.io/client-go/tools/cache"
+
+	"github.com/zerodown/zerodown/internal/kube/kubetest"
 )
 
 // collectFunc adapts a kind's collect function for testutil.
@@ -26,19 +26,6 @@ func (c collectFunc) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 func (c collectFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
-
-func indexer(t *testing.T, objs ...any) cache.Indexer { return indexerB(t, objs...) }
-
-func indexerB(t testing.TB, objs ...any) cache.Indexer {
-	t.Helper()
-	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
-	for _, o := range objs {
-		if err := idx.Add(o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return idx
-}
 
 // Objects with missing or odd conditions give sensible metrics: a missing
 // condition is unknown (Upgradeable: true, as OpenShift reads it), an odd
@@ -62,9 +49,9 @@ func TestOddObjects(t *testing.T) {
 		mcdDesiredDrain: "drain-rendered-worker-1", mcdLastAppliedDrain: "uncordon-rendered-worker-0"}},
 		Spec: corev1.NodeSpec{Unschedulable: true}}}
 
-	coLister := listers.New[*configv1.ClusterOperator](indexer(t, cos...), configv1.Resource("clusteroperators"))
-	cvLister := listers.New[*configv1.ClusterVersion](indexer(t, cvs...), configv1.Resource("clusterversions"))
-	nodeLister := listers.New[*corev1.Node](indexer(t, nodes...), corev1.Resource("nodes"))
+	coLister := kubetest.Lister[*configv1.ClusterOperator](t, configv1.Resource("clusteroperators"), cos...)
+	cvLister := kubetest.Lister[*configv1.ClusterVersion](t, configv1.Resource("clusterversions"), cvs...)
+	nodeLister := kubetest.Lister[*corev1.Node](t, corev1.Resource("nodes"), nodes...)
 	c := collectFunc{collect: func(ch chan<- prometheus.Metric) {
 		collectClusterOperators(coLister, conds)(ch)
 		collectClusterVersions(cvLister, conds)(ch)

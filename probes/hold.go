@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/sleep"
 )
 
 // DropReason says how a held connection ended.
@@ -197,7 +198,7 @@ const holdRetryMin = 100 * time.Millisecond
 // failed attempt is retried with backoff.
 func (h *holder) hold(ctx context.Context, slot int) {
 	// Slots start spread over a check, so their checks do not come in bursts.
-	if !sleepCtx(ctx, time.Duration(int64(h.check)*int64(slot)/int64(h.n))) {
+	if !sleep.For(ctx, time.Duration(int64(h.check)*int64(slot)/int64(h.n))) {
 		return
 	}
 	retry := holdRetryMin
@@ -217,7 +218,7 @@ func (h *holder) hold(ctx context.Context, slot int) {
 		// 404): back off rather than reconnect in a tight loop, jittered so
 		// that the connections of many pollers do not come back at a
 		// recovering backend in step.
-		if !sleepCtx(ctx, retry/2+rand.N(retry/2+1)) {
+		if !sleep.For(ctx, retry/2+rand.N(retry/2+1)) {
 			return
 		}
 		retry = min(2*retry, h.check)
@@ -342,22 +343,6 @@ var (
 	errConnClose   = errors.New(`the server answered "Connection: close"`)
 	errNoAnswer    = errors.New("a check was not answered in time")
 )
-
-// sleepCtx sleeps d, or less when ctx ends; it reports whether ctx is
-// still alive.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 // signal is a wake-up that holds at most one pending notification.
 type signal chan struct{}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/internal/role"
+	"github.com/zerodown/zerodown/internal/sleep"
 	"github.com/zerodown/zerodown/probes"
 	"github.com/zerodown/zerodown/rules/eval"
 	"github.com/zerodown/zerodown/testtarget"
@@ -206,7 +207,7 @@ func childEngine(args []string) error {
 			}
 		}()
 	}
-	sleepCtx(ctx, *warmup)
+	sleep.For(ctx, *warmup)
 	p0, f0, s0, o0 := totals(e)
 	c0 := cpuNow()
 	lag0 := lagBuckets(reg)
@@ -218,7 +219,7 @@ func childEngine(args []string) error {
 		_ = pprof.StartCPUProfile(f)
 		defer f.Close()
 	}
-	sleepCtx(ctx, *duration)
+	sleep.For(ctx, *duration)
 	if *prof != "" {
 		pprof.StopCPUProfile()
 	}

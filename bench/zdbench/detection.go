@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zerodown/zerodown/demo"
+	"github.com/zerodown/zerodown/internal/sleep"
 	"github.com/zerodown/zerodown/testtarget"
 )
 
@@ -98,7 +99,7 @@ func runDetection(args []string) error {
 	if err := tt.Run(ctx, plan); err != nil {
 		return err
 	}
-	sleepCtx(ctx, time.Second)
+	sleep.For(ctx, time.Second)
 	cancel()
 	e.Stop()
 

@@ -15,6 +15,7 @@ import (
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/demo"
 	"github.com/zerodown/zerodown/internal/fidelity"
+	"github.com/zerodown/zerodown/internal/sleep"
 	"github.com/zerodown/zerodown/probes"
 	"github.com/zerodown/zerodown/testtarget"
 )
@@ -140,7 +141,7 @@ func runFidelity(args []string) error {
 	if err := tt.Run(ctx, plan); err != nil {
 		return err
 	}
-	sleepCtx(ctx, 1500*time.Millisecond)
+	sleep.For(ctx, 1500*time.Millisecond)
 	e.Stop()
 
 	var series []string

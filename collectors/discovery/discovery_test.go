@@ -14,21 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/listers"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/kube/kubetest"
 )
-
-func indexer(t *testing.T, objs ...any) cache.Indexer {
-	t.Helper()
-	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	for _, o := range objs {
-		if err := idx.Add(o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return idx
-}
 
 // describe renders a target compactly for comparison.
 func describe(t config.Target) string {
@@ -74,9 +63,9 @@ func newTestDiscovery(t *testing.T, sel, caFile string, objs ...any) *Discovery 
 			RouterTLS: config.TLS{CAFile: caFile}, ClusterDNS: "127.0.0.53:53", ClusterDomain: "cluster.local"},
 		log:      slog.New(slog.DiscardHandler),
 		sel:      s,
-		services: []listers.ResourceIndexer[*corev1.Service]{listers.New[*corev1.Service](indexer(t, svcs...), corev1.Resource("services"))},
-		slices:   []listers.ResourceIndexer[*discoveryv1.EndpointSlice]{listers.New[*discoveryv1.EndpointSlice](indexer(t, slices...), discoveryv1.Resource("endpointslices"))},
-		routes:   []listers.ResourceIndexer[*routev1.Route]{listers.New[*routev1.Route](indexer(t, routes...), routev1.Resource("routes"))},
+		services: []listers.ResourceIndexer[*corev1.Service]{kubetest.Lister[*corev1.Service](t, corev1.Resource("services"), svcs...)},
+		slices:   []listers.ResourceIndexer[*discoveryv1.EndpointSlice]{kubetest.Lister[*discoveryv1.EndpointSlice](t, discoveryv1.Resource("endpointslices"), slices...)},
+		routes:   []listers.ResourceIndexer[*routev1.Route]{kubetest.Lister[*routev1.Route](t, routev1.Resource("routes"), routes...)},
 		skipped:  map[string]string{},
 	}
 }
@@ -235,7 +224,7 @@ func TestSlim(t *testing.T) {
 		t.Errorf("slimmed slice keeps more than it needs: %+v", s)
 	}
 	svc := svc("web", "dns", corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone})
-	got := readyAddresses(svc, listers.New[*discoveryv1.EndpointSlice](indexer(t, s), discoveryv1.Resource("endpointslices")))
+	got := readyAddresses(svc, kubetest.Lister[*discoveryv1.EndpointSlice](t, discoveryv1.Resource("endpointslices"), s))
 	if want := []string{"10.1.0.1", "10.1.0.3"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ready addresses of the slimmed slice = %v, want %v", got, want)
 	}

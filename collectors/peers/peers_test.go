@@ -7,20 +7,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/listers"
-	"k8s.io/client-go/tools/cache"
-)
 
-func indexer(t *testing.T, objs ...any) cache.Indexer {
-	t.Helper()
-	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	for _, o := range objs {
-		if err := idx.Add(o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return idx
-}
+	"github.com/zerodown/zerodown/internal/kube/kubetest"
+)
 
 func node(name string, ready corev1.ConditionStatus, cordoned bool) *corev1.Node {
 	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.NodeSpec{Unschedulable: cordoned},
@@ -57,9 +46,9 @@ func TestCurrent(t *testing.T) {
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "zerodown", Name: "pollers"},
 		Spec: corev1.ServiceSpec{ClusterIP: "172.30.0.9", Ports: []corev1.ServicePort{{Name: "metrics", Port: 9949}}}}
 	w := &Watcher{o: Options{Namespace: "zerodown", PortName: "metrics", Service: "pollers", Self: "n1"},
-		slices: listers.New[*discoveryv1.EndpointSlice](indexer(t, slices...), discoveryv1.Resource("endpointslices")),
-		nodes:  listers.New[*corev1.Node](indexer(t, nodes...), corev1.Resource("nodes")),
-		svcs:   listers.New[*corev1.Service](indexer(t, svc), corev1.Resource("services"))}
+		slices: kubetest.Lister[*discoveryv1.EndpointSlice](t, discoveryv1.Resource("endpointslices"), slices...),
+		nodes:  kubetest.Lister[*corev1.Node](t, corev1.Resource("nodes"), nodes...),
+		svcs:   kubetest.Lister[*corev1.Service](t, corev1.Resource("services"), svc)}
 	for range 5 { // the same answer every time
 		got := w.Current()
 		if s := fmt.Sprint(got.Peers); s != "[{n2 10.128.0.2} {n3 10.128.0.3}]" {

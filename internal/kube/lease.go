@@ -9,6 +9,8 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zerodown/zerodown/internal/sleep"
 )
 
 // Election is leader election on a coordination.k8s.io Lease, as
@@ -48,7 +50,7 @@ func (e *Election) Run(ctx context.Context) {
 			}, e.RenewDeadline) {
 				break
 			}
-			if !sleep(ctx, e.RetryPeriod) {
+			if !sleep.For(ctx, e.RetryPeriod) {
 				break
 			}
 		}
@@ -70,20 +72,9 @@ func (e *Election) retry(ctx context.Context, try func() bool, within time.Durat
 		if within > 0 && time.Since(start) >= within {
 			return false
 		}
-		if !sleep(ctx, e.RetryPeriod+time.Duration(rand.Int64N(int64(e.RetryPeriod/5)+1))) {
+		if !sleep.For(ctx, e.RetryPeriod+time.Duration(rand.Int64N(int64(e.RetryPeriod/5)+1))) {
 			return false
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
