@@ -92,13 +92,19 @@ func NewClient(rc *rest.Config) (*Client, error) {
 }
 
 func restClient(rc *rest.Config, hc *http.Client, gv schema.GroupVersion, apiPath string) (*rest.RESTClient, error) {
+	return rest.RESTClientForConfigAndClient(configFor(rc, &gv, apiPath), hc)
+}
+
+// configFor is rc for a client of gv at apiPath (nil and "": unversioned)
+// that speaks Scheme's types.
+func configFor(rc *rest.Config, gv *schema.GroupVersion, apiPath string) *rest.Config {
 	c := rest.CopyConfig(rc)
-	c.GroupVersion, c.APIPath = &gv, apiPath
+	c.GroupVersion, c.APIPath = gv, apiPath
 	c.NegotiatedSerializer = codecs.WithoutConversion()
 	if c.UserAgent == "" {
 		c.UserAgent = rest.DefaultKubernetesUserAgent()
 	}
-	return rest.RESTClientForConfigAndClient(c, hc)
+	return c
 }
 
 // Resource is a typed client of one resource in one namespace.
@@ -233,10 +239,9 @@ func (i *Informer[T]) Start(stop <-chan struct{}) { go i.Run(stop) }
 // NewInformer builds an informer of r's resource in r's namespace; run it
 // with Start.
 func NewInformer[T Object, L runtime.Object](r *Resource[T, L], o InformerOptions) *Informer[T] {
-	tweak := func(lo *metav1.ListOptions) {
-		if o.Tweak != nil {
-			o.Tweak(lo)
-		}
+	tweak := o.Tweak
+	if tweak == nil {
+		tweak = func(*metav1.ListOptions) {}
 	}
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, lo metav1.ListOptions) (runtime.Object, error) {
@@ -267,20 +272,15 @@ type apis struct{ c rest.Interface }
 // NewAPIs returns an APIs for rc whose requests give up after rc's
 // Timeout, or DiscoveryTimeout if that is shorter.
 func NewAPIs(rc *rest.Config) (APIs, error) {
-	c := rest.CopyConfig(rc)
+	c := configFor(rc, nil, "")
 	if c.Timeout <= 0 || c.Timeout > DiscoveryTimeout {
 		c.Timeout = DiscoveryTimeout
 	}
-	c.GroupVersion, c.APIPath = nil, ""
-	c.NegotiatedSerializer = codecs.WithoutConversion()
-	if c.UserAgent == "" {
-		c.UserAgent = rest.DefaultKubernetesUserAgent()
-	}
-	rc2, err := rest.UnversionedRESTClientFor(c)
+	client, err := rest.UnversionedRESTClientFor(c)
 	if err != nil {
 		return nil, err
 	}
-	return apis{rc2}, nil
+	return apis{client}, nil
 }
 
 func (a apis) ServerResourcesForGroupVersion(gv string) (*metav1.APIResourceList, error) {
