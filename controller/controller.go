@@ -135,12 +135,12 @@ type Election struct {
 var leaderDesc = prometheus.NewDesc("zerodown_controller_leader",
 	"1 if this controller replica holds the leader Lease (only the leader acts on the cluster).", nil, nil)
 
-type leaderGauge struct{ v *atomic.Bool }
+type leaderGauge struct{ leading func() (time.Time, bool) }
 
 func (g leaderGauge) Describe(ch chan<- *prometheus.Desc) { ch <- leaderDesc }
 func (g leaderGauge) Collect(ch chan<- prometheus.Metric) {
 	v := 0.0
-	if g.v.Load() {
+	if _, ok := g.leading(); ok {
 		v = 1
 	}
 	ch <- prometheus.MustNewConstMetric(leaderDesc, prometheus.GaugeValue, v)
@@ -191,19 +191,31 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
-	leading := &atomic.Bool{}
+	le, err := election(kube, o.Election, log)
+	if err != nil {
+		return err
+	}
+	leading := func() (time.Time, bool) { return time.Time{}, true }
+	if le != nil {
+		leading = le.Leading
+	}
 	reg := base.Registry
 	reg.MustRegister(set, leaderGauge{leading})
 	handlers := map[string]http.Handler{}
+	var ex *rollback.Executor
 	if r := o.Rollback; r != nil {
 		eo := rollback.Options{
-			Policy: r.Policy, Leader: leading.Load, Disabled: r.Disabled, Logger: log.With("component", "rollback"), Samples: r.Samples,
-			Cluster: &rollback.Kube{Client: kube, Namespace: o.Election.Namespace, Name: r.Record, Component: "zerodown-controller"},
+			Policy: r.Policy, Leader: leading, Disabled: r.Disabled, Logger: log.With("component", "rollback"), Samples: r.Samples,
+			Cluster:  &rollback.Kube{Client: kube, Namespace: o.Election.Namespace, Name: r.Record, Component: "zerodown-controller"},
+			Identity: o.Election.Identity,
+		}
+		if le != nil {
+			eo.Identity = le.Identity
 		}
 		if iw != nil {
 			eo.Intervals = rollbackIntervals{iw}
 		}
-		ex := rollback.NewExecutor(eo)
+		ex = rollback.NewExecutor(eo)
 		defer ex.Close()
 		reg.MustRegister(ex)
 		handlers[rollback.Path] = &rollback.Receiver{Executor: ex, TokenFile: r.TokenFile, Logger: log.With("component", "rollback")}
@@ -263,44 +275,57 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 
-	if o.Election.Disabled {
-		leading.Store(true)
+	if le == nil {
 		<-ctx.Done()
 		return nil
 	}
-	return elect(ctx, kube, o.Election, leading, log)
+	// The election ends after the webhook: on shutdown the server stops
+	// taking deliveries and the executor finishes what it started, and
+	// only then is the Lease given up, so that the next leader never acts
+	// while this one still does.
+	ectx, stopElection := context.WithCancel(context.Background())
+	elected := make(chan struct{})
+	go func() { defer close(elected); le.Run(ectx) }()
+	select {
+	case <-ctx.Done():
+	case <-elected:
+	}
+	srv.Close()
+	if ex != nil {
+		ex.Close()
+	}
+	stopElection()
+	<-elected
+	return nil
 }
 
-// elect takes part in leader election until ctx ends. Losing the Lease
-// (the API server went away for longer than the renew deadline) is not
-// fatal: the replica stops leading and runs for it again.
-func elect(ctx context.Context, kube *kubeutil.Client, e Election, leading *atomic.Bool, log *slog.Logger) error {
+// election builds this replica's leader election (nil when disabled).
+// Losing the Lease (the API server away for longer than the renew
+// deadline) is not fatal: the replica stops leading and runs for it
+// again.
+func election(kube *kubeutil.Client, e Election, log *slog.Logger) (*kubeutil.Election, error) {
+	if e.Disabled {
+		return nil, nil
+	}
 	id := e.Identity
 	if id == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return fmt.Errorf("leader election identity: %w", err)
+			return nil, fmt.Errorf("leader election identity: %w", err)
 		}
 		id = h
 	}
 	le := &kubeutil.Election{
 		Leases: kube.Leases(e.Namespace), Name: e.Name, Identity: id,
 		LeaseDuration: e.LeaseDuration, RenewDeadline: e.RenewDeadline, RetryPeriod: e.RetryPeriod,
-		OnStartedLeading: func() {
-			leading.Store(true)
-			log.Info("leading", "lease", e.Namespace+"/"+e.Name, "identity", id)
-		},
-		OnStoppedLeading: func() {
-			leading.Store(false)
-			log.Info("not leading", "lease", e.Namespace+"/"+e.Name, "identity", id)
-		},
-		OnNewLeader: func(leader string) { log.Info("leader elected", "leader", leader) },
+		OnStartedLeading: func() { log.Info("leading", "lease", e.Namespace+"/"+e.Name, "identity", id) },
+		OnStoppedLeading: func() { log.Info("not leading", "lease", e.Namespace+"/"+e.Name, "identity", id) },
+		OnNewLeader:      func(leader string) { log.Info("leader elected", "leader", leader) },
 	}
 	if err := le.Validate(); err != nil {
-		return err
+		return nil, err
 	}
-	le.Run(ctx)
-	return nil
+	return le, nil
 }
 
 // Describe sends the descriptions of every metric the controller exports

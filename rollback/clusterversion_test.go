@@ -1,6 +1,7 @@
 package rollback
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -28,13 +29,31 @@ func TestAbortPlan(t *testing.T) {
 		refused string
 	}{
 		{"not begun: cleared", cv(&configv1.Update{Version: "4.16.4"}, configv1.ConditionFalse, hist("4.16.3", configv1.CompletedUpdate)),
-			nil, "the update to 4.16.4 had not begun: request cleared", ""},
+			nil, "the update from 4.16.3 to 4.16.4 had not begun: request cleared", ""},
 		{"z-stream completed: back to the previous version", cv(&configv1.Update{Version: "4.16.4"}, configv1.ConditionFalse,
 			hist("4.16.4", configv1.CompletedUpdate), hist("4.16.3", configv1.CompletedUpdate)),
-			&configv1.Update{Version: "4.16.3", Image: "quay.example/ocp@4.16.3"}, "rolling back the z-stream update 4.16.3 → 4.16.4", ""},
+			&configv1.Update{Version: "4.16.3", Image: "quay.example/ocp@4.16.3"}, "rolling back the z-stream update from 4.16.4 to 4.16.3", ""},
 		{"in progress: refused", cv(&configv1.Update{Version: "4.16.4"}, configv1.ConditionTrue,
 			hist("4.16.4", configv1.PartialUpdate), hist("4.16.3", configv1.CompletedUpdate)),
-			nil, "", "is in progress (Progressing=True)"},
+			nil, "", "may be in progress (Progressing=True)"},
+		// Repeating an abort never moves forward. After a rollback from
+		// 4.16.4 to 4.16.3 completed, "the version before" is 4.16.4.
+		{"after a rollback: never forward", cv(&configv1.Update{Version: "4.16.3"}, configv1.ConditionFalse,
+			hist("4.16.3", configv1.CompletedUpdate), hist("4.16.4", configv1.CompletedUpdate), hist("4.16.3", configv1.CompletedUpdate)),
+			nil, "", "the version before 4.16.3 in status.history is 4.16.4, not an older one"},
+		// The rollback an earlier abort asked for has not begun: clearing
+		// it would keep the bad release.
+		{"a rollback asked for: never cleared", cv(&configv1.Update{Version: "4.16.3", Image: "quay.example/ocp@4.16.3"}, configv1.ConditionFalse,
+			hist("4.16.4", configv1.CompletedUpdate), hist("4.16.3", configv1.CompletedUpdate)),
+			nil, "", "the update asked for (4.16.3) goes back from the running 4.16.4"},
+		{"a rollback by image only: never cleared", cv(&configv1.Update{Image: "quay.example/ocp@4.16.3"}, configv1.ConditionFalse,
+			hist("4.16.4", configv1.CompletedUpdate), hist("4.16.3", configv1.CompletedUpdate)),
+			nil, "", "goes back from the running 4.16.4"},
+		{"no Progressing condition: refused", func() *configv1.ClusterVersion {
+			c := cv(&configv1.Update{Version: "4.16.4"}, configv1.ConditionFalse, hist("4.16.4", configv1.CompletedUpdate), hist("4.16.3", configv1.CompletedUpdate))
+			c.Status.Conditions = nil
+			return c
+		}(), nil, "", "may be in progress (Progressing=Unknown)"},
 		{"minor update: refused", cv(&configv1.Update{Version: "4.17.1"}, configv1.ConditionFalse,
 			hist("4.17.1", configv1.CompletedUpdate), hist("4.16.3", configv1.CompletedUpdate)),
 			nil, "", "4.16.3 → 4.17.1 is not a z-stream update"},
@@ -49,8 +68,9 @@ func TestAbortPlan(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, what, err := abortPlan(tc.cv)
 			if tc.refused != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.refused) {
-					t.Fatalf("err %v, want %q", err, tc.refused)
+				var r *Refusal
+				if !errors.As(err, &r) || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("err %v, want a refusal %q", err, tc.refused)
 				}
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -17,10 +18,13 @@ import (
 // Cluster is what the executor needs of the cluster: the actions, and a
 // shared record that makes each alert act at most once per target and
 // keeps each target's cooldown, across restarts, leader changes and the
-// duplicate deliveries of an Alertmanager HA pair.
+// duplicate deliveries of an Alertmanager HA pair. The record also holds
+// the kill switch: it is read where an action is reserved, in the same
+// read, so a switch turned on stops every action not yet reserved.
 type Cluster interface {
 	// UndoDeployment rolls a Deployment back (dryRun: decides and
-	// validates, changes nothing) and says what it did.
+	// validates, changes nothing) and says what it did: from which
+	// revision to which. A *Refusal says why it must not, for good.
 	UndoDeployment(ctx context.Context, d DeploymentUndo, dryRun bool) (string, error)
 	// SwitchRoute points a Route at one Service.
 	SwitchRoute(ctx context.Context, r RouteSwitch, dryRun bool) (string, error)
@@ -28,37 +32,82 @@ type Cluster interface {
 	AbortClusterVersion(ctx context.Context, dryRun bool) (string, error)
 	// PauseMCP pauses a MachineConfigPool.
 	PauseMCP(ctx context.Context, name string, dryRun bool) (string, error)
-	// Reserve records that alert acts on target at now, unless the alert
-	// already did (why "duplicate") or the target is in its cooldown (why
-	// "cooldown"); ok is false then.
-	Reserve(ctx context.Context, alert, target string, cooldown time.Duration, now time.Time) (ok bool, why string, err error)
-	// Release undoes a Reserve whose action failed, so that a later
-	// delivery may try again.
-	Release(ctx context.Context, alert, target string) error
-	// Disabled reports whether the kill switch in the cluster is on.
-	Disabled(ctx context.Context) (bool, error)
+	// Reserve records that r.Alert is acting on r.Target, unless the kill
+	// switch is on, the alert already acted (or is acting) on it, or the
+	// target is in its cooldown; Reserved says which. A dry run neither
+	// checks nor starts the target's cooldown. A record that cannot be
+	// read is an error: no action without it (fail closed).
+	Reserve(ctx context.Context, r Reservation) (Reserved, error)
+	// Finish marks a reservation done (with what was done), or releases
+	// it (done false) so that a later delivery may try again.
+	Finish(ctx context.Context, r Reservation, done bool, what string) error
 	// Record leaves an Event on the target object (best effort).
 	Record(ctx context.Context, a Action, reason, message string)
 }
+
+// Reservation is one alert's claim on one target.
+type Reservation struct {
+	Alert, Target string
+	Cooldown      time.Duration
+	Now           time.Time
+	DryRun        bool
+	// By names who acts (the controller's identity), for the record.
+	By string
+}
+
+// Reserved is Reserve's answer: OK, or the result that skips the action
+// (ResultKilled, ResultDuplicate, ResultInProgress, ResultCooldown) and
+// why.
+type Reserved struct {
+	OK             bool
+	Result, Detail string
+}
+
+// Refusal is an action's error that no retry can mend: the object is not
+// in a state the action may change (paused, nothing older to go back to,
+// it would roll forward, it moved on since). Other errors are taken as
+// passing (the API server away, a conflict) and retried.
+type Refusal struct{ Reason string }
+
+func (r *Refusal) Error() string { return r.Reason }
+
+func refuse(format string, args ...any) error { return &Refusal{fmt.Sprintf(format, args...)} }
 
 // Decision results, the values of the result label.
 const (
 	ResultDone      = "done"
 	ResultDryRun    = "dry_run"
-	ResultFailed    = "failed"
+	ResultFailed    = "failed"  // passing: Alertmanager is asked to retry
+	ResultRefused   = "refused" // for good: the object is not in a state to change
 	ResultDuplicate = "skipped_duplicate"
 	ResultCooldown  = "skipped_cooldown"
 	ResultKilled    = "skipped_kill_switch"
 	ResultFollower  = "skipped_follower"
 	ResultResolved  = "skipped_resolved"
 	ResultNotChosen = "skipped_not_chosen"
-	ResultQueued    = "queued"
-	ResultScheduled = "scheduled"
-	ResultCancelled = "cancelled_resolved"
-	ResultQueueFull = "queue_full"
-	ResultNoRule    = "no_rule"
 	ResultNoData    = "skipped_no_data"
+	// ResultInProgress: the action is under way (here, or by another
+	// replica whose record is still fresh), or its answer did not come
+	// in time: the delivery is retried and then finds it done.
+	ResultInProgress = "in_progress"
+	ResultQueued     = "queued" // on the request path, until the action's own result comes
+	ResultScheduled  = "scheduled"
+	ResultCancelled  = "cancelled_resolved"
+	ResultQueueFull  = "queue_full"
+	ResultNoRule     = "no_rule"
 )
+
+// Retry reports whether a result leaves the alert's action undecided, so
+// the delivery must be retried (the receiver answers 503): this replica
+// does not lead, the action failed in passing or is still running, or
+// there was no room for it.
+func Retry(result string) bool {
+	switch result {
+	case ResultFollower, ResultFailed, ResultInProgress, ResultQueueFull:
+		return true
+	}
+	return false
+}
 
 // Decision is what was decided for one alert, rule and target; the
 // webhook's answer lists them.
@@ -78,10 +127,14 @@ type Decision struct {
 type Options struct {
 	Policy  *Policy
 	Cluster Cluster
-	// Leader reports whether this process may act (nil: always).
-	Leader func() bool
-	// Disabled is the kill switch of the flag (the cluster's is asked
-	// too).
+	// Leader reports whether this process may act, and until when without
+	// asking again (nil: always). It is asked when a delivery comes, and
+	// again right before each action, whose time it bounds.
+	Leader func() (until time.Time, ok bool)
+	// Identity names this process in the record (who acted).
+	Identity string
+	// Disabled is the kill switch of the flag (the cluster's is read
+	// where each action is reserved).
 	Disabled bool
 	// Intervals, if set, gets a point interval per action taken.
 	Intervals IntervalWriter
@@ -93,7 +146,15 @@ type Options struct {
 	// the data source of the rules' no-data policy. Nil: every alert
 	// counts as having data.
 	Samples func(ctx context.Context, labels map[string]string) (bool, error)
+	// MaxPending bounds the escalation steps waiting for their time
+	// (default DefaultMaxPending); more are refused (queue_full).
+	MaxPending int
+	// ActionTimeout bounds one action, its record included (default 1m).
+	ActionTimeout time.Duration
 }
+
+// DefaultMaxPending is how many escalation steps may wait at once.
+const DefaultMaxPending = 1000
 
 // IntervalWriter is where the executor records its actions (the
 // controller's interval stream, source Rollback).
@@ -101,16 +162,19 @@ type IntervalWriter interface {
 	Rollback(at time.Time, d Decision)
 }
 
-// Executor decides and acts, one action at a time, off the request path.
+// Executor decides and acts, one action at a time, off the request path;
+// Submit waits for the actions a delivery asks for, so that the answer
+// says what happened.
 type Executor struct {
 	o     Options
 	queue chan job
 	wg    sync.WaitGroup
 
 	mu      sync.Mutex
-	last    map[string]time.Time     // action kind → time of the latest done action
-	n       map[[2]string]uint64     // action kind, result → count
-	pending map[string][]*time.Timer // alert key → escalation steps waiting
+	last    map[string]time.Time              // action kind → time of the latest done action
+	n       map[[2]string]uint64              // action kind, result → count
+	pending map[string]map[string]*time.Timer // alert key → step key → its timer
+	npend   int                               // timers in pending
 	closed  bool
 }
 
@@ -120,6 +184,8 @@ type job struct {
 	action   Action
 	d        Decision
 	labels   map[string]string
+	// done gets the decision once acted (buffered: nobody may wait).
+	done chan Decision
 }
 
 // NewExecutor starts the executor's worker; Close stops it.
@@ -130,27 +196,46 @@ func NewExecutor(o Options) *Executor {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	if o.ActionTimeout <= 0 {
+		o.ActionTimeout = time.Minute
+	}
 	e := &Executor{o: o, queue: make(chan job, 64), last: map[string]time.Time{}, n: map[[2]string]uint64{},
-		pending: map[string][]*time.Timer{}}
+		pending: map[string]map[string]*time.Timer{}}
 	e.wg.Add(1)
 	go e.work()
 	return e
 }
 
 // Close drops the escalation steps still waiting, waits for the queued
-// actions and stops.
+// actions to finish (drains) and stops. A leader closes its executor
+// before it gives up its Lease.
 func (e *Executor) Close() {
 	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
 	e.closed = true
 	for _, ts := range e.pending {
 		for _, t := range ts {
 			t.Stop()
 		}
 	}
-	e.pending = map[string][]*time.Timer{}
+	e.pending, e.npend = map[string]map[string]*time.Timer{}, 0
 	close(e.queue)
 	e.mu.Unlock()
 	e.wg.Wait()
+}
+
+// leader asks Options.Leader.
+func (e *Executor) leader() (time.Time, bool) {
+	if e.o.Leader == nil {
+		return time.Time{}, true
+	}
+	return e.o.Leader()
 }
 
 // enqueue queues a job unless the executor closed or the queue is full.
@@ -168,40 +253,50 @@ func (e *Executor) enqueue(j job) bool {
 	}
 }
 
-// schedule queues j after wait, unless the alert resolves first (cancel)
-// or this replica stopped leading by then.
-func (e *Executor) schedule(key string, wait time.Duration, j job) {
+// schedule queues j after wait, unless the alert resolves first (cancel).
+// One timer per alert, rule, step and action: a step already waiting is
+// not scheduled twice. It says whether the step waits (false: no room).
+func (e *Executor) schedule(key, step string, wait time.Duration, j job) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return
+		return false
 	}
-	var t *time.Timer
-	t = time.AfterFunc(wait, func() {
+	if _, ok := e.pending[key][step]; ok {
+		return true
+	}
+	if e.npend >= e.o.MaxPending {
+		return false
+	}
+	if e.pending[key] == nil {
+		e.pending[key] = map[string]*time.Timer{}
+	}
+	e.npend++
+	e.pending[key][step] = time.AfterFunc(wait, func() {
 		e.mu.Lock()
-		ts := e.pending[key]
-		for i, x := range ts {
-			if x == t {
-				e.pending[key] = append(ts[:i:i], ts[i+1:]...)
-				break
-			}
+		if _, ok := e.pending[key][step]; !ok {
+			e.mu.Unlock()
+			return // cancelled meanwhile
 		}
+		delete(e.pending[key], step)
+		if len(e.pending[key]) == 0 {
+			delete(e.pending, key)
+		}
+		e.npend--
 		e.mu.Unlock()
 		d := j.d
 		switch {
-		case e.o.Leader != nil && !e.o.Leader():
-			d.Result, d.Detail = ResultFollower, "this controller stopped leading before the step was due"
 		case e.o.Disabled:
 			d.Result, d.Detail = ResultKilled, "--rollback.disabled"
 		case !e.enqueue(j):
 			d.Result, d.Detail = ResultQueueFull, "too many actions waiting, or stopping"
 		default:
-			return
+			return // act checks leadership and the kill switch
 		}
 		e.count(d.Action, d.Result)
 		e.o.Logger.Info("rollback escalation step not taken", "alert", d.Alert, "rule", d.Rule, "step", d.Step, "target", d.Target, "result", d.Result, "detail", d.Detail)
 	})
-	e.pending[key] = append(e.pending[key], t)
+	return true
 }
 
 // cancel drops the waiting escalation steps of an alert that resolved.
@@ -214,8 +309,16 @@ func (e *Executor) cancel(key string) int {
 			n++
 		}
 	}
+	e.npend -= len(e.pending[key])
 	delete(e.pending, key)
 	return n
+}
+
+// Pending is how many escalation steps wait for their time.
+func (e *Executor) Pending() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.npend
 }
 
 // alertKey identifies one alert of one delivery group: the same group
@@ -229,22 +332,16 @@ func alertKey(groupKey string, a notify.WebhookAlert) string {
 	return hex.EncodeToString(h[:12])
 }
 
-// Submit decides what the message asks for and queues the actions; it
-// does not wait for them. The decisions say what was queued and what was
-// skipped, and why.
+// Submit decides what the message asks for, acts, and waits until ctx
+// ends for the actions it queued: each decision says what was done or
+// skipped, and why. An action still running when ctx ends is answered
+// ResultInProgress (it goes on; a retried delivery finds it done).
+// Escalation steps not yet due are scheduled, not waited for.
 func (e *Executor) Submit(ctx context.Context, m *notify.Message) []Decision {
 	var out []Decision
-	// The kill switch in the cluster, read once per message, when some
-	// action gets as far as asking.
-	var asked, off bool
-	killed := func() bool {
-		if !asked {
-			asked = true
-			v, err := e.o.Cluster.Disabled(ctx)
-			off = err == nil && v
-		}
-		return off
-	}
+	var waits []int // indexes of out whose jobs were queued
+	var jobs []chan Decision
+	_, leading := e.leader()
 	for _, a := range m.Alerts {
 		name := a.Labels["alertname"] + "/" + notify.Fingerprint(a.Labels)
 		rules := e.o.Policy.Match(a.Labels)
@@ -266,23 +363,37 @@ func (e *Executor) Submit(ctx context.Context, m *notify.Message) []Decision {
 		for _, r := range rules {
 			steps := r.StepsOf()
 			for si, st := range steps {
-				for _, act := range st.Actions {
+				for ai, act := range st.Actions {
 					d := Decision{Alert: name, Rule: r.Name, Action: act.Kind(), Target: act.Target(), DryRun: e.o.Policy.DryRunOf(r)}
 					if len(r.Steps) > 0 {
 						d.Step = si + 1
 					}
-					d = e.decide(d, a, job{alertKey: key, rule: r, action: act, labels: a.Labels}, st, len(steps), start, killed)
+					j := job{alertKey: key, rule: r, action: act, labels: a.Labels}
+					step := fmt.Sprintf("%s\x00%d\x00%d", r.Name, si, ai)
+					d, j = e.decide(d, a, j, st, step, len(steps), start, leading)
+					if j.done != nil {
+						waits, jobs = append(waits, len(out)), append(jobs, j.done)
+					}
 					out = append(out, e.decided(d, a))
 				}
 			}
+		}
+	}
+	for i, ch := range jobs {
+		select {
+		case out[waits[i]] = <-ch:
+		case <-ctx.Done():
+			d := &out[waits[i]]
+			d.Result, d.Detail = ResultInProgress, "the action had not finished when the answer was due: it goes on, and a retried delivery finds it done"
 		}
 	}
 	return out
 }
 
 // decide decides one action of one step for one alert: skipped and why,
-// queued, or scheduled for its step's time.
-func (e *Executor) decide(d Decision, a notify.WebhookAlert, j job, st Step, steps int, start time.Time, killed func() bool) Decision {
+// queued (j.done set: its decision comes there), or scheduled for its
+// step's time.
+func (e *Executor) decide(d Decision, a notify.WebhookAlert, j job, st Step, step string, steps int, start time.Time, leading bool) (Decision, job) {
 	r := j.rule
 	switch {
 	case a.Status != "firing" && !r.OnResolved:
@@ -291,10 +402,10 @@ func (e *Executor) decide(d Decision, a notify.WebhookAlert, j job, st Step, ste
 		d.Result, d.Detail = ResultNotChosen, fmt.Sprintf("the alert's labels %v do not choose it", chooseLabelsOf(r.ChooseBy, a.Labels))
 	case e.o.Disabled:
 		d.Result, d.Detail = ResultKilled, "--rollback.disabled"
-	case e.o.Leader != nil && !e.o.Leader():
-		d.Result, d.Detail = ResultFollower, "this controller is not the leader"
-	case killed():
-		d.Result, d.Detail = ResultKilled, "the kill switch in the cluster is on"
+	case !leading:
+		// Answered 503: Alertmanager retries, and through the Service a
+		// retry may reach the leader (the receiver closes the connection).
+		d.Result, d.Detail = ResultFollower, "this controller is not the leader: retry"
 	default:
 		// Only an escalation step waits: an immediate one acts now,
 		// whatever the alert's startsAt says (clocks skew).
@@ -303,16 +414,20 @@ func (e *Executor) decide(d Decision, a notify.WebhookAlert, j job, st Step, ste
 			d.Result, d.Detail = ResultScheduled, fmt.Sprintf("step %d of %d: at %s unless the alert resolves first",
 				d.Step, steps, due.UTC().Format(time.RFC3339))
 			j.d = d
-			e.schedule(j.alertKey, wait, j)
-			return d
+			if !e.schedule(j.alertKey, step, wait, j) {
+				d.Result, d.Detail = ResultQueueFull, fmt.Sprintf("%d escalation steps wait already (the most there may be)", e.o.MaxPending)
+			}
+			return d, job{}
 		}
 		d.Result = ResultQueued
-		j.d = d
+		j.d, j.done = d, make(chan Decision, 1)
 		if !e.enqueue(j) {
-			d.Result, d.Detail = ResultQueueFull, "too many actions waiting"
+			d.Result, d.Detail = ResultQueueFull, "too many actions waiting, or stopping"
+			return d, job{}
 		}
+		return d, j
 	}
-	return d
+	return d, job{}
 }
 
 func chooseLabelsOf(chooseBy []string, labels map[string]string) map[string]string {
@@ -336,81 +451,112 @@ func (e *Executor) decided(d Decision, a notify.WebhookAlert) Decision {
 func (e *Executor) work() {
 	defer e.wg.Done()
 	for j := range e.queue {
-		e.act(j)
+		d := e.act(j)
+		if j.done != nil {
+			j.done <- d
+		}
 	}
 }
 
-// act reserves the alert and target in the cluster's record (at most once,
-// cooldown), acts, and audits.
-func (e *Executor) act(j job) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+// act checks leadership, reserves the alert and target in the cluster's
+// record (the kill switch, at most once, cooldown), checks leadership
+// again, acts within the leadership's time, and audits.
+func (e *Executor) act(j job) Decision {
+	ctx, cancel := context.WithTimeout(context.Background(), e.o.ActionTimeout)
 	defer cancel()
 	d := j.d
 	now := e.o.Now()
+	defer func() {
+		e.count(d.Action, d.Result)
+		level := slog.LevelInfo
+		if d.Result == ResultFailed {
+			level = slog.LevelError
+		}
+		e.o.Logger.Log(ctx, level, "rollback action", "alert", d.Alert, "rule", d.Rule, "action", d.Action, "target", d.Target,
+			"dry_run", d.DryRun, "result", d.Result, "detail", d.Detail, "took", e.o.Now().Sub(now))
+	}()
+	if _, ok := e.leader(); !ok {
+		d.Result, d.Detail = ResultFollower, "this controller stopped leading before the action: retry"
+		return d
+	}
 	if skip, detail := e.noData(ctx, j); skip {
 		d.Result, d.Detail = ResultNoData, detail
-		e.count(d.Action, d.Result)
-		e.o.Logger.Info("rollback action", "alert", d.Alert, "rule", d.Rule, "action", d.Action, "target", d.Target,
-			"dry_run", d.DryRun, "result", d.Result, "detail", d.Detail)
-		return
+		return d
 	} else if detail != "" {
 		e.o.Logger.Warn("rollback without data: the rule says act", "alert", d.Alert, "rule", d.Rule, "detail", detail)
 	}
-	cooldown := e.o.Policy.CooldownOf(j.rule)
-	ok, why, err := e.o.Cluster.Reserve(ctx, j.alertKey, d.Target, cooldown, now)
+	res := Reservation{Alert: j.alertKey, Target: d.Target, Cooldown: e.o.Policy.CooldownOf(j.rule), Now: now, DryRun: d.DryRun, By: e.o.Identity}
+	got, err := e.o.Cluster.Reserve(ctx, res)
 	switch {
 	case err != nil:
-		d.Result, d.Detail = ResultFailed, "recording the action: "+err.Error()
-	case !ok && why == "duplicate":
-		d.Result, d.Detail = ResultDuplicate, "this alert already acted on this target"
-	case !ok:
-		d.Result, d.Detail = ResultCooldown, why
-	default:
-		var msg string
-		switch {
-		case j.action.DeploymentUndo != nil:
-			msg, err = e.o.Cluster.UndoDeployment(ctx, *j.action.DeploymentUndo, d.DryRun)
-		case j.action.RouteSwitch != nil:
-			msg, err = e.o.Cluster.SwitchRoute(ctx, *j.action.RouteSwitch, d.DryRun)
-		case j.action.MCPPause != nil:
-			msg, err = e.o.Cluster.PauseMCP(ctx, j.action.MCPPause.Name, d.DryRun)
-		case j.action.ClusterVersionAbort != nil:
-			msg, err = e.o.Cluster.AbortClusterVersion(ctx, d.DryRun)
-		}
-		switch {
-		case err != nil:
-			d.Result, d.Detail = ResultFailed, err.Error()
-			if rerr := e.o.Cluster.Release(ctx, j.alertKey, d.Target); rerr != nil {
-				e.o.Logger.Error("releasing a failed action's record", "target", d.Target, "err", rerr)
-			}
-		case d.DryRun:
-			d.Result, d.Detail = ResultDryRun, msg
-		default:
-			d.Result, d.Detail = ResultDone, msg
-		}
-		if err == nil {
-			reason := "ZerodownRollback"
-			if d.DryRun {
-				reason = "ZerodownRollbackDryRun"
-			}
-			e.o.Cluster.Record(ctx, j.action, reason, fmt.Sprintf("%s (rule %s, alert %s)", msg, d.Rule, d.Alert))
-		}
+		d.Result, d.Detail = ResultFailed, "reading the record (and its kill switch): "+err.Error()
+		return d
+	case !got.OK:
+		d.Result, d.Detail = got.Result, got.Detail
+		return d
 	}
-	e.count(d.Action, d.Result)
+	// Leadership again, right before acting: the reservation may have
+	// waited on a slow API server. The action ends when leadership may.
+	until, ok := e.leader()
+	if !ok {
+		d.Result, d.Detail = ResultFollower, "this controller stopped leading before the action: retry"
+		e.finish(ctx, res, false, "")
+		return d
+	}
+	actx := ctx
+	if !until.IsZero() {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithDeadline(ctx, until)
+		defer cancel()
+	}
+	var msg string
+	switch {
+	case j.action.DeploymentUndo != nil:
+		msg, err = e.o.Cluster.UndoDeployment(actx, *j.action.DeploymentUndo, d.DryRun)
+	case j.action.RouteSwitch != nil:
+		msg, err = e.o.Cluster.SwitchRoute(actx, *j.action.RouteSwitch, d.DryRun)
+	case j.action.MCPPause != nil:
+		msg, err = e.o.Cluster.PauseMCP(actx, j.action.MCPPause.Name, d.DryRun)
+	case j.action.ClusterVersionAbort != nil:
+		msg, err = e.o.Cluster.AbortClusterVersion(actx, d.DryRun)
+	}
+	var refusal *Refusal
+	switch {
+	case errors.As(err, &refusal):
+		d.Result, d.Detail = ResultRefused, err.Error()
+	case err != nil:
+		d.Result, d.Detail = ResultFailed, err.Error()
+	case d.DryRun:
+		d.Result, d.Detail = ResultDryRun, msg
+	default:
+		d.Result, d.Detail = ResultDone, msg
+	}
+	e.finish(ctx, res, err == nil, msg)
+	if err == nil {
+		reason := "ZerodownRollback"
+		if d.DryRun {
+			reason = "ZerodownRollbackDryRun"
+		}
+		e.o.Cluster.Record(ctx, j.action, reason, fmt.Sprintf("%s (rule %s, alert %s)", msg, d.Rule, d.Alert))
+	}
 	if d.Result == ResultDone {
 		e.mu.Lock()
 		e.last[d.Action] = now
 		e.mu.Unlock()
 	}
-	if e.o.Intervals != nil && (d.Result == ResultDone || d.Result == ResultDryRun || d.Result == ResultFailed) {
+	if e.o.Intervals != nil && (d.Result == ResultDone || d.Result == ResultDryRun || d.Result == ResultFailed || d.Result == ResultRefused) {
 		e.o.Intervals.Rollback(now, d)
 	}
-	level := slog.LevelInfo
-	if d.Result == ResultFailed {
-		level = slog.LevelError
+	return d
+}
+
+// finish marks a reservation done or releases it; a failure is logged (a
+// record left acting is taken over once stale, and the actions are safe
+// to repeat: each checks where its object is first).
+func (e *Executor) finish(ctx context.Context, r Reservation, done bool, what string) {
+	if err := e.o.Cluster.Finish(ctx, r, done, what); err != nil {
+		e.o.Logger.Error("recording the end of a rollback action", "target", r.Target, "done", done, "err", err)
 	}
-	e.o.Logger.Log(ctx, level, "rollback action", "alert", d.Alert, "rule", d.Rule, "action", d.Action, "target", d.Target,
-		"dry_run", d.DryRun, "result", d.Result, "detail", d.Detail, "took", e.o.Now().Sub(now))
 }
 
 // noData asks the data source whether the alert's backend had samples
@@ -441,7 +587,7 @@ func (e *Executor) count(action, result string) {
 
 var (
 	actionsDesc = prometheus.NewDesc("zerodown_rollback_actions_total",
-		"Rollback decisions by action and result: done, dry_run, failed, or skipped and why (duplicate, cooldown, kill_switch, follower, resolved, not_chosen, no_data), no_rule, queue_full.",
+		"Rollback decisions by action and result: done, dry_run, failed (retried), refused (for good), in_progress, or skipped and why (duplicate, cooldown, kill_switch, follower, resolved, not_chosen, no_data), no_rule, queue_full, cancelled_resolved.",
 		[]string{"action", "result"}, nil)
 	lastActionDesc = prometheus.NewDesc("zerodown_rollback_last_action_timestamp_seconds",
 		"When the latest rollback action of each kind was done, as a Unix time.",

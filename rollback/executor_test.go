@@ -12,79 +12,76 @@ import (
 	"github.com/zerodown/zerodown/rules/notify"
 )
 
-// fakeCluster keeps reservations in memory as the ConfigMap does, and
-// records the actions.
+// fakeCluster keeps its record in memory with the record logic of Kube
+// (reserveIn, finishIn), and records the actions.
 type fakeCluster struct {
-	mu       sync.Mutex
-	reserved map[string]bool      // alert|target
-	lastAt   map[string]time.Time // target
-	undone   []string             // "target dry=bool"
-	fail     error
-	disabled bool
-	events   []string
+	mu      sync.Mutex
+	data    map[string]string // the record ConfigMap's data
+	readErr error             // the record cannot be read
+	undone  []string          // "target dry=bool"
+	fail    error
+	events  []string
+	// before, if set, runs as an action begins (without the lock).
+	before func()
 }
 
 func newFake() *fakeCluster {
-	return &fakeCluster{reserved: map[string]bool{}, lastAt: map[string]time.Time{}}
+	return &fakeCluster{data: map[string]string{}}
 }
 
-func (f *fakeCluster) UndoDeployment(_ context.Context, d DeploymentUndo, dry bool) (string, error) {
+func (f *fakeCluster) act(what string) (string, error) {
+	if f.before != nil {
+		f.before()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return "", f.fail
 	}
-	f.undone = append(f.undone, fmt.Sprintf("%s/%s dry=%v", d.Namespace, d.Name, dry))
-	return "rolled back", nil
+	f.undone = append(f.undone, what)
+	return "did " + what, nil
+}
+
+func (f *fakeCluster) UndoDeployment(_ context.Context, d DeploymentUndo, dry bool) (string, error) {
+	return f.act(fmt.Sprintf("%s/%s dry=%v", d.Namespace, d.Name, dry))
 }
 
 func (f *fakeCluster) SwitchRoute(_ context.Context, r RouteSwitch, dry bool) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.undone = append(f.undone, fmt.Sprintf("route %s/%s to %s dry=%v", r.Namespace, r.Name, r.To, dry))
-	return "switched", nil
+	return f.act(fmt.Sprintf("route %s/%s to %s dry=%v", r.Namespace, r.Name, r.To, dry))
 }
 
 func (f *fakeCluster) AbortClusterVersion(_ context.Context, dry bool) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.undone = append(f.undone, fmt.Sprintf("clusterversion dry=%v", dry))
-	return "aborted", nil
+	return f.act(fmt.Sprintf("clusterversion dry=%v", dry))
 }
 
 func (f *fakeCluster) PauseMCP(_ context.Context, name string, dry bool) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.undone = append(f.undone, fmt.Sprintf("mcp %s dry=%v", name, dry))
-	return "paused", nil
+	return f.act(fmt.Sprintf("mcp %s dry=%v", name, dry))
 }
 
-func (f *fakeCluster) Reserve(_ context.Context, alert, target string, cooldown time.Duration, now time.Time) (bool, string, error) {
+func (f *fakeCluster) Reserve(_ context.Context, r Reservation) (Reserved, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.reserved[alert+"|"+target] {
-		return false, "duplicate", nil
+	if f.readErr != nil {
+		return Reserved{}, f.readErr
 	}
-	if last, ok := f.lastAt[target]; ok && now.Sub(last) < cooldown {
-		return false, "cooldown until " + last.Add(cooldown).Format(time.RFC3339), nil
-	}
-	f.reserved[alert+"|"+target] = true
-	f.lastAt[target] = now
-	return true, "", nil
+	return reserveIn(f.data, r, "test/record"), nil
 }
 
-func (f *fakeCluster) Release(_ context.Context, alert, target string) error {
+func (f *fakeCluster) Finish(_ context.Context, r Reservation, done bool, what string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.reserved, alert+"|"+target)
-	delete(f.lastAt, target)
+	finishIn(f.data, r, done, what)
 	return nil
 }
 
-func (f *fakeCluster) Disabled(context.Context) (bool, error) {
+func (f *fakeCluster) setDisabled(on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.disabled, nil
+	if on {
+		f.data[KillSwitchKey] = "true"
+	} else {
+		delete(f.data, KillSwitchKey)
+	}
 }
 
 func (f *fakeCluster) Record(_ context.Context, a Action, reason, msg string) {
@@ -138,7 +135,7 @@ func TestActsOnce(t *testing.T) {
 	}
 	c := newFake()
 	m := message("firing", t0, storefront)
-	if got := results(deliver(t, p, c, m, Options{})); got != ResultQueued {
+	if got := results(deliver(t, p, c, m, Options{})); got != ResultDone {
 		t.Fatalf("first delivery: %s", got)
 	}
 	// The HA pair's second delivery, a replay, a restart: the same alert.
@@ -185,12 +182,15 @@ func TestSkips(t *testing.T) {
 		{name: "resolved", m: message("resolved", t0, storefront), want: ResultResolved},
 		{name: "no rule", m: message("firing", t0, map[string]string{"alertname": "Other"}), want: ResultNoRule},
 		{name: "kill switch flag", m: message("firing", t0, storefront), o: Options{Disabled: true}, want: ResultKilled},
-		{name: "kill switch in the cluster", m: message("firing", t0, storefront), setup: func(c *fakeCluster) { c.disabled = true }, want: ResultKilled},
-		{name: "follower", m: message("firing", t0, storefront), o: Options{Leader: func() bool { return false }}, want: ResultFollower},
+		{name: "kill switch in the cluster", m: message("firing", t0, storefront), setup: func(c *fakeCluster) { c.setDisabled(true) }, want: ResultKilled},
+		// Fail closed: a record that cannot be read stops the action, and
+		// the delivery is retried.
+		{name: "kill switch unreadable", m: message("firing", t0, storefront), setup: func(c *fakeCluster) { c.readErr = errors.New("the API server is away") }, want: ResultFailed},
+		{name: "follower", m: message("firing", t0, storefront), o: Options{Leader: func() (time.Time, bool) { return time.Time{}, false }}, want: ResultFollower},
 		// choose_by: the alert chooses cart among the two listed; the rule
 		// is a dry run.
 		{name: "chosen by labels, dry run", m: message("firing", t0, rollout("cart")),
-			want: ResultNotChosen + "," + ResultQueued, actions: []string{"shop/cart dry=true"}},
+			want: ResultNotChosen + "," + ResultDryRun, actions: []string{"shop/cart dry=true"}},
 		{name: "a label naming an unlisted Deployment chooses nothing", m: message("firing", t0, rollout("payments")),
 			want: ResultNotChosen + "," + ResultNotChosen},
 	} {
@@ -217,8 +217,8 @@ func TestStartsAtAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newFake()
-	if got := results(deliver(t, p, c, message("firing", t0.Add(time.Minute), storefront), Options{})); got != ResultQueued {
-		t.Fatalf("decisions %s, want queued", got)
+	if got := results(deliver(t, p, c, message("firing", t0.Add(time.Minute), storefront), Options{})); got != ResultDone {
+		t.Fatalf("decisions %s, want done", got)
 	}
 	if n := len(c.actions()); n != 1 {
 		t.Fatalf("%d actions, want 1", n)
@@ -234,7 +234,9 @@ func TestFailureReleases(t *testing.T) {
 	c := newFake()
 	c.fail = errors.New("the API server is away")
 	m := message("firing", t0, storefront)
-	deliver(t, p, c, m, Options{})
+	if got := results(deliver(t, p, c, m, Options{})); got != ResultFailed || !Retry(got) {
+		t.Fatalf("a failed action: %s, want %s (retried)", got, ResultFailed)
+	}
 	if n := len(c.actions()); n != 0 {
 		t.Fatalf("%d actions", n)
 	}
@@ -271,7 +273,7 @@ func TestEscalation(t *testing.T) {
 	e := NewExecutor(Options{Policy: p, Cluster: c})
 	defer e.Close()
 	ds := e.Submit(context.Background(), message("firing", start, storefront))
-	if got := results(ds); got != "queued,scheduled,scheduled,scheduled" {
+	if got := results(ds); got != "done,scheduled,scheduled,scheduled" {
 		t.Fatalf("decisions %s", got)
 	}
 	if ds[1].Step != 2 || !strings.Contains(ds[1].Detail, "step 2 of 3") {
@@ -353,5 +355,144 @@ func TestNoData(t *testing.T) {
 	}
 	if _, err := ParsePolicy([]byte("defaults: {no_data: maybe}\n"+src), "p.yaml"); err == nil || !strings.Contains(err.Error(), "p.yaml:1: defaults.no_data: want skip or act") {
 		t.Errorf("a bad no_data: %v", err)
+	}
+}
+
+// The kill switch turned on after step 1 of an escalation stops the later
+// steps: it is read where each action is reserved.
+func TestKillSwitchStopsLaterSteps(t *testing.T) {
+	p, err := ParsePolicy([]byte(`rules:
+  - name: storefront
+    match: {alertname: ZerodownBackendDisrupted, backend: shop-storefront}
+    steps:
+      - actions: [{deployment-undo: {namespace: shop, name: storefront}}]
+      - after: 200ms
+        actions: [{mcp-pause: {name: worker}}]
+`), "steps.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newFake()
+	e := NewExecutor(Options{Policy: p, Cluster: c})
+	start := time.Now()
+	if got := results(e.Submit(context.Background(), message("firing", start, storefront))); got != "done,scheduled" {
+		t.Fatalf("decisions %s", got)
+	}
+	c.setDisabled(true)
+	for e.Pending() > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.Close() // drains the step's action
+	if got := c.actions(); len(got) != 1 || got[0] != "shop/storefront dry=false" {
+		t.Errorf("actions %v: step 2 ran with the kill switch on", got)
+	}
+	if n := e.n[[2]string{"mcp-pause", ResultKilled}]; n != 1 {
+		t.Errorf("counted %v, want one mcp-pause %s", e.n, ResultKilled)
+	}
+}
+
+// A dry run records that it would have acted without reserving: the real
+// rule on the same object still acts, and within its cooldown only once.
+func TestDryRunLeavesTheCooldown(t *testing.T) {
+	p, err := ParsePolicy([]byte(`rules:
+  - name: rehearsal
+    match: {alertname: ZerodownBackendDisrupted}
+    dry_run: true
+    actions: [{deployment-undo: {namespace: shop, name: storefront}}]
+  - name: storefront
+    match: {alertname: ZerodownBackendDisrupted, backend: shop-storefront}
+    actions: [{deployment-undo: {namespace: shop, name: storefront}}]
+`), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newFake()
+	m := message("firing", t0, storefront)
+	if got := results(deliver(t, p, c, m, Options{})); got != ResultDryRun+","+ResultDone {
+		t.Fatalf("decisions %s, want the dry run and the real rule both", got)
+	}
+	if got := results(deliver(t, p, c, m, Options{})); got != ResultDuplicate+","+ResultDuplicate {
+		t.Errorf("the same alert again: %s, want both duplicates", got)
+	}
+	if got := c.actions(); strings.Join(got, ";") != "shop/storefront dry=true;shop/storefront dry=false" {
+		t.Errorf("actions %v", got)
+	}
+}
+
+// One timer per alert, rule, step and action however often the alert is
+// delivered; past MaxPending, steps are refused and counted, and the
+// delivery is retried.
+func TestPendingStepsBounded(t *testing.T) {
+	p, err := ParsePolicy([]byte(`rules:
+  - name: storefront
+    match: {alertname: ZerodownBackendDisrupted}
+    steps:
+      - after: 1h
+        actions: [{deployment-undo: {namespace: shop, name: storefront}}, {mcp-pause: {name: worker}}]
+`), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewExecutor(Options{Policy: p, Cluster: newFake(), MaxPending: 10})
+	defer e.Close()
+	m := message("firing", time.Now(), storefront)
+	for range 50 {
+		e.Submit(context.Background(), m)
+	}
+	if n := e.Pending(); n != 2 {
+		t.Fatalf("%d steps pending after 50 deliveries of one alert, want 2", n)
+	}
+	var last []Decision
+	for i := range 10 {
+		l := map[string]string{"alertname": "ZerodownBackendDisrupted", "backend": fmt.Sprint("b", i)}
+		last = e.Submit(context.Background(), message("firing", time.Now(), l))
+	}
+	if n := e.Pending(); n != 10 {
+		t.Errorf("%d steps pending, want the bound, 10", n)
+	}
+	if got := results(last); got != ResultQueueFull+","+ResultQueueFull || !Retry(last[0].Result) {
+		t.Errorf("past the bound: %s, want queue_full (retried)", got)
+	}
+	if n := e.n[[2]string{"deployment-undo", ResultQueueFull}]; n != 6 {
+		t.Errorf("refused steps counted %d, want 6 (b4 to b9)", n)
+	}
+	e.Submit(context.Background(), message("resolved", m.Alerts[0].StartsAt, storefront))
+	if n := e.Pending(); n != 8 {
+		t.Errorf("%d pending after the first alert resolved, want 8", n)
+	}
+}
+
+// An action that outlasts the answer is answered in_progress (retried);
+// a delivery meanwhile finds the record acting (in_progress), and one
+// after it finished finds it done (duplicate).
+func TestInProgress(t *testing.T) {
+	p, err := LoadPolicy("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newFake()
+	release := make(chan struct{})
+	c.before = func() { <-release }
+	e := NewExecutor(Options{Policy: p, Cluster: c})
+	m := message("firing", time.Now(), storefront)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if got := results(e.Submit(ctx, m)); got != ResultInProgress {
+		t.Fatalf("an action outlasting the answer: %s", got)
+	}
+	// Another replica (its own executor) meanwhile: the record says acting.
+	other := NewExecutor(Options{Policy: p, Cluster: c})
+	if got := results(other.Submit(context.Background(), m)); got != ResultInProgress {
+		t.Errorf("a delivery while the action runs: %s, want %s", got, ResultInProgress)
+	}
+	other.Close()
+	close(release)
+	e.Close()
+	c.before = nil
+	if got := results(deliver(t, p, c, m, Options{})); got != ResultDuplicate {
+		t.Errorf("after it finished: %s, want %s", got, ResultDuplicate)
+	}
+	if n := len(c.actions()); n != 1 {
+		t.Errorf("%d actions, want 1", n)
 	}
 }

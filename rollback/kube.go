@@ -23,9 +23,10 @@ import (
 )
 
 // Kube is the Cluster of a real cluster. Its record is one ConfigMap:
-// "alert.<alert>.<target>" keys say an alert acted on a target (kept a
-// day), "target.<target>" keys when a target was last acted on (its
-// cooldown), and "disabled: true" is the kill switch.
+// "alert.<alert>.<target>" keys say an alert is acting or acted on a
+// target (kept a day), "dry.<alert>.<target>" the same of a dry run,
+// "target.<target>" keys when a target was last acted on (its cooldown),
+// and "disabled: true" is the kill switch.
 type Kube struct {
 	// Client reaches the cluster. In a cluster without OpenShift's APIs,
 	// route-switch, mcp-pause and clusterversion-abort fail with the API
@@ -46,60 +47,115 @@ const KillSwitchKey = "disabled"
 // of the same start.
 const alertRecordTTL = 24 * time.Hour
 
+// actingTTL is how long a reservation of an action under way holds off
+// other deliveries of the alert (answered in_progress); after it, the
+// actor is taken for dead and a delivery acts again, which is safe: every
+// action first checks where its object is.
+const actingTTL = 2 * time.Minute
+
 func keyPart(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:8])
 }
 
+// entry is the value of an alert's key in the record.
+type entry struct {
+	At    time.Time `json:"at"`
+	State string    `json:"state"` // acting or done
+	By    string    `json:"by,omitempty"`
+	Did   string    `json:"did,omitempty"`
+}
+
+// parseEntry reads a record value; a bare time (an older record) is a done
+// action.
+func parseEntry(v string) (entry, bool) {
+	var en entry
+	if err := json.Unmarshal([]byte(v), &en); err == nil && !en.At.IsZero() {
+		return en, true
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return entry{At: t, State: "done"}, true
+	}
+	return entry{}, false
+}
+
+func (en entry) String() string {
+	b, _ := json.Marshal(en)
+	return string(b)
+}
+
+func recordKeys(r Reservation) (alert, target string) {
+	prefix := "alert."
+	if r.DryRun {
+		prefix = "dry."
+	}
+	return prefix + r.Alert + "." + keyPart(r.Target), "target." + keyPart(r.Target)
+}
+
 // Reserve implements Cluster with an optimistic read-modify-write of the
 // record (a conflict is retried): two controllers that both believe they
-// lead cannot both reserve.
-func (k *Kube) Reserve(ctx context.Context, alert, target string, cooldown time.Duration, now time.Time) (bool, string, error) {
-	ak, tk := "alert."+alert+"."+keyPart(target), "target."+keyPart(target)
-	var ok bool
-	var why string
+// lead cannot both reserve. The kill switch is read in the same read.
+func (k *Kube) Reserve(ctx context.Context, r Reservation) (Reserved, error) {
+	var got Reserved
 	err := k.update(ctx, func(data map[string]string) bool {
-		ok, why = false, ""
-		if _, done := data[ak]; done {
-			why = "duplicate"
-			return false
-		}
-		if last, err := time.Parse(time.RFC3339Nano, data[tk]); err == nil && now.Sub(last) < cooldown {
-			why = fmt.Sprintf("cooldown: last acted on at %s, again from %s", last.UTC().Format(time.RFC3339), last.Add(cooldown).UTC().Format(time.RFC3339))
-			return false
-		}
-		for key, v := range data { // forget old alerts
-			if t, err := time.Parse(time.RFC3339Nano, v); err == nil && strings.HasPrefix(key, "alert.") && now.Sub(t) > alertRecordTTL {
-				delete(data, key)
-			}
-		}
-		data[ak] = now.UTC().Format(time.RFC3339Nano)
-		data[tk] = data[ak]
-		ok = true
-		return true
+		got = reserveIn(data, r, k.Namespace+"/"+k.Name)
+		return got.OK
 	})
-	return ok, why, err
+	return got, err
 }
 
-// Release implements Cluster.
-func (k *Kube) Release(ctx context.Context, alert, target string) error {
+// Finish implements Cluster.
+func (k *Kube) Finish(ctx context.Context, r Reservation, done bool, what string) error {
 	return k.update(ctx, func(data map[string]string) bool {
-		delete(data, "alert."+alert+"."+keyPart(target))
-		delete(data, "target."+keyPart(target))
+		finishIn(data, r, done, what)
 		return true
 	})
 }
 
-// Disabled implements Cluster.
-func (k *Kube) Disabled(ctx context.Context) (bool, error) {
-	cm, err := k.Client.ConfigMaps(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return false, nil
+// reserveIn is Reserve on the record's data (changed only when OK); name
+// names the record in what it says.
+func reserveIn(data map[string]string, r Reservation, name string) Reserved {
+	ak, tk := recordKeys(r)
+	if data[KillSwitchKey] == "true" {
+		return Reserved{Result: ResultKilled, Detail: fmt.Sprintf("the kill switch in the cluster is on (ConfigMap %s, %s: \"true\")", name, KillSwitchKey)}
 	}
-	if err != nil {
-		return false, err
+	en, takeover := parseEntry(data[ak])
+	if takeover {
+		switch {
+		case en.State == "done":
+			return Reserved{Result: ResultDuplicate, Detail: fmt.Sprintf("this alert already acted on this target at %s: %s", en.At.UTC().Format(time.RFC3339), en.Did)}
+		case r.Now.Sub(en.At) < actingTTL:
+			return Reserved{Result: ResultInProgress, Detail: fmt.Sprintf("%s has been acting on this target since %s: retry", en.By, en.At.UTC().Format(time.RFC3339))}
+		}
+		// An actor that never finished: taken over, its cooldown being
+		// this alert's own.
 	}
-	return cm.Data[KillSwitchKey] == "true", nil
+	if !r.DryRun {
+		if last, err := time.Parse(time.RFC3339Nano, data[tk]); err == nil && !takeover && r.Now.Sub(last) < r.Cooldown {
+			return Reserved{Result: ResultCooldown, Detail: fmt.Sprintf("cooldown: last acted on at %s, again from %s", last.UTC().Format(time.RFC3339), last.Add(r.Cooldown).UTC().Format(time.RFC3339))}
+		}
+		data[tk] = r.Now.UTC().Format(time.RFC3339Nano)
+	}
+	for key, v := range data { // forget old alerts
+		if en, ok := parseEntry(v); ok && (strings.HasPrefix(key, "alert.") || strings.HasPrefix(key, "dry.")) && r.Now.Sub(en.At) > alertRecordTTL {
+			delete(data, key)
+		}
+	}
+	data[ak] = entry{At: r.Now, State: "acting", By: r.By}.String()
+	return Reserved{OK: true}
+}
+
+// finishIn is Finish on the record's data.
+func finishIn(data map[string]string, r Reservation, done bool, what string) {
+	ak, tk := recordKeys(r)
+	if done {
+		data[ak] = entry{At: r.Now, State: "done", By: r.By, Did: what}.String()
+		return
+	}
+	delete(data, ak)
+	if !r.DryRun && data[tk] == r.Now.UTC().Format(time.RFC3339Nano) {
+		delete(data, tk)
+	}
 }
 
 // update applies change to the record's data (creating the ConfigMap when
@@ -143,53 +199,123 @@ func dryRunOpts(dry bool) []string {
 
 // UndoDeployment implements Cluster as kubectl rollout undo does (without
 // importing kubectl, whose deployment helpers bring cli-runtime and
-// kustomize along): the pod
-// template of the previous revision's ReplicaSet (or ToRevision's),
-// without its pod-template-hash label, with its annotations; a paused
-// Deployment is refused, one already at that template left alone. A dry
-// run is the API server's (validated and authorized, not stored).
+// kustomize along), with planUndo's guards: the pod template of the
+// chosen revision's ReplicaSet, without its pod-template-hash label, with
+// its annotations; a paused Deployment is refused, one already at that
+// template left alone, one that would roll forward refused. The patch
+// carries the resourceVersion the plan was made on: if the Deployment
+// changed since (another undo, a rollout, a retry of a patch the server
+// had applied), the API server refuses it and the next try plans anew. A
+// dry run is the API server's (validated and authorized, not stored).
 func (k *Kube) UndoDeployment(ctx context.Context, d DeploymentUndo, dry bool) (string, error) {
 	deps := k.Client.Deployments(d.Namespace)
-	dep, err := deps.Get(ctx, d.Name, metav1.GetOptions{})
-	if err != nil {
-		return "", err
+	var plan undoPlan
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep, err := deps.Get(ctx, d.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		all, err := k.replicaSets(ctx, dep)
+		if err != nil {
+			return fmt.Errorf("replica sets of %s/%s: %w", d.Namespace, d.Name, err)
+		}
+		if plan, err = planUndo(dep, all, d.ToRevision); err != nil || plan.patch == nil {
+			return err
+		}
+		_, err = deps.Patch(ctx, d.Name, types.JSONPatchType, plan.patch, metav1.PatchOptions{DryRun: dryRunOpts(dry)})
+		return err // a conflict: the Deployment moved since the plan; planned anew
+	})
+	switch {
+	case err != nil && plan.patch != nil:
+		return "", fmt.Errorf("rolling %s/%s back from revision %d to revision %d: %w", d.Namespace, d.Name, plan.from, plan.to, err)
+	case err != nil || plan.patch == nil:
+		return plan.what, err
 	}
+	verb := "rolled back"
+	if dry {
+		verb = "would roll back (dry run)"
+	}
+	return fmt.Sprintf("deployment %s/%s %s from revision %d to revision %d", d.Namespace, d.Name, verb, plan.from, plan.to), nil
+}
+
+// undoPlan is what an undo does: from which revision to which, and the
+// JSON patch (nil: nothing to do, what says why).
+type undoPlan struct {
+	from, to int64
+	what     string
+	patch    []byte
+}
+
+// planUndo decides a Deployment's undo. The revision gone back to is
+// kubectl's: the ReplicaSet of the second-newest revision (toRevision 0),
+// or the one of toRevision. Two guards make repeating an undo safe (a
+// second episode after the cooldown, a second rule, a retried patch):
+//   - nothing is done when the Deployment already runs that template;
+//   - an undo never rolls forward: the revision gone back to must have
+//     first been rolled out before the running one (a ReplicaSet keeps
+//     its earlier revisions in deployment.kubernetes.io/revision-history).
+//     Once revision 2 was undone to revision 1 (which becomes 3), a second
+//     undo would pick revision 2 again: refused.
+//
+// The patch sets the resourceVersion the plan was made on: the API server
+// takes it as a precondition (409 Conflict if the Deployment changed), so
+// it applies only while the Deployment is still where the plan found it.
+func planUndo(dep *appsv1.Deployment, all []*appsv1.ReplicaSet, toRevision int64) (undoPlan, error) {
+	id := dep.Namespace + "/" + dep.Name
 	if dep.Spec.Paused {
-		return "", fmt.Errorf("deployment %s/%s is paused: resume it first (kubectl rollout resume)", d.Namespace, d.Name)
+		return undoPlan{}, refuse("deployment %s is paused: resume it first (kubectl rollout resume)", id)
 	}
-	all, err := k.replicaSets(ctx, dep)
-	if err != nil {
-		return "", fmt.Errorf("replica sets of %s/%s: %w", d.Namespace, d.Name, err)
-	}
-	current, _ := revision(dep.Annotations)
-	var to *appsv1.ReplicaSet
-	toRev := int64(-1)
+	var latest, previous, to, running *appsv1.ReplicaSet
+	latestRev, previousRev := int64(-1), int64(-1)
 	for _, rs := range all {
+		if sameTemplate(&rs.Spec.Template, &dep.Spec.Template) {
+			running = rs
+		}
 		rev, ok := revision(rs.Annotations)
 		if !ok {
 			continue
 		}
-		if d.ToRevision > 0 && rev == d.ToRevision || d.ToRevision == 0 && rev < current && rev > toRev {
-			to, toRev = rs, rev
+		switch {
+		case toRevision > 0:
+			if rev == toRevision {
+				to = rs
+			}
+		case rev > latestRev:
+			previous, previousRev = latest, latestRev
+			latest, latestRev = rs, rev
+		case rev > previousRev:
+			previous, previousRev = rs, rev
 		}
 	}
+	if toRevision == 0 {
+		to = previous
+	}
 	if to == nil {
-		if d.ToRevision > 0 {
-			return "", fmt.Errorf("deployment %s/%s has no revision %d", d.Namespace, d.Name, d.ToRevision)
+		if toRevision > 0 {
+			return undoPlan{}, refuse("deployment %s has no revision %d", id, toRevision)
 		}
-		return "", fmt.Errorf("deployment %s/%s has no revision before %d to roll back to", d.Namespace, d.Name, current)
+		return undoPlan{}, refuse("deployment %s has no rollout history to go back to (one revision)", id)
+	}
+	toRev, _ := revision(to.Annotations)
+	plan := undoPlan{to: toRev}
+	plan.from, _ = revision(dep.Annotations)
+	if running != nil {
+		plan.from, _ = revision(running.Annotations)
+	}
+	if running == to {
+		plan.what = fmt.Sprintf("deployment %s already runs the template of revision %d: nothing to do", id, toRev)
+		return plan, nil
+	}
+	if running != nil && firstRevision(to) > firstRevision(running) {
+		return undoPlan{}, refuse("deployment %s: revision %d (first rolled out as revision %d) is newer than the running revision %d (first rolled out as revision %d): an undo never rolls forward (an earlier undo took it away)",
+			id, toRev, firstRevision(to), plan.from, firstRevision(running))
 	}
 	tmpl := to.Spec.Template.DeepCopy()
 	delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	cur := dep.Spec.Template.DeepCopy()
-	delete(cur.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	if apiequality.Semantic.DeepEqual(tmpl, cur) {
-		return fmt.Sprintf("deployment %s/%s already runs the template of revision %d: nothing to do", d.Namespace, d.Name, toRev), nil
-	}
 	// The Deployment's annotations as kubectl computes them: its own
 	// bookkeeping ones kept, the revision's others restored.
 	skip := map[string]bool{corev1.LastAppliedConfigAnnotation: true, revisionAnnotation: true,
-		"deployment.kubernetes.io/revision-history": true, "deployment.kubernetes.io/desired-replicas": true,
+		revisionHistoryAnnotation: true, "deployment.kubernetes.io/desired-replicas": true,
 		"deployment.kubernetes.io/max-replicas": true, appsv1.DeprecatedRollbackTo: true}
 	ann := map[string]string{}
 	for key := range skip {
@@ -202,29 +328,47 @@ func (k *Kube) UndoDeployment(ctx context.Context, d DeploymentUndo, dry bool) (
 			ann[key] = v
 		}
 	}
-	patch, err := json.Marshal([]map[string]any{
+	var err error
+	plan.patch, err = json.Marshal([]map[string]any{
+		{"op": "replace", "path": "/metadata/resourceVersion", "value": dep.ResourceVersion},
 		{"op": "replace", "path": "/spec/template", "value": tmpl},
 		{"op": "replace", "path": "/metadata/annotations", "value": ann},
 	})
-	if err != nil {
-		return "", err
-	}
-	if _, err := deps.Patch(ctx, d.Name, types.JSONPatchType, patch, metav1.PatchOptions{DryRun: dryRunOpts(dry)}); err != nil {
-		return "", fmt.Errorf("rolling %s/%s back to revision %d: %w", d.Namespace, d.Name, toRev, err)
-	}
-	verb := "rolled back"
-	if dry {
-		verb = "would roll back (dry run)"
-	}
-	return fmt.Sprintf("deployment %s/%s %s from revision %d to revision %d", d.Namespace, d.Name, verb, current, toRev), nil
+	return plan, err
 }
 
-// revisionAnnotation holds a Deployment's and its ReplicaSets' revision.
-const revisionAnnotation = "deployment.kubernetes.io/revision"
+// sameTemplate compares pod templates as the Deployment controller does:
+// the pod-template-hash label left out.
+func sameTemplate(a, b *corev1.PodTemplateSpec) bool {
+	a, b = a.DeepCopy(), b.DeepCopy()
+	delete(a.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	delete(b.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	return apiequality.Semantic.DeepEqual(a, b)
+}
+
+// revisionAnnotation holds a Deployment's and its ReplicaSets' revision;
+// revisionHistoryAnnotation a ReplicaSet's earlier ones (when its template
+// came back).
+const (
+	revisionAnnotation        = "deployment.kubernetes.io/revision"
+	revisionHistoryAnnotation = "deployment.kubernetes.io/revision-history"
+)
 
 func revision(ann map[string]string) (int64, bool) {
 	v, err := strconv.ParseInt(ann[revisionAnnotation], 10, 64)
 	return v, err == nil
+}
+
+// firstRevision is the revision a ReplicaSet's template was first rolled
+// out as.
+func firstRevision(rs *appsv1.ReplicaSet) int64 {
+	first, _ := revision(rs.Annotations)
+	for _, h := range strings.Split(rs.Annotations[revisionHistoryAnnotation], ",") {
+		if v, err := strconv.ParseInt(strings.TrimSpace(h), 10, 64); err == nil && v < first {
+			first = v
+		}
+	}
+	return first
 }
 
 // replicaSets returns the ReplicaSets the Deployment controls: those of
@@ -256,57 +400,82 @@ const ReplacedBackendsAnnotation = "zerodown.io/replaced-backends"
 // SwitchRoute implements Cluster: spec.to becomes the Service r.To with
 // weight 100, alternateBackends go, and what they were is kept in the
 // annotation. A Route already sending everything to r.To is left alone.
+// The patch carries the resourceVersion read (a precondition): a Route
+// changed meanwhile is read again.
 func (k *Kube) SwitchRoute(ctx context.Context, r RouteSwitch, dry bool) (string, error) {
 	routes := k.Client.Routes(r.Namespace)
-	rt, err := routes.Get(ctx, r.Name, metav1.GetOptions{})
-	if err != nil {
-		return "", err
-	}
-	if rt.Spec.To.Kind == "Service" && rt.Spec.To.Name == r.To && len(rt.Spec.AlternateBackends) == 0 {
-		return fmt.Sprintf("route %s/%s already sends everything to %s: nothing to do", r.Namespace, r.Name, r.To), nil
-	}
-	was, err := json.Marshal(map[string]any{"to": rt.Spec.To, "alternateBackends": rt.Spec.AlternateBackends})
-	if err != nil {
-		return "", err
-	}
-	weight := int32(100)
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{ReplacedBackendsAnnotation: string(was)}},
-		"spec": map[string]any{
-			"to":                map[string]any{"kind": "Service", "name": r.To, "weight": weight},
-			"alternateBackends": nil,
-		},
+	var what string
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		rt, err := routes.Get(ctx, r.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if rt.Spec.To.Kind == "Service" && rt.Spec.To.Name == r.To && len(rt.Spec.AlternateBackends) == 0 {
+			what = fmt.Sprintf("route %s/%s already sends everything to %s: nothing to do", r.Namespace, r.Name, r.To)
+			return nil
+		}
+		was, err := json.Marshal(map[string]any{"to": rt.Spec.To, "alternateBackends": rt.Spec.AlternateBackends})
+		if err != nil {
+			return err
+		}
+		weight := int32(100)
+		patch, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": rt.ResourceVersion, "annotations": map[string]string{ReplacedBackendsAnnotation: string(was)}},
+			"spec": map[string]any{
+				"to":                map[string]any{"kind": "Service", "name": r.To, "weight": weight},
+				"alternateBackends": nil,
+			},
+		})
+		if err != nil {
+			return err
+		}
+		if _, err := routes.Patch(ctx, r.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dryRunOpts(dry)}); err != nil {
+			return err
+		}
+		verb := "now sends everything to"
+		if dry {
+			verb = "would send everything to (dry run)"
+		}
+		what = fmt.Sprintf("route %s/%s %s %s; it sent to %s before (kept in %s)", r.Namespace, r.Name, verb, r.To, backendsOf(rt.Spec.To.Name, rt.Spec.To.Weight, rt.Spec.AlternateBackends), ReplacedBackendsAnnotation)
+		return nil
 	})
 	if err != nil {
-		return "", err
-	}
-	if _, err := routes.Patch(ctx, r.Name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dryRunOpts(dry)}); err != nil {
 		return "", fmt.Errorf("switching route %s/%s to %s: %w", r.Namespace, r.Name, r.To, err)
 	}
-	verb := "now sends everything to"
-	if dry {
-		verb = "would send everything to (dry run)"
-	}
-	return fmt.Sprintf("route %s/%s %s %s; it sent to %s before (kept in %s)", r.Namespace, r.Name, verb, r.To, backendsOf(rt.Spec.To.Name, rt.Spec.To.Weight, rt.Spec.AlternateBackends), ReplacedBackendsAnnotation), nil
+	return what, nil
 }
 
-// PauseMCP implements Cluster.
+// PauseMCP implements Cluster (with the resourceVersion read as the
+// patch's precondition).
 func (k *Kube) PauseMCP(ctx context.Context, name string, dry bool) (string, error) {
 	pools := k.Client.MachineConfigPools()
-	p, err := pools.Get(ctx, name, metav1.GetOptions{})
+	var what string
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		p, err := pools.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Spec.Paused {
+			what = fmt.Sprintf("machine config pool %s is already paused: nothing to do", name)
+			return nil
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": p.ResourceVersion}, "spec": map[string]any{"paused": true}})
+		if err != nil {
+			return err
+		}
+		if _, err := pools.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dryRunOpts(dry)}); err != nil {
+			return err
+		}
+		what = fmt.Sprintf("machine config pool %s paused: its nodes take no new configuration until spec.paused is false again", name)
+		if dry {
+			what = fmt.Sprintf("machine config pool %s would be paused (dry run)", name)
+		}
+		return nil
+	})
 	if err != nil {
-		return "", err
-	}
-	if p.Spec.Paused {
-		return fmt.Sprintf("machine config pool %s is already paused: nothing to do", name), nil
-	}
-	if _, err := pools.Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"paused":true}}`), metav1.PatchOptions{DryRun: dryRunOpts(dry)}); err != nil {
 		return "", fmt.Errorf("pausing machine config pool %s: %w", name, err)
 	}
-	if dry {
-		return fmt.Sprintf("machine config pool %s would be paused (dry run)", name), nil
-	}
-	return fmt.Sprintf("machine config pool %s paused: its nodes take no new configuration until spec.paused is false again", name), nil
+	return what, nil
 }
 
 // Record implements Cluster: an Event on the target (cluster-scoped

@@ -93,7 +93,7 @@ func runController(args []string, stdout, stderr io.Writer) int {
 		renew      = fs.Duration("leader-elect.renew-deadline", 10*time.Second, "how long the leader keeps trying to renew before it stops leading")
 		retry      = fs.Duration("leader-elect.retry-period", 2*time.Second, "how often to try to acquire or renew the Lease")
 		policy     = fs.String("rollback.policy", "", "rollback policy file: serve the rollback webhook for Alertmanager at "+rollback.Path+" (see rollback/testdata/valid.yaml); empty: no webhook")
-		token      = fs.String("rollback.token-file", "", "file holding the bearer token Alertmanager must send (authorization.credentials_file in its webhook_config); re-read at every request. Without it any client that reaches the port can trigger rollbacks")
+		token      = fs.String("rollback.token-file", "", "file holding the bearer token Alertmanager must send (authorization.credentials_file in its webhook_config); re-read at every request. An empty or unreadable file stops the start. Without it any client that reaches the port can trigger rollbacks")
 		killed     = fs.Bool("rollback.disabled", false, "kill switch: decide and log, but never act (the record ConfigMap's key \"disabled: true\" does the same)")
 		builtin    = fs.Bool("builtin", true, "export the built-in backends the cluster has (the Kubernetes API; on OpenShift its APIs, OAuth server, console, ingress canary, image registry) in zerodown_discovery_target_info, with why the others are off")
 		promURL    = fs.String("rollback.prometheus-url", "", "the Prometheus that scrapes the pollers: the data source of the policy's no_data rules (an alert about a backend no poller probed in the last 5m is skipped, or acted on where no_data: act); empty: no check")
@@ -147,7 +147,7 @@ Flags:
 		}
 		if *token == "" {
 			log.Warn("the rollback webhook requires no token: any client that reaches the port can trigger rollbacks; give --rollback.token-file")
-		} else if _, err := os.ReadFile(*token); err != nil {
+		} else if _, err := rollback.ReadToken(*token); err != nil {
 			fmt.Fprintln(stderr, "zerodown controller: --rollback.token-file:", err)
 			return exitUsage
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -31,29 +32,34 @@ type Election struct {
 	observed     coordinationv1.LeaseSpec // as last read
 	observedTime time.Time                // when it last changed, on our clock
 	leader       string                   // last reported to OnNewLeader
+
+	mu        sync.Mutex
+	leading   bool      // the Lease is ours, as of renewedAt
+	renewedAt time.Time // when the latest successful acquire or renew began
 }
 
 // Run takes part until ctx ends: it waits for the Lease, leads while it
-// renews it within RenewDeadline, and runs for it again when it could not.
-// On ctx's end a leader gives the Lease up, so another takes over at once.
+// renews it, and runs for it again when it could not. As client-go's
+// leaderelection does, one renewal (its tries every RetryPeriod together)
+// is bounded by RenewDeadline as a whole: a leader whose API server
+// answers 5xx and then hangs stops leading RenewDeadline after the renewal
+// began. Leading says, at any moment, whether this candidate may still act.
+// On ctx's end a leader gives the Lease up, so another takes over at once:
+// stop whatever acts for the leader before ctx ends.
 func (e *Election) Run(ctx context.Context) {
 	for ctx.Err() == nil {
-		if !e.retry(ctx, func() bool { return e.tryAcquireOrRenew(ctx) }, 0) {
+		if !e.acquire(ctx) {
 			return
 		}
 		e.OnStartedLeading()
-		for ctx.Err() == nil {
-			if !e.retry(ctx, func() bool {
-				rctx, cancel := context.WithTimeout(ctx, e.RenewDeadline)
-				defer cancel()
-				return e.tryAcquireOrRenew(rctx)
-			}, e.RenewDeadline) {
-				break
-			}
+		for ctx.Err() == nil && e.renew(ctx) {
 			if !sleep.For(ctx, e.RetryPeriod) {
 				break
 			}
 		}
+		e.mu.Lock()
+		e.leading = false
+		e.mu.Unlock()
 		if ctx.Err() != nil {
 			e.release()
 		}
@@ -61,16 +67,12 @@ func (e *Election) Run(ctx context.Context) {
 	}
 }
 
-// retry calls try every RetryPeriod (with jitter) until it succeeds; it
-// gives up when ctx ends or, if within is set, when within has passed.
-func (e *Election) retry(ctx context.Context, try func() bool, within time.Duration) bool {
-	start := time.Now()
+// acquire tries every RetryPeriod (with jitter) until it holds the Lease;
+// false when ctx ended first.
+func (e *Election) acquire(ctx context.Context) bool {
 	for {
-		if try() {
+		if e.tryAcquireOrRenew(ctx) {
 			return true
-		}
-		if within > 0 && time.Since(start) >= within {
-			return false
 		}
 		if !sleep.For(ctx, e.RetryPeriod+time.Duration(rand.Int64N(int64(e.RetryPeriod/5)+1))) {
 			return false
@@ -78,10 +80,39 @@ func (e *Election) retry(ctx context.Context, try func() bool, within time.Durat
 	}
 }
 
+// renew tries every RetryPeriod until the Lease is renewed, all within one
+// RenewDeadline; false when it was not.
+func (e *Election) renew(ctx context.Context) bool {
+	rctx, cancel := context.WithTimeout(ctx, e.RenewDeadline)
+	defer cancel()
+	for {
+		if e.tryAcquireOrRenew(rctx) {
+			return true
+		}
+		if !sleep.For(rctx, e.RetryPeriod) {
+			return false
+		}
+	}
+}
+
+// Leading reports whether this candidate leads, and until when it may act
+// without renewing again: RenewDeadline after its last successful renewal
+// began. Another candidate takes over no sooner than LeaseDuration after
+// it saw that renewal, so the two never act at once (as long as the clocks
+// run at rates within LeaseDuration/RenewDeadline of each other). Safe for
+// concurrent use.
+func (e *Election) Leading() (until time.Time, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	until = e.renewedAt.Add(e.RenewDeadline)
+	return until, e.leading && time.Now().Before(until)
+}
+
 // tryAcquireOrRenew takes or renews the Lease if it is free, expired or
 // ours; the API server's optimistic concurrency settles races.
 func (e *Election) tryAcquireOrRenew(ctx context.Context) bool {
-	now := metav1.NewMicroTime(time.Now())
+	began := time.Now()
+	now := metav1.NewMicroTime(began)
 	seconds := int32(max(e.LeaseDuration/time.Second, 1))
 	lease, err := e.Leases.Get(ctx, e.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -92,6 +123,7 @@ func (e *Election) tryAcquireOrRenew(ctx context.Context) bool {
 			return false
 		}
 		e.observe(lease.Spec)
+		e.led(began)
 		return true
 	}
 	if err != nil {
@@ -100,7 +132,10 @@ func (e *Election) tryAcquireOrRenew(ctx context.Context) bool {
 	e.observe(lease.Spec)
 	holder := deref(lease.Spec.HolderIdentity)
 	if holder != "" && holder != e.Identity && time.Since(e.observedTime) < leaseDuration(lease.Spec, e.LeaseDuration) {
-		return false // held by another, and alive
+		e.mu.Lock()
+		e.leading = false // held by another, and alive: act no more
+		e.mu.Unlock()
+		return false
 	}
 	spec := lease.Spec.DeepCopy()
 	if holder != e.Identity {
@@ -114,7 +149,15 @@ func (e *Election) tryAcquireOrRenew(ctx context.Context) bool {
 		return false
 	}
 	e.observe(updated.Spec)
+	e.led(began)
 	return true
+}
+
+// led notes a successful acquire or renew that began at began.
+func (e *Election) led(began time.Time) {
+	e.mu.Lock()
+	e.leading, e.renewedAt = true, began
+	e.mu.Unlock()
 }
 
 // observe notes the Lease as read, and when it last changed.
