@@ -162,3 +162,97 @@ func TestLeaderElection(t *testing.T) {
 		t.Errorf("the candidate started leading %d times, want 2", n)
 	}
 }
+
+// A leader whose API server answers 500 and then hangs stops acting
+// before anyone else can lead: its renewal is bounded by the renew
+// deadline as a whole, and Leading is false from RenewDeadline after its
+// last renewal began. Sampled every millisecond, the two candidates never
+// both say they may act.
+func TestLeaderElectionHungAPIServer(t *testing.T) {
+	c := newClients(t)
+	ns := freshNamespace(t, c, "e2e-election-hung")
+	proxy := newAPIProxy(t, c.rest)
+	through, err := kube.NewClient(proxy.rest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := *c.rest
+	rc.QPS, rc.Burst = 50, 100
+	direct, err := kube.NewClient(&rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The timings: lease 3 s, renew 2 s, retry 0.4 s.
+	run := func(kc *kube.Client, id string) *candidate {
+		cand := &candidate{done: make(chan struct{})}
+		cand.e = &kube.Election{Leases: kc.Leases(ns), Name: "zerodown-controller", Identity: id,
+			LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 400 * time.Millisecond,
+			OnStartedLeading: func() { cand.leading.Store(true); cand.led.Add(1) },
+			OnStoppedLeading: func() { cand.leading.Store(false) },
+		}
+		if err := cand.e.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cand.cancel = cancel
+		go func() { defer close(cand.done); cand.e.Run(ctx) }()
+		t.Cleanup(cand.stop)
+		return cand
+	}
+	a := run(through, "behind-the-bad-api-server")
+	eventually(t, 30*time.Second, "a leading", func() (bool, string) { _, ok := a.e.Leading(); return ok, "" })
+	b := run(direct, "direct")
+
+	var both atomic.Int64 // samples where both may act
+	var aLast, bFirst atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, la := a.e.Leading()
+			_, lb := b.e.Leading()
+			now := time.Now().UnixNano()
+			if la {
+				aLast.Store(now)
+			}
+			if lb && bFirst.Load() == 0 {
+				bFirst.Store(now)
+			}
+			if la && lb {
+				both.Add(1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	time.Sleep(time.Second) // b a follower meanwhile
+	if _, ok := b.e.Leading(); ok {
+		t.Fatal("b leads while a renews")
+	}
+	faulted := time.Now()
+	proxy.set(proxyFail)
+	time.Sleep(time.Second)
+	proxy.set(proxyHang)
+	eventually(t, 30*time.Second, "b leading", func() (bool, string) { _, ok := b.e.Leading(); return ok, "" })
+	close(stop)
+	<-sampled
+	if n := both.Load(); n > 0 {
+		t.Errorf("both candidates could act in %d samples", n)
+	}
+	gap := time.Duration(bFirst.Load() - aLast.Load())
+	t.Logf("fault at 0; a acted until +%s, b from +%s (gap %s)",
+		time.Duration(aLast.Load()-faulted.UnixNano()).Round(time.Millisecond), time.Duration(bFirst.Load()-faulted.UnixNano()).Round(time.Millisecond), gap.Round(time.Millisecond))
+	if gap <= 0 {
+		t.Errorf("b began leading %s before a stopped", -gap)
+	}
+	if a.leading.Load() {
+		// Its loop gives up within the renew deadline of its last try.
+		eventually(t, 10*time.Second, "a's loop stepping down", func() (bool, string) { return !a.leading.Load(), "" })
+	}
+	proxy.set(proxyPass)
+}
