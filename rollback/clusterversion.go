@@ -11,7 +11,6 @@ import (
 	configv1 "github.com/openshift/api/config/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
 )
 
 // abortPlan decides what clusterversion-abort does to a ClusterVersion:
@@ -155,7 +154,7 @@ func describe(u *configv1.Update) string {
 func (k *Kube) AbortClusterVersion(ctx context.Context, dry bool) (string, error) {
 	cvs := k.Client.ClusterVersions()
 	var what string
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := onConflict(func() error {
 		cv, err := cvs.Get(ctx, "version", metav1.GetOptions{})
 		if err != nil {
 			return err

@@ -475,10 +475,14 @@ func (e *Executor) act(j job) Decision {
 		e.o.Logger.Log(ctx, level, "rollback action", "alert", d.Alert, "rule", d.Rule, "action", d.Action, "target", d.Target,
 			"dry_run", d.DryRun, "result", d.Result, "detail", d.Detail, "took", e.o.Now().Sub(now))
 	}()
-	if _, ok := e.leader(); !ok {
+	until, ok := e.leader()
+	if !ok {
 		d.Result, d.Detail = ResultFollower, "this controller stopped leading before the action: retry"
 		return d
 	}
+	// Everything on the cluster's side (the record, the action) ends when
+	// leadership may: a hung API server holds the worker no longer.
+	lctx := leaderCtx(ctx, until)
 	if skip, detail := e.noData(ctx, j); skip {
 		d.Result, d.Detail = ResultNoData, detail
 		return d
@@ -486,7 +490,7 @@ func (e *Executor) act(j job) Decision {
 		e.o.Logger.Warn("rollback without data: the rule says act", "alert", d.Alert, "rule", d.Rule, "detail", detail)
 	}
 	res := Reservation{Alert: j.alertKey, Target: d.Target, Cooldown: e.o.Policy.CooldownOf(j.rule), Now: now, DryRun: d.DryRun, By: e.o.Identity}
-	got, err := e.o.Cluster.Reserve(ctx, res)
+	got, err := e.o.Cluster.Reserve(lctx, res)
 	switch {
 	case err != nil:
 		d.Result, d.Detail = ResultFailed, "reading the record (and its kill switch): "+err.Error()
@@ -497,18 +501,12 @@ func (e *Executor) act(j job) Decision {
 	}
 	// Leadership again, right before acting: the reservation may have
 	// waited on a slow API server. The action ends when leadership may.
-	until, ok := e.leader()
-	if !ok {
+	if until, ok = e.leader(); !ok {
 		d.Result, d.Detail = ResultFollower, "this controller stopped leading before the action: retry"
-		e.finish(ctx, res, false, "")
+		e.finish(res, false, "")
 		return d
 	}
-	actx := ctx
-	if !until.IsZero() {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithDeadline(ctx, until)
-		defer cancel()
-	}
+	actx := leaderCtx(ctx, until)
 	var msg string
 	switch {
 	case j.action.DeploymentUndo != nil:
@@ -531,7 +529,7 @@ func (e *Executor) act(j job) Decision {
 	default:
 		d.Result, d.Detail = ResultDone, msg
 	}
-	e.finish(ctx, res, err == nil, msg)
+	e.finish(res, err == nil, msg)
 	if err == nil {
 		reason := "ZerodownRollback"
 		if d.DryRun {
@@ -550,10 +548,24 @@ func (e *Executor) act(j job) Decision {
 	return d
 }
 
+// leaderCtx is ctx ending when leadership may (until; zero: never).
+// Its cancel is ctx's: it ends with it.
+func leaderCtx(ctx context.Context, until time.Time) context.Context {
+	if until.IsZero() {
+		return ctx
+	}
+	lctx, cancel := context.WithDeadline(ctx, until)
+	context.AfterFunc(ctx, cancel)
+	return lctx
+}
+
 // finish marks a reservation done or releases it; a failure is logged (a
 // record left acting is taken over once stale, and the actions are safe
 // to repeat: each checks where its object is first).
-func (e *Executor) finish(ctx context.Context, r Reservation, done bool, what string) {
+func (e *Executor) finish(r Reservation, done bool, what string) {
+	// Bookkeeping, safe whoever leads: not bounded by leadership.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	if err := e.o.Cluster.Finish(ctx, r, done, what); err != nil {
 		e.o.Logger.Error("recording the end of a rollback action", "target", r.Target, "done", done, "err", err)
 	}

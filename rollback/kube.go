@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/zerodown/zerodown/internal/kube"
 )
@@ -161,7 +160,7 @@ func finishIn(data map[string]string, r Reservation, done bool, what string) {
 // update applies change to the record's data (creating the ConfigMap when
 // missing) and writes it when change says so, retrying conflicts.
 func (k *Kube) update(ctx context.Context, change func(map[string]string) bool) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	return onConflict(func() error {
 		cms := k.Client.ConfigMaps(k.Namespace)
 		cm, err := cms.Get(ctx, k.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -210,7 +209,7 @@ func dryRunOpts(dry bool) []string {
 func (k *Kube) UndoDeployment(ctx context.Context, d DeploymentUndo, dry bool) (string, error) {
 	deps := k.Client.Deployments(d.Namespace)
 	var plan undoPlan
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := onConflict(func() error {
 		dep, err := deps.Get(ctx, d.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -405,7 +404,7 @@ const ReplacedBackendsAnnotation = "zerodown.io/replaced-backends"
 func (k *Kube) SwitchRoute(ctx context.Context, r RouteSwitch, dry bool) (string, error) {
 	routes := k.Client.Routes(r.Namespace)
 	var what string
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := onConflict(func() error {
 		rt, err := routes.Get(ctx, r.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -450,7 +449,7 @@ func (k *Kube) SwitchRoute(ctx context.Context, r RouteSwitch, dry bool) (string
 func (k *Kube) PauseMCP(ctx context.Context, name string, dry bool) (string, error) {
 	pools := k.Client.MachineConfigPools()
 	var what string
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := onConflict(func() error {
 		p, err := pools.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -520,4 +519,20 @@ func backendsOf(to string, weight *int32, alt []routev1.RouteTargetReference) st
 		parts = append(parts, fmt.Sprintf("%s (%s)", a.Name, w(a.Weight)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// onConflict calls fn again (up to five times, briefly apart) while it
+// fails with a conflict: the object changed since fn read it. Every other
+// error is returned as it is. (client-go's retry.RetryOnConflict returns
+// nil when fn's error wraps a context deadline before any conflict: an
+// API server that hung would pass for success.)
+func onConflict(fn func() error) error {
+	var err error
+	for i := range 5 {
+		if err = fn(); !apierrors.IsConflict(err) {
+			return err
+		}
+		time.Sleep(time.Duration(10<<i) * time.Millisecond)
+	}
+	return err
 }
