@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/zerodown/zerodown/rollback"
+	"github.com/zerodown/zerodown/rules/notify"
 )
 
 // The rollback webhook as an SRE runs it: two controller replicas behind
@@ -166,21 +167,25 @@ func TestRollbackHA(t *testing.T) {
 	waitRolledBack(n/2, n, posted, 120*time.Second)
 	t.Logf("alert → rollback, alerts fired into a 20 s API server hang: %s (the hang ended %s after they were posted)", summary(n/2, n), resumed.Sub(posted).Round(time.Millisecond))
 
-	// A new episode of five of the alerts, after their cooldown: an undo
-	// again would put v2 back. Refused: never forward.
+	// A new episode of five of the alerts (another start: a new alert to
+	// the record), after their cooldown, sent as Alertmanager would
+	// through the Service: an undo again would put v2 back. Refused, for
+	// good (200): an undo never rolls forward.
 	time.Sleep(3 * time.Second)
-	fire(0, 5, time.Now().Truncate(time.Second))
-	eventually(t, 60*time.Second, "five refusals", func() (bool, string) {
-		total := 0.0
-		for _, p := range []*process{ctlA, ctlB} {
-			if v, ok := value(p.samples(t, "zerodown_rollback_actions_total"), `zerodown_rollback_actions_total{action="deployment-undo",result="refused"}`); ok {
-				var f float64
-				fmt.Sscan(v, &f)
-				total += f
+	for i := range 5 {
+		body, _ := json.Marshal(notify.Message{Version: "4", GroupKey: "episode-2", Status: "firing", Alerts: []notify.WebhookAlert{{
+			Status: "firing", Labels: labels(i), StartsAt: time.Now()}}})
+		eventually(t, 30*time.Second, name(i)+"'s second episode decided", func() (bool, string) {
+			code, a := postWebhook(t, svc.Addr, "ha-token", body)
+			if code == 503 {
+				return false, fmt.Sprintf("%d %+v", code, a)
 			}
-		}
-		return total >= 5, fmt.Sprint(total, " refused")
-	})
+			if code != 200 || len(a.Decisions) != 1 || a.Decisions[0].Result != rollback.ResultRefused || !strings.Contains(a.Decisions[0].Detail, "never rolls forward") {
+				t.Errorf("%s's second episode: %d %+v, want 200 and %s: never rolls forward", name(i), code, a, rollback.ResultRefused)
+			}
+			return true, ""
+		})
+	}
 
 	// Exactly once each: v1 at revision 3 (a second undo would make 4),
 	// one rollback Event each.
