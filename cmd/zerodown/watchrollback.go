@@ -6,11 +6,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zerodown/zerodown/internal/kube"
+	"github.com/zerodown/zerodown/internal/sleep"
 	"github.com/zerodown/zerodown/rollback"
 	"github.com/zerodown/zerodown/rules/notify"
 )
@@ -40,6 +44,29 @@ func watchRollback(policyFile, kubeconfig, record string, disabled bool, log *sl
 	ex := rollback.NewExecutor(rollback.Options{Policy: p, Disabled: disabled, Logger: rlog,
 		Cluster: &rollback.Kube{Client: kc, Namespace: ns, Name: name, Component: "zerodown-watch"}})
 	rlog.Info("rollback on the evaluator's alerts", "rules", len(p.Rules), "record", record, "disabled", disabled)
-	hook := func(m notify.Message) { ex.Submit(context.Background(), &m) }
-	return hook, ex, ex.Close, nil
+	// Off the evaluator's path, and retried as Alertmanager retries a 5xx:
+	// an action that failed in passing (the API server away) is tried
+	// again until it is decided or watch stops.
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	hook := func(m notify.Message) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for wait := time.Second; ctx.Err() == nil; wait = min(2*wait, 30*time.Second) {
+				actx, cancel := context.WithTimeout(ctx, rollback.DefaultAnswerWithin)
+				ds := ex.Submit(actx, &m)
+				cancel()
+				if !slices.ContainsFunc(ds, func(d rollback.Decision) bool { return rollback.Retry(d.Result) }) || !sleep.For(ctx, wait) {
+					return
+				}
+			}
+		}()
+	}
+	closeHook := func() {
+		stop()
+		wg.Wait()
+		ex.Close()
+	}
+	return hook, ex, closeHook, nil
 }
