@@ -40,6 +40,9 @@ type Options struct {
 	// WebConfigFile: TLS, mTLS and basic auth of every endpoint
 	// (--web.config.file; see serve.Options).
 	WebConfigFile string
+	// KubernetesAuth guards /metrics and /debug/pprof/ with the API
+	// server's TokenReview and SubjectAccessReview (--web.kubernetes-auth).
+	KubernetesAuth bool
 	// OutDir receives intervals.jsonl (empty: no intervals).
 	OutDir    string
 	Workloads collectors.WorkloadSelector
@@ -250,8 +253,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return serve.Waiting(pending)
 	}
-	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof, WebConfigFile: o.WebConfigFile,
-		Handlers: handlers, Intervals: base.IntervalsPath})
+	so := serve.Options{Addr: o.Listen, Gatherer: reg, Ready: ready, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof, WebConfigFile: o.WebConfigFile,
+		Handlers: handlers, Intervals: base.IntervalsPath}
+	if o.KubernetesAuth {
+		so.Guard = kubeutil.NewDelegated(kube).Wrap
+	}
+	srv, err := serve.Start(so)
 	if err != nil {
 		return err
 	}

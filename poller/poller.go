@@ -73,7 +73,11 @@ type Options struct {
 	// WebConfigFile: TLS, mTLS and basic auth of every endpoint
 	// (--web.config.file; see serve.Options).
 	WebConfigFile string
-	OutDir        string // intervals.jsonl; empty: none
+	// KubernetesAuth guards /metrics and /debug/pprof/ with the API
+	// server's TokenReview and SubjectAccessReview (--web.kubernetes-auth;
+	// needs REST).
+	KubernetesAuth bool
+	OutDir         string // intervals.jsonl; empty: none
 	Logger        *slog.Logger
 	// MaxProbesPerSecond is a ceiling on probes per second across all
 	// targets (0: none).
@@ -330,8 +334,15 @@ func Run(ctx context.Context, o Options) error {
 		}()
 	}
 
-	srv, err := serve.Start(serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof, WebConfigFile: o.WebConfigFile,
-		Intervals: base.IntervalsPath})
+	so := serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof, WebConfigFile: o.WebConfigFile,
+		Intervals: base.IntervalsPath}
+	if o.KubernetesAuth {
+		if kube == nil {
+			return errors.New("--web.kubernetes-auth needs a cluster (in a pod, or --kubeconfig)")
+		}
+		so.Guard = kubeutil.NewDelegated(kube).Wrap
+	}
+	srv, err := serve.Start(so)
 	if err != nil {
 		return err
 	}

@@ -103,6 +103,7 @@ func runController(args []string, stdout, stderr io.Writer) int {
 	)
 	flags.register(fs)
 	flags.registerWeb(fs)
+	kubeAuth := registerKubeAuth(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown controller [flags]
 
@@ -159,7 +160,7 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := controller.Run(ctx, controller.Options{
-		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.pprof, WebConfigFile: flags.webConfig, Rollback: rb,
+		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.pprof, WebConfigFile: flags.webConfig, KubernetesAuth: *kubeAuth, Rollback: rb,
 		Builtin: *builtin, InCluster: inCluster(),
 		Workloads: collectors.WorkloadSelector{Namespaces: splitList(*namespaces), LabelSelector: *selector},
 		Election: controller.Election{

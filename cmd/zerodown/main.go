@@ -133,6 +133,11 @@ func (c *common) registerWeb(fs *flag.FlagSet) {
 	fs.StringVar(&c.webConfig, "web.config.file", "", "exporter-toolkit web configuration for every endpoint of --listen: TLS, client certificates (mTLS), basic auth (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md); read again for every new connection")
 }
 
+// registerKubeAuth adds --web.kubernetes-auth, for the in-cluster roles.
+func registerKubeAuth(fs *flag.FlagSet) *bool {
+	return fs.Bool("web.kubernetes-auth", false, "guard /metrics and /debug/pprof/ as kube-rbac-proxy does: a bearer token reviewed by the API server (TokenReview; none or unknown: 401) whose user may get the path as a non-resource URL (SubjectAccessReview; else 403). Answers are cached for 1m, and an allow is kept for up to 1h while the API server cannot answer (its upgrade loses no scrape). Needs create on tokenreviews and subjectaccessreviews (system:auth-delegator)")
+}
+
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.level, "log.level", "info", "log level: debug, info, warn, error (probe failures are logged at debug)")
 	fs.StringVar(&c.format, "log.format", "logfmt", "log format: logfmt or json")

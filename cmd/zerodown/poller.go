@@ -59,6 +59,7 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 	)
 	flags.register(fs)
 	flags.registerWeb(fs)
+	kubeAuth := registerKubeAuth(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown poller [flags]
 
@@ -146,7 +147,7 @@ Flags:
 			RouterTLS:  config.TLS{CAFile: *routerCA, InsecureSkipVerify: *routerSkip},
 			ClusterDNS: *clusterDNS, ClusterDomain: *domain,
 		},
-		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native, Pprof: flags.pprof, WebConfigFile: flags.webConfig,
+		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native, Pprof: flags.pprof, WebConfigFile: flags.webConfig, KubernetesAuth: *kubeAuth,
 		Network: network,
 	})
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	mcfgv1 "github.com/openshift/api/machineconfiguration/v1"
 	routev1 "github.com/openshift/api/route/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -51,6 +53,7 @@ func init() {
 	for _, add := range []func(*runtime.Scheme) error{
 		corev1.AddToScheme, discoveryv1.AddToScheme, appsv1.AddToScheme, policyv1.AddToScheme,
 		coordinationv1.AddToScheme, routev1.Install, configv1.Install, mcfgv1.Install,
+		authenticationv1.AddToScheme, authorizationv1.AddToScheme,
 	} {
 		utilruntime.Must(add(Scheme))
 	}
@@ -61,6 +64,7 @@ func init() {
 // namespaces, or for cluster-scoped resources).
 type Client struct {
 	core, discovery, apps, policy, coordination, route, config, mcfg rest.Interface
+	authn, authz                                                      rest.Interface
 }
 
 // NewClient builds a Client for rc; it sends nothing until used.
@@ -83,6 +87,8 @@ func NewClient(rc *rest.Config) (*Client, error) {
 		{&c.route, routev1.GroupVersion, "/apis"},
 		{&c.config, configv1.GroupVersion, "/apis"},
 		{&c.mcfg, mcfgv1.GroupVersion, "/apis"},
+		{&c.authn, authenticationv1.SchemeGroupVersion, "/apis"},
+		{&c.authz, authorizationv1.SchemeGroupVersion, "/apis"},
 	} {
 		if *g.to, err = restClient(rc, hc, g.gv, g.apiPath); err != nil {
 			return nil, fmt.Errorf("%s: %w", g.gv, err)

@@ -53,6 +53,13 @@ type Options struct {
 	// covers every endpoint, the rollback webhook and /intervals
 	// included, and is read again for every new connection.
 	WebConfigFile string
+	// Guard, if set, wraps /metrics and /debug/pprof/: the in-cluster
+	// roles' Kubernetes authentication and authorization
+	// (--web.kubernetes-auth). Health, readiness, /intervals (read through
+	// the API server's pod proxy, which authorizes it and passes on no
+	// credentials) and Handlers (the rollback webhook has its token) are
+	// left to their own.
+	Guard func(http.Handler) http.Handler
 }
 
 // Start listens on o.Addr and serves o.Gatherer on /metrics, /healthz and
@@ -62,11 +69,15 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--listen %s: %w", o.Addr, err)
 	}
+	guard := o.Guard
+	if guard == nil {
+		guard = func(h http.Handler) http.Handler { return h }
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
+	mux.Handle("/metrics", guard(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
 		ErrorHandling:     promhttp.ContinueOnError,
-	}))
+	})))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if o.Ready != nil {
@@ -84,11 +95,11 @@ func Start(o Options) (*Server, error) {
 		mux.Handle(path, h)
 	}
 	if o.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/cmdline", guard(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("/debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/symbol", guard(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("/debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
 	}
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	addr := ln.Addr().String()
