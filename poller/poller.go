@@ -78,7 +78,7 @@ type Options struct {
 	// needs REST).
 	KubernetesAuth bool
 	OutDir         string // intervals.jsonl; empty: none
-	Logger        *slog.Logger
+	Logger         *slog.Logger
 	// MaxProbesPerSecond is a ceiling on probes per second across all
 	// targets (0: none).
 	MaxProbesPerSecond float64

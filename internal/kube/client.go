@@ -64,7 +64,7 @@ func init() {
 // namespaces, or for cluster-scoped resources).
 type Client struct {
 	core, discovery, apps, policy, coordination, route, config, mcfg rest.Interface
-	authn, authz                                                      rest.Interface
+	authn, authz                                                     rest.Interface
 }
 
 // NewClient builds a Client for rc; it sends nothing until used.
