@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -73,30 +74,9 @@ func newNetHost(t *testing.T, i int) *netHost {
 // server, which listens on loopback only), and returns the port.
 func (h *netHost) forward(t *testing.T, target string) int {
 	t.Helper()
-	l, err := net.Listen("tcp", h.HostIP+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				u, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go func() { _, _ = io.Copy(u, c) }()
-				_, _ = io.Copy(c, u)
-			}()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(newRelay(t, h.HostIP+":0", target).Addr)
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // kubeconfig writes the test's kubeconfig with the API server reached

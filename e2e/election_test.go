@@ -24,10 +24,12 @@ type candidate struct {
 	done    chan struct{}
 }
 
-func runCandidate(t *testing.T, kc *kube.Client, ns, id string) *candidate {
+// runCandidate runs a candidate of lease 3 s and renew deadline 2 s,
+// trying every retry, until the test ends.
+func runCandidate(t *testing.T, kc *kube.Client, ns, id string, retry time.Duration) *candidate {
 	c := &candidate{done: make(chan struct{})}
 	c.e = &kube.Election{Leases: kc.Leases(ns), Name: "zerodown-controller", Identity: id,
-		LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond,
+		LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: retry,
 		OnStartedLeading: func() { c.leading.Store(true); c.led.Add(1) },
 		OnStoppedLeading: func() { c.leading.Store(false) },
 	}
@@ -73,8 +75,8 @@ func TestLeaderElection(t *testing.T) {
 	}
 	ns := freshNamespace(t, c, "e2e-election")
 
-	a := runCandidate(t, kc, ns, "a")
-	b := runCandidate(t, kc, ns, "b")
+	a := runCandidate(t, kc, ns, "a", 200*time.Millisecond)
+	b := runCandidate(t, kc, ns, "b", 200*time.Millisecond)
 	var leader, other *candidate
 	eventually(t, 30*time.Second, "one leader", func() (bool, string) {
 		la, lb := a.leading.Load(), b.leading.Load()
@@ -182,26 +184,10 @@ func TestLeaderElectionHungAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The timings: lease 3 s, renew 2 s, retry 0.4 s.
-	run := func(kc *kube.Client, id string) *candidate {
-		cand := &candidate{done: make(chan struct{})}
-		cand.e = &kube.Election{Leases: kc.Leases(ns), Name: "zerodown-controller", Identity: id,
-			LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 400 * time.Millisecond,
-			OnStartedLeading: func() { cand.leading.Store(true); cand.led.Add(1) },
-			OnStoppedLeading: func() { cand.leading.Store(false) },
-		}
-		if err := cand.e.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		cand.cancel = cancel
-		go func() { defer close(cand.done); cand.e.Run(ctx) }()
-		t.Cleanup(cand.stop)
-		return cand
-	}
-	a := run(through, "behind-the-bad-api-server")
+	// Lease 3 s, renew 2 s, retry 0.4 s.
+	a := runCandidate(t, through, ns, "behind-the-bad-api-server", 400*time.Millisecond)
 	eventually(t, 30*time.Second, "a leading", func() (bool, string) { _, ok := a.e.Leading(); return ok, "" })
-	b := run(direct, "direct")
+	b := runCandidate(t, direct, ns, "direct", 400*time.Millisecond)
 
 	var both atomic.Int64 // samples where both may act
 	var aLast, bFirst atomic.Int64

@@ -115,16 +115,17 @@ current-context: proxy
 }
 
 // relay spreads TCP connections over backends in turn, as a Service does
-// over its endpoints (kube-proxy picks one per connection).
+// over its endpoints (kube-proxy picks one per connection); with one
+// backend it forwards.
 type relay struct {
 	Addr     string
 	backends []string
 	next     atomic.Uint64
 }
 
-func newRelay(t *testing.T, backends ...string) *relay {
+func newRelay(t *testing.T, listen string, backends ...string) *relay {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -76,31 +75,10 @@ func TestRollbackHA(t *testing.T) {
 		follower = ctlB
 	}
 	// The relay's first connection goes to the follower.
-	svc := newRelay(t, leader.addr, follower.addr)
+	svc := newRelay(t, "127.0.0.1:0", leader.addr, follower.addr)
 
 	amConfig := rollbackReceiver(t, dir, "http://"+svc.Addr+rollback.Path, "authorization: {credentials_file: "+tokenFile+"}")
-	am1, am2, peer1, peer2 := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am1"),
-		"--web.listen-address="+am1, "--cluster.listen-address="+peer1, "--cluster.peer="+peer2, "--log.level=warn")
-	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am2"),
-		"--web.listen-address="+am2, "--cluster.listen-address="+peer2, "--cluster.peer="+peer1, "--log.level=warn")
-	for _, a := range []string{am1, am2} {
-		eventually(t, 90*time.Second, "Alertmanager "+a+" ready with its cluster settled", func() (bool, string) {
-			resp, err := http.Get("http://" + a + "/api/v2/status")
-			if err != nil {
-				return false, err.Error()
-			}
-			defer resp.Body.Close()
-			var st struct {
-				Cluster struct {
-					Status string
-					Peers  []any
-				}
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&st)
-			return st.Cluster.Status == "ready" && len(st.Cluster.Peers) == 2, fmt.Sprintf("%+v", st.Cluster)
-		})
-	}
+	am1, am2 := alertmanagerPair(t, dir, amConfig)
 
 	labels := func(i int) map[string]string {
 		return map[string]string{"alertname": "ZerodownBackendDisrupted", "backend": name(i), "connection": "new", "severity": "critical"}

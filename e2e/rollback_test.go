@@ -106,6 +106,38 @@ receivers:
 	return path
 }
 
+// alertmanagerPair starts an Alertmanager HA pair with config (state
+// under dir), waits until both are ready with their cluster settled
+// (until then an Alertmanager holds its notifications back), and returns
+// their addresses.
+func alertmanagerPair(t *testing.T, dir, config string) (string, string) {
+	t.Helper()
+	am1, am2 := freeAddr(t), freeAddr(t)
+	peer1, peer2 := freeAddr(t), freeAddr(t)
+	tool(t, "prometheus-alertmanager", "--config.file="+config, "--storage.path="+filepath.Join(dir, "am1"),
+		"--web.listen-address="+am1, "--cluster.listen-address="+peer1, "--cluster.peer="+peer2, "--log.level=warn")
+	tool(t, "prometheus-alertmanager", "--config.file="+config, "--storage.path="+filepath.Join(dir, "am2"),
+		"--web.listen-address="+am2, "--cluster.listen-address="+peer2, "--cluster.peer="+peer1, "--log.level=warn")
+	for _, a := range []string{am1, am2} {
+		eventually(t, 90*time.Second, "Alertmanager "+a+" ready with its cluster settled", func() (bool, string) {
+			resp, err := http.Get("http://" + a + "/api/v2/status")
+			if err != nil {
+				return false, err.Error()
+			}
+			defer resp.Body.Close()
+			var st struct {
+				Cluster struct {
+					Status string
+					Peers  []any
+				}
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			return st.Cluster.Status == "ready" && len(st.Cluster.Peers) == 2, fmt.Sprintf("%+v", st.Cluster)
+		})
+	}
+	return am1, am2
+}
+
 // postWebhook posts a webhook message straight to the controller (a
 // replay, or an attacker) and returns the status and the answer.
 func postWebhook(t *testing.T, addr, token string, body []byte) (int, rollback.Answer) {
@@ -195,31 +227,7 @@ rules:
 
 	// An Alertmanager HA pair, both sending to the controller with the token.
 	amConfig := rollbackReceiver(t, dir, "http://"+ctl.addr+rollback.Path, "authorization: {credentials_file: "+tokenFile+"}")
-	am1, am2 := freeAddr(t), freeAddr(t)
-	peer1, peer2 := freeAddr(t), freeAddr(t)
-	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am1"),
-		"--web.listen-address="+am1, "--cluster.listen-address="+peer1, "--cluster.peer="+peer2, "--log.level=warn")
-	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am2"),
-		"--web.listen-address="+am2, "--cluster.listen-address="+peer2, "--cluster.peer="+peer1, "--log.level=warn")
-	// Ready, and their cluster settled (until then an Alertmanager holds
-	// its notifications back).
-	for _, a := range []string{am1, am2} {
-		eventually(t, 90*time.Second, "Alertmanager "+a+" ready with its cluster settled", func() (bool, string) {
-			resp, err := http.Get("http://" + a + "/api/v2/status")
-			if err != nil {
-				return false, err.Error()
-			}
-			defer resp.Body.Close()
-			var st struct {
-				Cluster struct {
-					Status string
-					Peers  []any
-				}
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&st)
-			return st.Cluster.Status == "ready" && len(st.Cluster.Peers) == 2, fmt.Sprintf("%+v", st.Cluster)
-		})
-	}
+	am1, am2 := alertmanagerPair(t, dir, amConfig)
 
 	// Refused before anything acts: no token, a wrong one, malformed,
 	// oversized.

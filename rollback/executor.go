@@ -339,8 +339,11 @@ func alertKey(groupKey string, a notify.WebhookAlert) string {
 // Escalation steps not yet due are scheduled, not waited for.
 func (e *Executor) Submit(ctx context.Context, m *notify.Message) []Decision {
 	var out []Decision
-	var waits []int // indexes of out whose jobs were queued
-	var jobs []chan Decision
+	type waiting struct {
+		at   int // in out
+		done chan Decision
+	}
+	var queued []waiting
 	_, leading := e.leader()
 	for _, a := range m.Alerts {
 		name := a.Labels["alertname"] + "/" + notify.Fingerprint(a.Labels)
@@ -372,18 +375,18 @@ func (e *Executor) Submit(ctx context.Context, m *notify.Message) []Decision {
 					step := fmt.Sprintf("%s\x00%d\x00%d", r.Name, si, ai)
 					d, j = e.decide(d, a, j, st, step, len(steps), start, leading)
 					if j.done != nil {
-						waits, jobs = append(waits, len(out)), append(jobs, j.done)
+						queued = append(queued, waiting{len(out), j.done})
 					}
 					out = append(out, e.decided(d, a))
 				}
 			}
 		}
 	}
-	for i, ch := range jobs {
+	for _, w := range queued {
 		select {
-		case out[waits[i]] = <-ch:
+		case out[w.at] = <-w.done:
 		case <-ctx.Done():
-			d := &out[waits[i]]
+			d := &out[w.at]
 			d.Result, d.Detail = ResultInProgress, "the action had not finished when the answer was due: it goes on, and a retried delivery finds it done"
 		}
 	}

@@ -77,10 +77,7 @@ func TestPlanUndo(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, err := planUndo(tc.dep, tc.all, tc.toRevision)
 			if tc.refused != "" {
-				var r *Refusal
-				if !errors.As(err, &r) || !strings.Contains(err.Error(), tc.refused) {
-					t.Fatalf("err %v, want a refusal %q", err, tc.refused)
-				}
+				wantRefusal(t, err, tc.refused)
 				return
 			}
 			if err != nil {
@@ -114,5 +111,14 @@ func TestPlanUndo(t *testing.T) {
 				t.Errorf("patched template %+v, want %s without the pod-template-hash", tmpl, tc.image)
 			}
 		})
+	}
+}
+
+// wantRefusal fails the test unless err is a *Refusal saying want.
+func wantRefusal(t *testing.T, err error, want string) {
+	t.Helper()
+	var r *Refusal
+	if !errors.As(err, &r) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err %v, want a refusal %q", err, want)
 	}
 }

@@ -57,9 +57,7 @@ func (e *Election) Run(ctx context.Context) {
 				break
 			}
 		}
-		e.mu.Lock()
-		e.leading = false
-		e.mu.Unlock()
+		e.setLeading(false, time.Time{})
 		if ctx.Err() != nil {
 			e.release()
 		}
@@ -123,7 +121,7 @@ func (e *Election) tryAcquireOrRenew(ctx context.Context) bool {
 			return false
 		}
 		e.observe(lease.Spec)
-		e.led(began)
+		e.setLeading(true, began)
 		return true
 	}
 	if err != nil {
@@ -132,9 +130,7 @@ func (e *Election) tryAcquireOrRenew(ctx context.Context) bool {
 	e.observe(lease.Spec)
 	holder := deref(lease.Spec.HolderIdentity)
 	if holder != "" && holder != e.Identity && time.Since(e.observedTime) < leaseDuration(lease.Spec, e.LeaseDuration) {
-		e.mu.Lock()
-		e.leading = false // held by another, and alive: act no more
-		e.mu.Unlock()
+		e.setLeading(false, time.Time{}) // held by another, and alive: act no more
 		return false
 	}
 	spec := lease.Spec.DeepCopy()
@@ -149,15 +145,19 @@ func (e *Election) tryAcquireOrRenew(ctx context.Context) bool {
 		return false
 	}
 	e.observe(updated.Spec)
-	e.led(began)
+	e.setLeading(true, began)
 	return true
 }
 
-// led notes a successful acquire or renew that began at began.
-func (e *Election) led(began time.Time) {
+// setLeading notes whether the Lease is ours: true after a successful
+// acquire or renew that began at began (zero keeps the last one).
+func (e *Election) setLeading(leading bool, began time.Time) {
 	e.mu.Lock()
-	e.leading, e.renewedAt = true, began
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	e.leading = leading
+	if !began.IsZero() {
+		e.renewedAt = began
+	}
 }
 
 // observe notes the Lease as read, and when it last changed.
