@@ -144,6 +144,10 @@ func TestDeployManifests(t *testing.T) {
 		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "get", Resource: "namespaces", Name: "kube-system"}, false},
 		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "list", Resource: "namespaces"}, false},
 		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "get", Group: "config.openshift.io", Resource: "infrastructures", Name: "cluster"}, true},
+		// The secure component: the roles ask who a scraper is and what it may do.
+		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"}, true},
+		{"zerodown-controller", authzv1.ResourceAttributes{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}, true},
+		{"zerodown-poller", authzv1.ResourceAttributes{Verb: "create", Group: "certificates.k8s.io", Resource: "certificatesigningrequests"}, false},
 		// zerodown report --kubeconfig: the pod proxy of this namespace only.
 		{"zerodown-report", authzv1.ResourceAttributes{Verb: "list", Resource: "pods", Namespace: "zerodown"}, true},
 		{"zerodown-report", authzv1.ResourceAttributes{Verb: "get", Resource: "pods", Subresource: "proxy", Namespace: "zerodown", Name: "zerodown-poller-x"}, true},

@@ -99,6 +99,9 @@ type process struct {
 	logs bytes.Buffer
 	addr string
 	done chan struct{}
+	// client, if set, is how get reaches it (https, a bearer token);
+	// else plain HTTP.
+	client *http.Client
 }
 
 var listenRE = regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)
@@ -193,7 +196,11 @@ func (p *process) stop(t *testing.T) {
 
 func (p *process) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + p.addr + path)
+	get, url := http.Get, "http://"+p.addr+path
+	if p.client != nil {
+		get, url = p.client.Get, "https://"+p.addr+path
+	}
+	resp, err := get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}

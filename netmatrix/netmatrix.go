@@ -103,6 +103,10 @@ type TargetOptions struct {
 	// Service, if set, is the address (host:port) of the Service in
 	// front of the pollers, probed as path service, named ServiceName.
 	Service, ServiceName string
+	// TLS, if set, says the peers serve TLS (--web.config.file): probes
+	// are https, verified with it (the peers' CA and the name their
+	// serving certificate carries). They send no credential.
+	TLS *config.TLS
 }
 
 // Targets are the targets of the chosen peers (and of the Service), over
@@ -112,19 +116,25 @@ func Targets(peers []Peer, o TargetOptions) []config.Target {
 	if path == "" {
 		path = PathPod
 	}
+	probe := func(addr string) *config.HTTPProbe {
+		if o.TLS == nil {
+			return &config.HTTPProbe{URL: "http://" + addr + "/healthz"}
+		}
+		return &config.HTTPProbe{URL: "https://" + addr + "/healthz", TLS: *o.TLS}
+	}
 	var out []config.Target
 	for _, p := range peers {
 		out = append(out, config.Target{
 			Name:        Prefix + path + ":" + p.Node,
 			Connections: []config.Connection{config.ConnNew},
-			HTTP:        &config.HTTPProbe{URL: fmt.Sprintf("http://%s/healthz", net.JoinHostPort(p.Addr, fmt.Sprint(o.Port)))},
+			HTTP:        probe(net.JoinHostPort(p.Addr, fmt.Sprint(o.Port))),
 		})
 	}
 	if o.Service != "" {
 		out = append(out, config.Target{
 			Name:        Prefix + PathService + ":" + o.ServiceName,
 			Connections: []config.Connection{config.ConnNew},
-			HTTP:        &config.HTTPProbe{URL: "http://" + o.Service + "/healthz"},
+			HTTP:        probe(o.Service),
 		})
 	}
 	return out

@@ -3,6 +3,7 @@ package netmatrix
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zerodown/zerodown/config"
@@ -84,6 +85,13 @@ func TestTargetsAndParse(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("targets:\n%v\nwant\n%v", got, want)
+	}
+	// Peers that serve TLS: https, verified against their CA and name.
+	tls := &config.TLS{CAFile: "/etc/zerodown/tls/ca.crt", ServerName: "zerodown-poller.zerodown.svc"}
+	for _, tg := range Targets([]Peer{{Node: "node-b", Addr: "10.128.2.7"}}, TargetOptions{Port: 9947, Service: "172.30.0.9:9947", ServiceName: "s", TLS: tls}) {
+		if !strings.HasPrefix(tg.HTTP.URL, "https://") || tg.HTTP.TLS != *tls {
+			t.Errorf("%s: %s with %+v, want https verified with %+v", tg.Name, tg.HTTP.URL, tg.HTTP.TLS, *tls)
+		}
 	}
 	for _, b := range []string{"web", "net:", "net:pod", "net::x", "route:net:pod:x"} {
 		if _, _, ok := Parse(b); ok {

@@ -105,6 +105,9 @@ type NetworkOptions struct {
 	Select netmatrix.SelectOptions
 	// Rotate is how often the chosen peers change (default 30m).
 	Rotate time.Duration
+	// TLS, if set: the peers serve TLS, verified with it
+	// (netmatrix.TargetOptions.TLS).
+	TLS *config.TLS
 }
 
 var (
@@ -450,7 +453,7 @@ func followPeers(ctx context.Context, settle time.Duration, w *peers.Watcher, o 
 		chosen := netmatrix.Choose(self, cur.Nodes, cur.Peers, round, o.Select)
 		var ts []config.Target
 		if cur.Port != 0 {
-			ts = netmatrix.Targets(chosen, netmatrix.TargetOptions{Path: o.Path, Port: cur.Port, Service: cur.Service, ServiceName: o.Service})
+			ts = netmatrix.Targets(chosen, netmatrix.TargetOptions{Path: o.Path, Port: cur.Port, Service: cur.Service, ServiceName: o.Service, TLS: o.TLS})
 		}
 		apply(ts)
 		next := time.NewTimer(time.Duration(int64(round+1)*int64(rotate)) - time.Duration(now.UnixNano()))

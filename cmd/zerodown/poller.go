@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -55,6 +56,8 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		netK        = fs.Int("network.peers", 3, "peers each poller probes (rotating)")
 		netMesh     = fs.Int("network.full-mesh-up-to", 10, "with at most this many nodes every poller probes every other one")
 		netRotate   = fs.Duration("network.rotate", 30*time.Minute, "how often the peers probed change (every poller at once, on the wall clock)")
+		netCA       = fs.String("network.tls.ca-file", "", "the pollers serve TLS (--web.config.file): probe them over https, verified with this CA bundle; empty: over http")
+		netName     = fs.String("network.tls.server-name", "", "with --network.tls.ca-file: the name the pollers' serving certificate carries (default PEERS-SERVICE.NAMESPACE.svc)")
 		flags       common
 	)
 	flags.register(fs)
@@ -112,6 +115,9 @@ Flags:
 		}
 		network = &poller.NetworkOptions{Namespace: *netNS, PeersService: *netPeers, Service: *netService, PortName: *netPort,
 			Path: *netPath, Select: netmatrix.SelectOptions{Peers: *netK, FullMeshUpTo: *netMesh}, Rotate: *netRotate}
+		if *netCA != "" {
+			network.TLS = &config.TLS{CAFile: *netCA, ServerName: cmp.Or(*netName, *netPeers+"."+*netNS+".svc")}
+		}
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
 	load := func() (*config.Config, error) {

@@ -31,7 +31,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&src.kubeconfig, "kubeconfig", "", "fetch the interval streams of every poller and controller of a cluster through the API server's pod proxy (needs list pods and get pods/proxy in --namespace)")
 	fs.StringVar(&src.namespace, "namespace", "zerodown", "namespace of the pods --kubeconfig fetches from")
 	fs.StringVar(&src.selector, "selector", "app.kubernetes.io/name in (zerodown-poller,zerodown-controller)", "label selector of the pods --kubeconfig fetches from")
-	fs.StringVar(&src.scheme, "pod-scheme", "http", "scheme the API server's pod proxy speaks to the roles: http, or https where they serve TLS (--web.config.file)")
+	fs.StringVar(&src.scheme, "pod-scheme", "auto", "scheme the API server's pod proxy speaks to the roles: http, https where they serve TLS (--web.config.file), or auto: http, then https")
 	fs.StringVar(&src.since, "since", "", "with --kubeconfig, fetch only what reaches this time (RFC 3339) or duration back from now (2h)")
 	flags.register(fs)
 	fs.Usage = func() {
@@ -71,8 +71,8 @@ Flags:
 		fs.Usage()
 		return exitUsage
 	}
-	if src.scheme != "http" && src.scheme != "https" {
-		fmt.Fprintf(stderr, "zerodown report: --pod-scheme: want http or https, got %q\n", src.scheme)
+	if src.scheme != "http" && src.scheme != "https" && src.scheme != "auto" {
+		fmt.Fprintf(stderr, "zerodown report: --pod-scheme: want http, https or auto, got %q\n", src.scheme)
 		return exitUsage
 	}
 	if !nonNegative(stderr, "report", map[string]float64{"budget": flat.Seconds(), "node.drain-within": drainWithin.Seconds()}) {

@@ -50,20 +50,30 @@ func New(tb testing.TB) *CA {
 // localhost, or a client's. It returns the certificate and key files.
 func (ca *CA) Issue(tb testing.TB, name string, server bool) (certFile, keyFile string) {
 	tb.Helper()
+	if server {
+		return ca.issue(tb, name, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, []string{"localhost"}, net.ParseIP("127.0.0.1"), net.ParseIP("::1"))
+	}
+	return ca.issue(tb, name, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil)
+}
+
+// IssueFor signs a server's certificate for dnsNames only (as the
+// OpenShift service CA or cert-manager issue one for a Service's names):
+// a client verifies it by server name, whatever address it dialled.
+func (ca *CA) IssueFor(tb testing.TB, name string, dnsNames ...string) (certFile, keyFile string) {
+	tb.Helper()
+	return ca.issue(tb, name, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, dnsNames)
+}
+
+func (ca *CA) issue(tb testing.TB, name string, usage []x509.ExtKeyUsage, dnsNames []string, ips ...net.IP) (certFile, keyFile string) {
+	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ca.serial++
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(ca.serial), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
-		tmpl.DNSNames = []string{"localhost"}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: usage, DNSNames: dnsNames, IPAddresses: ips}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		tb.Fatal(err)

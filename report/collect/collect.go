@@ -35,8 +35,9 @@ type Options struct {
 	Dir string
 	// Timeout of one pod's fetch (default 2 minutes).
 	Timeout time.Duration
-	// Scheme the API server speaks to the pods: "http" (default) or
-	// "https" (roles with --web.config.file TLS).
+	// Scheme the API server speaks to the pods: "http", "https" (roles
+	// with --web.config.file TLS), or "" (auto): http, then https when
+	// that fails (as a TLS listener answers plain HTTP with 400).
 	Scheme string
 }
 
@@ -60,7 +61,6 @@ func Collect(ctx context.Context, cs *kube.Client, o Options) ([]Fetched, []stri
 	o.Namespace = cmp.Or(o.Namespace, "zerodown")
 	o.Selector = cmp.Or(o.Selector, DefaultSelector)
 	o.Timeout = cmp.Or(o.Timeout, 2*time.Minute)
-	o.Scheme = cmp.Or(o.Scheme, "http")
 	pods, err := cs.Pods(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing pods in %s (%s): %w", o.Namespace, o.Selector, err)
@@ -121,7 +121,16 @@ func fetch(ctx context.Context, cs *kube.Client, o Options, p *corev1.Pod, port 
 	if o.Since != "" {
 		params["since"] = o.Since
 	}
-	rc, err := cs.PodProxyGet(ctx, o.Namespace, p.Name, o.Scheme, port, "intervals", params)
+	scheme := cmp.Or(o.Scheme, "http")
+	rc, err := cs.PodProxyGet(ctx, o.Namespace, p.Name, scheme, port, "intervals", params)
+	if err != nil && o.Scheme == "" {
+		var err2 error
+		if rc, err2 = cs.PodProxyGet(ctx, o.Namespace, p.Name, "https", port, "intervals", params); err2 == nil {
+			err = nil
+		} else {
+			err = fmt.Errorf("over http: %w; over https: %w", err, err2)
+		}
+	}
 	if err != nil {
 		return Fetched{}, fmt.Errorf("GET /intervals through the pod proxy: %w", err)
 	}
