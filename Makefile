@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
            -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: help build build-cluster build-lite image-binary demo dashboards report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
+.PHONY: help build build-cluster build-lite image-binary image demo dashboards report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,17 @@ image-binary: ## build bin/zerodown-static: the container image's binary (the cl
 	@if ldd bin/zerodown-static >/dev/null 2>&1; then echo "bin/zerodown-static is dynamically linked"; ldd bin/zerodown-static; exit 1; fi
 	@./bin/zerodown-static version | head -1
 
+IMAGES ?= bin/images
+MKIMAGE = $(GO) -C images run ./mkimage
+image: image-binary ## build image archives in bin/images without a container engine (ctr images import, docker load): zerodown as the Dockerfile says, the sample app (v1, v2, v3-bad) and the pause image the e2e nodes run
+	CGO_ENABLED=0 $(GO) -C images build -trimpath -ldflags '-s -w' -o $(CURDIR)/bin/sampleapp ./sampleapp
+	CGO_ENABLED=0 $(GO) -C images build -trimpath -ldflags '-s -w' -o $(CURDIR)/bin/pause ./pause
+	$(MKIMAGE) -dockerfile $(CURDIR)/Dockerfile -context $(CURDIR) -tag zerodown:dev -out $(CURDIR)/$(IMAGES)/zerodown.tar
+	$(MKIMAGE) -base distroless-static -file /sampleapp=$(CURDIR)/bin/sampleapp -entrypoint /sampleapp -user 65532:65532 -env VERSION=v1 -tag zerodown-sample:v1 -out $(CURDIR)/$(IMAGES)/sample-v1.tar
+	$(MKIMAGE) -base distroless-static -file /sampleapp=$(CURDIR)/bin/sampleapp -entrypoint /sampleapp -user 65532:65532 -env VERSION=v2 -tag zerodown-sample:v2 -out $(CURDIR)/$(IMAGES)/sample-v2.tar
+	$(MKIMAGE) -base distroless-static -file /sampleapp=$(CURDIR)/bin/sampleapp -entrypoint /sampleapp -user 65532:65532 -env VERSION=v3 -env FAIL=1 -tag zerodown-sample:v3-bad -out $(CURDIR)/$(IMAGES)/sample-v3-bad.tar
+	$(MKIMAGE) -file /pause=$(CURDIR)/bin/pause -entrypoint /pause -user 65535:65535 -tag registry.k8s.io/pause:3.10 -out $(CURDIR)/$(IMAGES)/pause.tar
+
 demo: build ## start the loopback test target with scheduled outages and watch it (about 40 s)
 	./$(BIN) demo --out zerodown-demo
 
@@ -39,6 +50,7 @@ test: fmt-check vet unit rules-test e2e ## everything CI runs: formatting, vet, 
 unit: ## unit and loopback tests (with -race), no control plane; the report's tests run in headless chromium, budget derive's against Debian's prometheus (both installed when missing)
 	./e2e/install-debian.sh chromium:chromium promtool:prometheus
 	ZERODOWN_REQUIRE_TOOLS=1 $(GO) test -race -count=1 ./...
+	$(GO) -C images test -count=1 ./...
 
 rules-manifest: ## regenerate deploy/components/monitoring/prometheusrule.yaml from rules/*.rules.yaml
 	$(GO) run ./rules/genmanifest
@@ -54,6 +66,7 @@ vet:
 	$(GO) vet -tags e2e ./e2e/...
 	$(GO) vet -tags nokube ./cmd/zerodown
 	$(GO) vet -tags noeval ./cmd/zerodown ./watch
+	$(GO) -C images vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

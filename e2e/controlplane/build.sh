@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries used by up.sh (etcd, kube-apiserver,
-# kube-controller-manager, kubectl) from the pinned wrapper module in tools/,
+# kube-controller-manager, kubectl) and the nodes' (kubelet, kube-proxy,
+# kube-scheduler, for e2e/nodes) from the pinned wrapper module in tools/,
 # into ${ZERODOWN_CACHE:-$HOME/.cache/zerodown}/k8s-v<kube>-etcd-v<etcd>/.
 # Binaries already present are not rebuilt; the versions are part of the
 # folder name, so a version change builds into a new folder.
@@ -27,7 +28,7 @@ for want in "k8s.io/kubernetes $KUBE_VERSION" "go.etcd.io/etcd/server/v3 $ETCD_S
 	fi
 done
 
-kube_bins=(kube-apiserver kube-controller-manager kubectl)
+kube_bins=(kube-apiserver kube-controller-manager kubectl kubelet kube-proxy kube-scheduler)
 missing=()
 [ -x "$bindir/etcd" ] || missing+=(etcd)
 for b in "${kube_bins[@]}"; do
