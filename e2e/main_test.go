@@ -341,5 +341,11 @@ func freshNamespace(t *testing.T, c *clients, prefix string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.kube.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
+	// Pods need its default ServiceAccount (the ServiceAccount admission
+	// plugin refuses them until the controller made it).
+	eventually(t, 30*time.Second, "ServiceAccount default in "+ns.Name, func() (bool, string) {
+		_, err := c.kube.CoreV1().ServiceAccounts(ns.Name).Get(ctxT(t), "default", metav1.GetOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
 	return ns.Name
 }

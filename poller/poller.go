@@ -216,12 +216,15 @@ func Run(ctx context.Context, o Options) error {
 				off[n] = true
 			}
 			// Inline credentials of the client become files in a folder of
-			// its own (a pod's are files already: nothing is written).
-			creds, err := os.MkdirTemp("", "zerodown-credentials-")
-			if err != nil {
-				return err
+			// its own. A pod's are files already: nothing is written (its
+			// root filesystem is read-only, and /tmp with it).
+			var creds string
+			if discovery.InlineCredentials(o.REST) {
+				if creds, err = os.MkdirTemp("", "zerodown-credentials-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(creds)
 			}
-			defer os.RemoveAll(creds)
 			if builtin, err = discovery.NewBuiltin(discovery.BuiltinOptions{REST: o.REST, InCluster: o.InCluster, Disabled: off,
 				Router: o.Discovery, CredentialsDir: creds, Logger: log}, kube, apis); err != nil {
 				return err

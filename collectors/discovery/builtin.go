@@ -127,6 +127,15 @@ func NewBuiltin(o BuiltinOptions, kc *kube.Client, apis kube.APIs) (*Builtin, er
 	return b, nil
 }
 
+// InlineCredentials says whether the client's configuration holds
+// credentials inline, which the probes need written to files (a
+// CredentialsDir); a pod's are files already.
+func InlineCredentials(rc *rest.Config) bool {
+	tc := rc.TLSClientConfig
+	return tc.CAFile == "" && len(tc.CAData) > 0 || tc.CertFile == "" && len(tc.CertData) > 0 ||
+		tc.KeyFile == "" && len(tc.KeyData) > 0 || rc.BearerTokenFile == "" && rc.BearerToken != ""
+}
+
 // kubeCredentials are the client's credentials as files for the probes.
 type kubeCredentials struct {
 	tls   config.TLS

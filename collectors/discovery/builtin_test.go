@@ -95,3 +95,25 @@ func TestOutside(t *testing.T) {
 		t.Errorf("a ClusterIP Service from outside: %+v, want nothing (not reachable)", ts)
 	}
 }
+
+// A pod's client (rest.InClusterConfig: files, and the token read from its
+// file too) needs no folder for credentials; a kubeconfig's inline data
+// does.
+func TestInlineCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rc   rest.Config
+		want bool
+	}{
+		{"in a pod", rest.Config{BearerToken: "t", BearerTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+			TLSClientConfig: rest.TLSClientConfig{CAFile: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"}}, false},
+		{"inline CA", rest.Config{TLSClientConfig: rest.TLSClientConfig{CAData: []byte("x")}}, true},
+		{"inline client certificate", rest.Config{TLSClientConfig: rest.TLSClientConfig{CertData: []byte("x"), KeyData: []byte("y")}}, true},
+		{"inline token", rest.Config{BearerToken: "t"}, true},
+		{"files", rest.Config{TLSClientConfig: rest.TLSClientConfig{CAFile: "a", CertFile: "b", KeyFile: "c"}}, false},
+	} {
+		if got := InlineCredentials(&tc.rc); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

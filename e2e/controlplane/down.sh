@@ -12,6 +12,9 @@ if [ ! -e "$dir" ]; then
 fi
 [ -e "$dir/.zerodown-cluster" ] || { log "ERROR: $dir was not made by up.sh; not touching it"; exit 1; }
 
+# The nodes first (e2e/nodes/up.sh), if any: they hold mounts and routes.
+[ ! -d "$dir/nodes" ] || ZERODOWN_CLUSTER_DIR="$dir" "$(dirname "${BASH_SOURCE[0]}")/../nodes/down.sh"
+
 # Is pid still the process up.sh started (and not a reused pid)?
 ours() { # pid name
 	local exe

@@ -152,7 +152,7 @@ log "generating CA, serving, admin and service-account keys in $pki"
 		"basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost"
+subjectAltName=IP:127.0.0.1,DNS:localhost,IP:${SERVICE_CIDR%.0/*}.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 	sign admin "/O=system:masters/CN=zerodown-admin" \
 		"basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
@@ -224,12 +224,14 @@ start_proc kube-apiserver \
 	--tls-private-key-file="$pki/apiserver.key" \
 	--client-ca-file="$pki/ca.crt" \
 	--authorization-mode=Node,RBAC \
-	--disable-admission-plugins=ServiceAccount \
 	--endpoint-reconciler-type=none \
 	--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 	--service-account-key-file="$pki/sa.pub" \
 	--service-account-signing-key-file="$pki/sa.key" \
-	--service-cluster-ip-range="$SERVICE_CIDR"
+	--service-cluster-ip-range="$SERVICE_CIDR" \
+	--kubelet-preferred-address-types=InternalIP \
+	--kubelet-client-certificate="$pki/admin.crt" \
+	--kubelet-client-key="$pki/admin.key"
 server="https://127.0.0.1:$apiserver_port"
 wait_for kube-apiserver 60 curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$server/readyz"
 log "kube-apiserver ready on $server in $(since "$t")"
