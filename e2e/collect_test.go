@@ -83,7 +83,14 @@ func (h *netHost) forward(t *testing.T, target string) int {
 // through forward (its certificate names localhost).
 func (h *netHost) kubeconfig(t *testing.T, c *clients) string {
 	t.Helper()
-	cfg, err := clientcmd.LoadFromFile(os.Getenv("KUBECONFIG"))
+	return h.via(t, c, os.Getenv("KUBECONFIG"))
+}
+
+// via writes a copy of the kubeconfig at path with the API server reached
+// through forward.
+func (h *netHost) via(t *testing.T, c *clients, path string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +103,11 @@ func (h *netHost) kubeconfig(t *testing.T, c *clients) string {
 		cl.Server = fmt.Sprintf("https://%s:%d", h.HostIP, port)
 		cl.TLSServerName = "localhost"
 	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+	out := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, out); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return out
 }
 
 // switchable answers 200, or 503 while down is set.

@@ -7,9 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,7 +108,7 @@ func TestDeploySecureEndpoints(t *testing.T) {
 	// The poller in a network namespace of its own: an EndpointSlice
 	// cannot hold a loopback address, and its peer must have one.
 	h := newNetHost(t, 40)
-	poll := startIn(t, h.Name, "0.0.0.0:9949", append(pollArgs, "--kubeconfig", saKubeconfigVia(t, c, h, ns, "zerodown-poller"),
+	poll := startIn(t, h.Name, "0.0.0.0:9949", append(pollArgs, "--kubeconfig", h.via(t, c, saKubeconfig(t, c, ns, "zerodown-poller")),
 		"--node-name", "node-a", "--network.namespace", ns, "--cluster-dns", "127.0.0.1:1")...)
 	poll.addr = h.NSIP + ":9949"
 
@@ -196,24 +194,6 @@ func TestDeploySecureEndpoints(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(out, "intervals", "zerodown-poller-secure.jsonl")); err != nil || len(b) == 0 {
 		t.Errorf("report did not fetch the poller's intervals over https (%v, %d bytes):\n%s", err, len(b), logs)
 	}
-}
-
-// saKubeconfigVia is saKubeconfig for a process in h's network
-// namespace: the API server reached through h's relay.
-func saKubeconfigVia(t *testing.T, c *clients, h *netHost, ns, name string) string {
-	t.Helper()
-	u, err := url.Parse(c.rest.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := h.forward(t, u.Host)
-	kc := mustRead(t, saKubeconfig(t, c, ns, name))
-	kc = []byte(strings.Replace(string(kc), "server: "+c.rest.Host, fmt.Sprintf("server: https://%s:%d\n    tls-server-name: localhost", h.HostIP, port), 1))
-	path := filepath.Join(t.TempDir(), name+".kubeconfig")
-	if err := os.WriteFile(path, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // asKubelet writes the volumes the pod's first container mounts under a

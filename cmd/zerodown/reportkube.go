@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/zerodown/zerodown/internal/kube"
@@ -29,7 +28,7 @@ func collectFromCluster(src clusterSource, log *slog.Logger) ([]string, []string
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	got, warns, err := collect.Collect(ctx, cs, collect.Options{Namespace: src.namespace, Selector: src.selector, Since: src.since, Scheme: strings.TrimPrefix(src.scheme, "auto"), Dir: src.dir})
+	got, warns, err := collect.Collect(ctx, cs, collect.Options{Namespace: src.namespace, Selector: src.selector, Since: src.since, Scheme: src.scheme, Dir: src.dir})
 	var paths []string
 	for _, f := range got {
 		log.Info("fetched intervals", "pod", f.Pod, "bytes", f.Bytes, "file", f.Path)

@@ -36,8 +36,8 @@ type Options struct {
 	// Timeout of one pod's fetch (default 2 minutes).
 	Timeout time.Duration
 	// Scheme the API server speaks to the pods: "http", "https" (roles
-	// with --web.config.file TLS), or "" (auto): http, then https when
-	// that fails (as a TLS listener answers plain HTTP with 400).
+	// with --web.config.file TLS), or "auto" (also ""): http, then https
+	// when that fails (as a TLS listener answers plain HTTP with 400).
 	Scheme string
 }
 
@@ -121,9 +121,13 @@ func fetch(ctx context.Context, cs *kube.Client, o Options, p *corev1.Pod, port 
 	if o.Since != "" {
 		params["since"] = o.Since
 	}
-	scheme := cmp.Or(o.Scheme, "http")
+	auto := o.Scheme == "" || o.Scheme == "auto"
+	scheme := o.Scheme
+	if auto {
+		scheme = "http"
+	}
 	rc, err := cs.PodProxyGet(ctx, o.Namespace, p.Name, scheme, port, "intervals", params)
-	if err != nil && o.Scheme == "" {
+	if err != nil && auto {
 		var err2 error
 		if rc, err2 = cs.PodProxyGet(ctx, o.Namespace, p.Name, "https", port, "intervals", params); err2 == nil {
 			err = nil
