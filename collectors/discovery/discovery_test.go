@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	routev1 "github.com/openshift/api/route/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -269,6 +270,31 @@ func TestHoldAnnotation(t *testing.T) {
 		t.Errorf("holds %v, want %v", got, want)
 	}
 	if why := d.skipped["service/shop/bad (held connections)"]; !strings.Contains(why, `want 1 to 64 connections, got "lots"`) {
+		t.Errorf("bad annotation: %q", why)
+	}
+}
+
+func TestIntervalAnnotation(t *testing.T) {
+	ports := []corev1.ServicePort{{Name: "web", Port: 80}}
+	objs := []any{
+		svc("fast", "http", corev1.ServiceSpec{ClusterIP: "10.96.0.30", Ports: ports}, AnnotationInterval, "100ms"),
+		svc("tiny", "http", corev1.ServiceSpec{ClusterIP: "10.96.0.31", Ports: ports}, AnnotationInterval, "1ms"),
+		svc("plain", "http", corev1.ServiceSpec{ClusterIP: "10.96.0.32", Ports: ports}),
+	}
+	d := newTestDiscovery(t, "", "", objs...)
+	got := map[string]string{}
+	for _, tg := range d.Targets() {
+		r := tg.Resolved(config.Schedule{})
+		if err := r.Validate(); err != nil {
+			t.Errorf("%s: %v", tg.Name, err)
+		}
+		got[tg.Name] = time.Duration(r.Interval).String()
+	}
+	want := map[string]string{"service:shop:fast:web": "100ms", "service:shop:tiny:web": "1s", "service:shop:plain:web": "1s"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("intervals %v, want %v", got, want)
+	}
+	if why := d.skipped["service/shop/tiny (interval)"]; !strings.Contains(why, `want a duration of at least 10ms, got "1ms"`) {
 		t.Errorf("bad annotation: %q", why)
 	}
 }
