@@ -27,13 +27,15 @@ image-binary: ## build bin/zerodown-static: the container image's binary (the cl
 
 IMAGES ?= bin/images
 MKIMAGE = $(GO) -C images run ./mkimage
-image: image-binary ## build image archives in bin/images without a container engine (ctr images import, docker load): zerodown as the Dockerfile says, the sample app (v1, v2, v3-bad), and what the e2e nodes run: CoreDNS (images/coredns) and the pause image
+image: image-binary ## build image archives in bin/images without a container engine (ctr images import, docker load): zerodown as the Dockerfile says, the sample app (v1, v2, v3-bad), and what the e2e nodes run: the ground-truth client, CoreDNS (images/coredns) and the pause image
 	CGO_ENABLED=0 $(GO) -C images build -trimpath -ldflags '-s -w' -o $(CURDIR)/bin/sampleapp ./sampleapp
 	CGO_ENABLED=0 $(GO) -C images build -trimpath -ldflags '-s -w' -o $(CURDIR)/bin/pause ./pause
 	$(MKIMAGE) -dockerfile $(CURDIR)/Dockerfile -context $(CURDIR) -tag zerodown:dev -out $(CURDIR)/$(IMAGES)/zerodown.tar
 	$(MKIMAGE) -base distroless-static -file /sampleapp=$(CURDIR)/bin/sampleapp -entrypoint /sampleapp -user 65532:65532 -env VERSION=v1 -tag zerodown-sample:v1 -out $(CURDIR)/$(IMAGES)/sample-v1.tar
 	$(MKIMAGE) -base distroless-static -file /sampleapp=$(CURDIR)/bin/sampleapp -entrypoint /sampleapp -user 65532:65532 -env VERSION=v2 -tag zerodown-sample:v2 -out $(CURDIR)/$(IMAGES)/sample-v2.tar
 	$(MKIMAGE) -base distroless-static -file /sampleapp=$(CURDIR)/bin/sampleapp -entrypoint /sampleapp -user 65532:65532 -env VERSION=v3 -env FAIL=1 -tag zerodown-sample:v3-bad -out $(CURDIR)/$(IMAGES)/sample-v3-bad.tar
+	CGO_ENABLED=0 $(GO) -C images build -trimpath -ldflags '-s -w' -o $(CURDIR)/bin/groundtruth ./groundtruth
+	$(MKIMAGE) -base distroless-static -file /groundtruth=$(CURDIR)/bin/groundtruth -entrypoint /groundtruth -user 65532:65532 -tag zerodown-groundtruth:dev -out $(CURDIR)/$(IMAGES)/groundtruth.tar
 	CGO_ENABLED=0 $(GO) -C images/coredns build -trimpath -ldflags '-s -w' -o $(CURDIR)/bin/coredns .
 	$(MKIMAGE) -base distroless-static -file /coredns=$(CURDIR)/bin/coredns -entrypoint /coredns -user 65532:65532 -tag zerodown-coredns:v1.15.0 -out $(CURDIR)/$(IMAGES)/coredns.tar
 	$(MKIMAGE) -file /pause=$(CURDIR)/bin/pause -entrypoint /pause -user 65535:65535 -tag registry.k8s.io/pause:3.10 -out $(CURDIR)/$(IMAGES)/pause.tar

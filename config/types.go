@@ -57,8 +57,9 @@ type Schedule struct {
 	// backs off exponentially, with jitter, towards Interval: a long
 	// outage costs no more than steady state (default 2s).
 	FastFor Duration `yaml:"fast_for"`
-	// Timeout of one probe; a probe still running after min(Interval,
-	// Timeout) fails with reason timeout (the next one is due by then).
+	// Timeout of one probe; a probe still running after it fails with
+	// reason timeout, from its start (an answer slower than Interval but
+	// within Timeout is slow, not down).
 	Timeout Duration `yaml:"timeout"`
 	// MaxInFlight bounds the requests running at once per target and
 	// connection; 0 picks 2*ceil(Timeout/FastInterval), capped at 256.

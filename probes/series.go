@@ -66,22 +66,25 @@ type entry struct {
 
 // series probes one target over one connection mode on its own schedule.
 type series struct {
-	info        SeriesInfo
-	prober      Prober
-	listed      [numReasons]bool // reasons exported even at zero
-	servedVals  []string
-	interval    time.Duration
-	fast        time.Duration
-	timeout     time.Duration
-	slowLimit   time.Duration // min(interval, timeout): slower answers are failures
-	maxInFlight int
-	hist        prometheus.Observer
-	lag         prometheus.Observer
-	sink        Sink
-	log         *slog.Logger
-	pool        *workerPool
-	impaired    func() string // why the observer cannot be trusted now ("" if it can)
-	starved     *starvation   // how long this process could not run
+	info       SeriesInfo
+	prober     Prober
+	listed     [numReasons]bool // reasons exported even at zero
+	servedVals []string
+	interval   time.Duration
+	fast       time.Duration
+	timeout    time.Duration
+	slowLimit  time.Duration // the timeout: slower answers are failures
+	// recoverFloor is the least recoverWithin: a quarter of
+	// min(interval, timeout).
+	recoverFloor time.Duration
+	maxInFlight  int
+	hist         prometheus.Observer
+	lag          prometheus.Observer
+	sink         Sink
+	log          *slog.Logger
+	pool         *workerPool
+	impaired     func() string // why the observer cannot be trusted now ("" if it can)
+	starved      *starvation   // how long this process could not run
 
 	sched     *scheduler
 	fastStep  time.Duration          // min(fast, timeout/max_in_flight): hung requests never exhaust the slots
@@ -254,11 +257,12 @@ func (s *series) recoverWithin() time.Duration {
 }
 
 // recoverWithinLocked is how fast an answer must be to end an outage:
-// slowAfter, but at least a quarter of the slow limit, so a client short
-// of CPU still sees the recovery while answers queued behind a hung
-// connection (which wait most of an interval) do not end it early.
+// slowAfter, but at least a quarter of min(interval, timeout), so a client
+// short of CPU still sees the recovery while answers queued behind a hung
+// connection (which wait most of an interval, or longer) do not end it
+// early.
 func (s *series) recoverWithinLocked() time.Duration {
-	return min(max(s.slowAfterLocked(), s.slowLimit/4), s.slowLimit)
+	return min(max(s.slowAfterLocked(), s.recoverFloor), s.slowLimit)
 }
 
 // failingLocked: the newest answer was a failure, or the oldest request in
@@ -296,10 +300,13 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 	start := time.Now()
 	impairedAtStart := s.impaired()
 	s.lag.Observe(max(start.Sub(due), 0).Seconds())
-	// A request still running after slowLimit = min(interval, timeout)
-	// already counts as failed from its start, whatever it would answer
-	// later; cancelling it then keeps a hung backend from holding many
-	// requests (and a burst of completions when it recovers).
+	// A request still running after slowLimit (the timeout) counts as
+	// failed from its start, whatever it would answer later, and is
+	// cancelled then. Not sooner: at an interval of 20 ms, a request
+	// answered in 30 ms on a busy node is slow, not an outage (it was one,
+	// falsely, when the limit was min(interval, timeout)). A hung backend
+	// is seen sooner anyway: an overdue request makes the series fail
+	// provisionally and re-probe fast.
 	ctx, cancel := context.WithDeadline(parent, start.Add(s.slowLimit))
 	r := Result{Start: start}
 	s.prober.Probe(ctx, &r)
@@ -312,11 +319,11 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 	}
 	answeredLate := false
 	if r.Reason == ReasonNone && r.Duration > s.slowLimit {
-		// Still running when the next probe was due: a user waited that
-		// long, so it counts as disruption from its start, even if it was
-		// answered in the end (a hung connection released and retried).
+		// Answered after the timeout: a user waited that long, so it
+		// counts as disruption from its start, even if it was answered in
+		// the end (a hung connection released and retried).
 		r.Reason = ReasonTimeout
-		r.Err = fmt.Errorf("answered after %s, longer than the probe interval %s", r.Duration.Round(time.Microsecond), s.slowLimit)
+		r.Err = fmt.Errorf("answered after %s, longer than the timeout %s", r.Duration.Round(time.Microsecond), s.slowLimit)
 		answeredLate = true
 	}
 	cause := cmp.Or(impairedAtStart, s.impaired())
@@ -328,9 +335,9 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 	}
 	starved := false
 	// Only slow requests are looked at (recoverWithin is at least
-	// slowLimit/4: most answers take no lock here).
+	// recoverFloor: most answers take no lock here).
 	var recoverWithin time.Duration
-	if r.Reason == ReasonNone && r.Duration > s.slowLimit/4 {
+	if r.Reason == ReasonNone && r.Duration > s.recoverFloor {
 		recoverWithin = s.recoverWithin()
 	}
 	if r.Reason == ReasonTimeout || r.Reason == ReasonNone && recoverWithin > 0 && r.Duration > recoverWithin {

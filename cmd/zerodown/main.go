@@ -207,7 +207,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		check      = fs.Bool("config.check", false, "check the configuration, print the problems and exit (0 valid, 2 invalid)")
 		interval   = fs.Duration("interval", 0, "steady probe interval for targets that set none (default 1s; at least 10ms)")
 		fast       = fs.Duration("fast-interval", 0, "probe interval while a target fails, to pin down the end of an outage (default 10ms)")
-		timeout    = fs.Duration("timeout", 0, "timeout of one probe (default 1s); a probe slower than min(interval, timeout) fails with reason timeout")
+		timeout    = fs.Duration("timeout", 0, "timeout of one probe (default 1s); a slower probe fails with reason timeout")
 		duration   = fs.Duration("duration", 0, "how long to watch; 0 watches until SIGINT or SIGTERM")
 		listen     = fs.String("listen", "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
 		out        = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and, at the end, the report: summary.json, junit.xml, report.html, disruption.csv")

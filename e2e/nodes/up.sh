@@ -3,7 +3,8 @@
 # node is a network namespace on a bridge of its own, with its own
 # containerd (Debian's, 1.6), a kubelet and a kube-proxy (iptables mode),
 # built from k8s.io/kubernetes like the API server; a kube-scheduler places
-# the pods. Pods get addresses from the bridge CNI plugin (10.244.I.0/24 on
+# the pods, and CoreDNS (images/coredns, coredns.yaml) is the cluster DNS,
+# as pods. Pods get addresses from the bridge CNI plugin (10.244.I.0/24 on
 # node I), routed between the nodes; the nodes reach the API server
 # through a relay on the bridge (the API server listens on loopback only),
 # and so do pods, through the kubernetes Service.
@@ -12,7 +13,7 @@
 #   e2e/nodes/down.sh                             # (e2e/controlplane/down.sh runs it too)
 #
 # Images are imported, never pulled: make image builds zerodown, the sample
-# application and the pause image. Nothing leaves the machine: the nodes'
+# application, the ground-truth client, CoreDNS and the pause image. Nothing leaves the machine: the nodes'
 # namespaces have no default route, and the bridge is not forwarded out.
 # Logs and state: <control plane dir>/nodes/. Root only.
 set -euo pipefail
@@ -75,6 +76,9 @@ server_port="$(sed -n 's#^    server: https://127.0.0.1:\([0-9]*\)$#\1#p' "$cp_d
 start_proc() { # name netns args...: runs in the background in the node's network namespace only
 	local name=$1 ns=$2
 	shift 2
+	# What e2e/nodes/restart.sh needs to start it again.
+	echo "$ns" >"$dir/$name.netns"
+	printf '%q ' "$@" >"$dir/$name.cmd"
 	if [ -n "$ns" ]; then
 		nohup nsenter --net="/var/run/netns/$ns" "$@" >"$dir/$name.log" 2>&1 </dev/null &
 	else
@@ -273,4 +277,8 @@ for i in $(seq 1 "$N"); do
 	# registration taint as it would once the node is Ready.
 	"${kubectl[@]}" taint nodes "zd-node-$i" node.kubernetes.io/not-ready:NoSchedule- >/dev/null 2>&1 || true
 done
-log "$N nodes Ready in $(since "$start_all") (bridge $BRIDGE $BRIDGE_IP/24, pods $POD_CIDR); logs in $dir"
+# The cluster DNS, as pods (the kubelets' clusterDNS is its Service).
+"${kubectl[@]}" apply -f "$here/coredns.yaml" >/dev/null
+"${kubectl[@]}" -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null ||
+	{ "${kubectl[@]}" -n kube-system get pods -o wide >&2; die "CoreDNS not Ready"; }
+log "$N nodes Ready, CoreDNS Ready, in $(since "$start_all") (bridge $BRIDGE $BRIDGE_IP/24, pods $POD_CIDR); logs in $dir"

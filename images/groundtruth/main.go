@@ -1,0 +1,215 @@
+// Command groundtruth is the e2e cluster's independent witness of
+// disruption: a client of its own, sharing no code with zerodown's probes,
+// that asks each target at a fixed rate and logs every request's start,
+// duration and result. The e2e upgrade tests run it as a DaemonSet and hold
+// zerodown's measurements against its log.
+//
+//	groundtruth [-interval 10ms] [-timeout 1s] [-listen :8081] NAME=URL...
+//
+// A URL is http://HOST[:PORT]/PATH (a GET on a new connection each time,
+// success is a 2xx answer) or dns://NAME (the Go resolver asks the
+// servers of /etc/resolv.conf, as an application in the pod would;
+// success is at least one address, or with ?want=IP,IP exactly those).
+// Two targets of one URL are two independent streams: how far they
+// disagree is the noise of any sampling of that backend. GET /log?since=UNIX_NANOS serves the
+// records since then as JSON Lines (the last -keep of them are kept), and
+// /healthz answers ok.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Record is one request.
+type Record struct {
+	Target string `json:"target"`
+	// Start is when the request began (Unix nanoseconds).
+	Start int64 `json:"start"`
+	// Micros is how long it took.
+	Micros int64  `json:"us"`
+	OK     bool   `json:"ok"`
+	Err    string `json:"err,omitempty"`
+}
+
+type target struct {
+	name, kind, addr string
+	want             []string // dns: the exact answer, sorted
+}
+
+func parse(arg string) (target, error) {
+	name, raw, ok := strings.Cut(arg, "=")
+	if !ok || name == "" {
+		return target{}, fmt.Errorf("%q: want NAME=URL", arg)
+	}
+	switch {
+	case strings.HasPrefix(raw, "http://"):
+		return target{name: name, kind: "http", addr: raw}, nil
+	case strings.HasPrefix(raw, "dns://"):
+		host, query, _ := strings.Cut(strings.TrimPrefix(raw, "dns://"), "?want=")
+		t := target{name: name, kind: "dns", addr: host}
+		if query != "" {
+			t.want = strings.Split(query, ",")
+			slices.Sort(t.want)
+		}
+		return t, nil
+	}
+	return target{}, fmt.Errorf("%q: want an http:// or dns:// URL", arg)
+}
+
+type journal struct {
+	mu   sync.Mutex
+	recs []Record
+	keep int
+}
+
+func (j *journal) add(r Record) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.recs) >= j.keep {
+		j.recs = append(j.recs[:0], j.recs[len(j.recs)-j.keep/2:]...)
+	}
+	j.recs = append(j.recs, r)
+}
+
+func (j *journal) since(t int64) []Record {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []Record
+	for _, r := range j.recs {
+		if r.Start >= t {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func main() {
+	interval := flag.Duration("interval", 10*time.Millisecond, "time between the starts of two requests to one target")
+	timeout := flag.Duration("timeout", time.Second, "a request not done by then fails")
+	listen := flag.String("listen", ":8081", "address of /log and /healthz")
+	keep := flag.Int("keep", 1_000_000, "records kept in memory")
+	flag.Parse()
+	var targets []target
+	for _, a := range flag.Args() {
+		t, err := parse(a)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "groundtruth:", err)
+			os.Exit(2)
+		}
+		targets = append(targets, t)
+	}
+	if len(targets) == 0 || *interval <= 0 || *timeout <= 0 || *keep < 2 {
+		fmt.Fprintln(os.Stderr, "groundtruth: want NAME=URL arguments, and positive -interval, -timeout and -keep")
+		os.Exit(2)
+	}
+	j := &journal{keep: *keep}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	for _, t := range targets {
+		go run(ctx, t, *interval, *timeout, j)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/log", func(w http.ResponseWriter, r *http.Request) {
+		since, _ := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
+		w.Header().Set("Content-Type", "application/jsonl")
+		enc := json.NewEncoder(w)
+		for _, rec := range j.since(since) {
+			enc.Encode(rec)
+		}
+	})
+	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); srv.Close() }()
+	log.Printf("groundtruth: %d targets every %s (timeout %s), log on %s", len(targets), *interval, *timeout, *listen)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}
+
+// run asks t every interval, each request in its own goroutine so a slow
+// one never delays the next start.
+func run(ctx context.Context, t target, interval, timeout time.Duration, j *journal) {
+	client := &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			Proxy:             nil,
+			DialContext:       (&net.Dialer{Timeout: timeout}).DialContext,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resolver := &net.Resolver{PreferGo: true}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		go func() {
+			start := time.Now()
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			var err error
+			switch t.kind {
+			case "http":
+				err = get(rctx, client, t.addr)
+			case "dns":
+				var addrs []string
+				addrs, err = resolver.LookupHost(rctx, t.addr)
+				slices.Sort(addrs)
+				switch {
+				case err != nil:
+				case len(addrs) == 0:
+					err = errors.New("no address")
+				case t.want != nil && !slices.Equal(addrs, t.want):
+					err = fmt.Errorf("answer %v, want %v", addrs, t.want)
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			r := Record{Target: t.name, Start: start.UnixNano(), Micros: time.Since(start).Microseconds(), OK: err == nil}
+			if err != nil {
+				r.Err = err.Error()
+			}
+			j.add(r)
+		}()
+	}
+}
+
+func get(ctx context.Context, c *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
