@@ -17,6 +17,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,12 +27,14 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -145,15 +148,6 @@ func main() {
 // run asks t every interval, each request in its own goroutine so a slow
 // one never delays the next start.
 func run(ctx context.Context, t target, interval, timeout time.Duration, j *journal) {
-	client := &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			Proxy:             nil,
-			DialContext:       (&net.Dialer{Timeout: timeout}).DialContext,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 	resolver := &net.Resolver{PreferGo: true}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -170,7 +164,7 @@ func run(ctx context.Context, t target, interval, timeout time.Duration, j *jour
 			var err error
 			switch t.kind {
 			case "http":
-				err = get(rctx, client, t.addr)
+				err = get(rctx, t.addr)
 			case "dns":
 				var addrs []string
 				addrs, err = resolver.LookupHost(rctx, t.addr)
@@ -195,12 +189,60 @@ func run(ctx context.Context, t target, interval, timeout time.Duration, j *jour
 	}
 }
 
-func get(ctx context.Context, c *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// nextPort is the source port the next connection tries.
+var nextPort atomic.Uint32
+
+const firstPort, lastPort = 10000, 65535
+
+// dial connects from the next source port in turn, skipping ports in use.
+// Cycling through 55,000 ports, a port comes back only after minutes
+// (over two at 400 connections a second): longer than the conntrack entry
+// of a connection whose SYN went unanswered (120 s). The kernel's own
+// choice returns to the same port at once after such a failure, and the
+// stale entry, still mapping the Service to a pod that is gone, sends each
+// new SYN after it: a client at hundreds of connections a second keeps
+// failing minutes after a rollout, by its own doing.
+func dial(ctx context.Context, host string) (net.Conn, error) {
+	var err error
+	for range 16 {
+		p := firstPort + int(nextPort.Add(1)%(lastPort-firstPort+1))
+		var conn net.Conn
+		conn, err = (&net.Dialer{LocalAddr: &net.TCPAddr{Port: p}}).DialContext(ctx, "tcp", host)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			return conn, err
+		}
+	}
+	return nil, err
+}
+
+// get asks rawURL once on a connection of its own, and closes it first:
+// the client keeps the TIME_WAIT. (With "Connection: close" the server
+// closes first and keeps it; at hundreds of connections a second from one
+// pod, a reused source port then meets the server's TIME_WAIT, and the
+// SYN waits a second for its retransmission: failures of the witness, not
+// of the backend.)
+func get(ctx context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		return err
 	}
-	resp, err := c.Do(req)
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	conn, err := dial(ctx, host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: zerodown-groundtruth\r\n\r\n", u.RequestURI(), u.Host); err != nil {
+		return err
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return err
 	}
