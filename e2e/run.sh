@@ -14,7 +14,7 @@ GO="${GO:-go}"
 # Prometheus and Alertmanager for the alerting test (Debian's packages);
 # ip for the network namespaces of the report test.
 e2e/install-debian.sh prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager ip:iproute2 iptables:iptables \
-	containerd:containerd runc:runc socat:socat conntrack:conntrack /usr/lib/cni/bridge:containernetworking-plugins
+	containerd:containerd runc:runc conntrack:conntrack /usr/lib/cni/bridge:containernetworking-plugins
 
 # A control plane left over by a killed run would block up.sh.
 e2e/controlplane/down.sh >/dev/null 2>&1 || true

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Stops what e2e/nodes/up.sh started: the nodes' kubelets, kube-proxies,
-# containerds and their containers, the scheduler and the relay; removes
-# the nodes' namespaces, the bridge and the routes, and the state dir.
+# containerds and their containers and the scheduler; removes the nodes'
+# namespaces, the bridge, the routes and the forward to the API server,
+# and the state dir.
 set -uo pipefail
 cp_dir="${ZERODOWN_CLUSTER_DIR:-/tmp/zerodown-cluster}"
 dir="$cp_dir/nodes"
 if [ -d "$dir" ]; then
-	for pf in "$dir"/*kubelet.pid "$dir"/*kube-proxy.pid "$dir"/kube-scheduler.pid "$dir"/relay.pid; do
+	for pf in "$dir"/*kubelet.pid "$dir"/*kube-proxy.pid "$dir"/kube-scheduler.pid; do
 		[ -f "$pf" ] && kill "$(cat "$pf")" 2>/dev/null
 	done
 	sleep 0.5
@@ -37,6 +38,9 @@ for ns in $(ip netns list | awk '/^cni-/{print $1}'); do
 	[ -n "$(ip netns pids "$ns" 2>/dev/null)" ] || ip netns del "$ns"
 done
 ip link del zd-br0 2>/dev/null
+while rule="$(iptables -t nat -S PREROUTING 2>/dev/null | grep -m1 -- '--comment zerodown-e2e-apiserver')" && [ -n "$rule" ]; do
+	eval "iptables -t nat ${rule/-A /-D }" || break
+done
 for l in $(ip -o link show | awk -F'[:@ ]+' '/ zdv[0-9]+@/{print $2}'); do ip link del "$l" 2>/dev/null; done
 for r in $(ip route | awk '/^10\.244\./{print $1}'); do ip route del "$r" 2>/dev/null; done
 # cgroups the kubelets made (cgroupRoot /zd-node-I).

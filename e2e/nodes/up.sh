@@ -6,7 +6,7 @@
 # the pods, and CoreDNS (images/coredns, coredns.yaml) is the cluster DNS,
 # as pods. Pods get addresses from the bridge CNI plugin (10.244.I.0/24 on
 # node I), routed between the nodes; the nodes reach the API server
-# through a relay on the bridge (the API server listens on loopback only),
+# through the bridge (forwarded to the API server, which listens on loopback),
 # and so do pods, through the kubernetes Service.
 #
 #   e2e/controlplane/up.sh && e2e/nodes/up.sh [N]   # N nodes, default 2
@@ -50,7 +50,6 @@ command -v runc >/dev/null || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null || need+=(iptables)
 command -v conntrack >/dev/null || need+=(conntrack)
-command -v socat >/dev/null || need+=(socat)
 if [ "${#need[@]}" -gt 0 ]; then
 	log "installing missing packages: ${need[*]}"
 	apt-get install -y --no-install-recommends "${need[@]}" ||
@@ -110,7 +109,7 @@ sign() { # name subject: a client certificate of the control plane's CA
 	rm -f "$dir/$1.csr" "$dir/$1.ext"
 	chmod 600 "$dir/$1.key"
 }
-kubeconfig() { # name user: through the relay on the bridge
+kubeconfig() { # name user: through the bridge
 	cat >"$dir/$1.kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
@@ -137,7 +136,12 @@ t=$(now_ms)
 ip link add "$BRIDGE" type bridge
 ip addr add "$BRIDGE_IP/24" dev "$BRIDGE"
 ip link set "$BRIDGE" up
-start_proc relay "" socat "TCP-LISTEN:$server_port,bind=$BRIDGE_IP,fork,reuseaddr" "TCP:127.0.0.1:$server_port"
+# The API server on the bridge: the kernel forwards BRIDGE_IP:port to
+# loopback (a relay process forking per connection could not keep up with
+# hundreds of new connections a second from the nodes' probes).
+sysctl -qw "net.ipv4.conf.$BRIDGE.route_localnet=1"
+iptables -t nat -A PREROUTING -i "$BRIDGE" -d "$BRIDGE_IP" -p tcp --dport "$server_port" \
+	-m comment --comment zerodown-e2e-apiserver -j DNAT --to-destination "127.0.0.1:$server_port"
 # Pods reach the API server as the kubernetes Service (the control plane
 # keeps no endpoints for it: --endpoint-reconciler-type=none).
 "${kubectl[@]}" apply -f - >/dev/null <<EOF

@@ -13,7 +13,9 @@
 // Two targets of one URL are two independent streams: how far they
 // disagree is the noise of any sampling of that backend. GET /log?since=UNIX_NANOS serves the
 // records since then as JSON Lines (the last -keep of them are kept), and
-// /healthz answers ok.
+// /healthz answers ok. A failure during which this process itself could
+// not run for 100 ms or more is marked stalled: the witness's trouble,
+// perhaps not the target's.
 package main
 
 import (
@@ -48,6 +50,55 @@ type Record struct {
 	Micros int64  `json:"us"`
 	OK     bool   `json:"ok"`
 	Err    string `json:"err,omitempty"`
+	// Stalled says this process could not run for part of a failed
+	// request (its node's CPU taken by others): the failure may be the
+	// witness's own, and says nothing sure about the target.
+	Stalled bool `json:"stalled,omitempty"`
+}
+
+// stalls remembers when this process could not run: a ticker every 10 ms
+// that fires more than stallAfter late marks the time in between.
+type stalls struct {
+	mu    sync.Mutex
+	spans [][2]int64 // [from, to] Unix nanoseconds, the newest last
+}
+
+const stallAfter = 100 * time.Millisecond
+
+func (st *stalls) watch(ctx context.Context) {
+	const every = 10 * time.Millisecond
+	last := time.Now()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			now = time.Now()
+			if now.Sub(last) > every+stallAfter {
+				st.mu.Lock()
+				st.spans = append(st.spans, [2]int64{last.UnixNano(), now.UnixNano()})
+				if len(st.spans) > 10_000 {
+					st.spans = st.spans[5_000:]
+				}
+				st.mu.Unlock()
+			}
+			last = now
+		}
+	}
+}
+
+// during says whether a stall overlapped [from, to].
+func (st *stalls) during(from, to int64) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for i := len(st.spans) - 1; i >= 0 && st.spans[i][1] >= from; i-- {
+		if st.spans[i][0] <= to {
+			return true
+		}
+	}
+	return false
 }
 
 type target struct {
@@ -124,8 +175,10 @@ func main() {
 	j := &journal{keep: *keep}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	st := &stalls{}
+	go st.watch(ctx)
 	for _, t := range targets {
-		go run(ctx, t, *interval, *timeout, j)
+		go run(ctx, t, *interval, *timeout, j, st)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
@@ -147,7 +200,7 @@ func main() {
 
 // run asks t every interval, each request in its own goroutine so a slow
 // one never delays the next start.
-func run(ctx context.Context, t target, interval, timeout time.Duration, j *journal) {
+func run(ctx context.Context, t target, interval, timeout time.Duration, j *journal, st *stalls) {
 	resolver := &net.Resolver{PreferGo: true}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -183,6 +236,7 @@ func run(ctx context.Context, t target, interval, timeout time.Duration, j *jour
 			r := Record{Target: t.name, Start: start.UnixNano(), Micros: time.Since(start).Microseconds(), OK: err == nil}
 			if err != nil {
 				r.Err = err.Error()
+				r.Stalled = st.during(r.Start, time.Now().UnixNano())
 			}
 			j.add(r)
 		}()

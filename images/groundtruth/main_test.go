@@ -38,3 +38,15 @@ func TestJournalKeepsNewest(t *testing.T) {
 		t.Fatalf("since 8: %v", s)
 	}
 }
+
+func TestStallsDuring(t *testing.T) {
+	st := &stalls{spans: [][2]int64{{100, 250}, {400, 500}}}
+	for _, c := range []struct {
+		from, to int64
+		want     bool
+	}{{0, 99, false}, {0, 100, true}, {260, 399, false}, {450, 460, true}, {501, 600, false}, {200, 450, true}} {
+		if got := st.during(c.from, c.to); got != c.want {
+			t.Errorf("during(%d, %d) = %v, want %v", c.from, c.to, got, c.want)
+		}
+	}
+}
