@@ -408,12 +408,12 @@ func tolerance(gt, noise time.Duration) time.Duration {
 }
 
 // grossly says whether zerodown's figure is off beyond any noise: by more
-// than 300 ms and half the ground truth. The tests hold zerodown to this;
+// than 500 ms and half the ground truth. The tests hold zerodown to this;
 // how close it comes to the tolerance is measured, per scenario,
 // by bench/nodes.sh (numbers belong in benchmarks: these machines are
 // shared and noisy, and so is a node during an upgrade).
 func grossly(zd, gt time.Duration) bool {
-	return (zd - gt).Abs() > max(300*time.Millisecond, gt/2)
+	return (zd - gt).Abs() > max(500*time.Millisecond, gt/2)
 }
 
 // checkRows fails the test where zerodown is grossly off the ground truth.
@@ -615,9 +615,9 @@ func TestNodesCoreDNS(t *testing.T) {
 		return s.ObservedGeneration == d.Generation && s.UpdatedReplicas == 2 && s.ReadyReplicas == 2 && len(pods.Items) == 2,
 			fmt.Sprintf("updated %d, ready %d, pods %d", s.UpdatedReplicas, s.ReadyReplicas, len(pods.Items))
 	}
-	b.measure(t, "CoreDNS rolled out", func() {
+	checkRows(t, b.measure(t, "CoreDNS rolled out", func() {
 		kubectl(t, "-n", "kube-system", "rollout", "restart", "deployment/coredns")
-	}, rolled)
+	}, rolled))
 
 	// The CoreDNS pod on zd-node-1, and its container's restarts so far.
 	pods, err := b.c.kube.CoreV1().Pods("kube-system").List(ctxT(t), metav1.ListOptions{LabelSelector: "k8s-app=kube-dns", FieldSelector: "spec.nodeName=zd-node-1"})

@@ -91,11 +91,21 @@ func (m *starvation) during(from, to time.Time) time.Duration {
 			break
 		}
 	}
+	// A stall still going on, or over but not yet seen because the
+	// ticker has not run since (the probe's goroutine ran first): the
+	// time since the newest tick, beyond one tick, counts too, within
+	// [from, to].
+	var pending time.Duration
+	if newest := m.ring[(m.n-1)%starvationRing]; newest.at.Before(to) {
+		pending = time.Since(newest.at) - starvationTick - starvationSlack
+		pending = min(pending, to.Sub(newest.at), to.Sub(from))
+		pending = max(pending, 0)
+	}
 	if !haveAfter {
-		return 0
+		return pending
 	}
 	if !haveBefore {
 		before = m.ring[oldest%starvationRing].cum
 	}
-	return max(after-before, 0)
+	return max(after-before, 0) + pending
 }

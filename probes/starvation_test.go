@@ -43,6 +43,28 @@ func TestStarvationDuring(t *testing.T) {
 	}
 }
 
+// A stall the ticker has not woken from yet (or whose end the probe's
+// goroutine saw first) counts too: the time since the newest tick.
+func TestStarvationDuringPending(t *testing.T) {
+	var m starvation
+	now := time.Now()
+	for ms := 300; ms >= 200; ms -= 5 {
+		m.record(now.Add(-time.Duration(ms)*time.Millisecond), 0)
+	}
+	// The newest tick was 200 ms ago: about 194 ms of it is a stall.
+	if got := m.during(now.Add(-250*time.Millisecond), now); got < 150*time.Millisecond || got > 250*time.Millisecond {
+		t.Errorf("during a stall not yet seen: %s, want about 194ms", got)
+	}
+	// Bounded by the request: one that began 50 ms ago.
+	if got := m.during(now.Add(-50*time.Millisecond), now); got > 50*time.Millisecond {
+		t.Errorf("pending beyond the request: %s", got)
+	}
+	// A request that ended before the newest tick sees no pending stall.
+	if got := m.during(now.Add(-300*time.Millisecond), now.Add(-250*time.Millisecond)); got != 0 {
+		t.Errorf("a request before the newest tick: %s", got)
+	}
+}
+
 // A request that hangs while the process itself is starved of CPU is the
 // observer's failure; the same hang with the process running freely is the
 // target's timeout.
