@@ -75,8 +75,10 @@ func join(path, field string) string {
 	return path + "." + field
 }
 
+// MinInterval is the least steady interval a target may have.
+const MinInterval = Duration(10 * time.Millisecond)
+
 const (
-	minInterval     = Duration(10 * time.Millisecond)
 	minFastInterval = Duration(time.Millisecond)
 	maxMaxInFlight  = 1024
 	maxNameLen      = 128
@@ -134,8 +136,8 @@ func (s Schedule) Validate() error {
 // applies when s sets none: a fast_interval set here must not exceed it.
 func (s Schedule) validate(p *problems, path string, inherited Duration) {
 	intervalOK := true
-	if s.Interval != 0 && s.Interval < minInterval {
-		p.add(join(path, "interval"), "must be at least %s, got %s", minInterval, s.Interval)
+	if s.Interval != 0 && s.Interval < MinInterval {
+		p.add(join(path, "interval"), "must be at least %s, got %s", MinInterval, s.Interval)
 		intervalOK = false
 	}
 	if s.FastInterval != 0 {

@@ -220,40 +220,7 @@ func newUpgradeBed(t *testing.T, safe bool) *upgradeBed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The witness asks what zerodown asks: the Service's cluster IP, a
-	// node's NodePort (zd-node-1's, as the NodePort target), the name
-	// (whose answer must be the cluster IP), each twice, as two
-	// independent streams.
-	var args []string
-	for _, suffix := range []string{"", "-2"} {
-		args = append(args, "service"+suffix+"=http://"+svc.Spec.ClusterIP+"/",
-			fmt.Sprintf("nodeport%s=http://10.240.0.11:%d/", suffix, nodePort),
-			"dns"+suffix+"=dns://sample.shop.svc.cluster.local.?want="+svc.Spec.ClusterIP)
-	}
-	labels := map[string]string{"app": "groundtruth"}
-	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "groundtruth", Namespace: gtNS},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-					Containers: []corev1.Container{{
-						Name: "groundtruth", Image: "zerodown-groundtruth:dev", ImagePullPolicy: corev1.PullNever,
-						Args: append([]string{"-interval", gtInterval.String(), "-timeout", "1s"}, args...),
-						// Without a request it would be BestEffort (CPU
-						// shares 2), starved whenever the node is busy: a
-						// witness that stops asking sees nothing.
-						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-							corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
-						}},
-						Ports: []corev1.ContainerPort{{Name: "log", ContainerPort: 8081}},
-					}},
-				},
-			},
-		},
-	}
+	ds := witnessDaemonSet(svc.Spec.ClusterIP)
 	if cur, err := c.kube.AppsV1().DaemonSets(gtNS).Get(ctxT(t), "groundtruth", metav1.GetOptions{}); err == nil {
 		ds.ResourceVersion = cur.ResourceVersion
 		_, err = c.kube.AppsV1().DaemonSets(gtNS).Update(ctxT(t), ds, metav1.UpdateOptions{})
@@ -295,17 +262,8 @@ func newUpgradeBed(t *testing.T, safe bool) *upgradeBed {
 			fmt.Sprintf("pollers %v, witnesses %v, sample %d/3 ready", b.pollers, b.gt, d.Status.ReadyReplicas)
 	})
 	// Every poller probes every backend, and sees it up.
-	for node, pod := range b.pollers {
-		eventually(t, 90*time.Second, "the poller on "+node+" sees the sample application up", throttled(func() (bool, string) {
-			m := podMetrics(t, c, "zerodown", pod, "9949")
-			var missing []string
-			for _, be := range sampleBackends {
-				if !strings.Contains(m, fmt.Sprintf("\nzerodown_backend_up{backend=%q,connection=\"new\"} 1\n", be.zd)) {
-					missing = append(missing, be.zd)
-				}
-			}
-			return len(missing) == 0, "not up: " + strings.Join(missing, ", ")
-		}))
+	for _, node := range b.nodes {
+		eventually(t, 90*time.Second, "the poller on "+node+" sees the sample application up", throttled(b.pollerSeesUp(t, node)))
 	}
 	// And so does every witness, for a second on end.
 	for node := range b.gt {
@@ -321,6 +279,59 @@ func newUpgradeBed(t *testing.T, safe bool) *upgradeBed {
 		}))
 	}
 	return b
+}
+
+// witnessDaemonSet runs the witness on every node.
+func witnessDaemonSet(clusterIP string) *appsv1.DaemonSet {
+	// The witness asks what zerodown asks: the Service's cluster IP, a
+	// node's NodePort (zd-node-1's, as the NodePort target), the name
+	// (whose answer must be the cluster IP), each twice, as two
+	// independent streams.
+	var args []string
+	for _, suffix := range []string{"", "-2"} {
+		args = append(args, "service"+suffix+"=http://"+clusterIP+"/",
+			fmt.Sprintf("nodeport%s=http://10.240.0.11:%d/", suffix, nodePort),
+			"dns"+suffix+"=dns://sample.shop.svc.cluster.local.?want="+clusterIP)
+	}
+	labels := map[string]string{"app": "groundtruth"}
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "groundtruth", Namespace: gtNS},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					Containers: []corev1.Container{{
+						Name: "groundtruth", Image: "zerodown-groundtruth:dev", ImagePullPolicy: corev1.PullNever,
+						Args: append([]string{"-interval", gtInterval.String(), "-timeout", "1s"}, args...),
+						// Without a request it would be BestEffort (CPU
+						// shares 2), starved whenever the node is busy: a
+						// witness that stops asking sees nothing.
+						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+							corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
+						}},
+						Ports: []corev1.ContainerPort{{Name: "log", ContainerPort: 8081}},
+					}},
+				},
+			},
+		},
+	}
+}
+
+// pollerSeesUp says whether the poller on node has every sample backend up
+// over new connections.
+func (b *upgradeBed) pollerSeesUp(t *testing.T, node string) func() (bool, string) {
+	return func() (bool, string) {
+		m := podMetrics(t, b.c, "zerodown", b.pollers[node], "9949")
+		var missing []string
+		for _, be := range sampleBackends {
+			if !strings.Contains(m, fmt.Sprintf("\nzerodown_backend_up{backend=%q,connection=\"new\"} 1\n", be.zd)) {
+				missing = append(missing, be.zd)
+			}
+		}
+		return len(missing) == 0, "not up: " + strings.Join(missing, ", ")
+	}
 }
 
 // witness fetches the ground-truth log of the pod on node since from,
@@ -384,24 +395,28 @@ func (b *upgradeBed) zerodownSeconds(t *testing.T, node string) map[string][2]fl
 
 // scenarioRow is one backend on one node.
 type scenarioRow struct {
-	node, backend   string
-	gt, zd          time.Duration
-	gt2             time.Duration // the second witness: the noise of sampling
-	gtOuts, zdOuts  int
-	requests        int
-	failed          int
-	reasons         map[string]int
-	tol             time.Duration
-	withinTolerance bool
+	node, backend  string
+	gt, zd         time.Duration
+	gt2            time.Duration // the second witness: the noise of sampling
+	gtOuts, zdOuts int
+	requests       int
+	failed         int
+	reasons        map[string]int
 }
+
+// tol is the row's tolerance (see tolerance).
+func (r scenarioRow) tol() time.Duration { return tolerance(r.gt, (r.gt - r.gt2).Abs()) }
+
+// within says whether zerodown is within the row's tolerance.
+func (r scenarioRow) within() bool { return (r.zd - r.gt).Abs() <= r.tol() }
 
 // tolerance is how far zerodown may differ from the ground truth: 100 ms
 // or 10 %, whichever is larger (issue 20), but never less than twice the
 // disagreement of the two witnesses with each other (noise). A rolling
 // update's outage is partial: kube-proxy sends each new connection to a
 // random endpoint, and only those that land on a dying pod fail, so any
-// sampler's figure is a random draw; two witnesses at 10 ms disagree by up
-// to a third over one rollout. What can be asked of zerodown is to agree
+// sampler's figure is a random draw; two witnesses at 25 ms have
+// disagreed by 0.51 s over one rollout (0.85 s against 0.34 s). What can be asked of zerodown is to agree
 // with the ground truth as well as the ground truth agrees with itself.
 func tolerance(gt, noise time.Duration) time.Duration {
 	return max(100*time.Millisecond, gt/10, 2*noise)
@@ -447,15 +462,7 @@ func (b *upgradeBed) measure(t *testing.T, name string, change func(), settled f
 	// Until every backend is up again on every poller and witness, and
 	// a few seconds on end (an outage ending late still counts).
 	for _, n := range b.nodes {
-		eventually(t, 2*time.Minute, "the sample application up again on "+n, throttled(func() (bool, string) {
-			m := podMetrics(t, b.c, "zerodown", b.pollers[n], "9949")
-			for _, be := range sampleBackends {
-				if !strings.Contains(m, fmt.Sprintf("\nzerodown_backend_up{backend=%q,connection=\"new\"} 1\n", be.zd)) {
-					return false, be.zd + " down"
-				}
-			}
-			return true, ""
-		}))
+		eventually(t, 2*time.Minute, "the sample application up again on "+n, throttled(b.pollerSeesUp(t, n)))
 	}
 	time.Sleep(3 * time.Second)
 	var rows []scenarioRow
@@ -477,30 +484,34 @@ func (b *upgradeBed) measure(t *testing.T, name string, change func(), settled f
 			rows = append(rows, row)
 		}
 	}
-	for i, r := range rows {
-		rows[i].tol = tolerance(r.gt, (r.gt - r.gt2).Abs())
-		rows[i].withinTolerance = (r.zd - r.gt).Abs() <= rows[i].tol
-	}
-	t.Logf("%s took %s; ground truth (%s, new connections) against zerodown (%s, new connections):", name, took.Round(100*time.Millisecond), gtInterval, zdInterval)
-	t.Logf("| node | backend | ground truth | outages | failed/requests | second witness | zerodown | outages | error | tolerance |")
+	reportScenario(t, fmt.Sprintf("%s (%s; witnesses every %s, zerodown every %s, new connections)", name, took.Round(100*time.Millisecond), gtInterval, zdInterval), rows)
+	return rows
+}
+
+// reportScenario logs a scenario's table, and appends it to the file
+// $ZERODOWN_SCENARIO_TABLE names (bench/nodes.sh).
+func reportScenario(t *testing.T, title string, rows []scenarioRow) {
+	t.Helper()
+	var tb strings.Builder
+	fmt.Fprintf(&tb, "\n%s\n\n| node | backend | ground truth (outages) | second witness | zerodown (outages) | error | within max(100 ms, 10 %%, 2 x witnesses' gap) |\n|---|---|---|---|---|---|---|\n", title)
 	for _, r := range rows {
-		t.Logf("| %s | %s | %.3f s | %d | %d/%d | %.3f s | %.3f s | %d | %+.3f s | %.3f s |", r.node, r.backend, r.gt.Seconds(), r.gtOuts,
-			r.failed, r.requests, r.gt2.Seconds(), r.zd.Seconds(), r.zdOuts, (r.zd - r.gt).Seconds(), r.tol.Seconds())
+		fmt.Fprintf(&tb, "| %s | %s | %.3f s (%d) | %.3f s | %.3f s (%d) | %+.3f s | %s |\n", r.node, r.backend, r.gt.Seconds(), r.gtOuts,
+			r.gt2.Seconds(), r.zd.Seconds(), r.zdOuts, (r.zd - r.gt).Seconds(), map[bool]string{true: "yes", false: "no"}[r.within()])
+	}
+	for _, r := range rows {
 		if len(r.reasons) > 0 {
-			t.Logf("    %s on %s failed with %v", r.backend, r.node, r.reasons)
+			fmt.Fprintf(&tb, "\n%s on %s: %d of %d requests failed: %v", r.backend, r.node, r.failed, r.requests, r.reasons)
 		}
 	}
+	t.Log(tb.String())
 	if f := os.Getenv("ZERODOWN_SCENARIO_TABLE"); f != "" {
 		fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err == nil {
-			fmt.Fprintf(fh, "\n%s (%s)\n\n| node | backend | ground truth (outages) | second witness | zerodown (outages) | error | within max(100 ms, 10 %%, 2 x witnesses' gap) |\n|---|---|---|---|---|---|---|\n", name, took.Round(100*time.Millisecond))
-			for _, r := range rows {
-				fmt.Fprintf(fh, "| %s | %s | %.3f s (%d) | %.3f s | %.3f s (%d) | %+.3f s | %s |\n", r.node, r.backend, r.gt.Seconds(), r.gtOuts, r.gt2.Seconds(), r.zd.Seconds(), r.zdOuts, (r.zd - r.gt).Seconds(), map[bool]string{true: "yes", false: "no"}[r.withinTolerance])
-			}
-			fh.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer fh.Close()
+		fmt.Fprintln(fh, tb.String())
 	}
-	return rows
 }
 
 // rolledOut says when the sample Deployment has rolled out its template
@@ -530,7 +541,8 @@ func (b *upgradeBed) setImage(t *testing.T, image string) func() {
 // TestNodesRollingUpdateUnsafe is scenario 1: a rolling update of three
 // replicas without readiness probe or preStop hook. Old pods exit on
 // SIGTERM while kube-proxy still sends them connections: the ground truth
-// sees it, and zerodown must measure the same within max(100 ms, 10 %).
+// must see it, and zerodown too, within the witnesses' range (grossly);
+// how close, bench/nodes.sh measures.
 func TestNodesRollingUpdateUnsafe(t *testing.T) {
 	b := newUpgradeBed(t, false)
 	rows := b.measure(t, "rolling update without readiness probe or preStop", b.setImage(t, "zerodown-sample:v2"), b.rolledOut(t))
@@ -551,7 +563,7 @@ func TestNodesRollingUpdateUnsafe(t *testing.T) {
 
 // TestNodesRollingUpdateSafe is scenario 2: the same rollout with a
 // readiness probe, a preStop delay and maxUnavailable 0. The ground truth
-// sees nothing, and zerodown must report nothing: no false outage.
+// must see nothing, and zerodown no more than the bound of grossly.
 func TestNodesRollingUpdateSafe(t *testing.T) {
 	b := newUpgradeBed(t, true)
 	rows := b.measure(t, "rolling update with readiness probe, preStop and maxUnavailable 0", b.setImage(t, "zerodown-sample:v2"), b.rolledOut(t))

@@ -66,25 +66,21 @@ type entry struct {
 
 // series probes one target over one connection mode on its own schedule.
 type series struct {
-	info       SeriesInfo
-	prober     Prober
-	listed     [numReasons]bool // reasons exported even at zero
-	servedVals []string
-	interval   time.Duration
-	fast       time.Duration
-	timeout    time.Duration
-	slowLimit  time.Duration // the timeout: slower answers are failures
-	// recoverFloor is the least recoverWithin: a quarter of
-	// min(interval, timeout).
-	recoverFloor time.Duration
-	maxInFlight  int
-	hist         prometheus.Observer
-	lag          prometheus.Observer
-	sink         Sink
-	log          *slog.Logger
-	pool         *workerPool
-	impaired     func() string // why the observer cannot be trusted now ("" if it can)
-	starved      *starvation   // how long this process could not run
+	info        SeriesInfo
+	prober      Prober
+	listed      [numReasons]bool // reasons exported even at zero
+	servedVals  []string
+	interval    time.Duration
+	fast        time.Duration
+	timeout     time.Duration // slower answers are failures
+	maxInFlight int
+	hist        prometheus.Observer
+	lag         prometheus.Observer
+	sink        Sink
+	log         *slog.Logger
+	pool        *workerPool
+	impaired    func() string // why the observer cannot be trusted now ("" if it can)
+	starved     *starvation   // how long this process could not run
 
 	sched     *scheduler
 	fastStep  time.Duration          // min(fast, timeout/max_in_flight): hung requests never exhaust the slots
@@ -262,8 +258,12 @@ func (s *series) recoverWithin() time.Duration {
 // connection (which wait most of an interval, or longer) do not end it
 // early.
 func (s *series) recoverWithinLocked() time.Duration {
-	return min(max(s.slowAfterLocked(), s.recoverFloor), s.slowLimit)
+	return min(max(s.slowAfterLocked(), s.recoverFloor()), s.timeout)
 }
+
+// recoverFloor is the least recoverWithin: a quarter of min(interval,
+// timeout).
+func (s *series) recoverFloor() time.Duration { return min(s.interval, s.timeout) / 4 }
 
 // failingLocked: the newest answer was a failure, or the oldest request in
 // flight is overdue. Either way the series is probed fast.
@@ -300,14 +300,14 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 	start := time.Now()
 	impairedAtStart := s.impaired()
 	s.lag.Observe(max(start.Sub(due), 0).Seconds())
-	// A request still running after slowLimit (the timeout) counts as
+	// A request still running after its timeout counts as
 	// failed from its start, whatever it would answer later, and is
 	// cancelled then. Not sooner: at an interval of 20 ms, a request
 	// answered in 30 ms on a busy node is slow, not an outage (it was one,
 	// falsely, when the limit was min(interval, timeout)). A hung backend
 	// is seen sooner anyway: an overdue request makes the series fail
 	// provisionally and re-probe fast.
-	ctx, cancel := context.WithDeadline(parent, start.Add(s.slowLimit))
+	ctx, cancel := context.WithDeadline(parent, start.Add(s.timeout))
 	r := Result{Start: start}
 	s.prober.Probe(ctx, &r)
 	r.Duration = time.Since(start)
@@ -318,12 +318,12 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 		return
 	}
 	answeredLate := false
-	if r.Reason == ReasonNone && r.Duration > s.slowLimit {
+	if r.Reason == ReasonNone && r.Duration > s.timeout {
 		// Answered after the timeout: a user waited that long, so it
 		// counts as disruption from its start, even if it was answered in
 		// the end (a hung connection released and retried).
 		r.Reason = ReasonTimeout
-		r.Err = fmt.Errorf("answered after %s, longer than the timeout %s", r.Duration.Round(time.Microsecond), s.slowLimit)
+		r.Err = fmt.Errorf("answered after %s, longer than the timeout %s", r.Duration.Round(time.Microsecond), s.timeout)
 		answeredLate = true
 	}
 	cause := cmp.Or(impairedAtStart, s.impaired())
@@ -337,7 +337,7 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 	// Only slow requests are looked at (recoverWithin is at least
 	// recoverFloor: most answers take no lock here).
 	var recoverWithin time.Duration
-	if r.Reason == ReasonNone && r.Duration > s.recoverFloor {
+	if r.Reason == ReasonNone && r.Duration > s.recoverFloor() {
 		recoverWithin = s.recoverWithin()
 	}
 	if r.Reason == ReasonTimeout || r.Reason == ReasonNone && recoverWithin > 0 && r.Duration > recoverWithin {
@@ -345,8 +345,8 @@ func (s *series) probe(parent context.Context, seq uint64, due time.Time) {
 		// been in time without the lost time, or a request that lost half
 		// its time, says nothing about the target.
 		if st := s.starved.during(start, start.Add(r.Duration)); st > 0 &&
-			(answeredLate && r.Duration-st <= s.slowLimit || r.Reason == ReasonNone && r.Duration-st <= recoverWithin ||
-				r.Reason == ReasonTimeout && !answeredLate && st >= s.slowLimit/2) {
+			(answeredLate && r.Duration-st <= s.timeout || r.Reason == ReasonNone && r.Duration-st <= recoverWithin ||
+				r.Reason == ReasonTimeout && !answeredLate && st >= s.timeout/2) {
 			starved = true
 			if r.Reason == ReasonTimeout {
 				s.starved.discounted.Add(1)

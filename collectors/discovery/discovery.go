@@ -87,8 +87,8 @@ func holdOf(ann map[string]string) (*config.Hold, string) {
 func (d *Discovery) annotated(t config.Target, ann map[string]string, obj string) config.Target {
 	if v := ann[AnnotationInterval]; v != "" {
 		iv, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil || iv < 10*time.Millisecond {
-			d.skip(obj+" (interval)", fmt.Sprintf("annotation %s: want a duration of at least 10ms, got %q; probing at the default interval", AnnotationInterval, v))
+		if err != nil || config.Duration(iv) < config.MinInterval {
+			d.skip(obj+" (interval)", fmt.Sprintf("annotation %s: want a duration of at least %s, got %q; probing at the default interval", AnnotationInterval, config.MinInterval, v))
 		} else {
 			t.Interval = config.Duration(iv)
 		}
