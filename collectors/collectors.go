@@ -11,6 +11,7 @@
 package collectors
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -19,7 +20,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	configv1 "github.com/openshift/api/config/v1"
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
@@ -39,9 +42,31 @@ type Options struct {
 	// Resync is the informers' resync period (0: none).
 	Resync time.Duration
 	// APIs asks which OpenShift APIs the cluster serves (see
-	// kube.NewAPIs).
+	// kube.NewAPIs), and the API server's version.
 	APIs kube.APIs
+	// Upgrades configures the upgrades read from Kubernetes versions and
+	// markers.
+	Upgrades UpgradeOptions
 }
+
+// UpgradeOptions configures the upgrade windows that do not come from a
+// ClusterVersion.
+type UpgradeOptions struct {
+	// IgnoreVersions leaves out the upgrade read from the API server's and
+	// the kubelets' versions.
+	IgnoreVersions bool
+	// Settle ends a Kubernetes upgrade whose versions still differ after
+	// this long without a change (0: DefaultUpgradeSettle).
+	Settle time.Duration
+	// VersionEvery is how often the API server's version is asked (0:
+	// DefaultVersionEvery).
+	VersionEvery time.Duration
+	// MarkerNamespace holds the upgrade markers ("": none are read).
+	MarkerNamespace string
+}
+
+// DefaultVersionEvery is how often the API server's version is asked.
+const DefaultVersionEvery = 30 * time.Second
 
 // WorkloadSelector chooses workloads by namespace and label.
 type WorkloadSelector struct {
@@ -59,6 +84,7 @@ const (
 	CollectorMachineConfigPool = "machineconfigpool"
 	CollectorWorkload          = "workload"
 	CollectorPDB               = "poddisruptionbudget"
+	CollectorUpgrade           = "upgrade"
 )
 
 var (
@@ -90,6 +116,8 @@ type Set struct {
 	gates []*Gate
 
 	starters []func(stop <-chan struct{})
+	versions *kubeVersions // nil: not followed
+	every    time.Duration
 }
 
 // on reports whether the collector runs: always, or once its API is
@@ -149,7 +177,86 @@ func New(o Options) (*Set, error) {
 	mcp.gate = g
 	s.gates = append(s.gates, g)
 	s.kinds = append(s.kinds, mcp)
+	s.kinds = append(s.kinds, s.newUpgradeCollector(o, nodes, cvs))
 	return s, nil
+}
+
+// newUpgradeCollector builds the collector of the upgrades that are not the
+// ClusterVersion's: the Kubernetes versions' and the markers'.
+func (s *Set) newUpgradeCollector(o Options, nodes *kube.Informer[*corev1.Node], cvs *kube.Informer[*configv1.ClusterVersion]) *kind {
+	k := &kind{name: CollectorUpgrade, descs: []*prometheus.Desc{kubeVersionDesc, upgradeInProgressDesc, upgradeStartDesc, upgradeCompletionDesc}}
+	var parts []func(ch chan<- prometheus.Metric)
+	if !o.Upgrades.IgnoreVersions {
+		kv := newKubeVersions(o.Upgrades.Settle, s.conds, s.log.With("collector", CollectorUpgrade))
+		kv.openShift = func() bool { l, _ := cvs.Lister.List(labels.Everything()); return len(l) > 0 }
+		_, _ = nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { kubeletOf(obj, kv.Kubelet) },
+			UpdateFunc: func(_, obj any) { kubeletOf(obj, kv.Kubelet) },
+			DeleteFunc: func(obj any) {
+				if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+					obj = d.Obj
+				}
+				if n, ok := obj.(*corev1.Node); ok {
+					kv.NodeGone(n.Name)
+				}
+			},
+		})
+		s.versions, s.every = kv, cmp.Or(o.Upgrades.VersionEvery, DefaultVersionEvery)
+		k.synced = append(k.synced, nodes.HasSynced)
+		parts = append(parts, kv.collect)
+	}
+	if ns := o.Upgrades.MarkerNamespace; ns != "" {
+		mopts := kube.InformerOptions{Resync: o.Resync, Transform: Trim,
+			Tweak: func(lo *metav1.ListOptions) { lo.LabelSelector = MarkerLabel }}
+		cms := kube.NewInformer(o.Client.ConfigMaps(ns), mopts)
+		s.starters = append(s.starters, cms.Start)
+		k.synced = append(k.synced, cms.HasSynced)
+		parts = append(parts, newMarkers(cms, s.conds, s.log.With("collector", CollectorUpgrade)).collect)
+	}
+	k.collect = func(ch chan<- prometheus.Metric) {
+		for _, p := range parts {
+			p(ch)
+		}
+	}
+	return k
+}
+
+func kubeletOf(obj any, f func(*corev1.Node)) {
+	if n, ok := obj.(*corev1.Node); ok {
+		f(n)
+	}
+}
+
+// followVersions asks the API server's version every s.every, and starts
+// the version tracker once the nodes are listed.
+func (s *Set) followVersions(ctx context.Context, synced cache.InformerSynced) {
+	kv := s.versions
+	ask := func() {
+		if s.apis == nil {
+			return
+		}
+		v, err := s.apis.ServerVersion(ctx)
+		if err != nil {
+			s.log.Debug("asking the API server's version", "err", err)
+			return
+		}
+		kv.APIServer(v)
+	}
+	ask()
+	if cache.WaitForCacheSync(ctx.Done(), synced) {
+		kv.Synced()
+	}
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ask()
+			kv.Tick()
+		}
+	}
 }
 
 // Dedupe trims ss, drops empty and repeated values, and sorts them.
@@ -173,6 +280,13 @@ func Dedupe(ss []string) []string {
 func (s *Set) Start(ctx context.Context) {
 	for _, start := range s.starters {
 		start(ctx.Done())
+	}
+	if s.versions != nil {
+		for _, k := range s.kinds {
+			if k.name == CollectorUpgrade {
+				go s.followVersions(ctx, k.synced[0])
+			}
+		}
 	}
 	for _, g := range s.gates {
 		go g.Run(ctx, s.apis, s.log, func(st GateState) {
@@ -250,9 +364,13 @@ func (s *Set) Synced() bool { return len(s.Pending()) == 0 }
 func (s *Set) Describe(ch chan<- *prometheus.Desc) {
 	ch <- enabledDesc
 	ch <- syncedDesc
+	seen := map[*prometheus.Desc]bool{} // the upgrade metrics have two collectors
 	for _, k := range s.kinds {
 		for _, d := range k.descs {
-			ch <- d
+			if !seen[d] {
+				seen[d] = true
+				ch <- d
+			}
 		}
 	}
 }

@@ -46,8 +46,10 @@ type Options struct {
 	// OutDir receives intervals.jsonl (empty: no intervals).
 	OutDir    string
 	Workloads collectors.WorkloadSelector
-	Resync    time.Duration
-	Election  Election
+	// Upgrades: the Kubernetes versions' upgrades and the markers'.
+	Upgrades collectors.UpgradeOptions
+	Resync   time.Duration
+	Election Election
 	// Discovery, if set, runs target discovery (Kube and Route are filled
 	// in) and exports its inventory: what pollers are expected to probe.
 	Discovery *discovery.Options
@@ -176,7 +178,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	set, err := collectors.New(collectors.Options{
 		Client: kube, Intervals: sink,
-		Logger: log, Workloads: o.Workloads, Resync: o.Resync, APIs: apis,
+		Logger: log, Workloads: o.Workloads, Resync: o.Resync, APIs: apis, Upgrades: o.Upgrades,
 	})
 	if err != nil {
 		return err

@@ -98,6 +98,8 @@ func runController(args []string, stdout, stderr io.Writer) int {
 		builtin    = fs.Bool("builtin", true, "export the built-in backends the cluster has (the Kubernetes API; on OpenShift its APIs, OAuth server, console, ingress canary, image registry) in zerodown_discovery_target_info, with why the others are off")
 		promURL    = fs.String("rollback.prometheus-url", "", "the Prometheus that scrapes the pollers: the data source of the policy's no_data rules (an alert about a backend no poller probed in the last 5m is skipped, or acted on where no_data: act); empty: no check")
 		promToken  = fs.String("rollback.prometheus-bearer-token-file", "", "bearer token file for --rollback.prometheus-url (read for every request)")
+		kubeUpg    = fs.Bool("upgrade.kubernetes", true, "on clusters without OpenShift's ClusterVersion, read upgrades from the API server's and the kubelets' versions: one starts when a component changes version, and completes when all run one version")
+		settle     = fs.Duration("upgrade.settle", collectors.DefaultUpgradeSettle, "a Kubernetes upgrade whose versions still differ ends (as partial) after this long without a version change: skew left in place on purpose")
 		record     = fs.String("rollback.record", "zerodown-rollback", "ConfigMap, in the Lease's namespace, that records which alerts acted and the cooldowns, and holds the kill switch")
 		flags      common
 	)
@@ -112,6 +114,9 @@ Turns ClusterOperator, ClusterVersion, Node, MachineConfigPool and workload
 and every condition change into an interval stamped with its
 lastTransitionTime. On a cluster without OpenShift's APIs the OpenShift
 collectors switch themselves off (zerodown_collector_enabled 0).
+Upgrades come from the ClusterVersion on OpenShift; elsewhere from the API
+server's and the kubelets' versions (--upgrade.kubernetes), and from markers
+(zerodown mark start|end NAME) in the Lease's namespace.
 Serves /metrics, /healthz and /readyz (ready once the informer caches synced).
 With --rollback.policy it also serves the rollback webhook: Alertmanager posts
 alerts, the policy names what the leader may roll back, once per alert.
@@ -163,6 +168,8 @@ Flags:
 		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.pprof, WebConfigFile: flags.webConfig, KubernetesAuth: *kubeAuth, Rollback: rb,
 		Builtin: *builtin, InCluster: inCluster(),
 		Workloads: collectors.WorkloadSelector{Namespaces: splitList(*namespaces), LabelSelector: *selector},
+		// Markers (zerodown mark) live next to the Lease.
+		Upgrades: collectors.UpgradeOptions{IgnoreVersions: !*kubeUpg, Settle: *settle, MarkerNamespace: *leaseNS},
 		Election: controller.Election{
 			Disabled: !*elect, Namespace: *leaseNS, Name: *leaseName, Identity: *identity,
 			LeaseDuration: *leaseDur, RenewDeadline: *renew, RetryPeriod: *retry,

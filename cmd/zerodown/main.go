@@ -69,6 +69,7 @@ Usage:
   zerodown budget derive|check        budgets from past upgrades in Prometheus; validate a budget file
   zerodown rules test|check FILE...    run rule unit tests (promtool's format) or check rule files, in-process
   zerodown rollback check FILE         validate a rollback policy (the controller's --rollback.policy)
+  zerodown mark start|end NAME         mark an upgrade the cluster's versions do not show (an ingress controller, a mesh)
   zerodown version                     print the version
 
 TARGET (for quick use; a --config file can hold many, with every option):
@@ -100,13 +101,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBudget(args[1:], stdout, stderr)
 	case "rollback":
 		return runRollback(args[1:], stdout, stderr)
+	case "mark":
+		return runMark(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version.Print("zerodown"))
 		return exitOK
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[0] == "help" {
 			switch args[1] {
-			case "watch", "demo", "poller", "controller", "rules", "rollback", "report", "budget":
+			case "watch", "demo", "poller", "controller", "rules", "rollback", "report", "budget", "mark":
 				return run([]string{args[1], "-h"}, stdout, stderr)
 			}
 		}

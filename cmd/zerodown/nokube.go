@@ -28,6 +28,8 @@ func watchRollback(string, string, string, bool, *slog.Logger) (func(notify.Mess
 	return nil, nil, nil, errors.New("--rollback.policy: this zerodown was built without Kubernetes support (-tags nokube); use the full build")
 }
 
+func runMark(_ []string, _, stderr io.Writer) int { return withoutKube("mark", stderr) }
+
 func withoutKube(role string, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "zerodown %s: this zerodown was built without Kubernetes support (-tags nokube); use the full build\n", role)
 	return exitUsage

@@ -72,7 +72,9 @@ func (w *watchCluster) Start(ctx context.Context, iw *intervals.Writer, reg prom
 	if iw != nil {
 		sink = iw
 	}
-	if w.set, err = collectors.New(collectors.Options{Client: kc, Intervals: sink, Logger: w.log, APIs: apis}); err != nil {
+	// Markers are read where `zerodown mark` writes them by default.
+	upg := collectors.UpgradeOptions{MarkerNamespace: defaultMarkerNamespace}
+	if w.set, err = collectors.New(collectors.Options{Client: kc, Intervals: sink, Logger: w.log, APIs: apis, Upgrades: upg}); err != nil {
 		return err
 	}
 	reg.MustRegister(w.set)

@@ -271,6 +271,8 @@ type APIs interface {
 	// ServerResourcesForGroupVersion is GET /apis/GROUP/VERSION (/api/v1
 	// for "v1"); a group version not served is a NotFound error.
 	ServerResourcesForGroupVersion(groupVersion string) (*metav1.APIResourceList, error)
+	// ServerVersion is the gitVersion of GET /version ("v1.34.4").
+	ServerVersion(ctx context.Context) (string, error)
 }
 
 type apis struct{ c rest.Interface }
@@ -287,6 +289,20 @@ func NewAPIs(rc *rest.Config) (APIs, error) {
 		return nil, err
 	}
 	return apis{client}, nil
+}
+
+func (a apis) ServerVersion(ctx context.Context) (string, error) {
+	body, err := a.c.Get().AbsPath("/version").Do(ctx).Raw()
+	if err != nil {
+		return "", err
+	}
+	var info struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		return "", fmt.Errorf("/version: %w", err)
+	}
+	return info.GitVersion, nil
 }
 
 func (a apis) ServerResourcesForGroupVersion(gv string) (*metav1.APIResourceList, error) {
