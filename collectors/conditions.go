@@ -52,6 +52,10 @@ type Cond struct {
 	Message string
 	// Level of the interval written while the condition is in this state.
 	Level intervals.Level
+	// Exact: Since is the truth even when it lies before the object was
+	// last seen (a user's mark of a past time): the interval keeps it;
+	// the counters, which cannot go back, count from the observation.
+	Exact bool
 }
 
 // IntervalWriter is what the condition tracker needs of an interval
@@ -149,6 +153,9 @@ func (c *Conditions) Observe(obj ObjectRef, conds []Cond) {
 		st.seconds[old] += at.Sub(st.since)
 		st.transitions[cd.Status]++
 		st.status, st.since, st.reason = cd.Status, at, cd.Reason
+		if cd.Exact && !cd.Since.IsZero() && !cd.Since.After(now) {
+			at = cd.Since
+		}
 		c.end(obj, cd.Type, st.interval, at)
 		st.interval = c.begin(obj, cd, at)
 		c.log.Info("condition changed", "object", obj.String(), "condition", cd.Type,

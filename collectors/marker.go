@@ -91,7 +91,7 @@ func newMarkers(inf *kube.Informer[*corev1.ConfigMap], conds *Conditions, log *s
 			log.Error("upgrade marker ignored", "err", err)
 			return
 		}
-		c := Cond{Type: "Progressing", Status: StatusTrue, Since: mk.Start, Reason: "Marked",
+		c := Cond{Type: "Progressing", Status: StatusTrue, Since: mk.Start, Reason: "Marked", Exact: true,
 			Message: "upgrade of " + mk.Name + " to " + mk.Version, Level: intervals.LevelWarning}
 		if !mk.Running() {
 			c.Status, c.Since, c.Level = StatusFalse, mk.End, intervals.LevelInfo

@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -390,6 +392,29 @@ func TestControllerCollects(t *testing.T) {
 	got := eventuallyGolden(t, p, ns, "controller-upgraded.txt")
 	_ = got
 
+	// A user marks an upgrade the versions do not show: zerodown mark
+	// writes it, the controller exports it next to the ClusterVersion's.
+	markStart, markEnd := time.Date(2026, 1, 2, 1, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 1, 30, 0, 500e6, time.UTC)
+	markCLI(t, "start", "ingress-nginx", "--version", "1.12.0", "--namespace", ns, "--at", markStart.Format(time.RFC3339Nano))
+	eventually(t, 20*time.Second, "the mark's start in the metrics", func() (bool, string) {
+		s := p.samples(t, "zerodown_upgrade_")
+		v1, _ := value(s, `zerodown_upgrade_in_progress{name="ingress-nginx"}`)
+		v2, _ := value(s, `zerodown_upgrade_start_timestamp_seconds{name="ingress-nginx",version="1.12.0"}`)
+		return v1 == "1" && v2 == "1.7673156e+09", strings.Join(s, "\n")
+	})
+	markCLI(t, "end", "ingress-nginx", "--namespace", ns, "--at", markEnd.Format(time.RFC3339Nano))
+	eventually(t, 20*time.Second, "the mark's end in the metrics", func() (bool, string) {
+		s := p.samples(t, "zerodown_upgrade_")
+		v1, _ := value(s, `zerodown_upgrade_in_progress{name="ingress-nginx"}`)
+		v2, _ := value(s, `zerodown_upgrade_completion_timestamp_seconds{name="ingress-nginx",state="completed",version="1.12.0"}`)
+		return v1 == "0" && v2 == "1.7673174005e+09", strings.Join(s, "\n")
+	})
+	// Its end before its start is refused, and nothing is changed.
+	if out, err := markCmd("end", "ingress-nginx", "--namespace", ns, "--at", "2026-01-01T00:00:00Z").CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "is not after the start") {
+		t.Errorf("an end before the start: %v: %s", err, out)
+	}
+
 	// Time spent in each state is counted.
 	secs := p.samples(t, "zerodown_cluster_operator_condition_seconds_total")
 	for _, s := range []string{
@@ -434,8 +459,24 @@ func TestControllerCollects(t *testing.T) {
 	checkIv("ingress Degraded=True", find("ClusterOperator", "ingress", "Degraded", "true"), degradedAt, time.Time{}, false)
 	checkIv("version Progressing=True", find("ClusterVersion", "version", "Progressing", "true"), upgradeAt, completedAt, true)
 	checkIv("node-b Ready=False", find("Node", "node-b", "Ready", "false"), t0, time.Time{}, false)
+	checkIv("ingress-nginx's marked upgrade", find("Upgrade", "ingress-nginx", "Progressing", "true"), markStart, markEnd, true)
 	if got := find("ClusterOperator", "ingress", "Degraded", "true"); len(got) == 1 && got[0].Level != intervals.LevelError {
 		t.Errorf("ingress Degraded=True interval level %s, want Error", got[0].Level)
+	}
+}
+
+// markCmd is zerodown mark with args, against the test's cluster.
+func markCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, append([]string{"mark"}, args...)...)
+	cmd.Env = os.Environ()
+	return cmd
+}
+
+// markCLI runs zerodown mark and fails the test if it fails.
+func markCLI(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := markCmd(args...).CombinedOutput(); err != nil {
+		t.Fatalf("zerodown mark %s: %v: %s", strings.Join(args, " "), err, out)
 	}
 }
 

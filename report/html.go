@@ -208,6 +208,8 @@ func groupOf(kind string) string {
 	switch kind {
 	case "ClusterVersion":
 		return "ClusterVersion"
+	case "Upgrade": // the Kubernetes versions' and the users' marked upgrades
+		return "Upgrades"
 	case "ClusterOperator":
 		return "Operators"
 	case "MachineConfigPool":

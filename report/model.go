@@ -258,7 +258,7 @@ func canonicalStatus(s string) string {
 // kindOrder puts the kinds an upgrade is about first.
 func kindOrder(kind string) int {
 	switch kind {
-	case "ClusterVersion":
+	case "Upgrade", "ClusterVersion":
 		return 0
 	case "ClusterOperator":
 		return 1
