@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -19,10 +20,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/zerodown/zerodown/intervals"
 )
 
 // The upgrades measured on the real nodes (issue 20): the sample
@@ -665,4 +669,165 @@ func TestNodesCoreDNS(t *testing.T) {
 	}
 	rows = b.measure(t, "CoreDNS killed on zd-node-1", kill, back)
 	checkRows(t, rows)
+}
+
+// The kubelet the node-upgrade scenario starts from (e2e/controlplane/
+// build.sh builds it next to the cluster's binaries), and the cluster's.
+const (
+	oldKubelet  = "kubelet-v1.33.13"
+	kubeVersion = "v1.34.4"
+)
+
+// restartKubelet restarts node's kubelet, as binary ("": the one up.sh
+// started), and waits until the Node reports version and is Ready.
+func restartKubelet(t *testing.T, c *clients, node, binary, version string) {
+	t.Helper()
+	args := []string{node + "-kubelet", "0"}
+	if binary != "" {
+		args = append(args, binary)
+	}
+	cmd := exec.Command("../e2e/nodes/restart.sh", args...)
+	cmd.Env = append(os.Environ(), "ZERODOWN_CLUSTER_DIR="+clusterDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("restart %s's kubelet: %v\n%s", node, err, out)
+	}
+	eventually(t, 2*time.Minute, node+" Ready on kubelet "+version, func() (bool, string) {
+		n, err := c.kube.CoreV1().Nodes().Get(ctxT(t), node, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		st := nodeReady(n)
+		return n.Status.NodeInfo.KubeletVersion == version && st, fmt.Sprintf("kubelet %s, ready %v", n.Status.NodeInfo.KubeletVersion, st)
+	})
+}
+
+func nodeReady(n *corev1.Node) bool {
+	return slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
+		return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
+	})
+}
+
+// controllersSay waits until some controller replica exports every one of
+// want (whole sample lines, or a line's start when it ends in "{").
+func (b *upgradeBed) controllersSay(t *testing.T, what string, want ...string) {
+	t.Helper()
+	eventually(t, 2*time.Minute, what, throttled(func() (bool, string) {
+		l, err := b.c.kube.CoreV1().Pods("zerodown").List(ctxT(t), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=zerodown-controller"})
+		if err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, p := range l.Items {
+			m := podMetrics(t, b.c, "zerodown", p.Name, "9948")
+			if !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(m, "\n"+w) }) {
+				return true, ""
+			}
+			for _, line := range strings.Split(m, "\n") {
+				if strings.HasPrefix(line, "zerodown_upgrade_") || strings.HasPrefix(line, "zerodown_kubernetes_version_info") {
+					seen = append(seen, p.Name+": "+line)
+				}
+			}
+		}
+		return false, strings.Join(seen, "\n")
+	}))
+}
+
+// TestNodesNodeUpgrade is scenario 3: a node upgraded as a Kubernetes
+// upgrade does it after the control plane: zd-node-2 runs the older
+// kubelet (v1.33.13, against the v1.34.4 API server), then is cordoned,
+// drained (the sample application has a PodDisruptionBudget), its kubelet
+// replaced by v1.34.4 and uncordoned. The controller reads the upgrade
+// from the versions (no ClusterVersion here) and ends it when every
+// component runs v1.34.4; the poller on the drained node reports its node
+// as impaired (cordoned), so what it sees meanwhile is observer noise; the
+// safe application, drained pod by pod, must not be disrupted.
+func TestNodesNodeUpgrade(t *testing.T) {
+	b := newUpgradeBed(t, true)
+	const node = "zd-node-2"
+	old, err := exec.LookPath(oldKubelet)
+	if err != nil {
+		t.Fatalf("%s: %v (e2e/controlplane/build.sh builds it; source the cluster's env.sh)", oldKubelet, err)
+	}
+	// A plain Kubernetes cluster: the ClusterVersion that earlier tests
+	// made (OpenShift's CRDs are installed here) would say when OpenShift
+	// upgrades, and the versions' upgrade would be left to it.
+	kubectl(t, "delete", "clusterversions", "--all", "--ignore-not-found")
+	kubectl(t, "-n", shopNS, "delete", "pdb", "sample", "--ignore-not-found")
+	minAvail := intstr.FromInt32(2)
+	if _, err := b.c.kube.PolicyV1().PodDisruptionBudgets(shopNS).Create(ctxT(t), &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "sample", Namespace: shopNS},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &minAvail,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "sample"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Whatever failed: the node back on the cluster's kubelet, and
+		// schedulable.
+		kubectl(t, "-n", shopNS, "delete", "pdb", "sample", "--ignore-not-found")
+		kubectl(t, "uncordon", node)
+		if n, err := b.c.kube.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{}); err == nil && n.Status.NodeInfo.KubeletVersion != kubeVersion {
+			restartKubelet(t, b.c, node, "", kubeVersion)
+		}
+	})
+
+	// Where a cluster stands after its control plane was upgraded: one
+	// node still on the older kubelet. The controller sees a component
+	// change version and opens the upgrade.
+	restartKubelet(t, b.c, node, old, "v1.33.13")
+	b.controllersSay(t, "the controller reading a Kubernetes upgrade to v1.34.4",
+		`zerodown_upgrade_in_progress{name="kubernetes"} 1`,
+		`zerodown_upgrade_start_timestamp_seconds{name="kubernetes",version="v1.34.4"} `,
+		`zerodown_kubernetes_version_info{component="kubelet",version="v1.33.13"} 1`)
+
+	var impaired string
+	upgrade := func() {
+		kubectl(t, "cordon", node)
+		kubectl(t, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=180s")
+		impaired = podMetrics(t, b.c, "zerodown", b.pollers[node], "9949")
+		restartKubelet(t, b.c, node, "", kubeVersion)
+		kubectl(t, "uncordon", node)
+	}
+	rows := b.measure(t, "node zd-node-2 upgraded: cordon, drain (PodDisruptionBudget minAvailable 2), kubelet v1.33.13 to v1.34.4, uncordon", upgrade, b.rolledOut(t))
+	if want := fmt.Sprintf("\nzerodown_poller_node_impaired{cause=\"cordoned\",node=%q} 1\n", node); !strings.Contains(impaired, want) {
+		t.Errorf("the poller on %s during the drain does not say%s", node, want)
+	}
+	for _, r := range rows {
+		if r.gt != 0 || r.gt2 != 0 {
+			t.Errorf("%s on %s: the ground truth saw %s and %s of disruption (%d of %d requests failed: %v): the drain hurt", r.backend, r.node, r.gt, r.gt2, r.failed, r.requests, r.reasons)
+		}
+	}
+	checkRows(t, rows)
+
+	// Every component on v1.34.4: the upgrade completed.
+	b.controllersSay(t, "the controller ending the Kubernetes upgrade",
+		`zerodown_upgrade_in_progress{name="kubernetes"} 0`,
+		`zerodown_upgrade_completion_timestamp_seconds{name="kubernetes",state="completed",version="v1.34.4"} `)
+
+	// The report, from the pods' own streams, shows it as an upgrade.
+	out := t.TempDir()
+	cmd := exec.Command(binary, "report", "--kubeconfig", os.Getenv("KUBECONFIG"), "--namespace", "zerodown", "--out", out)
+	logs, _ := cmd.CombinedOutput()
+	var found []string
+	files, _ := filepath.Glob(filepath.Join(out, "intervals", "*.jsonl"))
+	for _, f := range files {
+		ivs, err := intervals.ReadFile(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, iv := range ivs {
+			k := iv.Locator.Keys
+			if iv.Source == "Upgrade" && k["name"] == "kubernetes" && iv.Message.Annotations["status"] == "true" && !iv.To.IsZero() {
+				found = append(found, fmt.Sprintf("%s: %s to %s: %s", filepath.Base(f), iv.From.UTC().Format(time.RFC3339Nano), iv.To.UTC().Format(time.RFC3339Nano), iv.Message.HumanMessage))
+			}
+		}
+	}
+	if len(found) == 0 {
+		t.Errorf("no controller's intervals hold the upgrade (Upgrade/kubernetes Progressing=True, ended); report:\n%s", logs)
+	}
+	t.Logf("the upgrade in the controllers' intervals:\n%s", strings.Join(found, "\n"))
+	html, err := os.ReadFile(filepath.Join(out, "report.html"))
+	if err != nil || !strings.Contains(string(html), "Upgrades") {
+		t.Errorf("report.html has no Upgrades lane (%v)", err)
+	}
 }
