@@ -26,7 +26,7 @@ e2e/nodes/up.sh 2
 for r in $(seq 1 "$rounds"); do
 	echo "## round $r of $rounds" >>"$out"
 	ZERODOWN_NODES=2 ZERODOWN_SCENARIO_TABLE="$out" go test -tags e2e -count=1 -timeout 30m \
-		-run 'TestNodesRollingUpdate|TestNodesKubeProxyRestart|TestNodesCoreDNS|TestNodesNodeUpgrade' ./e2e/ || echo "(round $r: a test failed; its tables are above)" >>"$out"
+		-run 'TestNodesRollingUpdate|TestNodesKubeProxyRestart|TestNodesCoreDNS|TestNodesNodeUpgrade|TestNodesBadRollout' ./e2e/ || echo "(round $r: a test failed; its tables are above)" >>"$out"
 done
 cat "$out"
 echo "tables in $out"

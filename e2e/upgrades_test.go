@@ -9,12 +9,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +30,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/zerodown/zerodown/internal/testtool"
 	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/rollback"
 )
 
 // The upgrades measured on the real nodes (issue 20): the sample
@@ -830,4 +836,322 @@ func TestNodesNodeUpgrade(t *testing.T) {
 	if err != nil || !strings.Contains(string(html), "Upgrades") {
 		t.Errorf("report.html has no Upgrades lane (%v)", err)
 	}
+}
+
+// prometheusFromCluster writes a Prometheus configuration that scrapes
+// what the cluster's ServiceMonitors select, as the prometheus-operator
+// generates it (role endpoints, the operator's target labels, the
+// endpoints' relabelings), and the cluster's PrometheusRule as its rule
+// file, both read from the cluster as deploy/ put them there. Debian's
+// Prometheus is built without Kubernetes service discovery (and building
+// Prometheus with every discovery it links is no test's business), so the
+// test does that part: kubernetesSD writes the Endpoints with the labels
+// Kubernetes discovery gives them (__meta_kubernetes_*) to a file that
+// file discovery reads; the relabeling that follows is the ServiceMonitors'.
+func prometheusFromCluster(t *testing.T, dir, amAddr, sdFile string) string {
+	t.Helper()
+	var sms struct {
+		Items []struct {
+			Metadata struct{ Name, Namespace string }
+			Spec     struct {
+				Selector  struct{ MatchLabels map[string]string }
+				Endpoints []struct {
+					Port, Interval string
+					Relabelings    []struct {
+						SourceLabels               []string
+						TargetLabel, Regex, Action string
+						Replacement                *string
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(kubectl(t, "-n", "zerodown", "get", "servicemonitors", "-o", "json")), &sms); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []map[string]any
+	for _, sm := range sms.Items {
+		for i, ep := range sm.Spec.Endpoints {
+			rl := []map[string]any{{"action": "keep", "source_labels": []string{"__meta_kubernetes_namespace"}, "regex": sm.Metadata.Namespace}}
+			for k, v := range sm.Spec.Selector.MatchLabels {
+				rl = append(rl, map[string]any{"action": "keep", "regex": v + ";true",
+					"source_labels": []string{"__meta_kubernetes_service_label_" + sanitizeLabel(k), "__meta_kubernetes_service_labelpresent_" + sanitizeLabel(k)}})
+			}
+			rl = append(rl,
+				map[string]any{"action": "keep", "source_labels": []string{"__meta_kubernetes_endpoint_port_name"}, "regex": ep.Port},
+				map[string]any{"source_labels": []string{"__meta_kubernetes_namespace"}, "target_label": "namespace"},
+				map[string]any{"source_labels": []string{"__meta_kubernetes_service_name"}, "target_label": "service"},
+				map[string]any{"source_labels": []string{"__meta_kubernetes_pod_name"}, "target_label": "pod"},
+				map[string]any{"source_labels": []string{"__meta_kubernetes_pod_container_name"}, "target_label": "container"},
+				map[string]any{"source_labels": []string{"__meta_kubernetes_service_name"}, "target_label": "job"},
+				map[string]any{"target_label": "endpoint", "replacement": ep.Port})
+			for _, r := range ep.Relabelings {
+				m := map[string]any{"source_labels": r.SourceLabels, "target_label": r.TargetLabel}
+				if r.Regex != "" {
+					m["regex"] = r.Regex
+				}
+				if r.Action != "" {
+					m["action"] = strings.ToLower(r.Action)
+				}
+				if r.Replacement != nil {
+					m["replacement"] = *r.Replacement
+				}
+				rl = append(rl, m)
+			}
+			jobs = append(jobs, map[string]any{
+				"job_name":        fmt.Sprintf("serviceMonitor/%s/%s/%d", sm.Metadata.Namespace, sm.Metadata.Name, i),
+				"scrape_interval": cmp.Or(ep.Interval, "30s"),
+				"file_sd_configs": []map[string]any{{"files": []string{sdFile}, "refresh_interval": "1s"}},
+				"relabel_configs": rl,
+			})
+		}
+	}
+	if len(jobs) != 2 {
+		t.Fatalf("want the controller's and the pollers' ServiceMonitors, got %d endpoints", len(jobs))
+	}
+	var pr struct {
+		Spec struct {
+			Groups json.RawMessage
+		}
+	}
+	if err := json.Unmarshal([]byte(kubectl(t, "-n", "zerodown", "get", "prometheusrule", "zerodown", "-o", "json")), &pr); err != nil {
+		t.Fatal(err)
+	}
+	rules := filepath.Join(dir, "rules.json")
+	writeText(t, rules, `{"groups": `+string(pr.Spec.Groups)+`}`)
+	cfg, err := json.Marshal(map[string]any{
+		"global":         map[string]any{"evaluation_interval": "5s"},
+		"rule_files":     []string{rules},
+		"scrape_configs": jobs,
+		"alerting":       map[string]any{"alertmanagers": []map[string]any{{"static_configs": []map[string]any{{"targets": []string{amAddr}}}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "prometheus.yml")
+	writeText(t, path, string(cfg))
+	return path
+}
+
+// sanitizeLabel is a Kubernetes label's name as Kubernetes discovery
+// spells it in a meta label.
+func sanitizeLabel(s string) string {
+	return regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(s, "_")
+}
+
+// kubernetesSD writes, every second until ctx ends, the Endpoints of
+// namespace ns as Kubernetes discovery (role endpoints) sees them, in file
+// discovery's format.
+func kubernetesSD(ctx context.Context, t *testing.T, c *clients, ns, path string) {
+	write := func() {
+		eps, err := c.kube.CoreV1().Endpoints(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return
+		}
+		type group struct {
+			Targets []string          `json:"targets"`
+			Labels  map[string]string `json:"labels"`
+		}
+		var groups []group
+		for _, ep := range eps.Items {
+			svc, err := c.kube.CoreV1().Services(ns).Get(ctx, ep.Name, metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			for _, ss := range ep.Subsets {
+				for _, port := range ss.Ports {
+					for _, a := range ss.Addresses {
+						l := map[string]string{"__meta_kubernetes_namespace": ns, "__meta_kubernetes_service_name": svc.Name,
+							"__meta_kubernetes_endpoint_port_name": port.Name, "__meta_kubernetes_endpoint_ready": "true"}
+						for k, v := range svc.Labels {
+							l["__meta_kubernetes_service_label_"+sanitizeLabel(k)] = v
+							l["__meta_kubernetes_service_labelpresent_"+sanitizeLabel(k)] = "true"
+						}
+						if a.NodeName != nil {
+							l["__meta_kubernetes_pod_node_name"] = *a.NodeName
+						}
+						if r := a.TargetRef; r != nil && r.Kind == "Pod" {
+							l["__meta_kubernetes_pod_name"] = r.Name
+							if pod, err := c.kube.CoreV1().Pods(ns).Get(ctx, r.Name, metav1.GetOptions{}); err == nil {
+								for _, ct := range pod.Spec.Containers {
+									if slices.ContainsFunc(ct.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == port.Port }) {
+										l["__meta_kubernetes_pod_container_name"] = ct.Name
+									}
+								}
+							}
+						}
+						groups = append(groups, group{Targets: []string{net.JoinHostPort(a.IP, strconv.Itoa(int(port.Port)))}, Labels: l})
+					}
+				}
+			}
+		}
+		b, _ := json.Marshal(groups)
+		if os.WriteFile(path+".tmp", b, 0o644) == nil {
+			_ = os.Rename(path+".tmp", path)
+		}
+	}
+	write()
+	go func() {
+		for ctx.Err() == nil {
+			time.Sleep(time.Second)
+			write()
+		}
+	}()
+}
+
+// TestNodesBadRollout is scenario 6: a version that answers 503 rolled
+// out to a Deployment without readiness probe. Debian's Prometheus
+// scrapes the pollers and the controllers as the ServiceMonitors say and
+// evaluates the shipped rules; ZerodownBackendDisrupted fires, Debian's
+// Alertmanager calls the controller's webhook (through a NodePort), the
+// leader undoes the rollout, and the witnesses see the application
+// recover. The note gives first failed request → alert → rollback →
+// recovery.
+func TestNodesBadRollout(t *testing.T) {
+	b := newUpgradeBed(t, false)
+	kubectl(t, "apply", "--server-side", "--field-manager=zerodown-e2e", "--force-conflicts", "-k", "testdata/nodes-rollback")
+	t.Cleanup(func() {
+		// The next scenarios' zerodown has no webhook.
+		kubectl(t, "-n", "zerodown", "delete", "service", "zerodown-controller-webhook", "--ignore-not-found")
+		kubectl(t, "apply", "--server-side", "--field-manager=zerodown-e2e", "--force-conflicts", "-k", "testdata/nodes-upgrades")
+	})
+	kubectl(t, "-n", "zerodown", "rollout", "status", "deployment/zerodown-controller", "--timeout=120s")
+	b.controllersSay(t, "a controller with the rollback webhook leading", "zerodown_controller_leader 1")
+
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	writeText(t, tokenFile, "e2e-nodes-rollback-token")
+	amAddr := freeAddr(t)
+	amConfig := rollbackReceiver(t, dir, "http://10.240.0.11:30948"+rollback.Path, "authorization: {credentials_file: "+tokenFile+"}")
+	tool(t, "prometheus-alertmanager", "--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
+		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--log.level=warn")
+	testtool.WaitReady(t, amAddr)
+	sdCtx, stopSD := context.WithCancel(context.Background())
+	t.Cleanup(stopSD)
+	sdFile := filepath.Join(dir, "kubernetes-sd.json")
+	kubernetesSD(sdCtx, t, b.c, "zerodown", sdFile)
+	promAddr := freeAddr(t)
+	tool(t, "prometheus", "--config.file="+prometheusFromCluster(t, dir, amAddr, sdFile), "--storage.tsdb.path="+filepath.Join(dir, "prom"),
+		"--web.listen-address="+promAddr, "--log.level=warn")
+	testtool.WaitReady(t, promAddr)
+	eventually(t, 90*time.Second, "Prometheus scraping every poller and controller, the sample application up", func() (bool, string) {
+		up := promQuery(t, promAddr, `up{job=~"zerodown-poller|zerodown-controller"} == 1`)
+		sample := promQuery(t, promAddr, `zerodown_backend_up{backend="service:shop:sample:http",connection="new"} == 1`)
+		return len(up) == 2*len(b.nodes) && len(sample) == len(b.nodes), fmt.Sprintf("up %v, sample %v", up, sample)
+	})
+
+	// Follow the alert in Prometheus and the Deployment's image, every
+	// 250 ms, until the rollout is undone.
+	var (
+		mu     sync.Mutex
+		seen   struct{ firing, undone time.Time }
+		moment = func() (firing, undone time.Time) { mu.Lock(); defer mu.Unlock(); return seen.firing, seen.undone }
+	)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			now := time.Now()
+			firing := slices.ContainsFunc(promAlerts(promAddr), func(a promAlert) bool {
+				return a.Labels["alertname"] == "ZerodownBackendDisrupted" && a.State == "firing" && strings.Contains(a.Labels["backend"], "shop:sample")
+			})
+			d, err := b.c.kube.AppsV1().Deployments(shopNS).Get(ctx, "sample", metav1.GetOptions{})
+			rev := 0
+			if err == nil {
+				rev, _ = strconv.Atoi(d.Annotations["deployment.kubernetes.io/revision"])
+			}
+			undone := err == nil && rev >= 3 && d.Spec.Template.Spec.Containers[0].Image == "zerodown-sample:v1"
+			mu.Lock()
+			if firing && seen.firing.IsZero() {
+				seen.firing = now
+			}
+			if undone && seen.undone.IsZero() {
+				seen.undone = now
+			}
+			mu.Unlock()
+			time.Sleep(250 * time.Millisecond)
+		}
+	}()
+	began := time.Now()
+	kubectl(t, "-n", shopNS, "set", "image", "deployment/sample", "app=zerodown-sample:v3-bad")
+	eventually(t, 4*time.Minute, "the bad rollout undone by the webhook and rolled back out", throttled(func() (bool, string) {
+		ok, why := b.rolledOut(t)()
+		firing, undone := moment()
+		return ok && !undone.IsZero(), fmt.Sprintf("%s; firing %v, undone %v", why, !firing.IsZero(), !undone.IsZero())
+	}))
+	for _, n := range b.nodes {
+		eventually(t, 2*time.Minute, "the sample application up again on "+n, throttled(b.pollerSeesUp(t, n)))
+	}
+	time.Sleep(3 * time.Second)
+	stop()
+	<-done
+	firing, undone := moment()
+
+	// The witnesses' first failed request and their last, on any node.
+	var first, last time.Time
+	for _, n := range b.nodes {
+		for _, be := range sampleBackends {
+			for _, r := range b.witness(t, n, began)[be.gt] {
+				if r.OK || r.Stalled {
+					continue
+				}
+				if at := time.Unix(0, r.Start); first.IsZero() || at.Before(first) {
+					first = at
+				}
+				if at := time.Unix(0, r.Start+r.Micros*1000); at.After(last) {
+					last = at
+				}
+			}
+		}
+	}
+	if first.IsZero() {
+		t.Fatal("the witnesses saw no failed request: the bad rollout did not hurt (the scenario proves nothing)")
+	}
+	if firing.IsZero() || undone.IsZero() {
+		t.Fatalf("ZerodownBackendDisrupted firing seen %v, the rollout undone seen %v", firing, undone)
+	}
+	rel := func(at time.Time) string { return fmt.Sprintf("%+.1f s", at.Sub(first).Seconds()) }
+	var tb strings.Builder
+	fmt.Fprintf(&tb, "\nbad rollout (zerodown-sample:v3-bad answers 503) undone by the rollback webhook\n\n| moment | when |\n|---|---|\n")
+	fmt.Fprintf(&tb, "| image set to v3-bad | %s |\n| first failed request (witnesses) | +0.0 s |\n", rel(began))
+	fmt.Fprintf(&tb, "| ZerodownBackendDisrupted firing in Prometheus | %s |\n| Deployment back on v1 (the webhook's undo) | %s |\n", rel(firing), rel(undone))
+	fmt.Fprintf(&tb, "| last failed request (witnesses) | %s |\n", rel(last))
+	t.Log(tb.String())
+	if f := os.Getenv("ZERODOWN_SCENARIO_TABLE"); f != "" {
+		if fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintln(fh, tb.String())
+			fh.Close()
+		}
+	}
+	if !(first.Before(firing) && firing.Before(undone.Add(time.Second)) && undone.Before(last.Add(time.Second))) {
+		t.Errorf("out of order: first failure %s, firing %s, undone %s, last failure %s", first, firing, undone, last)
+	}
+	// One undo, not two (the Service's and the NodePort's alerts, over
+	// both connection modes, all asked): the Deployment is on v1 still.
+	d, err := b.c.kube.AppsV1().Deployments(shopNS).Get(ctxT(t), "sample", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "zerodown-sample:v1" {
+		t.Errorf("the Deployment after the rollback: %v, %v", d.Spec.Template.Spec.Containers[0].Image, err)
+	}
+}
+
+// promAlerts is Prometheus's /api/v1/alerts (nil on any error).
+type promAlert struct {
+	Labels map[string]string
+	State  string
+}
+
+func promAlerts(addr string) []promAlert {
+	resp, err := http.Get("http://" + addr + "/api/v1/alerts")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data struct{ Alerts []promAlert }
+	}
+	if json.NewDecoder(resp.Body).Decode(&r) != nil {
+		return nil
+	}
+	return r.Data.Alerts
 }
