@@ -458,6 +458,7 @@ func checkRows(t *testing.T, rows []scenarioRow) {
 // truth's disruption with zerodown's over the same span.
 func (b *upgradeBed) measure(t *testing.T, name string, change func(), settled func() (bool, string)) []scenarioRow {
 	t.Helper()
+	forgetUnansweredSYNs(t, b.nodes)
 	time.Sleep(2 * time.Second)
 	before := map[string]map[string][2]float64{}
 	for _, n := range b.nodes {
@@ -496,6 +497,25 @@ func (b *upgradeBed) measure(t *testing.T, name string, change func(), settled f
 	}
 	reportScenario(t, fmt.Sprintf("%s (%s; witnesses every %s, zerodown every %s, new connections)", name, took.Round(100*time.Millisecond), gtInterval, zdInterval), rows)
 	return rows
+}
+
+// forgetUnansweredSYNs deletes, on every node, the conntrack entries of
+// TCP connections whose SYN was never answered. The bed's own setup makes
+// them (the sample Deployment replaced: SYNs sent to pods already gone),
+// and for their 120 s a new connection from the same pod and source port
+// follows the entry to the dead pod and times out: a tail of the setup's
+// disruption, not of the scenario, which both zerodown and the witnesses
+// would otherwise carry into it (zerodown more: the kernel picks its source
+// ports in sequence, the witness spreads its own over the whole range).
+// kube-proxy clears such entries for UDP, not for TCP.
+func forgetUnansweredSYNs(t *testing.T, nodes []string) {
+	t.Helper()
+	for _, n := range nodes {
+		// conntrack exits 1 when it deleted nothing.
+		if out, err := inNode(n, "conntrack -D -p tcp --state SYN_SENT 2>&1; true"); err != nil {
+			t.Fatalf("conntrack on %s: %v: %s", n, err, out)
+		}
+	}
 }
 
 // reportScenario logs a scenario's table, and appends it to the file
@@ -622,7 +642,7 @@ func TestNodesKubeProxyRestart(t *testing.T) {
 
 // TestNodesCoreDNS is scenario 4: CoreDNS rolled out (a restart of its
 // Deployment: lameduck keeps the old pods answering while their endpoints
-// go), then the CoreDNS container on zd-node-1 killed (SIGKILL: its
+// go), then a CoreDNS container killed (SIGKILL: its
 // endpoint stays until the readiness probe fails, and queries sent to it
 // go unanswered). DNS disruption by zerodown against the ground truth.
 func TestNodesCoreDNS(t *testing.T) {
@@ -640,26 +660,28 @@ func TestNodesCoreDNS(t *testing.T) {
 		return s.ObservedGeneration == d.Generation && s.UpdatedReplicas == 2 && s.ReadyReplicas == 2 && len(pods.Items) == 2,
 			fmt.Sprintf("updated %d, ready %d, pods %d", s.UpdatedReplicas, s.ReadyReplicas, len(pods.Items))
 	}
-	// Measured, not yet held to the witnesses: during a CoreDNS rollout
-	// the witnesses (Go's resolver, A and AAAA) get NXDOMAIN for the
-	// Service for 0.2-1.3 s, zerodown's DNS probe for a fraction of that
-	// (0.05-0.16 s where the witnesses saw 0.7-1.3 s, under two CPU
-	// burners). An open defect of zerodown's, issue 20's note says more;
-	// the IP backends, untouched by DNS, are held.
+	// Measured, not held to the witnesses: during a CoreDNS rollout the
+	// failures are partial (queries lost to the pod going away, NXDOMAIN
+	// from the one coming up), and the witnesses ask A and AAAA every
+	// 25 ms where zerodown asks A every 50 ms: under two CPU burners the
+	// witnesses saw 2.3-4.7 s, zerodown 1.5-3.9 s; in an earlier session
+	// zerodown saw a fraction of the witnesses' figure (bench/README.md).
+	// The IP backends, untouched by DNS, are held.
 	rows := b.measure(t, "CoreDNS rolled out", func() {
 		kubectl(t, "-n", "kube-system", "rollout", "restart", "deployment/coredns")
 	}, rolled)
 	checkRows(t, slices.DeleteFunc(rows, func(r scenarioRow) bool { return r.backend == "dns" }))
 
-	// The CoreDNS pod on zd-node-1, and its container's restarts so far.
-	pods, err := b.c.kube.CoreV1().Pods("kube-system").List(ctxT(t), metav1.ListOptions{LabelSelector: "k8s-app=kube-dns", FieldSelector: "spec.nodeName=zd-node-1"})
+	// A CoreDNS pod (the rollout may have put both on one node), and its
+	// container's restarts so far.
+	pods, err := b.c.kube.CoreV1().Pods("kube-system").List(ctxT(t), metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
 	if err != nil || len(pods.Items) == 0 || len(pods.Items[0].Status.ContainerStatuses) == 0 {
-		t.Fatalf("no CoreDNS pod on zd-node-1: %v", err)
+		t.Fatalf("no CoreDNS pod: %v", err)
 	}
 	pod := pods.Items[0]
 	restarts := pod.Status.ContainerStatuses[0].RestartCount
 	id := strings.TrimPrefix(pod.Status.ContainerStatuses[0].ContainerID, "containerd://")
-	sock := filepath.Join(clusterDir(), "nodes", "zd-node-1", "containerd.sock")
+	sock := filepath.Join(clusterDir(), "nodes", pod.Spec.NodeName, "containerd.sock")
 	kill := func() {
 		if out, err := exec.Command("ctr", "-a", sock, "-n", "k8s.io", "task", "kill", "-s", "SIGKILL", id).CombinedOutput(); err != nil {
 			t.Fatalf("kill CoreDNS's container %s: %v\n%s", id, err, out)
@@ -673,7 +695,7 @@ func TestNodesCoreDNS(t *testing.T) {
 		cs := p.Status.ContainerStatuses[0]
 		return cs.RestartCount > restarts && cs.Ready, fmt.Sprintf("restarts %d, ready %v", cs.RestartCount, cs.Ready)
 	}
-	rows = b.measure(t, "CoreDNS killed on zd-node-1", kill, back)
+	rows = b.measure(t, "CoreDNS killed on "+pod.Spec.NodeName, kill, back)
 	checkRows(t, rows)
 }
 
