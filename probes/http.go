@@ -70,7 +70,7 @@ func newHTTP(cfg *config.HTTPProbe, conn config.Connection, timeout time.Duratio
 		url:     u,
 		newConn: conn != config.ConnReused,
 		maxBody: cfg.MaxBodyBytes,
-		dialer:  net.Dialer{Timeout: timeout, KeepAlive: -1},
+		dialer:  net.Dialer{Timeout: timeout, KeepAlive: -1, Control: spreadPorts},
 	}
 	if p.maxBody <= 0 {
 		p.maxBody = defaultMaxBody

@@ -36,7 +36,7 @@ func newTCP(cfg *config.TCPProbe, conn config.Connection) *tcpProber {
 		send:   []byte(cfg.Send),
 		expect: []byte(cfg.Expect),
 		reuse:  conn == config.ConnReused,
-		dialer: net.Dialer{KeepAlive: -1},
+		dialer: net.Dialer{KeepAlive: -1, Control: spreadPorts},
 	}
 }
 
