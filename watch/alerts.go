@@ -47,14 +47,17 @@ func startAlerting(o Options, reg *prometheus.Registry, iw *intervals.Writer, lo
 		if a.am, err = notify.NewAlertmanager(o.AlertmanagerURL, nopts); err != nil {
 			return nil, err
 		}
-		reg.MustRegister(a.am)
 	}
 	if o.AlertWebhook != "" {
 		if a.wh, err = notify.NewWebhook(o.AlertWebhook, o.ExternalURL, nopts); err != nil {
 			a.closeSenders(context.Background())
 			return nil, err
 		}
-		reg.MustRegister(a.wh)
+	}
+	if a.am != nil || a.wh != nil {
+		// One collector for both senders: their counters are one metric,
+		// told apart by the receiver label.
+		reg.MustRegister(senderMetrics{a})
 	}
 	eo := eval.Options{Files: o.RuleFiles, Gatherer: reg, Interval: o.RulesInterval, ExternalURL: o.ExternalURL,
 		Logger: log, OnAlert: a.changed}
@@ -175,4 +178,18 @@ func (a *alerting) closeSenders(ctx context.Context) error {
 		errs = append(errs, a.wh.Close(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// senderMetrics exports the notifications of the alerting's senders.
+type senderMetrics struct{ a *alerting }
+
+func (m senderMetrics) Describe(ch chan<- *prometheus.Desc) { notify.Describe(ch) }
+
+func (m senderMetrics) Collect(ch chan<- prometheus.Metric) {
+	if m.a.am != nil {
+		m.a.am.Collect(ch)
+	}
+	if m.a.wh != nil {
+		m.a.wh.Collect(ch)
+	}
 }

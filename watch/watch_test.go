@@ -761,6 +761,10 @@ func TestRunAlerts(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer hook.Close()
+	// An Alertmanager too: both senders at once (they once registered
+	// their metric twice and watch panicked).
+	am := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer am.Close()
 	statuses := func() []string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -775,7 +779,7 @@ func TestRunAlerts(t *testing.T) {
 	o := Options{
 		Config: httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "web"),
 		Listen: "127.0.0.1:0", OutDir: out,
-		RulesInterval: 50 * time.Millisecond, RuleFiles: []string{rulesFile}, AlertWebhook: hook.URL,
+		RulesInterval: 50 * time.Millisecond, RuleFiles: []string{rulesFile}, AlertWebhook: hook.URL, AlertmanagerURL: am.URL,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -788,6 +792,11 @@ func TestRunAlerts(t *testing.T) {
 	testwait.Until(t, "the alert fired and resolved", func() bool {
 		return slices.Equal(statuses(), []string{"firing/new", "resolved/new"})
 	})
+	for _, r := range []string{"alertmanager", "webhook"} {
+		if _, ok := value(metrics(t, addr), "zerodown_alert_notifications_total", map[string]string{"receiver": r, "result": "sent"}); !ok {
+			t.Errorf("no zerodown_alert_notifications_total of receiver %s", r)
+		}
+	}
 	// Down again, and still firing when the run ends.
 	go tt.Window(testtarget.Refuse, 10*time.Second)
 	testwait.Until(t, "the alert fired again", func() bool { return len(statuses()) == 3 })

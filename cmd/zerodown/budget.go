@@ -40,8 +40,12 @@ func runBudget(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, budgetUsage)
 		return exitOK
 	case "check":
+		if wantsHelp(args[1:]) {
+			fmt.Fprint(stdout, budgetUsage)
+			return exitOK
+		}
 		if len(args) != 2 {
-			fmt.Fprint(stderr, budgetUsage)
+			fmt.Fprint(stderr, "zerodown budget check: give one budget file\n\n"+budgetUsage)
 			return exitUsage
 		}
 		f, err := budget.Load(args[1])

@@ -104,6 +104,7 @@ func runController(args []string, stdout, stderr io.Writer) int {
 		flags      common
 	)
 	flags.register(fs)
+	flags.registerPprof(fs)
 	flags.registerWeb(fs)
 	kubeAuth := registerKubeAuth(fs)
 	fs.Usage = func() {
@@ -191,11 +192,17 @@ Exit codes: 0 valid, 2 invalid or bad usage.
 // runRollback checks rollback policies.
 func runRollback(args []string, stdout, stderr io.Writer) int {
 	switch {
-	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+	case len(args) == 1 && args[0] == "help", wantsHelp(args):
 		fmt.Fprint(stdout, rollbackUsage)
 		return exitOK
-	case len(args) != 2 || args[0] != "check":
+	case len(args) == 0:
 		fmt.Fprint(stderr, rollbackUsage)
+		return exitUsage
+	case args[0] != "check":
+		fmt.Fprintf(stderr, "zerodown rollback: unknown subcommand %q\n\n%s", args[0], rollbackUsage)
+		return exitUsage
+	case len(args) != 2:
+		fmt.Fprint(stderr, "zerodown rollback check: give one policy file\n\n"+rollbackUsage)
 		return exitUsage
 	}
 	p, err := rollback.LoadPolicy(args[1])

@@ -104,6 +104,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "mark":
 		return runMark(args[1:], stdout, stderr)
 	case "version", "--version":
+		if wantsHelp(args[1:]) {
+			fmt.Fprintln(stdout, "Usage: zerodown version\n\nPrints zerodown's version, the Go version it was built with, and its revision.")
+			return exitOK
+		}
 		fmt.Fprintln(stdout, version.Print("zerodown"))
 		return exitOK
 	case "help", "-h", "--help":
@@ -111,13 +115,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 			switch args[1] {
 			case "watch", "demo", "poller", "controller", "rules", "rollback", "report", "budget", "mark":
 				return run([]string{args[1], "-h"}, stdout, stderr)
+			case "version":
+				return run([]string{"version", "-h"}, stdout, stderr)
 			}
+			fmt.Fprintf(stderr, "zerodown help: unknown command %q\n\n%s", args[1], usage)
+			return exitUsage
 		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "zerodown: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage
+}
+
+// wantsHelp reports whether args ask for a command's help (-h, --help).
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 // common holds the flags every command shares: logging and the live view;
@@ -141,10 +160,19 @@ func registerKubeAuth(fs *flag.FlagSet) *bool {
 	return fs.Bool("web.kubernetes-auth", false, "guard /metrics and /debug/pprof/ as kube-rbac-proxy does: a bearer token reviewed by the API server (TokenReview; none or unknown: 401) whose user may get the path as a non-resource URL (SubjectAccessReview; else 403). Answers are cached for 1m, and an allow is kept for up to 1h while the API server cannot answer (its upgrade loses no scrape). Needs create on tokenreviews and subjectaccessreviews (system:auth-delegator)")
 }
 
+// register adds the logging flags, which every command has.
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.level, "log.level", "info", "log level: debug, info, warn, error (probe failures are logged at debug)")
 	fs.StringVar(&c.format, "log.format", "logfmt", "log format: logfmt or json")
+}
+
+// registerView adds --view, for the commands with a live view.
+func (c *common) registerView(fs *flag.FlagSet) {
 	fs.StringVar(&c.view, "view", "auto", "live view: auto (table on a terminal, lines otherwise), table, lines or none")
+}
+
+// registerPprof adds --debug.pprof, for the commands that serve.
+func (c *common) registerPprof(fs *flag.FlagSet) {
 	fs.BoolVar(&c.pprof, "debug.pprof", false, "serve Go's profiles on /debug/pprof/ of the --listen address")
 }
 
@@ -178,7 +206,7 @@ func (c *common) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer
 	c.logs = watch.NewLogWriter(stderr)
 	log, err := c.logger(c.logs)
 	if err == nil {
-		view, tty, err = viewOf(c.view, stdout)
+		view, tty, err = viewOf(cmp.Or(c.view, "none"), stdout) // "": a command without a live view
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "zerodown:", err)
@@ -238,6 +266,8 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		return nil
 	})
 	flags.register(fs)
+	flags.registerView(fs)
+	flags.registerPprof(fs)
 	flags.registerWeb(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown watch [flags] [TARGET...]
@@ -567,6 +597,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		flags    common
 	)
 	flags.register(fs)
+	flags.registerView(fs)
+	flags.registerPprof(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: zerodown demo [flags]\n\nStarts a loopback test target (HTTP/1.1, HTTPS with HTTP/2, h2c, TCP, DNS over UDP\nand TCP), switches it to refuse, 503, hang, reset, SERVFAIL and drop for known\nwindows, then drops its established connections four ways (a graceful reload,\nFIN, RST, a blackhole), watches it with long-lived connections held, and prints\nthe true outages and drops next to the measured ones.\nEverything stays on 127.0.0.1; it takes about 40 seconds.\n\nFlags:\n")
 		fs.PrintDefaults()

@@ -72,6 +72,7 @@ current-context: c
 		stderr     []string
 		noStdout   bool
 		noStderrIn []string // substrings stderr must not contain
+		noStdoutIn []string // substrings stdout must not contain
 	}{
 		{name: "no args", args: nil, code: exitUsage,
 			stderr: []string{"Usage:", "zerodown watch"}, noStdout: true},
@@ -131,6 +132,24 @@ current-context: c
 			stderr: []string{`zerodown demo: --listen "127.0.0.1:http-nope"`}, noStdout: true},
 		{name: "garbage listen address of the poller", args: []string{"poller", "--kubeconfig", kubeconfig, "--listen", "9949"}, code: exitUsage,
 			stderr: []string{`zerodown poller: --listen "9949"`}, noStdout: true},
+		{name: "rules test help", args: []string{"rules", "test", "-h"}, code: exitOK, stdout: []string{"zerodown rules test"}},
+		{name: "rules check help", args: []string{"rules", "check", "--help"}, code: exitOK, stdout: []string{"zerodown rules check"}},
+		{name: "budget check help", args: []string{"budget", "check", "-h"}, code: exitOK, stdout: []string{"zerodown budget check"}},
+		{name: "rollback check help", args: []string{"rollback", "check", "-h"}, code: exitOK, stdout: []string{"zerodown rollback check"}},
+		{name: "rollback unknown subcommand", args: []string{"rollback", "nosuch"}, code: exitUsage,
+			stderr: []string{`zerodown rollback: unknown subcommand "nosuch"`}, noStdout: true},
+		{name: "help of an unknown command", args: []string{"help", "nosuch"}, code: exitUsage,
+			stderr: []string{`zerodown help: unknown command "nosuch"`}, noStdout: true},
+		{name: "version help", args: []string{"version", "-h"}, code: exitOK, stdout: []string{"Usage: zerodown version"}},
+		{name: "mark help", args: []string{"mark", "-h"}, code: exitOK, stdout: []string{"Usage: zerodown mark start|end NAME", "-version"}},
+		{name: "mark without a name", args: []string{"mark", "start"}, code: exitUsage,
+			stderr: []string{"zerodown mark: want start|end NAME"}, noStdout: true},
+		{name: "mark of a reserved name", args: []string{"mark", "start", "kubernetes"}, code: exitUsage,
+			stderr: []string{`NAME "kubernetes" is reserved`}, noStdout: true},
+		{name: "report has no live view nor profiles", args: []string{"report", "-h"}, code: exitOK,
+			stdout: []string{"-log.level"}, noStdoutIn: []string{"-view", "-debug.pprof"}},
+		{name: "budget derive has no live view nor profiles", args: []string{"budget", "derive", "-h"}, code: exitOK,
+			stdout: []string{"-prometheus"}, noStdoutIn: []string{"-view", "-debug.pprof"}},
 		{name: "demo help", args: []string{"demo", "-h"}, code: exitOK,
 			stdout: []string{"Usage: zerodown demo"}},
 		{name: "help lists the in-cluster roles", args: []string{"help"}, code: exitOK,
@@ -203,6 +222,11 @@ current-context: c
 			for _, w := range tc.noStderrIn {
 				if strings.Contains(stderr, w) {
 					t.Errorf("stderr has %q:\n%s", w, stderr)
+				}
+			}
+			for _, w := range tc.noStdoutIn {
+				if strings.Contains(stdout, w) {
+					t.Errorf("stdout has %q:\n%s", w, stdout)
 				}
 			}
 			if tc.noStdout && stdout != "" {

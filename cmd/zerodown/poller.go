@@ -61,6 +61,7 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		flags       common
 	)
 	flags.register(fs)
+	flags.registerPprof(fs)
 	flags.registerWeb(fs)
 	kubeAuth := registerKubeAuth(fs)
 	fs.Usage = func() {

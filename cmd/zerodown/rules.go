@@ -28,6 +28,10 @@ func runRules(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, rulesUsage)
 		return exitOK
 	case "test":
+		if wantsHelp(args[1:]) {
+			fmt.Fprint(stdout, rulesUsage)
+			return exitOK
+		}
 		if len(args) < 2 {
 			fmt.Fprint(stderr, "zerodown rules test: give one or more test files\n\n"+rulesUsage)
 			return exitUsage
@@ -37,6 +41,10 @@ func runRules(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	case "check":
+		if wantsHelp(args[1:]) {
+			fmt.Fprint(stdout, rulesUsage)
+			return exitOK
+		}
 		if len(args) < 2 {
 			fmt.Fprint(stderr, "zerodown rules check: give one or more rule files\n\n"+rulesUsage)
 			return exitUsage
