@@ -29,4 +29,4 @@ ZERODOWN_REQUIRE_TOOLS=1 "$GO" test -tags e2e -count=1 -timeout 20m "$@" ./e2e/.
 
 # Real nodes, and the tests that need them.
 e2e/nodes/up.sh 2
-ZERODOWN_NODES=2 ZERODOWN_REQUIRE_TOOLS=1 "$GO" test -tags e2e -count=1 -timeout 20m -run '^TestNodes' ./e2e/
+ZERODOWN_NODES=2 ZERODOWN_REQUIRE_TOOLS=1 "$GO" test -tags e2e -count=1 -timeout 30m -run '^TestNodes' ./e2e/
