@@ -194,3 +194,11 @@ func TestWatchWithCluster(t *testing.T) {
 		t.Errorf("report.html lacks the built-in backend or the operator (%v)", err)
 	}
 }
+
+// TestWatchOnAKubeconfigAlone: the one-process CI mode starts on a
+// kubeconfig alone (it once refused: "no targets"), and probes the
+// cluster's built-in backends.
+func TestWatchOnAKubeconfigAlone(t *testing.T) {
+	w := start(t, "watch", "--kubeconfig", os.Getenv("KUBECONFIG"), "--out", t.TempDir(), "--view", "none", "--interval", "200ms")
+	waitMetric(t, w, `zerodown_backend_up{backend="kube-api",connection="new"}`, "= 1", func(v float64) bool { return v == 1 })
+}

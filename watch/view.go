@@ -152,9 +152,9 @@ type section struct {
 
 func (v *view) lines(st []probes.Status, alerts []alert.Alert, extra []section, final bool, now time.Time) []string {
 	var b strings.Builder
-	down, outages, dis := totals(st)
-	fmt.Fprintf(&b, "zerodown watch  %s elapsed  %d series  %d down  %d outages  %s disrupted\n",
-		now.Sub(v.started).Round(time.Second), len(st), down, outages, fmtDur(dis))
+	down, outages, worst := totals(st)
+	fmt.Fprintf(&b, "zerodown watch  %s elapsed  %d series  %d down  %d outages  %s worst disruption\n",
+		now.Sub(v.started).Round(time.Second), len(st), down, outages, fmtDur(worst))
 	if v.outDir != "" {
 		fmt.Fprintf(&b, "intervals: %s/%s\n", v.outDir, IntervalsFile)
 	}
@@ -223,15 +223,18 @@ func (l *LogWriter) attach(v *view) {
 	l.mu.Unlock()
 }
 
-func totals(st []probes.Status) (down int, outages uint64, dis time.Duration) {
+// totals are the header's figures: series down, outages, and the most
+// disruption of one series (a sum over series would add the new and
+// reused connections' views of one outage).
+func totals(st []probes.Status) (down int, outages uint64, worst time.Duration) {
 	for _, s := range st {
 		if !s.Up {
 			down++
 		}
 		outages += s.Outages
-		dis += s.Disruption
+		worst = max(worst, s.Disruption)
 	}
-	return down, outages, dis
+	return down, outages, worst
 }
 
 func table(b *strings.Builder, st []probes.Status) {
@@ -302,8 +305,13 @@ func alertTable(b *strings.Builder, alerts []alert.Alert, final bool, now time.T
 }
 
 func availability(s probes.Status) string {
-	if s.Observed <= 0 {
+	switch {
+	case s.Observed <= 0:
 		return "-"
+	case s.Requests > 0 && s.Failures == s.Requests:
+		// Not a percentage: the time before the first answer came is
+		// not availability, and a target that never answered must say so.
+		return "never up"
 	}
 	return fmt.Sprintf("%.3f%%", 100*(1-s.Disruption.Seconds()/s.Observed.Seconds()))
 }

@@ -240,10 +240,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}()
 	<-ctx.Done()
 	wg.Wait()
+	// The final table shows the backends as they were when the run
+	// ended: stopping ends their outages (in the files, as "stopped"),
+	// and a backend down at the end must not show UP.
+	statuses := engine.Statuses()
 	engine.Stop()
 	sink.Close() // every record written before the file closes
 	ended := time.Now()
-	statuses := engine.Statuses()
 	var errs []error
 	var fired []alert.Alert
 	if alerts != nil {

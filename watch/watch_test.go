@@ -525,6 +525,37 @@ func TestRunView(t *testing.T) {
 	}
 }
 
+// A backend down when the run ends is DOWN in the final table, as the
+// files say (it once showed UP: stopping ended its outage first); down
+// from the start, it never was up (it once showed 10 % availability).
+func TestRunViewEndsDown(t *testing.T) {
+	tt := targettest.Start(t, testtarget.Options{})
+	cfg := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "ends-down")
+	tt.Set(testtarget.Refuse)
+	defer tt.Set(testtarget.Healthy)
+	var buf bytes.Buffer
+	o := Options{Config: cfg, Duration: 600 * time.Millisecond, View: &buf, Refresh: 20 * time.Millisecond}
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	s := buf.String()
+	final := s[strings.LastIndex(s, "zerodown watch"):]
+	var row string
+	for _, l := range strings.Split(final, "\n") {
+		if strings.Contains(l, "ends-down") {
+			row = l
+		}
+	}
+	if !strings.Contains(row, "DOWN") || strings.Contains(row, " UP ") {
+		t.Errorf("final row %q: want DOWN; final table:\n%s", row, final)
+	}
+	// Down from its first probe: it never was up, and the time before
+	// the first answer is no availability.
+	if !strings.Contains(row, "never up") || strings.Contains(row, "%") {
+		t.Errorf("final row %q: want its availability as never up", row)
+	}
+}
+
 // Log lines written while the live table is on screen go above it: the
 // table is erased, the log line written, the table drawn again below.
 func TestLogLinesAboveTheTable(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/demo"
 	"github.com/zerodown/zerodown/internal/memlimit"
+	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/report"
 	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/watch"
@@ -128,6 +129,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
+// plural is "1 target", "2 targets".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // wantsHelp reports whether args ask for a command's help (-h, --help).
 func wantsHelp(args []string) bool {
 	for _, a := range args {
@@ -208,6 +217,9 @@ func (c *common) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer
 	if err == nil {
 		view, tty, err = viewOf(cmp.Or(c.view, "none"), stdout) // "": a command without a live view
 	}
+	if err == nil && c.webConfig != "" {
+		err = serve.ValidateWebConfig(c.webConfig) // a bad file is bad usage, found before anything starts
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "zerodown:", err)
 		return nil, nil, false, exitUsage, false
@@ -218,13 +230,21 @@ func (c *common) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer
 func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.level)); err != nil {
-		return nil, fmt.Errorf("--log.level: %w", err)
+		return nil, fmt.Errorf("--log.level: want debug, info, warn or error, got %q", c.level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch c.format {
 	case "logfmt":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		// Durations as logfmt writes them ("1.5s"), not as a count of
+		// nanoseconds.
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log.format: want logfmt or json, got %q", c.format)
@@ -302,7 +322,7 @@ Flags:
 	if !checkListen(stderr, "watch", *listen) {
 		return exitUsage
 	}
-	if !nonNegative(stderr, "watch", map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
+	if !nonNegative(stderr, fs, map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
 		"timeout": timeout.Seconds(), "duration": duration.Seconds(), "budget": flatBdgt.Seconds(), "probe.max-rate": *maxRate,
 		"rules.interval": ruleStep.Seconds()}) {
 		return exitUsage
@@ -316,7 +336,9 @@ Flags:
 	}
 	load := func() (*config.Config, error) {
 		cfg, err := loadConfig(*cfgFile, flags.args, overrides)
-		if err == nil && len(cfg.Targets) == 0 && !*empty {
+		// With --kubeconfig the cluster gives targets of its own (its
+		// built-in backends, its Routes and Services).
+		if err == nil && len(cfg.Targets) == 0 && !*empty && *kubecfg == "" {
 			return nil, errNoTargets
 		}
 		if err == nil {
@@ -327,9 +349,6 @@ Flags:
 	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		if errors.Is(err, errNoTargets) {
-			fs.Usage()
-		}
 		return exitUsage
 	}
 	judge, err := budgetsOf(*budgets, *flatBdgt, *cfgFile, cfg)
@@ -338,7 +357,7 @@ Flags:
 		return exitUsage
 	}
 	if *check {
-		fmt.Fprintf(stdout, "configuration valid: %d targets\n", len(cfg.Targets))
+		fmt.Fprintf(stdout, "configuration valid: %s\n", plural(len(cfg.Targets), "target"))
 		return exitOK
 	}
 
@@ -475,15 +494,19 @@ func checkListen(stderr io.Writer, role, addr string) bool {
 }
 
 // errNoTargets refuses a configuration with no targets.
-var errNoTargets = errors.New("zerodown watch: no targets: give --config FILE or TARGET arguments (--config.allow-empty accepts none)")
+var errNoTargets = errors.New("zerodown watch: no targets: give --config FILE, TARGET arguments or --kubeconfig FILE (--config.allow-empty accepts none; zerodown watch -h lists the flags)")
 
-// nonNegative reports flags given a negative value, by name, and whether
-// there were none.
-func nonNegative(stderr io.Writer, role string, values map[string]float64) bool {
+// nonNegative reports flags of fs given a negative value (as given:
+// "-1s"), by name, and whether there were none.
+func nonNegative(stderr io.Writer, fs *flag.FlagSet, values map[string]float64) bool {
 	ok := true
 	for _, name := range slices.Sorted(maps.Keys(values)) {
 		if values[name] < 0 {
-			fmt.Fprintf(stderr, "zerodown %s: -%s must not be negative, got %v\n", role, name, values[name])
+			given := fmt.Sprint(values[name])
+			if f := fs.Lookup(name); f != nil {
+				given = f.Value.String()
+			}
+			fmt.Fprintf(stderr, "zerodown %s: --%s must not be negative, got %s\n", fs.Name(), name, given)
 			ok = false
 		}
 	}

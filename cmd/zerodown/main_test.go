@@ -89,7 +89,7 @@ current-context: c
 		{name: "config file missing", args: []string{"watch", "--config.check", "--config", filepath.Join(t.TempDir(), "nope.yaml")}, code: exitUsage,
 			stderr: []string{"--config:", "nope.yaml"}, noStdout: true},
 		{name: "no targets", args: []string{"watch", "--listen", "", "--out", t.TempDir()}, code: exitUsage,
-			stderr: []string{"no targets", "give --config FILE or TARGET"}, noStdout: true},
+			stderr: []string{"no targets", "give --config FILE, TARGET arguments or --kubeconfig FILE"}, noStdout: true, noStderrIn: []string{"Usage:"}},
 		{name: "empty config refused by the check as by the run", args: []string{"watch", "--config.check", "--config", emptyCfg}, code: exitUsage,
 			stderr: []string{"no targets", "--config.allow-empty"}, noStdout: true},
 		{name: "empty config allowed", args: []string{"watch", "--config.check", "--config.allow-empty", "--config", emptyCfg}, code: exitOK,
@@ -109,11 +109,11 @@ current-context: c
 		{name: "bad interval override", args: []string{"watch", "--config.check", "--interval", "1ms", "http://127.0.0.1:1/"}, code: exitUsage,
 			stderr: []string{"interval: must be at least 10ms"}, noStdout: true},
 		{name: "negative duration and budget", args: []string{"watch", "--duration", "-1s", "--budget", "-5s", "http://127.0.0.1:1/"}, code: exitUsage,
-			stderr: []string{"-duration must not be negative, got -1", "-budget must not be negative, got -5"}, noStdout: true},
+			stderr: []string{"--duration must not be negative, got -1s", "--budget must not be negative, got -5s"}, noStdout: true},
 		{name: "negative interval", args: []string{"watch", "--config.check", "--interval", "-1s", "http://127.0.0.1:1/"}, code: exitUsage,
-			stderr: []string{"-interval must not be negative"}, noStdout: true},
+			stderr: []string{"--interval must not be negative, got -1s"}, noStdout: true},
 		{name: "negative probe rate", args: []string{"poller", "--kubeconfig", kubeconfig, "--probe.max-rate", "-3"}, code: exitUsage,
-			stderr: []string{"zerodown poller: -probe.max-rate must not be negative, got -3"}, noStdout: true},
+			stderr: []string{"zerodown poller: --probe.max-rate must not be negative, got -3"}, noStdout: true},
 		{name: "watch help", args: []string{"watch", "-h"}, code: exitOK,
 			stdout: []string{"Usage: zerodown watch", "SIGHUP", "-config.check", "-budget"}},
 		{name: "watch --help", args: []string{"watch", "--help"}, code: exitOK,
@@ -150,6 +150,12 @@ current-context: c
 			stdout: []string{"-log.level"}, noStdoutIn: []string{"-view", "-debug.pprof"}},
 		{name: "budget derive has no live view nor profiles", args: []string{"budget", "derive", "-h"}, code: exitOK,
 			stdout: []string{"-prometheus"}, noStdoutIn: []string{"-view", "-debug.pprof"}},
+		{name: "unknown log level", args: []string{"watch", "--log.level", "verbose", "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{`--log.level: want debug, info, warn or error, got "verbose"`}, noStdout: true, noStderrIn: []string{"slog:"}},
+		{name: "missing web config file", args: []string{"watch", "--web.config.file", "/nonexistent/web.yml", "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{"--web.config.file /nonexistent/web.yml"}, noStdout: true},
+		{name: "report of nothing readable", args: []string{"report", "--out", t.TempDir() + "/r", "/nonexistent/intervals.jsonl"}, code: exitUsage,
+			stderr: []string{"/nonexistent/intervals.jsonl", "nothing read, no report written"}, noStdout: true},
 		{name: "demo help", args: []string{"demo", "-h"}, code: exitOK,
 			stdout: []string{"Usage: zerodown demo"}},
 		{name: "help lists the in-cluster roles", args: []string{"help"}, code: exitOK,
@@ -362,5 +368,18 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	code, stdout, _ := runArgs(t, "version")
 	if code != exitOK || !strings.Contains(stdout, "version "+version.Version) {
 		t.Errorf("zerodown version: %d %q, want the version %q", code, stdout, version.Version)
+	}
+}
+
+// JSON logs write durations as logfmt does, not in nanoseconds.
+func TestJSONLogDurations(t *testing.T) {
+	var buf strings.Builder
+	log, err := (&common{level: "info", format: "json"}).logger(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("x", "took", 1500*time.Millisecond)
+	if !strings.Contains(buf.String(), `"took":"1.5s"`) {
+		t.Errorf("json log %s: want \"took\":\"1.5s\"", buf.String())
 	}
 }

@@ -92,7 +92,7 @@ Flags:
 	if !checkSelectors(stderr, "poller", map[string]string{"discovery.selector": *selector}) {
 		return exitUsage
 	}
-	if !nonNegative(stderr, "poller", map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
+	if !nonNegative(stderr, fs, map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
 		"timeout": timeout.Seconds(), "probe.max-rate": *maxRate}) {
 		return exitUsage
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/zerodown/zerodown/budget"
@@ -75,7 +76,7 @@ Flags:
 		fmt.Fprintf(stderr, "zerodown report: --pod-scheme: want http, https or auto, got %q\n", src.scheme)
 		return exitUsage
 	}
-	if !nonNegative(stderr, "report", map[string]float64{"budget": flat.Seconds(), "node.drain-within": drainWithin.Seconds()}) {
+	if !nonNegative(stderr, fs, map[string]float64{"budget": flat.Seconds(), "node.drain-within": drainWithin.Seconds()}) {
 		return exitUsage
 	}
 	var judge *budget.File
@@ -108,14 +109,20 @@ Flags:
 	}
 	inputs, loadWarns, loadErr := report.Load(files...)
 	warns = append(warns, loadWarns...)
+	if loadErr != nil && !slices.ContainsFunc(inputs, func(in report.Input) bool { return len(in.Intervals) > 0 }) {
+		// Nothing to report on: no report "from 0001-01-01".
+		fmt.Fprintf(stderr, "zerodown report: %v\nnothing read, no report written\n", loadErr)
+		return exitUsage
+	}
 	r := report.Build(inputs, report.Options{Title: *title, Budgets: judge, DrainWithin: *drainWithin})
 	r.Warnings = append(warns, r.Warnings...)
-	if loadErr != nil {
-		fmt.Fprintln(stderr, loadErr)
-		r.Warnings = append(r.Warnings, "unreadable input: "+loadErr.Error())
-	}
 	for _, w := range r.Warnings {
 		log.Warn(w)
+	}
+	if loadErr != nil {
+		// Said once, as it is (file:line: what), and kept in the report.
+		fmt.Fprintln(stderr, loadErr)
+		r.Warnings = append(r.Warnings, "unreadable input: "+loadErr.Error())
 	}
 	if err := r.Write(*out, nil); err != nil {
 		log.Error("writing the report", "err", err)

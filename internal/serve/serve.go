@@ -64,6 +64,15 @@ type Options struct {
 
 // Start listens on o.Addr and serves o.Gatherer on /metrics, /healthz and
 // /readyz. Its error names the --listen flag.
+// ValidateWebConfig reads and checks an exporter-toolkit web
+// configuration file, as a command checks its flags before it starts.
+func ValidateWebConfig(path string) error {
+	if err := web.Validate(path); err != nil {
+		return fmt.Errorf("--web.config.file %s: %w", path, err)
+	}
+	return nil
+}
+
 func Start(o Options) (*Server, error) {
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
