@@ -458,3 +458,21 @@ func TestFieldErrorFormat(t *testing.T) {
 		}
 	}
 }
+
+// max_body_bytes takes sizes as the README writes them ("64KiB").
+func TestMaxBodyBytesUnits(t *testing.T) {
+	for in, want := range map[string]Bytes{"4096": 4096, `"64KiB"`: 64 << 10, "1MiB": 1 << 20, "2KB": 2048} {
+		c, err := Parse([]byte("targets:\n  - name: a\n    http:\n      url: http://127.0.0.1:1/\n      max_body_bytes: "+in+"\n"), "z.yaml")
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if got := c.Targets[0].HTTP.MaxBodyBytes; got != want {
+			t.Errorf("%s: %d, want %d", in, got, want)
+		}
+	}
+	_, err := Parse([]byte("targets:\n  - name: a\n    http:\n      url: http://127.0.0.1:1/\n      max_body_bytes: lots\n"), "z.yaml")
+	if err == nil || !strings.Contains(err.Error(), `z.yaml:5`) || !strings.Contains(err.Error(), `expected a size in bytes, like 65536 or "64KiB", got "lots"`) {
+		t.Errorf("max_body_bytes: lots: %v", err)
+	}
+}

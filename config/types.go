@@ -146,8 +146,9 @@ type HTTPProbe struct {
 	TLS  TLS    `yaml:"tls"`
 	// BearerTokenFile is read at every probe (tokens rotate).
 	BearerTokenFile string `yaml:"bearer_token_file"`
-	// MaxBodyBytes bounds how much of a body is read (default 64KiB).
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxBodyBytes bounds how much of a body is read (default 64KiB; a
+	// number of bytes or a size such as "1MiB").
+	MaxBodyBytes Bytes `yaml:"max_body_bytes"`
 	// ServedBy identifies which backend answered (blue/green, canary).
 	ServedBy *ServedBy `yaml:"served_by"`
 }

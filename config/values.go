@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/alecthomas/units"
 	"gopkg.in/yaml.v3"
 )
 
@@ -35,6 +36,31 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes d as "100ms", so a resolved Config can be printed and
 // parsed again.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// Bytes is a size in bytes: a plain number, or with a unit as Prometheus
+// writes them ("64KiB", "1MiB"; KB and KiB both 1024).
+type Bytes int64
+
+// UnmarshalYAML reads a number of bytes or a size with a unit.
+func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
+	const want = `expected a size in bytes, like 65536 or "64KiB"`
+	if n.Kind != yaml.ScalarNode {
+		return nodeError(n, "%s, got %s", want, describeKind(n))
+	}
+	if v, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+		*b = Bytes(v)
+		return nil
+	}
+	v, err := units.ParseBase2Bytes(n.Value)
+	if err != nil {
+		return nodeError(n, "%s, got %q", want, n.Value)
+	}
+	*b = Bytes(v)
+	return nil
+}
+
+// MarshalYAML writes b as a number of bytes.
+func (b Bytes) MarshalYAML() (any, error) { return int64(b), nil }
 
 // UnmarshalYAML compiles the expression (RE2 syntax, as package regexp).
 // An empty string leaves r unset.

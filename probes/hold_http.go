@@ -59,7 +59,7 @@ func newHTTPHold(t *config.Target, timeout time.Duration) (dialHeld, string, err
 		method:  cfg.Method,
 		check:   time.Duration(t.Hold.Check),
 		timeout: timeout,
-		maxBody: cfg.MaxBodyBytes,
+		maxBody: int64(cfg.MaxBodyBytes),
 		dialer:  net.Dialer{KeepAlive: -1},
 	}
 	if h.method == "" {

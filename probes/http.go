@@ -69,7 +69,7 @@ func newHTTP(cfg *config.HTTPProbe, conn config.Connection, timeout time.Duratio
 		cfg:     cfg,
 		url:     u,
 		newConn: conn != config.ConnReused,
-		maxBody: cfg.MaxBodyBytes,
+		maxBody: int64(cfg.MaxBodyBytes),
 		dialer:  net.Dialer{Timeout: timeout, KeepAlive: -1, Control: spreadPorts},
 	}
 	if p.maxBody <= 0 {
