@@ -324,7 +324,7 @@ Flags:
 	}
 	if !nonNegative(stderr, fs, map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
 		"timeout": timeout.Seconds(), "duration": duration.Seconds(), "budget": flatBdgt.Seconds(), "probe.max-rate": *maxRate,
-		"rules.interval": ruleStep.Seconds()}) {
+		"rules.interval": ruleStep.Seconds()}) || !atLeastMinInterval(stderr, fs, *interval) {
 		return exitUsage
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout),
@@ -511,6 +511,16 @@ func nonNegative(stderr io.Writer, fs *flag.FlagSet, values map[string]float64) 
 		}
 	}
 	return ok
+}
+
+// atLeastMinInterval refuses an --interval below the least a target may
+// have, naming the flag (not the configuration field it becomes).
+func atLeastMinInterval(stderr io.Writer, fs *flag.FlagSet, d time.Duration) bool {
+	if d > 0 && d < time.Duration(config.MinInterval) {
+		fmt.Fprintf(stderr, "zerodown %s: --interval must be at least %s, got %s\n", fs.Name(), config.MinInterval, d)
+		return false
+	}
+	return true
 }
 
 // reloadOnHUP delivers a reload request for every SIGHUP (coalesced) until

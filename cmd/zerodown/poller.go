@@ -93,7 +93,7 @@ Flags:
 		return exitUsage
 	}
 	if !nonNegative(stderr, fs, map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
-		"timeout": timeout.Seconds(), "probe.max-rate": *maxRate}) {
+		"timeout": timeout.Seconds(), "probe.max-rate": *maxRate}) || !atLeastMinInterval(stderr, fs, *interval) {
 		return exitUsage
 	}
 	if *netK < 1 || *netMesh < 1 || *netRotate < time.Minute {
