@@ -278,6 +278,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		builtinOff = fs.String("builtin.disable", "", "with --kubeconfig: comma-separated built-in backends not to probe (also builtin.disable in --config): "+strings.Join(config.BuiltinBackends, ", "))
 		rbRecord   = fs.String("rollback.record", "default/zerodown-rollback", "NAMESPACE/NAME of the ConfigMap that records which alerts acted (at most once each) and the cooldowns")
 		rbOff      = fs.Bool("rollback.disabled", false, "kill switch: decide and log, never act")
+		observer   = fs.String("node-name", hostname(), "who observes: written into every interval (locator key poller), so that the runs of several CI runners merge in one report as several pollers")
 		ruleFiles  []string
 		flags      common
 	)
@@ -403,7 +404,7 @@ Flags:
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
 		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty), Pprof: flags.pprof, WebConfigFile: flags.webConfig,
 		RulesInterval: *ruleStep, RuleFiles: ruleFiles, AlertmanagerURL: *amURL, AlertWebhook: *webhook, ExternalURL: *extURL, AlertHook: hook,
-		Collectors: extra, Budgets: judge, ReportTitle: *title, Cluster: cluster,
+		Collectors: extra, Budgets: judge, ReportTitle: *title, Cluster: cluster, Extra: observerKey(*observer),
 	})
 	if errors.Is(err, watch.ErrSetup) {
 		fmt.Fprintln(stderr, "zerodown watch:", err)
@@ -511,6 +512,21 @@ func nonNegative(stderr io.Writer, fs *flag.FlagSet, values map[string]float64) 
 		}
 	}
 	return ok
+}
+
+// hostname is the machine's name, or "" when it has none.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+// observerKey is the locator key that names a watch run's observer
+// (none when it has no name).
+func observerKey(name string) map[string]string {
+	if name == "" {
+		return nil
+	}
+	return map[string]string{"poller": name}
 }
 
 // atLeastMinInterval refuses an --interval below the least a target may

@@ -156,3 +156,32 @@ func TestFlagsReachConfigTargets(t *testing.T) {
 		}
 	}
 }
+
+// Two watch runs (two CI runners, --node-name) merge in one report as two
+// pollers, not one poller named after the file with "two writers".
+func TestReportOfTwoWatchRuns(t *testing.T) {
+	dir := t.TempDir()
+	for _, runner := range []string{"runner-a", "runner-b"} {
+		// A refused target: an outage in each run.
+		code, _, stderr := runArgs(t, "watch", "--node-name", runner, "--duration", "700ms", "--listen", "", "--view", "none",
+			"--interval", "100ms", "--out", filepath.Join(dir, runner), "http://127.0.0.1:1/")
+		if code != exitOK {
+			t.Fatalf("watch on %s: exit %d\n%s", runner, code, stderr)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "report")
+	code, _, stderr := runArgs(t, "report", "--out", out,
+		filepath.Join(dir, "runner-a", "intervals.jsonl"), filepath.Join(dir, "runner-b", "intervals.jsonl"))
+	if code != exitOK || strings.Contains(stderr, "two writers") {
+		t.Fatalf("report: exit %d\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, report.CSVFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, runner := range []string{"runner-a", "runner-b"} {
+		if !strings.Contains(string(b), ","+runner+",") {
+			t.Errorf("no rows of poller %s in the report:\n%s", runner, b)
+		}
+	}
+}
