@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -399,6 +400,10 @@ Flags:
 	reloads, stopHUP := reloadOnHUP(ctx)
 	defer stopHUP()
 
+	if fi, err := os.Stat(filepath.Join(*out, watch.IntervalsFile)); err == nil && fi.Size() > 0 {
+		log.Warn("--out holds the intervals of an earlier run: this run appends to them, and the report at the end covers both runs; give a fresh --out to keep runs apart",
+			"file", filepath.Join(*out, watch.IntervalsFile))
+	}
 	sum, err := watch.Run(ctx, watch.Options{
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,

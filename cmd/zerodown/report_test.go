@@ -185,3 +185,15 @@ func TestReportOfTwoWatchRuns(t *testing.T) {
 		}
 	}
 }
+
+// A second run into the same --out says that it appends.
+func TestWatchSaysItAppends(t *testing.T) {
+	out := t.TempDir()
+	args := []string{"watch", "--duration", "300ms", "--listen", "", "--view", "none", "--out", out, "http://127.0.0.1:1/"}
+	if code, _, stderr := runArgs(t, args...); code != exitOK || strings.Contains(stderr, "earlier run") {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runArgs(t, args...); code != exitOK || !strings.Contains(stderr, "holds the intervals of an earlier run") {
+		t.Fatalf("second run: exit %d, want a warning that it appends\n%s", code, stderr)
+	}
+}
