@@ -117,10 +117,10 @@ func (r *Report) Summary() *Summary {
 // WriteCSV writes disruption.csv: a header, then one row per outage.
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"backend", "connection", "poller", "from", "to", "duration_seconds", "reason", "observer", "ended", "message"})
+	_ = cw.Write([]string{"backend", "connection", "poller", "from", "to", "duration_seconds", "reason", "observer", "ended", "message", "cause"})
 	for _, o := range r.Outages {
 		_ = cw.Write([]string{o.Backend, o.Connection, o.Poller, stamp9(o.From), stamp9(o.To),
-			strconv.FormatFloat(o.Duration().Seconds(), 'f', 6, 64), o.Reason, strconv.FormatBool(o.Observer), o.Ended, o.Message})
+			strconv.FormatFloat(o.Duration().Seconds(), 'f', 6, 64), o.Reason, strconv.FormatBool(o.Observer), o.Ended, o.Message, o.CauseText()})
 	}
 	cw.Flush()
 	return cw.Error()

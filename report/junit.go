@@ -76,10 +76,12 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			fmt.Fprintf(&out, "%s\n", o.line())
 		}
 		if b.Result.Verdict == budget.Exceeded {
-			c.Failure = &junitFailure{Type: "DisruptionBudgetExceeded",
-				Message: fmt.Sprintf("%s over %s connections was disrupted for %s, over its limit of %s (allowed %s, %s)",
-					b.Backend, b.Connection, fsec(b.Disruption), fsec(sec(*b.Result.Limit)), fsec(sec(*b.Result.Allowed)), b.Result.Source),
-				Text: out.String()}
+			msg := fmt.Sprintf("%s over %s connections was disrupted for %s, over its limit of %s (allowed %s, %s)",
+				b.Backend, b.Connection, fsec(b.Disruption), fsec(sec(*b.Result.Limit)), fsec(sec(*b.Result.Allowed)), b.Result.Source)
+			if l, ok := longest(r.OutagesOf(b)); ok {
+				msg += fmt.Sprintf("; the longest outage (%s) during: %s", fsec(l.Duration()), l.CauseText())
+			}
+			c.Failure = &junitFailure{Type: "DisruptionBudgetExceeded", Message: msg, Text: out.String()}
 		} else {
 			c.SystemOut = out.String()
 		}
@@ -197,6 +199,17 @@ func (b *Backend) observed(span time.Duration) time.Duration {
 	return d
 }
 
+// longest is the longest of outs.
+func longest(outs []Outage) (Outage, bool) {
+	var l Outage
+	for _, o := range outs {
+		if o.Duration() > l.Duration() {
+			l = o
+		}
+	}
+	return l, len(outs) > 0
+}
+
 func (o Outage) line() string {
 	s := fmt.Sprintf("%s to %s (%s) %s, poller %s", stamp(o.From), stamp(o.To), fsec(o.Duration()), o.Reason, o.Poller)
 	if o.Observer {
@@ -207,6 +220,9 @@ func (o Outage) line() string {
 	}
 	if o.Message != "" {
 		s += ": " + o.Message
+	}
+	if c := o.CauseText(); c != "" {
+		s += "; cause: " + c
 	}
 	return s
 }

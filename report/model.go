@@ -115,6 +115,17 @@ type Outage struct {
 	Reason                      string
 	Ended                       string // "removed", "stopped", "unclosed" or ""
 	Message                     string
+	// Cause is the change it is attributed to (see cause.go); nil:
+	// unknown, or the observer's own.
+	Cause *Cause
+}
+
+// CauseText is the cause in one line ("" for the observer's own).
+func (o Outage) CauseText() string {
+	if o.Observer {
+		return ""
+	}
+	return o.Cause.String(o.From)
 }
 
 // Duration is To - From.
@@ -224,13 +235,6 @@ func Build(inputs []Input, o Options) *Report {
 	r.judge(o.Budgets)
 	r.measureHeld(o.DropBudgets)
 	slices.SortStableFunc(r.Outages, func(a, b Outage) int { return a.From.Compare(b.From) })
-	r.byBackend = map[[2]string][]Outage{}
-	for _, o := range r.Outages {
-		if !o.Observer {
-			k := [2]string{o.Backend, o.Connection}
-			r.byBackend[k] = append(r.byBackend[k], o)
-		}
-	}
 	for _, obj := range objects {
 		for _, states := range obj.Conditions {
 			slices.SortFunc(states, func(a, b State) int { return a.From.Compare(b.From) })
@@ -241,6 +245,14 @@ func Build(inputs []Input, o Options) *Report {
 		return cmp.Or(cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)), cmp.Compare(a.Kind, b.Kind),
 			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	r.attribute()
+	r.byBackend = map[[2]string][]Outage{}
+	for _, o := range r.Outages {
+		if !o.Observer {
+			k := [2]string{o.Backend, o.Connection}
+			r.byBackend[k] = append(r.byBackend[k], o)
+		}
+	}
 	return r
 }
 

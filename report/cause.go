@@ -1,0 +1,189 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Causes: each outage is tied to the change in the cluster that most
+// likely caused it, from the changes the controller recorded, by one
+// rule. A change is a candidate when it was in force during the outage or
+// began at most CauseLead before it. Candidates rank by how close they are
+// to the backend: (1) its own workload (a Deployment, StatefulSet or
+// DaemonSet in the backend's namespace rolling out or unavailable; one of
+// the backend's own name first); (2) a node going NotReady, cordoned or
+// draining; (3) the path to it: the workloads of the cluster DNS, the
+// ingress routers and the node network (kube-system, openshift-dns,
+// openshift-ingress, openshift-sdn, openshift-ovn-kubernetes); (4) the
+// cluster as a whole: an upgrade, the ClusterVersion, a ClusterOperator,
+// a MachineConfigPool. Within a rank the change that began last before
+// the outage ended wins. No candidate: the cause is unknown, and says so.
+
+// CauseLead is how long before an outage a change may have begun to be
+// its candidate cause.
+const CauseLead = 30 * time.Second
+
+// Cause is the change an outage is attributed to.
+type Cause struct {
+	Object string    // "Deployment/shop/sample"
+	Change string    // "rolling out", "cordoned", "upgrading"
+	From   time.Time // when the change began
+	Rank   int       // 1 the backend's workload, 2 a node, 3 the path, 4 the cluster
+}
+
+// Causes' ranks, in order.
+const (
+	RankWorkload = 1 + iota
+	RankNode
+	RankPath
+	RankCluster
+)
+
+// pathNamespaces hold what lies between users and a backend: the cluster
+// DNS, the routers, kube-proxy and the node network.
+var pathNamespaces = map[string]bool{"kube-system": true, "openshift-dns": true, "openshift-ingress": true,
+	"openshift-sdn": true, "openshift-ovn-kubernetes": true}
+
+// String says it in one line, with the lead: "Deployment/shop/sample
+// rolling out, since 0.8 s before".
+func (c *Cause) String(outageFrom time.Time) string {
+	if c == nil {
+		return "unknown: no recorded change in reach"
+	}
+	lead := outageFrom.Sub(c.From).Round(100 * time.Millisecond)
+	when := fmt.Sprintf("since %s before", lead)
+	if lead < 0 {
+		when = fmt.Sprintf("from %s into it", -lead)
+	}
+	return fmt.Sprintf("%s %s, %s", c.Object, c.Change, when)
+}
+
+// change is a state of an object that can cause disruption.
+type change struct {
+	obj      *Object
+	what     string
+	from, to time.Time
+}
+
+// changeOf names the state st of condition cond of a kind as a change, or
+// "" when it is a healthy one.
+func changeOf(kind, cond string, st State) string {
+	switch kind {
+	case "Deployment", "StatefulSet", "DaemonSet":
+		switch {
+		case cond == "RolloutComplete" && st.Status == "False":
+			return "rolling out"
+		case cond == "Available" && st.Status != "True":
+			return "unavailable"
+		}
+	case "Node":
+		switch {
+		case cond == "Ready" && st.Status != "True":
+			return "NotReady"
+		case cond == "Unschedulable" && st.Status == "True":
+			return "cordoned"
+		case cond == "Draining" && st.Status == "True":
+			return "draining"
+		}
+	case "Upgrade", "ClusterVersion":
+		if cond == "Progressing" && st.Status == "True" {
+			return "upgrading"
+		}
+	case "ClusterOperator":
+		switch {
+		case cond == "Degraded" && st.Status == "True":
+			return "Degraded"
+		case cond == "Available" && st.Status != "True":
+			return "unavailable"
+		case cond == "Progressing" && st.Status == "True":
+			return "progressing"
+		}
+	case "MachineConfigPool":
+		switch {
+		case cond == "Updating" && st.Status == "True":
+			return "updating"
+		case cond == "Degraded" && st.Status == "True":
+			return "Degraded"
+		}
+	}
+	return ""
+}
+
+// backendObject reads the namespace and name of the object a discovered
+// backend probes ("service:shop:sample:http", "route:shop:web",
+// "dns:shop:sample"); "" for a static backend.
+func backendObject(backend string) (ns, name string) {
+	parts := strings.Split(backend, ":")
+	if len(parts) >= 3 {
+		return parts[1], parts[2]
+	}
+	return "", ""
+}
+
+// rank is how close c is to backend (0: not a candidate), and a
+// tie-breaker within the rank (lower first).
+func rank(c change, backend string) (int, int) {
+	ns, name := backendObject(backend)
+	switch c.obj.Kind {
+	case "Deployment", "StatefulSet", "DaemonSet":
+		switch {
+		case ns != "" && c.obj.Namespace == ns && c.obj.Name == name:
+			return RankWorkload, 0
+		case ns != "" && c.obj.Namespace == ns:
+			return RankWorkload, 1
+		case pathNamespaces[c.obj.Namespace]:
+			return RankPath, 0
+		}
+	case "Node":
+		return RankNode, 0
+	case "Upgrade", "ClusterVersion", "ClusterOperator", "MachineConfigPool":
+		return RankCluster, 0
+	}
+	return 0, 0
+}
+
+// attribute sets the Cause of every outage that is not the observer's.
+func (r *Report) attribute() {
+	var changes []change
+	for _, obj := range r.Objects {
+		for cond, states := range obj.Conditions {
+			for _, st := range states {
+				if what := changeOf(obj.Kind, cond, st); what != "" {
+					to := st.To
+					if to.IsZero() || to.Before(st.From) {
+						to = r.Ended
+					}
+					changes = append(changes, change{obj: obj, what: what, from: st.From, to: to})
+				}
+			}
+		}
+	}
+	for i := range r.Outages {
+		o := &r.Outages[i]
+		if o.Observer {
+			continue
+		}
+		var best *change
+		bestRank, bestTie := 0, 0
+		for j := range changes {
+			c := &changes[j]
+			if c.from.After(o.To) || c.to.Before(o.From.Add(-CauseLead)) {
+				continue
+			}
+			rk, tie := rank(*c, o.Backend)
+			if rk == 0 {
+				continue
+			}
+			better := best == nil || rk < bestRank || rk == bestRank && tie < bestTie ||
+				rk == bestRank && tie == bestTie && cmp.Or(c.from.Compare(best.from), strings.Compare(best.obj.ID(), c.obj.ID())) > 0
+			if better {
+				best, bestRank, bestTie = c, rk, tie
+			}
+		}
+		if best != nil {
+			o.Cause = &Cause{Object: best.obj.ID(), Change: best.what, From: best.from, Rank: bestRank}
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package report
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerodown/zerodown/budget"
+	"github.com/zerodown/zerodown/intervals"
+)
+
+// nsCond is cond for a namespaced object.
+func nsCond(kind, ns, name, typ, status string, from, to float64) intervals.Interval {
+	iv := cond(kind, name, typ, status, from, to)
+	iv.Locator.Keys["namespace"] = ns
+	return iv
+}
+
+// Each outage goes to the closest change in reach, by the rule of
+// cause.go; none in reach is unknown.
+func TestAttribution(t *testing.T) {
+	ctl := []intervals.Interval{
+		cond("Upgrade", "kubernetes", "Progressing", "True", -60, 120),
+		cond("Node", "n2", "Unschedulable", "True", 5, 60),
+		nsCond("Deployment", "shop", "sample", "RolloutComplete", "False", 0, 20),
+		nsCond("Deployment", "shop", "cart", "RolloutComplete", "False", 0, 40),
+		nsCond("Deployment", "other", "unrelated", "RolloutComplete", "False", 280, 320),
+		nsCond("Deployment", "kube-system", "coredns", "RolloutComplete", "False", 300, 310),
+		nsCond("Deployment", "shop", "sample", "Available", "True", -100, 400), // healthy: never a cause
+	}
+	n1 := []intervals.Interval{
+		outage("service:shop:sample:http", "new", "n1", "connect_refused", 10, 11), // its own Deployment, not cart's, nor the node's
+		outage("service:shop:cart:http", "new", "n1", "connect_refused", 45, 46),   // cart ended at 40: within the lead
+		outage("dns:shop:sample", "new", "n1", "dns_rcode", 303, 304),              // the cluster DNS rolling (not the unrelated app)
+		outage("web", "new", "n1", "timeout", 50, 51),                              // a static backend: the node
+		outage("web", "new", "n1", "timeout", 100, 101),                            // then only the upgrade
+		outage("web", "new", "n1", "timeout", 500, 501),                            // nothing in reach
+	}
+	r := Build([]Input{{Path: "controller.jsonl", Intervals: ctl}, {Path: "n1.jsonl", Intervals: n1}}, Options{})
+	want := []string{
+		"Deployment/shop/sample rolling out, since 10s before",
+		"Deployment/shop/cart rolling out, since 45s before",
+		"Node/n2 cordoned, since 45s before",
+		"Upgrade/kubernetes upgrading, since 2m40s before",
+		"Deployment/kube-system/coredns rolling out, since 3s before",
+		"unknown: no recorded change in reach",
+	}
+	var got []string
+	for _, o := range r.Outages {
+		got = append(got, o.CauseText())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("causes, in outage order:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A budget's JUnit failure names the cause of the backend's longest
+// outage.
+func TestJUnitFailureNamesTheCause(t *testing.T) {
+	ctl := []intervals.Interval{nsCond("Deployment", "shop", "sample", "RolloutComplete", "False", 0, 20)}
+	n1 := []intervals.Interval{outage("service:shop:sample:http", "new", "n1", "connect_refused", 10, 14)}
+	r := Build([]Input{{Path: "c.jsonl", Intervals: ctl}, {Path: "n1.jsonl", Intervals: n1}}, Options{Budgets: budget.Flat(time.Second)})
+	var b strings.Builder
+	if err := r.WriteJUnit(&b); err != nil {
+		t.Fatal(err)
+	}
+	if want := "the longest outage (4.000s) during: Deployment/shop/sample rolling out, since 10s before"; !strings.Contains(b.String(), want) {
+		t.Errorf("junit.xml has no %q:\n%s", want, b.String())
+	}
+}
