@@ -87,6 +87,11 @@ type OutageSummary struct {
 	Observer bool   `json:"observer,omitempty"`
 	Ended    string `json:"ended,omitempty"`
 	Message  string `json:"message"`
+	// Cause is the change the outage is attributed to, in one line;
+	// CauseObject and CauseRank name it (absent when unknown).
+	Cause       string `json:"cause,omitempty"`
+	CauseObject string `json:"cause_object,omitempty"`
+	CauseRank   int    `json:"cause_rank,omitempty"`
 }
 
 // Summary returns what summary.json holds.
@@ -104,7 +109,10 @@ func (r *Report) Summary() *Summary {
 	for _, o := range r.Outages {
 		s.Outages = append(s.Outages, OutageSummary{Backend: o.Backend, Connection: o.Connection, Poller: o.Poller,
 			From: o.From.UTC(), To: o.To.UTC(), Duration: o.Duration().Seconds(), Reason: o.Reason,
-			Observer: o.Observer, Ended: o.Ended, Message: o.Message})
+			Observer: o.Observer, Ended: o.Ended, Message: o.Message, Cause: o.CauseText()})
+		if c := o.Cause; c != nil {
+			s.Outages[len(s.Outages)-1].CauseObject, s.Outages[len(s.Outages)-1].CauseRank = c.Object, c.Rank
+		}
 	}
 	s.Held = r.Held
 	for _, d := range r.Drops {
