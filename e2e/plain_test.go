@@ -99,11 +99,18 @@ func TestPlainKubernetes(t *testing.T) {
 		`zerodown_collector_enabled{collector="machineconfigpool"} 0`,
 		`zerodown_collector_enabled{collector="node"} 1`,
 		`zerodown_collector_enabled{collector="poddisruptionbudget"} 1`,
+		`zerodown_collector_enabled{collector="upgrade"} 1`,
 		`zerodown_collector_enabled{collector="workload"} 1`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("collectors enabled:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	// No ClusterVersion: the upgrade comes from the versions (none runs).
+	eventually(t, 20*time.Second, "the Kubernetes versions' upgrade exported", func() (bool, string) {
+		s := p.samples(t, "zerodown_upgrade_in_progress")
+		v, ok := value(s, `zerodown_upgrade_in_progress{name="kubernetes"}`)
+		return ok && v == "0", strings.Join(s, "\n")
+	})
 	if n := strings.Count(p.log(), "collector switched off"); n != 3 {
 		t.Errorf("%d 'collector switched off' log lines, want 3:\n%s", n, p.log())
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -132,6 +133,8 @@ type upgradeBed struct {
 	nodes   []string
 	pollers map[string]string // node -> poller pod
 	gt      map[string]string // node -> ground-truth pod
+	// window is the span of the last measure.
+	window [2]time.Time
 }
 
 // backend pairs a ground-truth target with zerodown's backend name.
@@ -476,6 +479,7 @@ func (b *upgradeBed) measure(t *testing.T, name string, change func(), settled f
 		eventually(t, 2*time.Minute, "the sample application up again on "+n, throttled(b.pollerSeesUp(t, n)))
 	}
 	time.Sleep(3 * time.Second)
+	b.window = [2]time.Time{from, time.Now()}
 	var rows []scenarioRow
 	for _, n := range b.nodes {
 		after := b.zerodownSeconds(t, n)
@@ -514,6 +518,77 @@ func forgetUnansweredSYNs(t *testing.T, nodes []string) {
 		// conntrack exits 1 when it deleted nothing.
 		if out, err := inNode(n, "conntrack -D -p tcp --state SYN_SENT 2>&1; true"); err != nil {
 			t.Fatalf("conntrack on %s: %v: %s", n, err, out)
+		}
+	}
+}
+
+// causes runs zerodown report on the cluster (every poller's and
+// controller's stream) and counts, per backend, the causes it found for
+// the outages that began in the last measure's window.
+func (b *upgradeBed) causes(t *testing.T) map[string]map[string]int {
+	t.Helper()
+	out := t.TempDir()
+	cmd := exec.Command(binary, "report", "--kubeconfig", os.Getenv("KUBECONFIG"), "--namespace", "zerodown", "--out", out)
+	logs, _ := cmd.CombinedOutput()
+	raw, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatalf("report: %v\n%s", err, logs)
+	}
+	var sum struct {
+		Outages []struct {
+			Backend     string    `json:"backend"`
+			From        time.Time `json:"from"`
+			Observer    bool      `json:"observer"`
+			CauseObject string    `json:"cause_object"`
+			Cause       string    `json:"cause"`
+		} `json:"outages"`
+	}
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]map[string]int{}
+	for _, o := range sum.Outages {
+		if o.Observer || o.From.Before(b.window[0]) || o.From.After(b.window[1]) {
+			continue
+		}
+		be := o.Backend
+		for _, sb := range sampleBackends {
+			if sb.zd == o.Backend {
+				be = sb.gt
+			}
+		}
+		if found[be] == nil {
+			found[be] = map[string]int{}
+		}
+		found[be][cmp.Or(o.CauseObject, "unknown")]++
+	}
+	return found
+}
+
+// checkCause wants every outage of backends in the last measure
+// attributed to want, and logs the scenario's attribution row.
+func (b *upgradeBed) checkCause(t *testing.T, scenario, want string, backends ...string) {
+	t.Helper()
+	found := b.causes(t)
+	var tb strings.Builder
+	fmt.Fprintf(&tb, "\nattribution: %s\n\n| backend | expected cause | found causes (outages) |\n|---|---|---|\n", scenario)
+	for _, be := range backends {
+		var fs []string
+		for _, c := range slices.Sorted(maps.Keys(found[be])) {
+			fs = append(fs, fmt.Sprintf("%s (%d)", c, found[be][c]))
+		}
+		fmt.Fprintf(&tb, "| %s | %s | %s |\n", be, want, strings.Join(fs, ", "))
+		for c, n := range found[be] {
+			if c != want {
+				t.Errorf("%s: %d outages of %s attributed to %s, want %s", scenario, n, be, c, want)
+			}
+		}
+	}
+	t.Log(tb.String())
+	if f := os.Getenv("ZERODOWN_SCENARIO_TABLE"); f != "" {
+		if fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintln(fh, tb.String())
+			fh.Close()
 		}
 	}
 }
@@ -589,6 +664,7 @@ func TestNodesRollingUpdateUnsafe(t *testing.T) {
 	if !seen {
 		t.Errorf("the ground truth saw no disruption of the Service on any node: the unsafe rollout did not hurt (the scenario proves nothing)")
 	}
+	b.checkCause(t, "rolling update without readiness probe or preStop", "Deployment/shop/sample", "service", "nodeport")
 }
 
 // TestNodesRollingUpdateSafe is scenario 2: the same rollout with a
@@ -671,6 +747,7 @@ func TestNodesCoreDNS(t *testing.T) {
 		kubectl(t, "-n", "kube-system", "rollout", "restart", "deployment/coredns")
 	}, rolled)
 	checkRows(t, slices.DeleteFunc(rows, func(r scenarioRow) bool { return r.backend == "dns" }))
+	b.checkCause(t, "CoreDNS rolled out", "Deployment/kube-system/coredns", "dns")
 
 	// A CoreDNS pod (the rollout may have put both on one node), and its
 	// container's restarts so far.
