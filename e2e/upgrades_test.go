@@ -566,7 +566,8 @@ func (b *upgradeBed) causes(t *testing.T) map[string]map[string]int {
 }
 
 // checkCause wants every outage of backends in the last measure
-// attributed to want, and logs the scenario's attribution row.
+// attributed to want ("": logged only), and logs the scenario's
+// attribution rows.
 func (b *upgradeBed) checkCause(t *testing.T, scenario, want string, backends ...string) {
 	t.Helper()
 	found := b.causes(t)
@@ -579,7 +580,7 @@ func (b *upgradeBed) checkCause(t *testing.T, scenario, want string, backends ..
 		}
 		fmt.Fprintf(&tb, "| %s | %s | %s |\n", be, want, strings.Join(fs, ", "))
 		for c, n := range found[be] {
-			if c != want {
+			if want != "" && c != want {
 				t.Errorf("%s: %d outages of %s attributed to %s, want %s", scenario, n, be, c, want)
 			}
 		}
@@ -774,6 +775,9 @@ func TestNodesCoreDNS(t *testing.T) {
 	}
 	rows = b.measure(t, "CoreDNS killed on "+pod.Spec.NodeName, kill, back)
 	checkRows(t, rows)
+	// Not held: a killed container is no change the controller records
+	// yet (the Deployment may or may not leave RolloutComplete).
+	b.checkCause(t, "CoreDNS killed", "", "dns")
 }
 
 // The kubelet the node-upgrade scenario starts from (e2e/controlplane/
