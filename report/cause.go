@@ -9,8 +9,10 @@ import (
 
 // Causes: each outage is tied to the change in the cluster that most
 // likely caused it, from the changes the controller recorded, by one
-// rule. A change is a candidate when it was in force during the outage or
-// began at most CauseLead before it. Candidates rank by how close they are
+// rule. A change is a candidate when it was in force during the outage, or
+// ended at most CauseLead before it, and began at most CauseReach before
+// it (a node NotReady for days is no change; an upgrade, which runs for
+// hours, is exempt). Candidates rank by how close they are
 // to the backend: (1) its own workload (a Deployment, StatefulSet or
 // DaemonSet in the backend's namespace rolling out or unavailable; one of
 // the backend's own name first); (2) a node going NotReady, cordoned or
@@ -21,9 +23,13 @@ import (
 // a MachineConfigPool. Within a rank the change that began last before
 // the outage ended wins. No candidate: the cause is unknown, and says so.
 
-// CauseLead is how long before an outage a change may have begun to be
-// its candidate cause.
-const CauseLead = 30 * time.Second
+// CauseLead is how long before an outage a change may have ended and
+// still be its candidate cause; CauseReach how long before it a change
+// may have begun.
+const (
+	CauseLead  = 30 * time.Second
+	CauseReach = 10 * time.Minute
+)
 
 // Cause is the change an outage is attributed to.
 type Cause struct {
@@ -170,6 +176,9 @@ func (r *Report) attribute() {
 		for j := range changes {
 			c := &changes[j]
 			if c.from.After(o.To) || c.to.Before(o.From.Add(-CauseLead)) {
+				continue
+			}
+			if upgrade := c.what == "upgrading"; !upgrade && c.from.Before(o.From.Add(-CauseReach)) {
 				continue
 			}
 			rk, tie := rank(*c, o.Backend)

@@ -27,6 +27,7 @@ func TestAttribution(t *testing.T) {
 		nsCond("Deployment", "other", "unrelated", "RolloutComplete", "False", 280, 320),
 		nsCond("Deployment", "kube-system", "coredns", "RolloutComplete", "False", 300, 310),
 		nsCond("Deployment", "shop", "sample", "Available", "True", -100, 400), // healthy: never a cause
+		cond("Node", "old", "Ready", "False", -3600, 600),                      // NotReady for an hour: no change
 	}
 	n1 := []intervals.Interval{
 		outage("service:shop:sample:http", "new", "n1", "connect_refused", 10, 11), // its own Deployment, not cart's, nor the node's
