@@ -189,7 +189,7 @@ func (s *Set) newUpgradeCollector(o Options, nodes *kube.Informer[*corev1.Node],
 	if !o.Upgrades.IgnoreVersions {
 		kv := newKubeVersions(o.Upgrades.Settle, s.conds, s.log.With("collector", CollectorUpgrade))
 		kv.openShift = func() bool { l, _ := cvs.Lister.List(labels.Everything()); return len(l) > 0 }
-		_, _ = nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		reg, _ := nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { kubeletOf(obj, kv.Kubelet) },
 			UpdateFunc: func(_, obj any) { kubeletOf(obj, kv.Kubelet) },
 			DeleteFunc: func(obj any) {
@@ -202,7 +202,10 @@ func (s *Set) newUpgradeCollector(o Options, nodes *kube.Informer[*corev1.Node],
 			},
 		})
 		s.versions, s.every = kv, cmp.Or(o.Upgrades.VersionEvery, DefaultVersionEvery)
-		k.synced = append(k.synced, nodes.HasSynced)
+		// Synced once every node of the first list reached the handler
+		// (the informer's own HasSynced can be true before): a node
+		// seen after it would count as one joining.
+		k.synced = append(k.synced, reg.HasSynced)
 		parts = append(parts, kv.collect)
 	}
 	if ns := o.Upgrades.MarkerNamespace; ns != "" {
@@ -210,7 +213,10 @@ func (s *Set) newUpgradeCollector(o Options, nodes *kube.Informer[*corev1.Node],
 			Tweak: func(lo *metav1.ListOptions) { lo.LabelSelector = MarkerLabel }}
 		cms := kube.NewInformer(o.Client.ConfigMaps(ns), mopts)
 		s.starters = append(s.starters, cms.Start)
-		k.synced = append(k.synced, cms.HasSynced)
+		// Not waited for: who may not list ConfigMaps there (a user of
+		// watch --kubeconfig) still gets the versions' upgrade, and the
+		// controller's readiness does not hang on a missing Role.
+		// The informer's own errors are logged.
 		parts = append(parts, newMarkers(cms, s.conds, s.log.With("collector", CollectorUpgrade)).collect)
 	}
 	k.collect = func(ch chan<- prometheus.Metric) {

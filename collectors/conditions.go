@@ -91,7 +91,8 @@ type condState struct {
 	// late transition time never makes a counter go back.
 	exported    [numStatuses]time.Duration
 	transitions [numStatuses]uint64
-	interval    string // ID of the open interval of the current status
+	interval    string    // ID of the open interval of the current status
+	ivFrom      time.Time // and its beginning
 	reason      string
 }
 
@@ -134,9 +135,9 @@ func (c *Conditions) Observe(obj ObjectRef, conds []Cond) {
 		if st == nil {
 			// First sight: counters start now; the interval starts when
 			// the object says the condition entered its state.
-			st = &condState{status: cd.Status, since: now, reason: cd.Reason}
+			st = &condState{status: cd.Status, since: now, reason: cd.Reason, ivFrom: sinceOr(cd.Since, now)}
 			states[cd.Type] = st
-			st.interval = c.begin(obj, cd, sinceOr(cd.Since, now))
+			st.interval = c.begin(obj, cd, st.ivFrom)
 			continue
 		}
 		if st.status == cd.Status {
@@ -154,14 +155,24 @@ func (c *Conditions) Observe(obj ObjectRef, conds []Cond) {
 		st.transitions[cd.Status]++
 		st.status, st.since, st.reason = cd.Status, at, cd.Reason
 		if cd.Exact && !cd.Since.IsZero() && !cd.Since.After(now) {
-			at = cd.Since
+			// Never before the interval it ends began: a mark moved
+			// back before the last one gives no interval that ends
+			// before it begins.
+			at = maxTime(cd.Since, st.ivFrom)
 		}
 		c.end(obj, cd.Type, st.interval, at)
-		st.interval = c.begin(obj, cd, at)
+		st.interval, st.ivFrom = c.begin(obj, cd, at), at
 		c.log.Info("condition changed", "object", obj.String(), "condition", cd.Type,
 			"from", old.String(), "to", cd.Status.String(), "reason", cd.Reason,
 			"at", at.UTC().Format(time.RFC3339Nano))
 	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func sinceOr(t, def time.Time) time.Time {

@@ -83,3 +83,32 @@ func TestParseStatus(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// Exact times are kept, even before the last observation, but an interval
+// never ends before it began.
+func TestConditionsExactTimes(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	clk := &fakeClock{t: t0.Add(time.Hour)}
+	rec := &recorder{}
+	c := NewConditions(rec, nil)
+	c.now = clk.now
+	up := ObjectRef{Kind: "Upgrade", Name: "ingress"}
+	c.Observe(up, []Cond{{Type: "Progressing", Status: StatusTrue, Since: t0, Exact: true}})
+	c.Observe(up, []Cond{{Type: "Progressing", Status: StatusFalse, Since: t0.Add(10 * time.Minute), Exact: true}})
+	// Started again, stamped before the end it follows.
+	c.Observe(up, []Cond{{Type: "Progressing", Status: StatusTrue, Since: t0.Add(5 * time.Minute), Exact: true}})
+	if len(rec.begun) != 3 {
+		t.Fatalf("%d intervals, want 3", len(rec.begun))
+	}
+	for i, want := range []time.Duration{0, 10 * time.Minute, 10 * time.Minute} {
+		if got := rec.begun[i].From.Sub(t0); got != want {
+			t.Errorf("interval %d from +%s, want +%s (exact, never before the one it ends)", i, got, want)
+		}
+	}
+	if end := rec.ended["a"]; !end.Equal(t0.Add(10 * time.Minute)) {
+		t.Errorf("the first interval ends at %s, want the exact end", end)
+	}
+	if end := rec.ended["b"]; end.Before(rec.begun[1].From.Time) {
+		t.Errorf("the second interval ends at %s, before it began at %s", end, rec.begun[1].From)
+	}
+}

@@ -91,12 +91,18 @@ func newMarkers(inf *kube.Informer[*corev1.ConfigMap], conds *Conditions, log *s
 			log.Error("upgrade marker ignored", "err", err)
 			return
 		}
+		ref := ObjectRef{Kind: "Upgrade", Name: mk.Name}
 		c := Cond{Type: "Progressing", Status: StatusTrue, Since: mk.Start, Reason: "Marked", Exact: true,
 			Message: "upgrade of " + mk.Name + " to " + mk.Version, Level: intervals.LevelWarning}
 		if !mk.Running() {
+			if conds.Counters(ref) == nil {
+				// First seen already ended (marked while no controller
+				// ran, or with --at): its window still goes in.
+				conds.Observe(ref, []Cond{c})
+			}
 			c.Status, c.Since, c.Level = StatusFalse, mk.End, intervals.LevelInfo
 		}
-		conds.Observe(ObjectRef{Kind: "Upgrade", Name: mk.Name}, []Cond{c})
+		conds.Observe(ref, []Cond{c})
 	}
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    observe,

@@ -27,8 +27,10 @@ import (
 const UpgradeKubernetes = "kubernetes"
 
 // DefaultUpgradeSettle is how long a Kubernetes upgrade whose components
-// still disagree stays in progress after the last version change.
-const DefaultUpgradeSettle = 30 * time.Minute
+// still disagree stays in progress after the last version change: longer
+// than ZerodownUpgradeStuck takes to fire (an hour without a change, for
+// 30 minutes), so a stuck upgrade is reported stuck before it settles.
+const DefaultUpgradeSettle = 2 * time.Hour
 
 // The end states of an upgrade window, the state label of
 // zerodown_upgrade_completion_timestamp_seconds.
@@ -93,7 +95,9 @@ func (k *kubeVersions) APIServer(v string) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	changed := k.apiserver != "" && k.apiserver != v
+	// A build suffix alone is no change; a version going back is (an
+	// older API server behind the same address answered).
+	changed := k.apiserver != "" && !sameVersion(k.apiserver, v)
 	k.apiserver = v
 	k.update(changed, "the API server")
 }
@@ -107,7 +111,7 @@ func (k *kubeVersions) Kubelet(node *corev1.Node) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	old, known := k.kubelets[node.Name]
-	changed := known && old != v || !known && k.synced && !k.runs(v)
+	changed := known && !sameVersion(old, v) || !known && k.synced && !k.runs(v)
 	k.kubelets[node.Name] = v
 	k.update(changed, "node "+node.Name)
 }
@@ -187,6 +191,13 @@ func (k *kubeVersions) update(changed bool, what string) {
 		}
 	}
 	if w := k.win; w != nil && w.end.IsZero() {
+		// The window keeps the newest version it saw: a component seen
+		// on an older one again (an old API server answering) does not
+		// make the upgrade one to the older version.
+		if newerThan(w.version, newest) {
+			newest = w.version
+			agree = false
+		}
 		w.version = newest
 		switch {
 		case agree:
@@ -298,6 +309,13 @@ func sameVersion(a, b string) bool {
 		return a == b
 	}
 	return va.Major() == vb.Major() && va.Minor() == vb.Minor() && va.Patch() == vb.Patch()
+}
+
+// newerThan reports whether version a is newer than b (unparsable: no).
+func newerThan(a, b string) bool {
+	va, ea := version.ParseGeneric(a)
+	vb, eb := version.ParseGeneric(b)
+	return ea == nil && eb == nil && va.GreaterThan(vb)
 }
 
 // newestVersion is the highest of vs (unparsable ones rank lowest; ties

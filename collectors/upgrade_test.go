@@ -238,3 +238,31 @@ func TestParseMarker(t *testing.T) {
 		}
 	}
 }
+
+// API servers behind one address during their own rolling upgrade: an old
+// one answering again does not make the upgrade complete at the old
+// version, and a build suffix alone is no change.
+func TestKubernetesUpgradeOldAPIServerAnswersAgain(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}
+	k := newTestVersions(clock, nil)
+	k.APIServer("v1.33.13")
+	k.Kubelet(node("a", "v1.33.13"))
+	k.Synced()
+	k.APIServer("v1.33.13-build.2") // the same version
+	if m := windowMetrics(t, k.collect); m["zerodown_upgrade_in_progress{name=kubernetes}"] != 0 {
+		t.Fatalf("a build suffix opened an upgrade: %v", m)
+	}
+	k.APIServer("v1.34.4") // the new API server answers
+	clock.advance(time.Second)
+	k.APIServer("v1.33.13") // an old one again
+	m := windowMetrics(t, k.collect)
+	if m["zerodown_upgrade_in_progress{name=kubernetes}"] != 1 || m["zerodown_upgrade_start_timestamp_seconds{name=kubernetes,version=v1.34.4}"] == 0 {
+		t.Fatalf("an old API server answering again: %v", m)
+	}
+	k.APIServer("v1.34.4")
+	k.Kubelet(node("a", "v1.34.4"))
+	m = windowMetrics(t, k.collect)
+	if m["zerodown_upgrade_completion_timestamp_seconds{name=kubernetes,state=completed,version=v1.34.4}"] == 0 {
+		t.Fatalf("all on v1.34.4: %v", m)
+	}
+}

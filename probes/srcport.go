@@ -21,32 +21,35 @@ import (
 // walking the whole ephemeral range (as the ground-truth witness of the
 // e2e scenarios does), and a port comes back only after every other one.
 
-// portRange is the walk: ports from lo to hi, reserved ones skipped.
+// portRange is the walk: the ports from lo to hi that are not reserved.
 type portRange struct {
-	lo, hi   uint32
-	reserved map[uint32]bool
-	next     atomic.Uint32
+	ports []uint16
+	next  atomic.Uint32
 }
 
 // sourcePorts is the process's walk, over the kernel's ephemeral range.
 var sourcePorts = newPortRange(readPortRange())
 
 func newPortRange(lo, hi uint32, reserved map[uint32]bool) *portRange {
-	r := &portRange{lo: lo, hi: hi, reserved: reserved}
-	r.next.Store(rand.Uint32N(hi - lo + 1))
+	r := &portRange{}
+	for p := lo; p <= hi; p++ {
+		if !reserved[p] {
+			r.ports = append(r.ports, uint16(p))
+		}
+	}
+	if len(r.ports) > 0 {
+		r.next.Store(rand.Uint32N(uint32(len(r.ports))))
+	}
 	return r
 }
 
-// take returns the next port of the walk that is not reserved.
+// take returns the next port of the walk (0: none left, the kernel
+// chooses).
 func (r *portRange) take() int {
-	n := r.hi - r.lo + 1
-	for range 64 {
-		p := r.lo + r.next.Add(1)%n
-		if !r.reserved[p] {
-			return int(p)
-		}
+	if len(r.ports) == 0 {
+		return 0
 	}
-	return 0 // everything reserved near here: the kernel chooses
+	return int(r.ports[r.next.Add(1)%uint32(len(r.ports))])
 }
 
 // readPortRange reads Linux's ephemeral port range and reserved ports;

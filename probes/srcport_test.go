@@ -28,6 +28,20 @@ func TestPortRangeWalksEveryPortBeforeAnyAgain(t *testing.T) {
 	}
 }
 
+// A long reserved block is passed over, never handed to the kernel.
+func TestPortRangeSkipsLongReservedBlocks(t *testing.T) {
+	reserved := map[uint32]bool{}
+	for p := uint32(40001); p <= 40999; p++ {
+		reserved[p] = true
+	}
+	r := newPortRange(40000, 41000, reserved)
+	for range 10 {
+		if p := r.take(); p != 40000 && p != 41000 {
+			t.Fatalf("port %d: want 40000 or 41000, the only ones not reserved", p)
+		}
+	}
+}
+
 func TestParsePortList(t *testing.T) {
 	got := parsePortList("8080, 9000-9002,bad,7-5,65535")
 	for _, p := range []uint32{8080, 9000, 9001, 9002, 65535} {
@@ -71,7 +85,7 @@ func TestNewConnectionsWalkTheSourcePorts(t *testing.T) {
 	lo := max(b-4, 1024)
 	old := sourcePorts
 	sourcePorts = newPortRange(lo, lo+9, nil)
-	sourcePorts.next.Store(b - lo - 2) // the walk reaches the busy port second
+	sourcePorts.next.Store(b - lo - 2) // the walk reaches the busy port second (no port reserved: index = port - lo)
 	defer func() { sourcePorts = old }()
 
 	d := net.Dialer{Control: spreadPorts}

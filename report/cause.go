@@ -10,9 +10,10 @@ import (
 // Causes: each outage is tied to the change in the cluster that most
 // likely caused it, from the changes the controller recorded, by one
 // rule. A change is a candidate when it was in force during the outage, or
-// ended at most CauseLead before it, and began at most CauseReach before
-// it (a node NotReady for days is no change; an upgrade, which runs for
-// hours, is exempt). Candidates rank by how close they are
+// ended at most CauseLead before it; a standing state (NotReady,
+// unavailable, Degraded) only if it began at most CauseReach before it (a
+// node NotReady for days is no change), work under way (a rollout, a
+// drain, an upgrade) for as long as it lasts. Candidates rank by how close they are
 // to the backend: (1) its own workload (a Deployment, StatefulSet or
 // DaemonSet in the backend's namespace rolling out or unavailable; one of
 // the backend's own name first); (2) a node going NotReady, cordoned or
@@ -117,6 +118,19 @@ func changeOf(kind, cond string, st State) string {
 	return ""
 }
 
+// standing reports whether a change is a state that can last for days
+// (a node NotReady, a workload or operator unavailable or Degraded), which
+// is a candidate only within CauseReach of its beginning; changes that
+// are work under way (a rollout, a drain, an upgrade, a pool updating) are
+// candidates for as long as they last.
+func standing(what string) bool {
+	switch what {
+	case "NotReady", "unavailable", "Degraded":
+		return true
+	}
+	return false
+}
+
 // backendObject reads the namespace and name of the object a discovered
 // backend probes ("service:shop:sample:http", "route:shop:web",
 // "dns:shop:sample"); "" for a static backend.
@@ -178,7 +192,7 @@ func (r *Report) attribute() {
 			if c.from.After(o.To) || c.to.Before(o.From.Add(-CauseLead)) {
 				continue
 			}
-			if upgrade := c.what == "upgrading"; !upgrade && c.from.Before(o.From.Add(-CauseReach)) {
+			if standing(c.what) && c.from.Before(o.From.Add(-CauseReach)) {
 				continue
 			}
 			rk, tie := rank(*c, o.Backend)
@@ -186,7 +200,8 @@ func (r *Report) attribute() {
 				continue
 			}
 			better := best == nil || rk < bestRank || rk == bestRank && tie < bestTie ||
-				rk == bestRank && tie == bestTie && cmp.Or(c.from.Compare(best.from), strings.Compare(best.obj.ID(), c.obj.ID())) > 0
+				rk == bestRank && tie == bestTie && cmp.Or(c.from.Compare(best.from), strings.Compare(best.obj.ID(), c.obj.ID()),
+					strings.Compare(best.what, c.what)) > 0
 			if better {
 				best, bestRank, bestTie = c, rk, tie
 			}

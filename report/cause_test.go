@@ -26,8 +26,9 @@ func TestAttribution(t *testing.T) {
 		nsCond("Deployment", "shop", "cart", "RolloutComplete", "False", 0, 40),
 		nsCond("Deployment", "other", "unrelated", "RolloutComplete", "False", 280, 320),
 		nsCond("Deployment", "kube-system", "coredns", "RolloutComplete", "False", 300, 310),
-		nsCond("Deployment", "shop", "sample", "Available", "True", -100, 400), // healthy: never a cause
-		cond("Node", "old", "Ready", "False", -3600, 600),                      // NotReady for an hour: no change
+		nsCond("Deployment", "shop", "sample", "Available", "True", -100, 400),     // healthy: never a cause
+		cond("Node", "old", "Ready", "False", -3600, 600),                          // NotReady for an hour: no change
+		nsCond("StatefulSet", "db", "pg", "RolloutComplete", "False", -1800, 2000), // a long rollout: a cause for as long as it lasts
 	}
 	n1 := []intervals.Interval{
 		outage("service:shop:sample:http", "new", "n1", "connect_refused", 10, 11), // its own Deployment, not cart's, nor the node's
@@ -36,6 +37,7 @@ func TestAttribution(t *testing.T) {
 		outage("web", "new", "n1", "timeout", 50, 51),                              // a static backend: the node
 		outage("web", "new", "n1", "timeout", 100, 101),                            // then only the upgrade
 		outage("web", "new", "n1", "timeout", 500, 501),                            // nothing in reach
+		outage("service:db:pg:5432", "new", "n1", "connect_refused", 900, 901),     // its StatefulSet, rolling for 45 minutes
 	}
 	r := Build([]Input{{Path: "controller.jsonl", Intervals: ctl}, {Path: "n1.jsonl", Intervals: n1}}, Options{})
 	want := []string{
@@ -45,6 +47,7 @@ func TestAttribution(t *testing.T) {
 		"Upgrade/kubernetes upgrading, since 2m40s before",
 		"Deployment/kube-system/coredns rolling out, since 3s before",
 		"unknown: no recorded change in reach",
+		"StatefulSet/db/pg rolling out, since 45m0s before",
 	}
 	var got []string
 	for _, o := range r.Outages {

@@ -144,6 +144,8 @@ current-context: c
 		{name: "mark help", args: []string{"mark", "-h"}, code: exitOK, stdout: []string{"Usage: zerodown mark start|end NAME", "-version"}},
 		{name: "mark without a name", args: []string{"mark", "start"}, code: exitUsage,
 			stderr: []string{"zerodown mark: want start|end NAME"}, noStdout: true},
+		{name: "mark of the future", args: []string{"mark", "start", "ingress", "--at", "2999-01-01T00:00:00Z"}, code: exitUsage,
+			stderr: []string{"is in the future"}, noStdout: true},
 		{name: "mark of a reserved name", args: []string{"mark", "start", "kubernetes"}, code: exitUsage,
 			stderr: []string{`NAME "kubernetes" is reserved`}, noStdout: true},
 		{name: "report has no live view nor profiles", args: []string{"report", "-h"}, code: exitOK,

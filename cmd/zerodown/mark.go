@@ -50,7 +50,7 @@ func runMark(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mark", flag.ContinueOnError)
 	var (
 		kubeconfig = fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account)")
-		namespace  = fs.String("namespace", envOr("POD_NAMESPACE", defaultMarkerNamespace), "namespace of the marks: the controller's (its --leader-elect.namespace)")
+		namespace  = fs.String("namespace", defaultMarkerNamespace, "namespace of the marks: the controller's (its --leader-elect.namespace; watch --kubeconfig reads zerodown)")
 		ver        = fs.String("version", "", "start: the version being installed, the version label of the upgrade's metrics (default: NAME)")
 		at         = fs.String("at", "", "the time of the mark, RFC 3339 (default: now)")
 	)
@@ -81,6 +81,11 @@ func runMark(args []string, stdout, stderr io.Writer) int {
 		t, err := time.Parse(time.RFC3339Nano, *at)
 		if err != nil {
 			fmt.Fprintf(stderr, "zerodown mark: --at %q: want an RFC 3339 time (2026-12-07T10:00:00Z)\n", *at)
+			return exitUsage
+		}
+		// A mark of the future would count the upgrade as running now.
+		if t.After(when.Add(time.Minute)) {
+			fmt.Fprintf(stderr, "zerodown mark: --at %s is in the future: mark when it happens\n", *at)
 			return exitUsage
 		}
 		when = t
