@@ -19,9 +19,10 @@ import (
 // the backend's own name first); (2) a node going NotReady, cordoned or
 // draining; (3) the path to it: the workloads of the cluster DNS, the
 // ingress routers and the node network (kube-system, openshift-dns,
-// openshift-ingress, openshift-sdn, openshift-ovn-kubernetes); (4) the
-// cluster as a whole: an upgrade, the ClusterVersion, a ClusterOperator,
-// a MachineConfigPool. Within a rank the change that began last before
+// openshift-ingress, openshift-sdn, openshift-ovn-kubernetes), first of
+// all for a DNS backend, whose name the cluster DNS answers whatever the
+// Service's pods do; (4) the cluster as a whole: an upgrade, the
+// ClusterVersion, a ClusterOperator, a MachineConfigPool. Within a rank the change that began last before
 // the outage ended wins. No candidate: the cause is unknown, and says so.
 
 // CauseLead is how long before an outage a change may have ended and
@@ -148,7 +149,12 @@ func rank(c change, backend string) (int, int) {
 	ns, name := backendObject(backend)
 	switch c.obj.Kind {
 	case "Deployment", "StatefulSet", "DaemonSet":
+		dns := strings.HasPrefix(backend, "dns:")
 		switch {
+		case dns && pathNamespaces[c.obj.Namespace]:
+			// A name is answered by the cluster DNS, whatever the
+			// Service's pods do: for a DNS backend the path comes first.
+			return RankWorkload, -1
 		case ns != "" && c.obj.Namespace == ns && c.obj.Name == name:
 			return RankWorkload, 0
 		case ns != "" && c.obj.Namespace == ns:
@@ -207,6 +213,9 @@ func (r *Report) attribute() {
 			}
 		}
 		if best != nil {
+			if bestTie < 0 {
+				bestRank = RankPath // ordered first for a DNS backend, still the path
+			}
 			o.Cause = &Cause{Object: best.obj.ID(), Change: best.what, From: best.from, Rank: bestRank}
 		}
 	}

@@ -26,9 +26,10 @@ func TestAttribution(t *testing.T) {
 		nsCond("Deployment", "shop", "cart", "RolloutComplete", "False", 0, 40),
 		nsCond("Deployment", "other", "unrelated", "RolloutComplete", "False", 280, 320),
 		nsCond("Deployment", "kube-system", "coredns", "RolloutComplete", "False", 300, 310),
-		nsCond("Deployment", "shop", "sample", "Available", "True", -100, 400),     // healthy: never a cause
-		cond("Node", "old", "Ready", "False", -3600, 600),                          // NotReady for an hour: no change
-		nsCond("StatefulSet", "db", "pg", "RolloutComplete", "False", -1800, 2000), // a long rollout: a cause for as long as it lasts
+		nsCond("Deployment", "shop", "sample", "RolloutComplete", "False", 280, 295), // the name's own Service's pods: not a DNS outage's first cause
+		nsCond("Deployment", "shop", "sample", "Available", "True", -100, 400),       // healthy: never a cause
+		cond("Node", "old", "Ready", "False", -3600, 600),                            // NotReady for an hour: no change
+		nsCond("StatefulSet", "db", "pg", "RolloutComplete", "False", -1800, 2000),   // a long rollout: a cause for as long as it lasts
 	}
 	n1 := []intervals.Interval{
 		outage("service:shop:sample:http", "new", "n1", "connect_refused", 10, 11), // its own Deployment, not cart's, nor the node's
