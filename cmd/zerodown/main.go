@@ -138,6 +138,31 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
+// parseInterspersed parses flags and positional arguments in any order
+// ("watch URL --duration 5m") and returns the arguments; -h prints the
+// usage to stdout (code 0), a bad flag the error and the usage to stderr
+// (code 2).
+func parseInterspersed(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (pos []string, code int, ok bool) {
+	fs.SetOutput(io.Discard)
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stdout)
+				fs.Usage()
+				return nil, exitOK, false
+			}
+			fs.SetOutput(stderr)
+			fmt.Fprintf(stderr, "zerodown %s: %v\n", fs.Name(), err)
+			fs.Usage()
+			return nil, exitUsage, false
+		}
+		if fs.NArg() == 0 {
+			return pos, exitOK, true
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+}
+
 // wantsHelp reports whether args ask for a command's help (-h, --help).
 func wantsHelp(args []string) bool {
 	for _, a := range args {
@@ -193,24 +218,8 @@ func (c *common) registerPprof(fs *flag.FlagSet) {
 // "-h" prints the usage to stdout, a bad flag the error and the usage to
 // stderr.
 func (c *common) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (log *slog.Logger, view io.Writer, tty bool, code int, ok bool) {
-	fs.SetOutput(io.Discard)
-	c.args = nil
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(stdout)
-				fs.Usage()
-				return nil, nil, false, exitOK, false
-			}
-			fs.SetOutput(stderr)
-			fmt.Fprintf(stderr, "zerodown %s: %v\n", fs.Name(), err)
-			fs.Usage()
-			return nil, nil, false, exitUsage, false
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		c.args, args = append(c.args, fs.Arg(0)), fs.Args()[1:]
+	if c.args, code, ok = parseInterspersed(fs, args, stdout, stderr); !ok {
+		return nil, nil, false, code, false
 	}
 	fs.SetOutput(stderr)
 	c.logs = watch.NewLogWriter(stderr)

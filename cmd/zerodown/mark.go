@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -158,28 +157,4 @@ func mark(ctx context.Context, cms *kube.Resource[*corev1.ConfigMap, *corev1.Con
 		return "", err
 	}
 	return fmt.Sprintf("marked the %s of upgrade %s at %s (ConfigMap %s/%s)", verb, name, stamp, out.Namespace, out.Name), nil
-}
-
-// parseInterspersed parses flags and positional arguments in any order;
-// -h prints the usage to stdout.
-func parseInterspersed(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]string, int, bool) {
-	fs.SetOutput(io.Discard)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(stdout)
-				fs.Usage()
-				return nil, exitOK, false
-			}
-			fmt.Fprintf(stderr, "zerodown %s: %v\n\n", fs.Name(), err)
-			fs.SetOutput(stderr)
-			fs.Usage()
-			return nil, exitUsage, false
-		}
-		if fs.NArg() == 0 {
-			return pos, 0, true
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
-	}
 }
