@@ -189,18 +189,7 @@ func (s *Set) newUpgradeCollector(o Options, nodes *kube.Informer[*corev1.Node],
 	if !o.Upgrades.IgnoreVersions {
 		kv := newKubeVersions(o.Upgrades.Settle, s.conds, s.log.With("collector", CollectorUpgrade))
 		kv.openShift = func() bool { l, _ := cvs.Lister.List(labels.Everything()); return len(l) > 0 }
-		reg, _ := nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { kubeletOf(obj, kv.Kubelet) },
-			UpdateFunc: func(_, obj any) { kubeletOf(obj, kv.Kubelet) },
-			DeleteFunc: func(obj any) {
-				if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-					obj = d.Obj
-				}
-				if n, ok := obj.(*corev1.Node); ok {
-					kv.NodeGone(n.Name)
-				}
-			},
-		})
+		reg := handle(nodes, kv.Kubelet, func(n *corev1.Node) { kv.NodeGone(n.Name) })
 		s.versions, s.every = kv, cmp.Or(o.Upgrades.VersionEvery, DefaultVersionEvery)
 		// Synced once every node of the first list reached the handler
 		// (the informer's own HasSynced can be true before): a node
@@ -225,12 +214,6 @@ func (s *Set) newUpgradeCollector(o Options, nodes *kube.Informer[*corev1.Node],
 		}
 	}
 	return k
-}
-
-func kubeletOf(obj any, f func(*corev1.Node)) {
-	if n, ok := obj.(*corev1.Node); ok {
-		f(n)
-	}
 }
 
 // followVersions asks the API server's version every s.every, and starts
@@ -406,24 +389,36 @@ func trackConditions[T metav1.Object](inf cache.SharedIndexInformer, conds *Cond
 	ref := func(o metav1.Object) ObjectRef {
 		return ObjectRef{Kind: kindName, Namespace: o.GetNamespace(), Name: o.GetName()}
 	}
-	observe := func(obj any) {
-		if o, ok := obj.(T); ok {
-			conds.Observe(ref(o), condsOf(o))
-		}
-	}
+	handle(inf, func(o T) { conds.Observe(ref(o), condsOf(o)) }, func(o T) { conds.Delete(ref(o)) })
+}
+
+// handle gives an informer's objects of type T to upsert when added or
+// updated and to gone when deleted (a tombstone's last state), and
+// returns the registration (its HasSynced: every object of the first list
+// handled).
+func handle[T any](inf cache.SharedIndexInformer, upsert, gone func(T)) cache.ResourceEventHandlerRegistration {
 	// AddEventHandler fails only on a stopped informer: not ours.
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    observe,
-		UpdateFunc: func(_, obj any) { observe(obj) },
+	reg, _ := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if o, ok := obj.(T); ok {
+				upsert(o)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if o, ok := obj.(T); ok {
+				upsert(o)
+			}
+		},
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
-			if o, ok := obj.(metav1.Object); ok {
-				conds.Delete(ref(o))
+			if o, ok := obj.(T); ok {
+				gone(o)
 			}
 		},
 	})
+	return reg
 }
 
 // condDescs are the three metrics of a kind's conditions.

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/listers"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/intervals"
@@ -76,16 +75,10 @@ func ParseMarker(cm *corev1.ConfigMap) (Marker, error) {
 // markers exports the markers of one namespace.
 type markers struct {
 	lister listers.ResourceIndexer[*corev1.ConfigMap]
-	log    *slog.Logger
 }
 
 func newMarkers(inf *kube.Informer[*corev1.ConfigMap], conds *Conditions, log *slog.Logger) *markers {
-	m := &markers{lister: inf.Lister, log: log}
-	observe := func(obj any) {
-		cm, ok := obj.(*corev1.ConfigMap)
-		if !ok {
-			return
-		}
+	observe := func(cm *corev1.ConfigMap) {
 		mk, err := ParseMarker(cm)
 		if err != nil {
 			log.Error("upgrade marker ignored", "err", err)
@@ -104,19 +97,12 @@ func newMarkers(inf *kube.Informer[*corev1.ConfigMap], conds *Conditions, log *s
 		}
 		conds.Observe(ref, []Cond{c})
 	}
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    observe,
-		UpdateFunc: func(_, obj any) { observe(obj) },
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if cm, ok := obj.(*corev1.ConfigMap); ok && cm.Labels[MarkerLabel] != "" {
-				conds.Delete(ObjectRef{Kind: "Upgrade", Name: cm.Labels[MarkerLabel]})
-			}
-		},
+	handle(inf, observe, func(cm *corev1.ConfigMap) {
+		if name := cm.Labels[MarkerLabel]; name != "" {
+			conds.Delete(ObjectRef{Kind: "Upgrade", Name: name})
+		}
 	})
-	return m
+	return &markers{lister: inf.Lister}
 }
 
 func (m *markers) collect(ch chan<- prometheus.Metric) {

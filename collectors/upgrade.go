@@ -1,6 +1,7 @@
 package collectors
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -78,7 +79,6 @@ type kubeVersions struct {
 	kubelets   map[string]string // node name -> kubelet version
 	lastChange time.Time
 	win        *window
-	observed   bool // the condition tracker has seen the object
 }
 
 func newKubeVersions(settle time.Duration, conds *Conditions, log *slog.Logger) *kubeVersions {
@@ -244,19 +244,12 @@ func (k *kubeVersions) summary(newest string) string {
 		}
 	}
 	sort.Strings(behind)
-	s := fmt.Sprintf("to %s: API server %s, kubelets %d of %d", newest, cmpOr(k.apiserver, "unknown"), len(k.kubelets)-len(behind), len(k.kubelets))
+	s := fmt.Sprintf("to %s: API server %s, kubelets %d of %d", newest, cmp.Or(k.apiserver, "unknown"), len(k.kubelets)-len(behind), len(k.kubelets))
 	if len(behind) > 3 {
 		behind = append(behind[:3], fmt.Sprintf("%d more", len(behind)-3))
 	}
 	if len(behind) > 0 {
 		s += " (" + strings.Join(behind, ", ") + ")"
-	}
-	return s
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
 	}
 	return s
 }
