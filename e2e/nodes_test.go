@@ -36,15 +36,20 @@ func realNodes(t *testing.T, c *clients) []string {
 		}
 		names = names[:0]
 		for _, n := range nodes.Items {
-			if strings.HasPrefix(n.Name, "zd-node-") && slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
-				return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
-			}) {
+			if strings.HasPrefix(n.Name, "zd-node-") && nodeReady(&n) {
 				names = append(names, n.Name)
 			}
 		}
 		return len(names) == want, fmt.Sprint(names)
 	})
 	return slices.Clone(names)
+}
+
+// nodeReady reports whether n's Ready condition is True.
+func nodeReady(n *corev1.Node) bool {
+	return slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
+		return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
+	})
 }
 
 // podMetrics scrapes a pod's /metrics through the API server's pod proxy.

@@ -585,17 +585,10 @@ func (b *upgradeBed) checkCause(t *testing.T, scenario, want string, backends ..
 			}
 		}
 	}
-	t.Log(tb.String())
-	if f := os.Getenv("ZERODOWN_SCENARIO_TABLE"); f != "" {
-		if fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			fmt.Fprintln(fh, tb.String())
-			fh.Close()
-		}
-	}
+	logTable(t, tb.String())
 }
 
-// reportScenario logs a scenario's table, and appends it to the file
-// $ZERODOWN_SCENARIO_TABLE names (bench/nodes.sh).
+// reportScenario logs a scenario's table (logTable).
 func reportScenario(t *testing.T, title string, rows []scenarioRow) {
 	t.Helper()
 	var tb strings.Builder
@@ -609,14 +602,21 @@ func reportScenario(t *testing.T, title string, rows []scenarioRow) {
 			fmt.Fprintf(&tb, "\n%s on %s: %d of %d requests failed: %v", r.backend, r.node, r.failed, r.requests, r.reasons)
 		}
 	}
-	t.Log(tb.String())
+	logTable(t, tb.String())
+}
+
+// logTable logs a scenario's table and appends it to the file
+// $ZERODOWN_SCENARIO_TABLE names (bench/nodes.sh).
+func logTable(t *testing.T, table string) {
+	t.Helper()
+	t.Log(table)
 	if f := os.Getenv("ZERODOWN_SCENARIO_TABLE"); f != "" {
 		fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer fh.Close()
-		fmt.Fprintln(fh, tb.String())
+		fmt.Fprintln(fh, table)
 	}
 }
 
@@ -811,12 +811,6 @@ func restartKubelet(t *testing.T, c *clients, node, binary, version string) {
 		}
 		st := nodeReady(n)
 		return n.Status.NodeInfo.KubeletVersion == version && st, fmt.Sprintf("kubelet %s, ready %v", n.Status.NodeInfo.KubeletVersion, st)
-	})
-}
-
-func nodeReady(n *corev1.Node) bool {
-	return slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
-		return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
 	})
 }
 
@@ -1230,13 +1224,7 @@ func TestNodesBadRollout(t *testing.T) {
 	fmt.Fprintf(&tb, "| image set to v3-bad | %s |\n| first failed request (witnesses) | +0.0 s |\n", rel(began))
 	fmt.Fprintf(&tb, "| ZerodownBackendDisrupted firing in Prometheus | %s |\n| Deployment back on v1 (the webhook's undo) | %s |\n", rel(firing), rel(undone))
 	fmt.Fprintf(&tb, "| last failed request (witnesses) | %s |\n", rel(last))
-	t.Log(tb.String())
-	if f := os.Getenv("ZERODOWN_SCENARIO_TABLE"); f != "" {
-		if fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			fmt.Fprintln(fh, tb.String())
-			fh.Close()
-		}
-	}
+	logTable(t, tb.String())
 	if !(first.Before(firing) && firing.Before(undone.Add(time.Second)) && undone.Before(last.Add(time.Second))) {
 		t.Errorf("out of order: first failure %s, firing %s, undone %s, last failure %s", first, firing, undone, last)
 	}
