@@ -1042,9 +1042,9 @@ func prometheusFromCluster(t *testing.T, dir, amAddr, sdFile string) string {
 
 // sanitizeLabel is a Kubernetes label's name as Kubernetes discovery
 // spells it in a meta label.
-func sanitizeLabel(s string) string {
-	return regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(s, "_")
-}
+func sanitizeLabel(s string) string { return notLabelChar.ReplaceAllString(s, "_") }
+
+var notLabelChar = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 
 // kubernetesSD writes, every second until ctx ends, the Endpoints of
 // namespace ns as Kubernetes discovery (role endpoints) sees them, in file
