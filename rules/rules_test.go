@@ -7,6 +7,10 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/zerodown/zerodown/rules/rulecheck"
 )
 
 // The committed PrometheusRule manifest is the one the rule files make.
@@ -104,5 +108,50 @@ func TestAlertsHaveRunbooks(t *testing.T) {
 	}
 	if len(alerts) < 18 {
 		t.Errorf("%d alerts in the shipped files", len(alerts))
+	}
+}
+
+// Every expression of the shipped rules keeps the cluster label, so the
+// same rules evaluated over a long-term store holding many clusters
+// (Thanos, Mimir, a federated Prometheus; every series labelled cluster)
+// never mix two clusters: an aggregation keeps it (by lists it, or
+// without does not drop it) and a match on labels lists it (on) or
+// keeps it (ignoring does not name it). On a single Prometheus the label
+// is absent and "by (cluster)" is no grouping at all. The two-cluster
+// behaviour is tested with promtool in tests/fleet.test.yaml.
+func TestRulesKeepCluster(t *testing.T) {
+	const label = "cluster"
+	names, _ := filepath.Glob("*.rules.yaml")
+	checked := 0
+	for _, name := range names {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f struct {
+			Groups []struct {
+				Rules []struct{ Record, Alert, Expr string }
+			}
+		}
+		if err := yaml.Unmarshal(data, &f); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, g := range f.Groups {
+			for _, r := range g.Rules {
+				rule := name + ": " + r.Record + r.Alert
+				expr, err := parser.ParseExpr(r.Expr)
+				if err != nil {
+					t.Errorf("%s: %v", rule, err)
+					continue
+				}
+				checked++
+				for _, p := range rulecheck.LabelLosses(expr, label) {
+					t.Errorf("%s: %s", rule, p)
+				}
+			}
+		}
+	}
+	if checked < 50 {
+		t.Errorf("checked %d expressions, want every rule's", checked)
 	}
 }
