@@ -3,7 +3,10 @@
 // backend and connection mode saw per upgrade, written as a budget file.
 //
 // The figure of one upgrade is what every poller saw (the minimum over
-// pollers). It comes from the per-upgrade recording rule
+// pollers). In a store holding many clusters (Thanos, Mimir, a federated
+// Prometheus), each cluster's upgrade is an upgrade of its own: clusters
+// are told apart by Options.ClusterLabels, and two clusters upgraded to one
+// version are two upgrades. It comes from the per-upgrade recording rule
 // backend_connection:zerodown_upgrade_disruption_seconds:last where
 // Prometheus has it, and otherwise from the raw counters: the increase of
 // zerodown_disruption_seconds_total between each upgrade's start and
@@ -56,6 +59,13 @@ type Options struct {
 	BearerTokenFile string
 	// Timeout of one query (default 2 minutes).
 	Timeout time.Duration
+	// ClusterLabels are the labels that tell clusters apart in a store
+	// holding several (the CLI's default: cluster). On a single
+	// Prometheus they are absent, and harmless.
+	ClusterLabels []string
+	// Cluster, if set, reads the history of that cluster alone: the
+	// values of ClusterLabels, in order.
+	Cluster []string
 }
 
 func (o *Options) defaults() {
@@ -69,15 +79,30 @@ func (o *Options) defaults() {
 
 // Upgrade is one upgrade's disruption of a backend and connection mode.
 type Upgrade struct {
+	// Cluster is the values of the cluster labels, joined by "/" (empty
+	// where there are none).
+	Cluster    string
 	Version    string
 	Disruption time.Duration
+	// Source is RuleMetric or CounterMetric.
+	Source string
+}
+
+// Name is the upgrade as a person reads it: "east 4.16.1", or the version
+// alone.
+func (u Upgrade) Name() string {
+	if u.Cluster == "" {
+		return u.Version
+	}
+	return u.Cluster + " " + u.Version
 }
 
 // Series is the history of one backend over one connection mode.
 type Series struct {
 	Backend, Connection string
-	// Source is RuleMetric or CounterMetric.
-	Source        string
+	// Sources are the series the figures came from (RuleMetric,
+	// CounterMetric), per cluster whichever it has.
+	Sources       []string
 	Upgrades      []Upgrade
 	P50, P95, P99 time.Duration
 }
@@ -86,21 +111,33 @@ type Series struct {
 type Result struct {
 	URL      string
 	From, To time.Time
+	// Clusters is how many clusters the history holds; Cluster the one
+	// asked for.
+	Clusters int
+	Cluster  string
 	Series   []Series
-	// Queries is how many queries it took; Running names an upgrade in
+	// Queries is how many queries it took; Running names the upgrades in
 	// progress at the end, left out.
 	Queries int
-	Running string
+	Running []string
 }
 
 // Derive reads the history from Prometheus.
 func Derive(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
+	if len(o.Cluster) > 0 && len(o.Cluster) != len(o.ClusterLabels) {
+		return nil, fmt.Errorf("a cluster is named by %d labels (%s), got %d values", len(o.ClusterLabels), strings.Join(o.ClusterLabels, ", "), len(o.Cluster))
+	}
+	for _, l := range o.ClusterLabels {
+		if !model.LabelName(l).IsValid() {
+			return nil, fmt.Errorf("cluster label %q is not a label name", l)
+		}
+	}
 	client, err := promapi.New(o.URL, o.BearerTokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("--prometheus: %w", err)
 	}
-	d := &deriver{api: client, o: o, res: &Result{URL: o.URL, From: o.Until.Add(-o.Since), To: o.Until}}
+	d := &deriver{api: client, o: o, res: &Result{URL: o.URL, From: o.Until.Add(-o.Since), To: o.Until, Cluster: strings.Join(o.Cluster, "/")}}
 	return d.run(ctx)
 }
 
@@ -110,41 +147,53 @@ type deriver struct {
 	res *Result
 }
 
-type key struct{ backend, connection string }
+// upgrade is one cluster's upgrade to one version; cluster holds the
+// values of the cluster labels.
+type upgrade struct{ cluster, version string }
+
+// key is one cluster's backend over one connection mode.
+type key struct{ cluster, backend, connection string }
 
 func (d *deriver) run(ctx context.Context) (*Result, error) {
 	running, err := d.running(ctx)
 	if err != nil {
 		return nil, err
 	}
-	d.res.Running = running
 	// From the rule: the largest value of each version's series.
-	byRule := map[key]map[string]float64{}
-	if err := d.overWindows(ctx, "max by (backend, connection, version) (max_over_time("+RuleMetric+"[%s]))", func(s *model.Sample) {
-		k := key{string(s.Metric["backend"]), string(s.Metric["connection"])}
-		v := string(s.Metric["version"])
-		if v == running {
+	byRule := map[key]map[upgrade]float64{}
+	if err := d.overWindows(ctx, "max by ("+d.by("backend", "connection", "version")+") (max_over_time("+d.sel(RuleMetric)+"[%s]))", func(s *model.Sample) {
+		u := upgrade{d.clusterOf(s.Metric), string(s.Metric["version"])}
+		if running[u] {
 			return
 		}
+		k := key{u.cluster, string(s.Metric["backend"]), string(s.Metric["connection"])}
 		if byRule[k] == nil {
-			byRule[k] = map[string]float64{}
+			byRule[k] = map[upgrade]float64{}
 		}
-		byRule[k][v] = max(byRule[k][v], float64(s.Value))
+		byRule[k][u] = max(byRule[k][u], float64(s.Value))
 	}); err != nil {
 		return nil, err
 	}
-	// From the counters, where the rule has nothing.
+	// From the counters, where the rule has nothing for the cluster.
 	byCounter, err := d.fromCounters(ctx, running)
 	if err != nil {
 		return nil, err
 	}
-	add := func(k key, source string, ups map[string]float64) {
-		s := Series{Backend: k.backend, Connection: k.connection, Source: source}
-		for _, v := range slices.Sorted(maps.Keys(ups)) {
-			s.Upgrades = append(s.Upgrades, Upgrade{Version: v, Disruption: seconds(ups[v])})
+	type series struct{ backend, connection string }
+	all := map[series]*Series{}
+	add := func(k key, source string, ups map[upgrade]float64) {
+		sk := series{k.backend, k.connection}
+		s := all[sk]
+		if s == nil {
+			s = &Series{Backend: k.backend, Connection: k.connection}
+			all[sk] = s
 		}
-		s.P50, s.P95, s.P99 = percentile(s.Upgrades, 0.50), percentile(s.Upgrades, 0.95), percentile(s.Upgrades, 0.99)
-		d.res.Series = append(d.res.Series, s)
+		if !slices.Contains(s.Sources, source) {
+			s.Sources = append(s.Sources, source)
+		}
+		for u, v := range ups {
+			s.Upgrades = append(s.Upgrades, Upgrade{Cluster: u.cluster, Version: u.version, Disruption: seconds(v), Source: source})
+		}
 	}
 	for k, ups := range byRule {
 		add(k, RuleMetric, ups)
@@ -154,20 +203,73 @@ func (d *deriver) run(ctx context.Context) (*Result, error) {
 			add(k, CounterMetric, ups)
 		}
 	}
+	clusters := map[string]bool{}
+	for _, s := range all {
+		slices.SortFunc(s.Upgrades, func(a, b Upgrade) int {
+			return cmp.Or(cmp.Compare(a.Version, b.Version), cmp.Compare(a.Cluster, b.Cluster))
+		})
+		slices.Sort(s.Sources)
+		for _, u := range s.Upgrades {
+			clusters[u.Cluster] = true
+		}
+		s.P50, s.P95, s.P99 = percentile(s.Upgrades, 0.50), percentile(s.Upgrades, 0.95), percentile(s.Upgrades, 0.99)
+		d.res.Series = append(d.res.Series, *s)
+	}
+	d.res.Clusters = len(clusters)
 	slices.SortFunc(d.res.Series, func(a, b Series) int {
 		return cmp.Or(cmp.Compare(a.Backend, b.Backend), cmp.Compare(a.Connection, b.Connection))
 	})
 	return d.res, nil
 }
 
-// running returns the version of an upgrade in progress at Until ("" for
-// none): its figure is not final.
-func (d *deriver) running(ctx context.Context) (string, error) {
-	v, err := d.query(ctx, "max by (version) ("+StartMetric+") and on () (max("+InProgressMetric+") == 1)", d.o.Until)
-	if err != nil || len(v) == 0 {
-		return "", err
+// by lists the cluster labels and then the labels given, for "by (…)".
+func (d *deriver) by(labels ...string) string {
+	return strings.Join(append(slices.Clone(d.o.ClusterLabels), labels...), ", ")
+}
+
+// sel selects a metric, of the cluster asked for if any.
+func (d *deriver) sel(metric string) string {
+	if len(d.o.Cluster) == 0 {
+		return metric
 	}
-	return string(v[0].Metric["version"]), nil
+	return metric + d.matchers(d.o.Cluster)
+}
+
+// matchers selects the series of one cluster: the values of the cluster
+// labels, in order ("" selects series without the label).
+func (d *deriver) matchers(values []string) string {
+	ms := make([]string, len(values))
+	for i, v := range values {
+		ms[i] = fmt.Sprintf("%s=%q", d.o.ClusterLabels[i], v)
+	}
+	return "{" + strings.Join(ms, ", ") + "}"
+}
+
+// clusterOf names the cluster of a series: its cluster labels' values,
+// joined by "/".
+func (d *deriver) clusterOf(m model.Metric) string {
+	vs := make([]string, len(d.o.ClusterLabels))
+	for i, l := range d.o.ClusterLabels {
+		vs[i] = string(m[model.LabelName(l)])
+	}
+	return strings.Join(vs, "/")
+}
+
+// running returns the upgrades in progress at Until: their figures are
+// not final.
+func (d *deriver) running(ctx context.Context) (map[upgrade]bool, error) {
+	v, err := d.query(ctx, "max by ("+d.by("version")+") ("+d.sel(StartMetric)+" and on ("+d.by("name")+") ("+d.sel(InProgressMetric)+" == 1))", d.o.Until)
+	if err != nil {
+		return nil, err
+	}
+	out := map[upgrade]bool{}
+	for _, s := range v {
+		u := upgrade{d.clusterOf(s.Metric), string(s.Metric["version"])}
+		out[u] = true
+		d.res.Running = append(d.res.Running, Upgrade{Cluster: u.cluster, Version: u.version}.Name())
+	}
+	slices.Sort(d.res.Running)
+	return out, nil
 }
 
 // overWindows runs the query (with %s for the window) at the end of every
@@ -186,37 +288,51 @@ func (d *deriver) overWindows(ctx context.Context, q string, fn func(*model.Samp
 	return nil
 }
 
-// fromCounters finds every completed upgrade (its start and completion
-// times) and the increase of each backend's disruption counter over it,
-// the least any poller saw.
-func (d *deriver) fromCounters(ctx context.Context, running string) (map[key]map[string]float64, error) {
-	starts, ends := map[string]float64{}, map[string]float64{}
-	for q, into := range map[string]map[string]float64{StartMetric: starts, CompletionMetric: ends} {
-		if err := d.overWindows(ctx, "max by (version) (max_over_time("+q+"[%s]))", func(s *model.Sample) {
-			v := string(s.Metric["version"])
-			into[v] = max(into[v], float64(s.Value))
+// fromCounters finds every completed upgrade of every cluster (its start
+// and completion times) and the increase of each backend's disruption
+// counter in that cluster over it, the least any poller saw. increase()
+// counts across a poller's counter reset (a restarted poller).
+func (d *deriver) fromCounters(ctx context.Context, running map[upgrade]bool) (map[key]map[upgrade]float64, error) {
+	starts, ends := map[upgrade]float64{}, map[upgrade]float64{}
+	labels := map[string][]string{} // cluster → its labels' values
+	for q, into := range map[string]map[upgrade]float64{StartMetric: starts, CompletionMetric: ends} {
+		if err := d.overWindows(ctx, "max by ("+d.by("version")+") (max_over_time("+d.sel(q)+"[%s]))", func(s *model.Sample) {
+			u := upgrade{d.clusterOf(s.Metric), string(s.Metric["version"])}
+			into[u] = max(into[u], float64(s.Value))
+			vs := make([]string, len(d.o.ClusterLabels))
+			for i, l := range d.o.ClusterLabels {
+				vs[i] = string(s.Metric[model.LabelName(l)])
+			}
+			labels[u.cluster] = vs
 		}); err != nil {
 			return nil, err
 		}
 	}
-	out := map[key]map[string]float64{}
-	for _, v := range slices.Sorted(maps.Keys(starts)) {
-		start, end := starts[v], ends[v]
-		if v == running || end <= start || end > float64(d.res.To.Unix()) {
+	out := map[key]map[upgrade]float64{}
+	ups := slices.SortedFunc(maps.Keys(starts), func(a, b upgrade) int {
+		return cmp.Or(cmp.Compare(a.cluster, b.cluster), cmp.Compare(a.version, b.version))
+	})
+	for _, u := range ups {
+		start, end := starts[u], ends[u]
+		if running[u] || end <= start || end > float64(d.res.To.Unix()) {
 			continue
 		}
+		counter := CounterMetric
+		if len(d.o.ClusterLabels) > 0 {
+			counter += d.matchers(labels[u.cluster])
+		}
 		window := model.Duration(time.Duration((end - start) * float64(time.Second)).Truncate(time.Second))
-		vec, err := d.query(ctx, fmt.Sprintf("min without (instance, pod, node) (sum without (reason) (increase(%s[%s])))", CounterMetric, window),
+		vec, err := d.query(ctx, fmt.Sprintf("min without (instance, pod, node) (sum without (reason) (increase(%s[%s])))", counter, window),
 			time.Unix(0, int64(end*1e9)))
 		if err != nil {
 			return nil, err
 		}
 		for _, s := range vec {
-			k := key{string(s.Metric["backend"]), string(s.Metric["connection"])}
+			k := key{u.cluster, string(s.Metric["backend"]), string(s.Metric["connection"])}
 			if out[k] == nil {
-				out[k] = map[string]float64{}
+				out[k] = map[upgrade]float64{}
 			}
-			out[k][v] = float64(s.Value)
+			out[k][u] = float64(s.Value)
 		}
 	}
 	return out, nil
@@ -264,8 +380,14 @@ func (r *Result) WriteBudgetFile(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# zerodown budgets derived from %s on %s\n", r.URL, time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "# history: %s to %s, %d queries", r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Queries)
-	if r.Running != "" {
-		fmt.Fprintf(&b, "; the upgrade to %s was still running and is left out", r.Running)
+	switch {
+	case r.Cluster != "":
+		fmt.Fprintf(&b, "; cluster %s alone", r.Cluster)
+	case r.Clusters > 1:
+		fmt.Fprintf(&b, "; %d clusters, each cluster's upgrade one upgrade", r.Clusters)
+	}
+	if len(r.Running) > 0 {
+		fmt.Fprintf(&b, "; still running, left out: %s", strings.Join(r.Running, ", "))
 	}
 	b.WriteString("\n# Each budget's allowed time is max(p99, grace.min_allowed); a backend passes when its\n")
 	b.WriteString("# disruption <= max(allowed + grace.add, allowed x grace.factor). Edit at will.\n")
@@ -278,10 +400,11 @@ func (r *Result) WriteBudgetFile(w io.Writer) error {
 	}
 	b.WriteString("budgets:\n")
 	for _, s := range r.Series {
-		fmt.Fprintf(&b, "  # %d upgrades, from %s:", len(s.Upgrades), s.Source)
-		for _, u := range s.Upgrades {
-			fmt.Fprintf(&b, " %s %s", u.Version, dur(u.Disruption))
+		past := make([]string, len(s.Upgrades))
+		for i, u := range s.Upgrades {
+			past[i] = u.Name() + " " + dur(u.Disruption)
 		}
+		fmt.Fprintf(&b, "  # %d upgrades, from %s: %s", len(s.Upgrades), strings.Join(s.Sources, " and "), strings.Join(past, ", "))
 		fmt.Fprintf(&b, "\n  - backend: %q\n    connection: %q\n    history: {p50: %s, p95: %s, p99: %s, upgrades: %d}\n",
 			s.Backend, s.Connection, dur(s.P50), dur(s.P95), dur(s.P99), len(s.Upgrades))
 	}

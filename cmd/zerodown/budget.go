@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 )
 
 const budgetUsage = `Usage:
-  zerodown budget derive --prometheus URL [--since 90d] [--out FILE]
+  zerodown budget derive --prometheus URL [--since 90d] [--cluster NAME] [--out FILE]
   zerodown budget check FILE
 
 derive computes, per backend and connection, the P50, P95 and P99 of the
@@ -27,6 +28,10 @@ backend_connection:zerodown_upgrade_disruption_seconds:last, or from
 zerodown_disruption_seconds_total between each upgrade's start and
 completion where the rule is absent) and writes a budget file for
 watch --budgets and report --budgets, with the history it used as comments.
+In a store holding many clusters (Thanos, Mimir, a federated Prometheus),
+each cluster's upgrade is one upgrade (clusters told apart by
+--cluster-labels, default cluster): the budgets are fleet-wide, or one
+cluster's own with --cluster NAME.
 check validates a budget file: exit 0 valid, 2 invalid (file:line: field).
 `
 
@@ -76,6 +81,8 @@ func runDerive(args []string, stdout, stderr io.Writer) int {
 		out     = fs.String("out", "", "budget file to write (default stdout)")
 		token   = fs.String("prometheus.bearer-token-file", "", "file with a bearer token for Prometheus (read for every request)")
 		timeout = fs.Duration("query.timeout", 2*time.Minute, "timeout of one query")
+		labels  = fs.String("cluster-labels", "cluster", "the labels that tell clusters apart in a store holding several (Thanos, Mimir, a federated Prometheus), comma-separated: each cluster's upgrade is one upgrade; absent labels are harmless on a single Prometheus")
+		cluster = fs.String("cluster", "", "derive the budgets of this cluster alone (the values of --cluster-labels, comma-separated); default: fleet-wide, from every cluster's upgrades")
 		flags   common
 	)
 	flags.register(fs)
@@ -98,6 +105,20 @@ func runDerive(args []string, stdout, stderr io.Writer) int {
 		return bad("unexpected arguments %q", flags.args)
 	}
 	o := derive.Options{URL: *prom, BearerTokenFile: *token, Timeout: *timeout}
+	if *labels != "" {
+		o.ClusterLabels = strings.Split(*labels, ",")
+	}
+	if *cluster != "" {
+		o.Cluster = strings.Split(*cluster, ",")
+		if len(o.Cluster) != len(o.ClusterLabels) {
+			return bad("--cluster %q: expected one value per cluster label (--cluster-labels %q)", *cluster, *labels)
+		}
+	}
+	for _, l := range o.ClusterLabels {
+		if !model.LabelName(l).IsValid() {
+			return bad("--cluster-labels: %q is not a label name", l)
+		}
+	}
 	for name, p := range map[string]struct {
 		s  string
 		to *time.Duration
@@ -133,6 +154,6 @@ func runDerive(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "zerodown budget derive:", err)
 		return exitFailure
 	}
-	fmt.Fprintf(stderr, "%d backends x connections from %d queries\n", len(res.Series), res.Queries)
+	fmt.Fprintf(stderr, "%d backends x connections, %d clusters, from %d queries\n", len(res.Series), res.Clusters, res.Queries)
 	return exitOK
 }
