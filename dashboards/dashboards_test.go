@@ -144,6 +144,93 @@ func TestQueries(t *testing.T) {
 	}
 }
 
+// Every query that ships (the annotations and panels of the Grafana JSON
+// and of the console variant) keeps the cluster label through every
+// aggregation and vector match, as the rules do: with cluster=All over a
+// store that holds many clusters (Thanos, Mimir, a federating
+// Prometheus), no panel mixes them. A heatmap keeps cluster in its series
+// yet draws every series of a query as one histogram: it repeats per
+// cluster.
+func TestQueriesKeepCluster(t *testing.T) {
+	const label = "cluster"
+	files, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type targets []struct{ Expr string }
+	checked, want := 0, 0
+	check := func(where, q string) {
+		expr, err := parser.ParseExpr(Substitute(q, "1m", "1h"))
+		if err != nil {
+			t.Errorf("%s: %s: %v", where, q, err)
+			return
+		}
+		checked++
+		for _, p := range rulecheck.LabelLosses(expr, label) {
+			t.Errorf("%s: %s", where, p)
+		}
+	}
+	for _, d := range All() {
+		want += len(d.Annotations)
+		for _, p := range d.Panels() {
+			want += len(p.Queries)
+			if p.Console {
+				want += len(p.Queries)
+			}
+			if p.Kind == Heatmap && p.Repeat != label {
+				t.Errorf("%s / %s: a heatmap that does not repeat per %s draws the buckets of all of them as one", d.UID, p.Title, label)
+			}
+		}
+		var g struct {
+			Annotations struct {
+				List []struct{ Name, Expr string } `json:"list"`
+			} `json:"annotations"`
+			Panels []struct {
+				Title   string
+				Targets targets
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal(files[JSONDir+"/"+d.File+".json"], &g); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range g.Annotations.List {
+			if a.Expr != "" { // Grafana's built-in annotations query no Prometheus
+				check(d.UID+" / annotation "+a.Name, a.Expr)
+			}
+		}
+		for _, p := range g.Panels {
+			for _, tg := range p.Targets {
+				check(d.UID+" / "+p.Title, tg.Expr)
+			}
+		}
+		c, err := d.ConsoleJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cv struct {
+			Rows []struct {
+				Panels []struct {
+					Title   string
+					Targets targets
+				}
+			}
+		}
+		if err := json.Unmarshal(c, &cv); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range cv.Rows {
+			for _, p := range r.Panels {
+				for _, tg := range p.Targets {
+					check(d.UID+" console / "+p.Title, tg.Expr)
+				}
+			}
+		}
+	}
+	if checked != want {
+		t.Errorf("checked %d queries, want every one of the %d that ship", checked, want)
+	}
+}
+
 // The Grafana JSON has the datasource variable first, every query on it,
 // and unique panel ids; the console variant has only the panel types the
 // console renders, and no variable it cannot fill.

@@ -40,6 +40,8 @@ type panelBuilder[T any] interface {
 	Mappings([]dashboard.ValueMapping) T
 	WithTarget(cog.Builder[variants.Dataquery]) T
 	OverrideByRegexp(string, []dashboard.DynamicConfigValue) T
+	Repeat(string) T
+	RepeatDirection(dashboard.PanelRepeatDirection) T
 }
 
 // fill sets what every kind of panel takes from p.
@@ -70,6 +72,9 @@ func fill[T panelBuilder[T]](b T, p Panel) T {
 			m.Options[s.Value] = dashboard.ValueMappingResult{Text: &text, Color: &color, Index: &index}
 		}
 		b = b.Mappings([]dashboard.ValueMapping{{ValueMap: m}})
+	}
+	if p.Repeat != "" {
+		b = b.Repeat(p.Repeat).RepeatDirection(dashboard.PanelRepeatDirectionV)
 	}
 	for _, nc := range p.ColorByName {
 		b = b.OverrideByRegexp(nc.Regexp, []dashboard.DynamicConfigValue{{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": nc.Color}}})

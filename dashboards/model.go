@@ -78,6 +78,10 @@ type Panel struct {
 	ColorByName []NameColor
 	// Stack stacks series (percent: to 100 %).
 	Stack string
+	// Repeat draws the panel once per selected value of this variable
+	// (Grafana only), stacked vertically: for what one panel cannot show
+	// for several values at once.
+	Repeat string
 	// Width in grid columns (of 24) and height in grid rows.
 	Width, Height int
 	// Console: included in the OpenShift console variant.
