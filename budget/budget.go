@@ -22,17 +22,13 @@
 package budget
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path"
 	"slices"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/internal/yamlerr"
@@ -50,8 +46,7 @@ type File struct {
 	// connection globs match wins.
 	Budgets []Rule `yaml:"budgets"`
 
-	name      string // the file, for Budget.Source
-	graceLine int
+	name string // the file, for Budget.Source
 }
 
 // Rule is one budget: Allowed, or History to derive it from.
@@ -145,91 +140,72 @@ func Load(file string) (*File, error) {
 }
 
 // Parse decodes one budget file strictly (unknown fields are errors) and
-// validates it; file prefixes every error.
+// validates it; every problem is reported at once, each as "file:line:
+// field: message" (a *config.FieldError), file prefixing every error.
 func Parse(data []byte, file string) (*File, error) {
 	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty budget file: want default or budgets", file)
-		}
-		return nil, yamlerr.Errors(file, err)
+	doc, err := yamlerr.Decode(data, file, &f)
+	if errors.Is(err, yamlerr.ErrEmpty) {
+		return nil, fmt.Errorf("%s: empty budget file: want default or budgets", file)
+	}
+	if err != nil {
+		return nil, err
 	}
 	f.name = file
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err == nil && len(doc.Content) > 0 {
-		for i, n := range yamlerr.Seq(doc.Content[0], "budgets") {
-			if i < len(f.Budgets) {
-				f.Budgets[i].line = n.Line
-			}
-		}
-		if f.Default != nil {
-			f.Default.line = keyLine(doc.Content[0], "default")
-		}
-		f.graceLine = keyLine(doc.Content[0], "grace")
+	for i := range f.Budgets {
+		f.Budgets[i].line = doc.Line(fmt.Sprintf("budgets[%d]", i))
 	}
-	if err := f.validate(); err != nil {
+	if f.Default != nil {
+		f.Default.line = doc.Line("default")
+	}
+	f.validate(doc)
+	if err := doc.Err(); err != nil {
 		return nil, err
 	}
 	return &f, nil
 }
 
-// keyLine is the line of key in the mapping m (1 when absent).
-func keyLine(m *yaml.Node, key string) int {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i].Line
-		}
-	}
-	return 1
-}
-
-func (f *File) validate() error {
-	var errs []error
-	bad := func(line int, field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s:%d: %s: %s", f.name, line, field, fmt.Sprintf(format, args...)))
-	}
-	checkGrace := func(line int, field string, g *Grace) {
+func (f *File) validate(doc *yamlerr.Doc) {
+	checkGrace := func(field string, g *Grace) {
 		if g == nil {
 			return
 		}
 		if g.MinAllowed != nil && *g.MinAllowed < 0 {
-			bad(line, field+".min_allowed", "must not be negative, got %s", *g.MinAllowed)
+			doc.Add(field+".min_allowed", "must not be negative, got %s", *g.MinAllowed)
 		}
 		if g.Add != nil && *g.Add < 0 {
-			bad(line, field+".add", "must not be negative, got %s", *g.Add)
+			doc.Add(field+".add", "must not be negative, got %s", *g.Add)
 		}
 		if g.Factor != nil && *g.Factor < 1 {
-			bad(line, field+".factor", "must be at least 1, got %g", *g.Factor)
+			doc.Add(field+".factor", "must be at least 1, got %g", *g.Factor)
 		}
 	}
 	checkRule := func(r *Rule, field string) {
 		switch {
 		case r.Allowed == nil && r.History == nil:
-			bad(r.line, field, "expected allowed (a duration) or history (p50, p95, p99)")
+			doc.Add(field, "expected allowed (a duration) or history (p50, p95, p99)")
 		case r.Allowed != nil && r.History != nil:
-			bad(r.line, field, "give allowed or history, not both")
+			doc.Add(field, "give allowed or history, not both")
 		case r.Allowed != nil && *r.Allowed < 0:
-			bad(r.line, field+".allowed", "must not be negative, got %s", *r.Allowed)
+			doc.Add(field+".allowed", "must not be negative, got %s", *r.Allowed)
 		case r.History != nil:
 			h := r.History
 			if h.P50 < 0 || h.P95 < h.P50 || h.P99 < h.P95 {
-				bad(r.line, field+".history", "expected 0 ≤ p50 ≤ p95 ≤ p99, got %s, %s, %s", h.P50, h.P95, h.P99)
+				doc.Add(field+".history", "expected 0 ≤ p50 ≤ p95 ≤ p99, got %s, %s, %s", h.P50, h.P95, h.P99)
 			}
 			if h.Upgrades < 0 {
-				bad(r.line, field+".history.upgrades", "must not be negative, got %d", h.Upgrades)
+				doc.Add(field+".history.upgrades", "must not be negative, got %d", h.Upgrades)
 			}
 		}
-		checkGrace(r.line, field+".grace", r.Grace)
+		checkGrace(field+".grace", r.Grace)
 	}
-	checkGrace(f.graceLine, "grace", &f.Grace)
+	checkGrace("grace", &f.Grace)
 	if f.Default == nil && len(f.Budgets) == 0 {
-		errs = append(errs, fmt.Errorf("%s: no budgets: want default or budgets", f.name))
+		doc.Add("", "no budgets: want default or budgets")
 	}
 	if f.Default != nil {
 		if f.Default.Backend != "" || f.Default.Connection != "" {
-			bad(f.Default.line, "default", "a default matches every backend: backend and connection do not apply")
+			doc.Add("default", "a default matches every backend: backend and connection do not apply")
 		}
 		checkRule(f.Default, "default")
 	}
@@ -237,18 +213,17 @@ func (f *File) validate() error {
 		r := &f.Budgets[i]
 		field := fmt.Sprintf("budgets[%d]", i)
 		if r.Backend == "" {
-			bad(r.line, field+".backend", "expected a backend name or glob")
+			doc.Add(field+".backend", "expected a backend name or glob")
 		} else if _, err := path.Match(r.Backend, ""); err != nil {
-			bad(r.line, field+".backend", "invalid glob %q", r.Backend)
+			doc.Add(field+".backend", "invalid glob %q", r.Backend)
 		}
 		if _, err := path.Match(r.Connection, ""); err != nil {
-			bad(r.line, field+".connection", "invalid glob %q", r.Connection)
+			doc.Add(field+".connection", "invalid glob %q", r.Connection)
 		} else if r.Connection != "" && !matchesAny(r.Connection, "new", "reused") {
-			bad(r.line, field+".connection", "expected new, reused or a glob matching one of them, got %q", r.Connection)
+			doc.Add(field+".connection", "expected new, reused or a glob matching one of them, got %q", r.Connection)
 		}
 		checkRule(r, field)
 	}
-	return errors.Join(errs...)
 }
 
 func matchesAny(glob string, names ...string) bool {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zerodown/zerodown/internal/yamlerr"
 )
 
 // FieldError is one problem in a configuration. Validate and Parse return
@@ -20,34 +22,10 @@ import (
 // *FieldError, and the joined text has one problem per line:
 //
 //	zerodown.yaml:12: targets[2].http.url: expected an absolute http://, https:// or h2c:// URL, got "foo"
-type FieldError struct {
-	// File is the file name given to Load or Parse; empty from Validate.
-	File string
-	// Line is 1-based; 0 when unknown (always from Validate).
-	Line int
-	// Path is the field, e.g. targets[2].http.url; empty for the file as a whole.
-	Path string
-	// Msg says what is wrong, naming the offending value.
-	Msg string
-}
-
-// Error formats "file:line: path: msg", leaving out what is unknown.
-func (e *FieldError) Error() string {
-	var b strings.Builder
-	switch {
-	case e.File != "" && e.Line > 0:
-		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
-	case e.File != "":
-		b.WriteString(e.File + ": ")
-	case e.Line > 0:
-		fmt.Fprintf(&b, "line %d: ", e.Line)
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+//
+// It is the error of every YAML file zerodown reads (budgets, rollback
+// policies too): File is empty from Validate, and so is Line.
+type FieldError = yamlerr.Error
 
 // problems collects FieldErrors; paths are full from the root of the file.
 type problems struct{ list []*FieldError }

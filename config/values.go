@@ -2,14 +2,15 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
 	"regexp/syntax"
 	"strconv"
 	"time"
 
 	"github.com/alecthomas/units"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/zerodown/zerodown/internal/yamlerr"
 )
 
 // String formats d like time.Duration does ("100ms", "1s").
@@ -20,14 +21,14 @@ func (d Duration) String() string { return time.Duration(d).String() }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	const want = `expected a duration like "100ms" or "1s"`
 	if n.Kind != yaml.ScalarNode {
-		return nodeError(n, "%s, got %s", want, describeKind(n))
+		return yamlerr.NodeError(n, "%s, got %s", want, yamlerr.Describe(n))
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
 		if _, ferr := strconv.ParseFloat(n.Value, 64); ferr == nil {
-			return nodeError(n, `expected a duration with a unit, like "%sms" or "%ss", got %q`, n.Value, n.Value, n.Value)
+			return yamlerr.NodeError(n, `expected a duration with a unit, like "%sms" or "%ss", got %q`, n.Value, n.Value, n.Value)
 		}
-		return nodeError(n, "%s, got %q", want, n.Value)
+		return yamlerr.NodeError(n, "%s, got %q", want, n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -45,7 +46,7 @@ type Bytes int64
 func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 	const want = `expected a size in bytes, like 65536 or "64KiB"`
 	if n.Kind != yaml.ScalarNode {
-		return nodeError(n, "%s, got %s", want, describeKind(n))
+		return yamlerr.NodeError(n, "%s, got %s", want, yamlerr.Describe(n))
 	}
 	if v, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
 		*b = Bytes(v)
@@ -53,7 +54,7 @@ func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := units.ParseBase2Bytes(n.Value)
 	if err != nil {
-		return nodeError(n, "%s, got %q", want, n.Value)
+		return yamlerr.NodeError(n, "%s, got %q", want, n.Value)
 	}
 	*b = Bytes(v)
 	return nil
@@ -66,7 +67,7 @@ func (b Bytes) MarshalYAML() (any, error) { return int64(b), nil }
 // An empty string leaves r unset.
 func (r *Regexp) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return nodeError(n, "expected a regular expression, got %s", describeKind(n))
+		return yamlerr.NodeError(n, "expected a regular expression, got %s", yamlerr.Describe(n))
 	}
 	if n.Value == "" {
 		r.Regexp = nil
@@ -76,9 +77,9 @@ func (r *Regexp) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil {
 		var se *syntax.Error
 		if errors.As(err, &se) {
-			return nodeError(n, "invalid regular expression: %s: %q", se.Code, se.Expr)
+			return yamlerr.NodeError(n, "invalid regular expression: %s: %q", se.Code, se.Expr)
 		}
-		return nodeError(n, "invalid regular expression: %v", err)
+		return yamlerr.NodeError(n, "invalid regular expression: %v", err)
 	}
 	r.Regexp = re
 	return nil
@@ -103,26 +104,3 @@ func (r Regexp) MarshalYAML() (any, error) {
 // MarshalText writes the source text of the expression; unlike the method
 // of *regexp.Regexp it shadows, it accepts an unset Regexp.
 func (r Regexp) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
-
-// nodeError is a decoding error that yaml.v3 collects (it keeps decoding
-// after a *yaml.TypeError). The column lets Parse find the node, and so
-// the field path, again.
-func nodeError(n *yaml.Node, format string, args ...any) error {
-	return &yaml.TypeError{Errors: []string{
-		fmt.Sprintf("line %d: column %d: %s", n.Line, n.Column, fmt.Sprintf(format, args...)),
-	}}
-}
-
-// describeKind names what a node holds, for "expected X, got Y" messages.
-func describeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.AliasNode:
-		return "an alias"
-	default:
-		return strconv.Quote(n.Value)
-	}
-}

@@ -34,7 +34,7 @@ func FuzzDecode(f *testing.F) {
 // Parsing a policy never panics; an accepted policy's rules all name an
 // alertname and at least one action, each with its target.
 func FuzzPolicy(f *testing.F) {
-	for _, name := range []string{"testdata/valid.yaml", "testdata/invalid-rules.yaml", "testdata/invalid-fields.yaml"} {
+	for _, name := range []string{"testdata/valid.yaml", "testdata/invalid-rules.yaml", "testdata/invalid-fields.yaml", "testdata/invalid-types.yaml"} {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)

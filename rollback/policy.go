@@ -9,17 +9,15 @@
 package rollback
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/zerodown/zerodown/internal/yamlerr"
 )
@@ -98,15 +96,13 @@ type Step struct {
 	// After is how long the alert must have fired (since its startsAt).
 	After   Duration `yaml:"after"`
 	Actions []Action `yaml:"actions"`
-
-	line int
 }
 
 // StepsOf returns the rule's steps: its actions as one immediate step, or
 // its steps.
 func (r *Rule) StepsOf() []Step {
 	if len(r.Actions) > 0 {
-		return []Step{{Actions: r.Actions, line: r.line}}
+		return []Step{{Actions: r.Actions}}
 	}
 	return r.Steps
 }
@@ -120,8 +116,6 @@ type Action struct {
 	// allow_clusterversion_abort) clears an update request that has not
 	// begun, or rolls a completed z-stream update back.
 	ClusterVersionAbort *ClusterVersionAbort `yaml:"clusterversion-abort"`
-
-	line int
 }
 
 // DeploymentUndo rolls a Deployment back as kubectl rollout undo does: to
@@ -210,12 +204,16 @@ func (a Action) chosen(chooseBy []string, labels map[string]string) bool {
 // Duration is a time.Duration written as "10m".
 type Duration time.Duration
 
-// UnmarshalYAML reads a Go duration.
+// UnmarshalYAML reads a Go duration ("90s", "10m", "1h30m").
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	const want = `expected a duration like "10m" or "1h30m"`
+	if n.Kind != yaml.ScalarNode {
+		return yamlerr.NodeError(n, "%s, got %s", want, yamlerr.Describe(n))
+	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		// A TypeError: the decoder goes on and reports every problem.
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: expected a duration such as 10m, got %q", n.Line, n.Value)}}
+		// The decoder goes on, and every problem is reported at once.
+		return yamlerr.NodeError(n, "%s, got %q", want, n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -259,7 +257,7 @@ func (p *Policy) DryRunOf(r *Rule) bool {
 }
 
 // LoadPolicy reads and validates a policy file; every problem is reported
-// at once as "file:line: what was expected".
+// at once as "file:line: field: what was expected".
 func LoadPolicy(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -269,23 +267,21 @@ func LoadPolicy(path string) (*Policy, error) {
 }
 
 // ParsePolicy decodes one policy strictly (unknown fields are errors) and
-// validates it; file prefixes every error.
+// validates it; every problem is reported at once, each as "file:line:
+// field: message", file prefixing every error.
 func ParsePolicy(data []byte, file string) (*Policy, error) {
 	var p Policy
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&p); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty policy: want rules", file)
-		}
-		return nil, yamlerr.Errors(file, err)
+	doc, err := yamlerr.Decode(data, file, &p)
+	if errors.Is(err, yamlerr.ErrEmpty) {
+		return nil, fmt.Errorf("%s: empty policy: want rules", file)
+	}
+	if err != nil {
+		return nil, err
 	}
 	p.file = file
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err == nil {
-		p.setLines(&doc)
-	}
-	if err := p.validate(); err != nil {
+	p.setLines(doc)
+	p.validate(doc)
+	if err := doc.Err(); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -296,13 +292,9 @@ var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 // chooseLabels are the alert labels choose_by may name.
 var chooseLabels = []string{"namespace", "deployment", "route", "pool"}
 
-func (p *Policy) validate() error {
-	var errs []error
-	bad := func(line int, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s:%d: %s", p.file, line, fmt.Sprintf(format, args...)))
-	}
+func (p *Policy) validate(doc *yamlerr.Doc) {
 	if len(p.Rules) == 0 {
-		bad(1, "rules: want at least one rule")
+		doc.Add("rules", "want at least one rule")
 	}
 	names := map[string]int{}
 	for i := range p.Rules {
@@ -310,45 +302,45 @@ func (p *Policy) validate() error {
 		at := fmt.Sprintf("rules[%d]", i)
 		switch {
 		case r.Name == "":
-			bad(r.line, "%s.name: want a name", at)
+			doc.Add(at+".name", "want a name")
 		case names[r.Name] > 0:
-			bad(r.line, "%s.name: %q is also the name of the rule on line %d", at, r.Name, names[r.Name])
+			doc.Add(at+".name", "%q is also the name of the rule on line %d", r.Name, names[r.Name])
 		default:
 			names[r.Name] = r.line
 		}
 		if r.Match["alertname"] == "" {
-			bad(r.line, "%s.match: want at least alertname (a rule for every alert is not a policy)", at)
+			doc.Add(at+".match", "want at least alertname (a rule for every alert is not a policy)")
 		}
 		for k := range r.Match {
 			if !labelName.MatchString(k) {
-				bad(r.line, "%s.match: %q is not a label name", at, k)
+				doc.Add(at+".match", "%q is not a label name", k)
 			}
 		}
 		if r.NoData != "" && r.NoData != NoDataSkip && r.NoData != NoDataAct {
-			bad(r.line, "%s.no_data: want skip or act, got %q", at, r.NoData)
+			doc.Add(at+".no_data", "want skip or act, got %q", r.NoData)
 		}
 		for _, l := range r.ChooseBy {
 			if !slices.Contains(chooseLabels, l) {
-				bad(r.line, "%s.choose_by: %q: want one of %s", at, l, strings.Join(chooseLabels, ", "))
+				doc.Add(at+".choose_by", "%q: want one of %s", l, strings.Join(chooseLabels, ", "))
 			}
 		}
 		if r.Cooldown < 0 {
-			bad(r.line, "%s.cooldown: must be positive", at)
+			doc.Add(at+".cooldown", "must be positive")
 		}
 		switch {
 		case len(r.Actions) == 0 && len(r.Steps) == 0:
-			bad(r.line, "%s.actions: want at least one action (or steps)", at)
+			doc.Add(at+".actions", "want at least one action (or steps)")
 		case len(r.Actions) > 0 && len(r.Steps) > 0:
-			bad(r.line, "%s: want actions or steps, not both", at)
+			doc.Add(at, "want actions or steps, not both")
 		}
 		var prev Duration
 		for k, st := range r.Steps {
 			if st.After < prev {
-				bad(st.line, "%s.steps[%d].after: %s is before the previous step's %s: steps escalate in order", at, k, time.Duration(st.After), time.Duration(prev))
+				doc.Add(fmt.Sprintf("%s.steps[%d].after", at, k), "%s is before the previous step's %s: steps escalate in order", time.Duration(st.After), time.Duration(prev))
 			}
 			prev = st.After
 			if len(st.Actions) == 0 {
-				bad(st.line, "%s.steps[%d].actions: want at least one action", at, k)
+				doc.Add(fmt.Sprintf("%s.steps[%d].actions", at, k), "want at least one action")
 			}
 		}
 		type placed struct {
@@ -371,72 +363,47 @@ func (p *Policy) validate() error {
 				n++
 				d := a.DeploymentUndo
 				if d.Namespace == "" || d.Name == "" {
-					bad(a.line, "%s.deployment-undo: want namespace and name", aat)
+					doc.Add(aat+".deployment-undo", "want namespace and name")
 				}
 				if d.ToRevision < 0 {
-					bad(a.line, "%s.deployment-undo.to_revision: must be positive (0: the previous revision)", aat)
+					doc.Add(aat+".deployment-undo.to_revision", "must be positive (0: the previous revision)")
 				}
 			}
 			if a.RouteSwitch != nil {
 				n++
 				if r := a.RouteSwitch; r.Namespace == "" || r.Name == "" || r.To == "" {
-					bad(a.line, "%s.route-switch: want namespace, name and to (the Service to send everything to)", aat)
+					doc.Add(aat+".route-switch", "want namespace, name and to (the Service to send everything to)")
 				}
 			}
 			if a.MCPPause != nil {
 				n++
 				if a.MCPPause.Name == "" {
-					bad(a.line, "%s.mcp-pause: want name", aat)
+					doc.Add(aat+".mcp-pause", "want name")
 				}
 			}
 			if a.ClusterVersionAbort != nil {
 				n++
 				if !p.AllowClusterVersionAbort {
-					bad(a.line, "%s.clusterversion-abort: off unless the policy sets allow_clusterversion_abort: true", aat)
+					doc.Add(aat+".clusterversion-abort", "off unless the policy sets allow_clusterversion_abort: true")
 				}
 			}
 			if n != 1 {
-				bad(a.line, "%s: want exactly one of deployment-undo, route-switch, mcp-pause, clusterversion-abort", aat)
+				doc.Add(aat, "want exactly one of deployment-undo, route-switch, mcp-pause, clusterversion-abort")
 			}
 		}
 	}
 	if d := p.Defaults.NoData; d != "" && d != NoDataSkip && d != NoDataAct {
-		bad(1, "defaults.no_data: want skip or act, got %q", d)
+		doc.Add("defaults.no_data", "want skip or act, got %q", d)
 	}
 	if p.Defaults.Cooldown < 0 {
-		bad(1, "defaults.cooldown: must be positive")
+		doc.Add("defaults.cooldown", "must be positive")
 	}
-	return errors.Join(errs...)
 }
 
-// setLines records the line of each rule and action from the node tree.
-func (p *Policy) setLines(doc *yaml.Node) {
-	if len(doc.Content) == 0 {
-		return
-	}
-	rules := yamlerr.Seq(doc.Content[0], "rules")
+// setLines records the line of each rule.
+func (p *Policy) setLines(doc *yamlerr.Doc) {
 	for i := range p.Rules {
-		if i >= len(rules) {
-			return
-		}
-		p.Rules[i].line = rules[i].Line
-		for j, n := range yamlerr.Seq(rules[i], "actions") {
-			if j < len(p.Rules[i].Actions) {
-				p.Rules[i].Actions[j].line = n.Line
-			}
-		}
-		for k, sn := range yamlerr.Seq(rules[i], "steps") {
-			if k >= len(p.Rules[i].Steps) {
-				break
-			}
-			st := &p.Rules[i].Steps[k]
-			st.line = sn.Line
-			for j, n := range yamlerr.Seq(sn, "actions") {
-				if j < len(st.Actions) {
-					st.Actions[j].line = n.Line
-				}
-			}
-		}
+		p.Rules[i].line = doc.Line(fmt.Sprintf("rules[%d]", i))
 	}
 }
 

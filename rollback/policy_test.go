@@ -55,13 +55,34 @@ func TestLoadValid(t *testing.T) {
 	}
 }
 
+// Every problem of a file at once, each "file:line: field: message", in
+// words: no Go type names, no YAML tags.
 func TestLoadInvalid(t *testing.T) {
 	for file, want := range map[string]string{
 		"invalid-fields.yaml": `
-testdata/invalid-fields.yaml:4: field cooldwn not found in type rollback.Rule
-testdata/invalid-fields.yaml:6: field revision not found in type rollback.DeploymentUndo`,
+testdata/invalid-fields.yaml:4: rules[0].cooldwn: unknown field; did you mean "cooldown"?
+testdata/invalid-fields.yaml:6: rules[0].actions[0].deployment-undo.revision: unknown field; did you mean "to_revision"?`,
+		"invalid-types.yaml": `
+testdata/invalid-types.yaml:2: defaults.dry_run: expected a boolean (true or false), got "maybe"
+testdata/invalid-types.yaml:3: defaults.cooldown: expected a duration like "10m" or "1h30m", got a list
+testdata/invalid-types.yaml:7: rules[0].dryrun: unknown field; did you mean "dry_run"?
+testdata/invalid-types.yaml:8: rules[0].on_resolved: expected a boolean (true or false), got "1"
+testdata/invalid-types.yaml:9: rules[0].choose_by: expected a list, got "namespace"
+testdata/invalid-types.yaml:11: rules[0].actions[0].deployment-undo.to_revision: expected an integer, got "last"
+testdata/invalid-types.yaml:12: rules[0].actions[1].name: unknown field; name belongs under one of deployment-undo:, route-switch:, mcp-pause:`,
+		// Decoding problems and validation's, at once.
 		"invalid-rules.yaml": `
-testdata/invalid-rules.yaml:16: expected a duration such as 10m, got "soon"`,
+testdata/invalid-rules.yaml:5: rules[0].match: want at least alertname (a rule for every alert is not a policy)
+testdata/invalid-rules.yaml:6: rules[0].choose_by: "backend": want one of namespace, deployment, route, pool
+testdata/invalid-rules.yaml:7: rules[0].actions: want at least one action (or steps)
+testdata/invalid-rules.yaml:8: rules[1].name: "a" is also the name of the rule on line 4
+testdata/invalid-rules.yaml:9: rules[1].match: "bad-label" is not a label name
+testdata/invalid-rules.yaml:11: rules[1].actions[0].deployment-undo: want namespace and name
+testdata/invalid-rules.yaml:12: rules[1].actions[1]: want exactly one of deployment-undo, route-switch, mcp-pause, clusterversion-abort
+testdata/invalid-rules.yaml:14: rules[1].actions[2]: want exactly one of deployment-undo, route-switch, mcp-pause, clusterversion-abort
+testdata/invalid-rules.yaml:15: rules[2].name: want a name
+testdata/invalid-rules.yaml:16: rules[2].cooldown: expected a duration like "10m" or "1h30m", got "soon"
+testdata/invalid-rules.yaml:18: rules[2].actions[0].deployment-undo.to_revision: must be positive (0: the previous revision)`,
 	} {
 		_, err := LoadPolicy("testdata/" + file)
 		if err == nil || err.Error() != strings.TrimSpace(want) {
@@ -72,15 +93,15 @@ testdata/invalid-rules.yaml:16: expected a duration such as 10m, got "soon"`,
 
 func TestValidate(t *testing.T) {
 	// invalid-rules.yaml with the bad duration fixed: every other problem
-	// at once.
+	// at once, each on the line of its field.
 	data := strings.Replace(mustRead(t, "testdata/invalid-rules.yaml"), "cooldown: soon", "cooldown: 5m", 1)
 	_, err := ParsePolicy([]byte(data), "p.yaml")
 	want := `
-p.yaml:4: rules[0].match: want at least alertname (a rule for every alert is not a policy)
-p.yaml:4: rules[0].choose_by: "backend": want one of namespace, deployment, route, pool
-p.yaml:4: rules[0].actions: want at least one action (or steps)
+p.yaml:5: rules[0].match: want at least alertname (a rule for every alert is not a policy)
+p.yaml:6: rules[0].choose_by: "backend": want one of namespace, deployment, route, pool
+p.yaml:7: rules[0].actions: want at least one action (or steps)
 p.yaml:8: rules[1].name: "a" is also the name of the rule on line 4
-p.yaml:8: rules[1].match: "bad-label" is not a label name
+p.yaml:9: rules[1].match: "bad-label" is not a label name
 p.yaml:11: rules[1].actions[0].deployment-undo: want namespace and name
 p.yaml:12: rules[1].actions[1]: want exactly one of deployment-undo, route-switch, mcp-pause, clusterversion-abort
 p.yaml:14: rules[1].actions[2]: want exactly one of deployment-undo, route-switch, mcp-pause, clusterversion-abort
@@ -124,7 +145,7 @@ func TestStepsValidate(t *testing.T) {
 	want := `
 s.yaml:2: rules[0]: want actions or steps, not both
 s.yaml:15: rules[1].steps[1].after: 5m0s is before the previous step's 10m0s: steps escalate in order
-s.yaml:15: rules[1].steps[1].actions: want at least one action`
+s.yaml:16: rules[1].steps[1].actions: want at least one action`
 	if err == nil || err.Error() != strings.TrimSpace(want) {
 		t.Errorf("got:\n%v\nwant:\n%s", err, strings.TrimSpace(want))
 	}

@@ -12,7 +12,7 @@ import (
 	"io/fs"
 	"slices"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Files are the shipped rule files, *.rules.yaml.

@@ -195,7 +195,7 @@ current-context: c
 		{name: "rollback check valid", args: []string{"rollback", "check", "../../rollback/testdata/valid.yaml"}, code: exitOK,
 			stdout: []string{"policy valid: 4 rules, 5 actions"}},
 		{name: "rollback check invalid", args: []string{"rollback", "check", "../../rollback/testdata/invalid-fields.yaml"}, code: exitUsage,
-			stderr: []string{"../../rollback/testdata/invalid-fields.yaml:4: field cooldwn not found"}, noStdout: true},
+			stderr: []string{`../../rollback/testdata/invalid-fields.yaml:4: rules[0].cooldwn: unknown field; did you mean "cooldown"?`}, noStdout: true},
 		{name: "rollback without check", args: []string{"rollback"}, code: exitUsage,
 			stderr: []string{"zerodown rollback check FILE"}, noStdout: true},
 		{name: "controller invalid policy", args: []string{"controller", "--kubeconfig", kubeconfig, "--rollback.policy", "../../rollback/testdata/invalid-fields.yaml"}, code: exitUsage,

@@ -75,7 +75,7 @@ func TestReportBadInput(t *testing.T) {
 	}
 	budgets := writeFile(t, "budgets.yaml", "default:\n  allowed: 5\n")
 	code, _, stderr = runArgs(t, "report", "--budgets", budgets, "--out", out, bad)
-	if code != exitUsage || !strings.Contains(stderr, budgets+`:2: column 12: expected a duration with a unit`) {
+	if code != exitUsage || !strings.Contains(stderr, budgets+`:2: default.allowed: expected a duration with a unit, like "5ms" or "5s", got "5"`) {
 		t.Fatalf("exit %d, stderr:\n%s\nwant 2 and the budget file's line", code, stderr)
 	}
 	for _, args := range [][]string{{"report"}, {"report", "--out", out, "--budget", "1s", "--budgets", budgets, bad},

@@ -17,11 +17,13 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/zerodown/zerodown/internal/yamlerr"
 )
 
 // Options says which metric names a rule may select.
@@ -139,11 +141,25 @@ func (res Result) Print(w io.Writer, files ...string) bool {
 var rulefmtPos = regexp.MustCompile(`^\d+:\d+: `)
 
 // parse reads one file with Prometheus's parser and validation; errors
-// are "file:line:col: ...".
+// are "file:line: ..." (Prometheus's own with a column). Unknown fields
+// and values of the wrong type are found first, as in every YAML file
+// zerodown reads (every one at once, "did you mean"), Prometheus's parser
+// naming only Go types.
 func parse(file string) ([]rule, []error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, []error{fmt.Errorf("%s: %w", file, err)}
+	}
+	var decoded rulefmt.RuleGroups
+	doc, err := yamlerr.Decode(data, file, &decoded)
+	if err == nil {
+		err = doc.Err()
+	}
+	if err != nil && !errors.Is(err, yamlerr.ErrEmpty) { // empty: no rules, as for Prometheus
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			return nil, j.Unwrap()
+		}
+		return nil, []error{err}
 	}
 	rgs, errs := rulefmt.Parse(data, false, model.LegacyValidation)
 	lines, groups := ruleLines(data)
@@ -151,7 +167,6 @@ func parse(file string) ([]rule, []error) {
 		out := make([]error, len(errs))
 		for i, e := range errs {
 			msg := e.Error()
-			var te *yaml.TypeError
 			var re *rulefmt.Error
 			switch {
 			case rulefmtPos.MatchString(msg):
@@ -160,8 +175,6 @@ func parse(file string) ([]rule, []error) {
 				re.Rule <= len(lines[slices.Index(groups, re.Group)]):
 				// No position (a template error): the rule's line.
 				out[i] = fmt.Errorf("%s:%d: %s", file, lines[slices.Index(groups, re.Group)][re.Rule-1], msg)
-			case errors.As(e, &te):
-				out[i] = fmt.Errorf("%s: %s", file, strings.Join(te.Errors, "; "))
 			default:
 				out[i] = fmt.Errorf("%s: %s", file, msg)
 			}

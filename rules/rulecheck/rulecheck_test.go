@@ -40,7 +40,8 @@ testdata/invalid-metrics.rules.yaml:13: group "g", rule "Foreign": node_load1 is
 		"invalid-template.rules.yaml": `
 testdata/invalid-template.rules.yaml:4: group "g", rule 1, "BadTemplate": annotation "summary": template: __alert_BadTemplate:1: unclosed action`,
 		"invalid-field.rules.yaml": `
-testdata/invalid-field.rules.yaml: line 6: field fore not found in type rulefmt.Rule`,
+testdata/invalid-field.rules.yaml:6: groups[0].rules[0].fore: unknown field; did you mean "for"?
+testdata/invalid-field.rules.yaml:7: groups[0].rules[0].labels: expected a mapping, got a list`,
 		"missing.rules.yaml": `
 testdata/missing.rules.yaml: open testdata/missing.rules.yaml: no such file or directory`,
 	} {

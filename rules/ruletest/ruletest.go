@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -101,69 +101,56 @@ func (t *Timestamp) UnmarshalYAML(n *yaml.Node) error {
 	}
 	var secs float64
 	if _, err := fmt.Sscan(n.Value, &secs); err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
-		return fmt.Errorf("line %d: start_timestamp: want RFC 3339 or Unix seconds, got %q", n.Line, n.Value)
+		return yamlerr.NodeError(n, "expected an RFC 3339 time or Unix seconds, got %s", yamlerr.Describe(n))
 	}
 	t.Time = time.Unix(0, int64(secs*1e9)).UTC()
 	return nil
 }
 
 // setLines records the line of each test, alert test and expression test
-// (for messages) from the file's node tree.
-func (f *File) setLines(doc *yaml.Node) {
-	if doc == nil || len(doc.Content) == 0 {
-		return
-	}
-	tests := yamlerr.Seq(doc.Content[0], "tests")
+// (for messages).
+func (f *File) setLines(doc *yamlerr.Doc) {
 	for i := range f.Tests {
-		if i >= len(tests) {
-			return
-		}
 		t := &f.Tests[i]
-		t.line = tests[i].Line
-		for j, n := range yamlerr.Seq(tests[i], "alert_rule_test") {
-			if j < len(t.AlertRuleTests) {
-				t.AlertRuleTests[j].line = n.Line
-			}
+		at := fmt.Sprintf("tests[%d]", i)
+		t.line = doc.Line(at)
+		for j := range t.AlertRuleTests {
+			t.AlertRuleTests[j].line = doc.Line(fmt.Sprintf("%s.alert_rule_test[%d]", at, j))
 		}
-		for j, n := range yamlerr.Seq(tests[i], "promql_expr_test") {
-			if j < len(t.PromQLExprTests) {
-				t.PromQLExprTests[j].line = n.Line
-			}
+		for j := range t.PromQLExprTests {
+			t.PromQLExprTests[j].line = doc.Line(fmt.Sprintf("%s.promql_expr_test[%d]", at, j))
 		}
 	}
 }
 
 // Load reads and checks a test file; rule file paths are made relative to
-// its folder and globs expanded.
+// its folder and globs expanded. Every problem is reported at once, each
+// as "file:line: field: message".
 func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var f File
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty test file", path)
-		}
-		return nil, yamlerr.Errors(path, err)
+	doc, err := yamlerr.Decode(data, path, &f)
+	if errors.Is(err, yamlerr.ErrEmpty) {
+		return nil, fmt.Errorf("%s: empty test file", path)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err == nil {
-		f.setLines(&doc)
+	if err != nil {
+		return nil, err
 	}
+	f.setLines(doc)
 	var files []string
-	for _, rf := range f.RuleFiles {
+	for i, rf := range f.RuleFiles {
 		if !filepath.IsAbs(rf) {
 			rf = filepath.Join(filepath.Dir(path), rf)
 		}
 		m, err := filepath.Glob(rf)
-		if err != nil {
-			return nil, fmt.Errorf("%s: rule_files: %w", path, err)
-		}
-		if len(m) == 0 {
-			return nil, fmt.Errorf("%s: rule_files: no file matches %s", path, rf)
+		switch {
+		case err != nil:
+			doc.Add(fmt.Sprintf("rule_files[%d]", i), "%v", err)
+		case len(m) == 0:
+			doc.Add(fmt.Sprintf("rule_files[%d]", i), "no file matches %s", rf)
 		}
 		files = append(files, m...)
 	}
@@ -171,11 +158,10 @@ func Load(path string) (*File, error) {
 	if f.EvaluationInterval <= 0 {
 		f.EvaluationInterval = model.Duration(time.Minute)
 	}
-	var errs []error
 	seen := map[string]bool{}
-	for _, g := range f.GroupEvalOrder {
+	for k, g := range f.GroupEvalOrder {
 		if seen[g] {
-			errs = append(errs, fmt.Errorf("%s: group_eval_order: group %q twice", path, g))
+			doc.Add(fmt.Sprintf("group_eval_order[%d]", k), "group %q twice", g)
 		}
 		seen[g] = true
 	}
@@ -184,18 +170,18 @@ func Load(path string) (*File, error) {
 		if t.Interval <= 0 {
 			t.Interval = f.EvaluationInterval
 		}
-		for _, a := range t.AlertRuleTests {
+		for j, a := range t.AlertRuleTests {
 			if a.Alertname == "" {
-				errs = append(errs, fmt.Errorf("%s:%d: alert_rule_test: alertname is required", path, a.line))
+				doc.Add(fmt.Sprintf("tests[%d].alert_rule_test[%d].alertname", i, j), "required")
 			}
 		}
-		for _, e := range t.PromQLExprTests {
+		for j, e := range t.PromQLExprTests {
 			if _, err := parser.ParseExpr(e.Expr); err != nil {
-				errs = append(errs, fmt.Errorf("%s:%d: promql_expr_test: expr %q: %w", path, e.line, e.Expr, err))
+				doc.Add(fmt.Sprintf("tests[%d].promql_expr_test[%d].expr", i, j), "%q: %v", e.Expr, err)
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := doc.Err(); err != nil {
 		return nil, err
 	}
 	return &f, nil

@@ -39,9 +39,9 @@ func TestRun(t *testing.T) {
 			`want: {__name__="job:up:sum", job="a"} 1`,
 			`got:  {__name__="job:up:sum", job="a"} 0`,
 		}},
-		{"invalid-field.test.yaml", false, []string{"testdata/invalid-field.test.yaml:4: field input_serie not found"}},
-		{"invalid-alertname.test.yaml", false, []string{"testdata/invalid-alertname.test.yaml:8: alert_rule_test: alertname is required"}},
-		{"invalid-rulefile.test.yaml", false, []string{"testdata/invalid-rulefile.test.yaml: rule_files: no file matches testdata/missing.yaml"}},
+		{"invalid-field.test.yaml", false, []string{`testdata/invalid-field.test.yaml:4: tests[0].input_serie: unknown field; did you mean "input_series"?`}},
+		{"invalid-alertname.test.yaml", false, []string{"testdata/invalid-alertname.test.yaml:8: tests[0].alert_rule_test[0].alertname: required"}},
+		{"invalid-rulefile.test.yaml", false, []string{"testdata/invalid-rulefile.test.yaml:1: rule_files[0]: no file matches testdata/missing.yaml"}},
 		{"invalid-rules.test.yaml", false, []string{`testdata/badrules.yaml: 5:11: group "t", rule 1, "job:up:sum": could not parse expression`}},
 		{"missing.test.yaml", false, []string{"open testdata/missing.test.yaml: no such file or directory"}},
 	} {
