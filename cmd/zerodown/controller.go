@@ -184,7 +184,7 @@ Flags:
 }
 
 const rollbackUsage = `Usage:
-  zerodown rollback check FILE   validate a rollback policy: every problem at once, as file:line
+  zerodown rollback check FILE   validate a rollback policy: every problem at once, as file:line: field: message
 
 Exit codes: 0 valid, 2 invalid or bad usage.
 `
