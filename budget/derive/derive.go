@@ -26,6 +26,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +67,24 @@ type Options struct {
 	// Cluster, if set, reads the history of that cluster alone: the
 	// values of ClusterLabels, in order.
 	Cluster []string
+}
+
+// labelName is a label name PromQL reads unquoted in by (…).
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// Check reports cluster labels that are no label names, and a cluster
+// named by fewer or more values than there are labels.
+func (o *Options) Check() error {
+	for _, l := range o.ClusterLabels {
+		if !labelName.MatchString(l) {
+			return fmt.Errorf("cluster label %q is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)", l)
+		}
+	}
+	if len(o.Cluster) > 0 && len(o.Cluster) != len(o.ClusterLabels) {
+		return fmt.Errorf("a cluster is named by %d labels (%s): expected a value for each, got %q", len(o.ClusterLabels), strings.Join(o.ClusterLabels, ", "),
+			strings.Join(o.Cluster, ","))
+	}
+	return nil
 }
 
 func (o *Options) defaults() {
@@ -125,13 +144,8 @@ type Result struct {
 // Derive reads the history from Prometheus.
 func Derive(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
-	if len(o.Cluster) > 0 && len(o.Cluster) != len(o.ClusterLabels) {
-		return nil, fmt.Errorf("a cluster is named by %d labels (%s), got %d values", len(o.ClusterLabels), strings.Join(o.ClusterLabels, ", "), len(o.Cluster))
-	}
-	for _, l := range o.ClusterLabels {
-		if !model.LabelName(l).IsValid() {
-			return nil, fmt.Errorf("cluster label %q is not a label name", l)
-		}
+	if err := o.Check(); err != nil {
+		return nil, err
 	}
 	client, err := promapi.New(o.URL, o.BearerTokenFile)
 	if err != nil {

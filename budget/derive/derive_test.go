@@ -319,7 +319,7 @@ func TestDeriveFleet(t *testing.T) {
 		}
 	}
 	if _, err := Derive(context.Background(), Options{URL: url, ClusterLabels: []string{"cluster", "region"}, Cluster: []string{"west"}}); err == nil ||
-		!strings.Contains(err.Error(), "2 labels (cluster, region), got 1 values") {
+		!strings.Contains(err.Error(), `2 labels (cluster, region): expected a value for each, got "west"`) {
 		t.Errorf("two cluster labels, one value: %v", err)
 	}
 }

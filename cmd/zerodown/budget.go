@@ -110,14 +110,9 @@ func runDerive(args []string, stdout, stderr io.Writer) int {
 	}
 	if *cluster != "" {
 		o.Cluster = strings.Split(*cluster, ",")
-		if len(o.Cluster) != len(o.ClusterLabels) {
-			return bad("--cluster %q: expected one value per cluster label (--cluster-labels %q)", *cluster, *labels)
-		}
 	}
-	for _, l := range o.ClusterLabels {
-		if !model.LabelName(l).IsValid() {
-			return bad("--cluster-labels: %q is not a label name", l)
-		}
+	if err := o.Check(); err != nil {
+		return bad("--cluster-labels %q, --cluster %q: %v", *labels, *cluster, err)
 	}
 	for name, p := range map[string]struct {
 		s  string

@@ -122,8 +122,8 @@ func TestBudgetCommand(t *testing.T) {
 		{[]string{"budget", "derive"}, "--prometheus is required"},
 		{[]string{"budget", "derive", "--prometheus", "http://127.0.0.1:9", "--since", "-1d"}, "--since: expected a positive duration"},
 		{[]string{"budget", "derive", "--prometheus", "http://127.0.0.1:9", "--until", "yesterday"}, "--until: expected an RFC 3339 time"},
-		{[]string{"budget", "derive", "--prometheus", "http://127.0.0.1:9", "--cluster-labels", "cluster,region", "--cluster", "east"}, `--cluster "east": expected one value per cluster label`},
-		{[]string{"budget", "derive", "--prometheus", "http://127.0.0.1:9", "--cluster-labels", "k8s-cluster"}, `--cluster-labels: "k8s-cluster" is not a label name`},
+		{[]string{"budget", "derive", "--prometheus", "http://127.0.0.1:9", "--cluster-labels", "cluster,region", "--cluster", "east"}, `a cluster is named by 2 labels (cluster, region): expected a value for each, got "east"`},
+		{[]string{"budget", "derive", "--prometheus", "http://127.0.0.1:9", "--cluster-labels", "k8s-cluster"}, `cluster label "k8s-cluster" is not a label name`},
 		{[]string{"budget", "frobnicate"}, `unknown subcommand "frobnicate"`},
 	} {
 		if code, _, stderr := runArgs(t, c.args...); code != exitUsage || !strings.Contains(stderr, c.want) {
