@@ -74,6 +74,9 @@ type History struct {
 	P95      config.Duration `yaml:"p95" json:"p95_seconds"`
 	P99      config.Duration `yaml:"p99" json:"p99_seconds"`
 	Upgrades int             `yaml:"upgrades" json:"upgrades"`
+	// Past is each past upgrade's disruption, where the history lists
+	// them (budget derive does): a run is ranked among them.
+	Past []config.Duration `yaml:"past" json:"-"`
 }
 
 // Grace turns an allowed time into a limit: max(allowed + Add,
@@ -195,6 +198,14 @@ func (f *File) validate(doc *yamlerr.Doc) {
 			}
 			if h.Upgrades < 0 {
 				doc.Add(field+".history.upgrades", "must not be negative, got %d", h.Upgrades)
+			}
+			if len(h.Past) > 0 && h.Upgrades != len(h.Past) {
+				doc.Add(field+".history.past", "expected one figure per upgrade (upgrades: %d), got %d", h.Upgrades, len(h.Past))
+			}
+			for i, p := range h.Past {
+				if p < 0 {
+					doc.Add(fmt.Sprintf("%s.history.past[%d]", field, i), "must not be negative, got %s", p)
+				}
 			}
 		}
 		checkGrace(field+".grace", r.Grace)

@@ -125,6 +125,8 @@ b.yaml:4: budgets[1].allowed: expected a duration like "100ms" or "1s", got "1 s
 		{"negative", "default: {allowed: -1s}\n", "b.yaml:1: default.allowed: must not be negative, got -1s"},
 		{"negative on its own line", "budgets:\n  - backend: a\n    allowed: -1s\n", "b.yaml:3: budgets[0].allowed: must not be negative, got -1s"},
 		{"history order", "\ndefault:\n  history: {p50: 2s, p95: 1s, p99: 3s}\n", "b.yaml:3: default.history: expected 0 ≤ p50 ≤ p95 ≤ p99, got 2s, 1s, 3s"},
+		{"past and upgrades differ", "default:\n  history: {p99: 3s, upgrades: 3, past: [1s, 3s]}\n", "b.yaml:2: default.history.past: expected one figure per upgrade (upgrades: 3), got 2"},
+		{"past negative", "default:\n  history: {p99: 3s, upgrades: 2, past: [1s, -3s]}\n", "b.yaml:2: default.history.past[1]: must not be negative, got -3s"},
 		{"factor", "default: {allowed: 1s}\n\ngrace: {factor: 0.5}\n", "b.yaml:3: grace.factor: must be at least 1, got 0.5"},
 		{"rule grace", "budgets:\n  - {backend: a, allowed: 1s, grace: {add: -1s}}\n", "b.yaml:2: budgets[0].grace.add: must not be negative, got -1s"},
 		{"default with backend", "default: {backend: a, allowed: 1s}\n", "b.yaml:1: default: a default matches every backend: backend and connection do not apply"},

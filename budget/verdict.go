@@ -30,7 +30,10 @@ type Result struct {
 	Limit   *float64     `json:"limit_seconds,omitempty"`
 	Source  string       `json:"budget_source,omitempty"`
 	History *HistoryJSON `json:"history,omitempty"`
-	Verdict string       `json:"verdict"`
+	// Rank places the disruption among the past upgrades' of the
+	// budget's history, where it lists them (history.past).
+	Rank    *Rank  `json:"history_rank,omitempty"`
+	Verdict string `json:"verdict"`
 }
 
 // HistoryJSON is History in seconds.
@@ -55,6 +58,11 @@ func Judge(f *File, ms []Measured) ([]Result, bool) {
 			if h := b.History; h != nil {
 				r.History = &HistoryJSON{P50: time.Duration(h.P50).Seconds(), P95: time.Duration(h.P95).Seconds(),
 					P99: time.Duration(h.P99).Seconds(), Upgrades: h.Upgrades}
+				past := make([]time.Duration, len(h.Past))
+				for i, p := range h.Past {
+					past[i] = time.Duration(p)
+				}
+				r.Rank = RankOf(m.Disruption, past)
 			}
 			r.Verdict = Pass
 			if m.Disruption > b.Limit {

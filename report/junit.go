@@ -72,12 +72,18 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		} else {
 			out.WriteString("no budget applies\n")
 		}
+		if k := b.Result.Rank; k != nil {
+			fmt.Fprintf(&out, "against history: %s (percentile rank %.0f)\n", k, k.Percentile)
+		}
 		for _, o := range r.OutagesOf(b) {
 			fmt.Fprintf(&out, "%s\n", o.line())
 		}
 		if b.Result.Verdict == budget.Exceeded {
 			msg := fmt.Sprintf("%s over %s connections was disrupted for %s, over its limit of %s (allowed %s, %s)",
 				b.Backend, b.Connection, fsec(b.Disruption), fsec(sec(*b.Result.Limit)), fsec(sec(*b.Result.Allowed)), b.Result.Source)
+			if k := b.Result.Rank; k != nil {
+				msg += "; " + k.String()
+			}
 			if l, ok := longest(r.OutagesOf(b)); ok {
 				msg += fmt.Sprintf("; the longest outage (%s) during: %s", fsec(l.Duration()), l.CauseText())
 			}

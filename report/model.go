@@ -445,6 +445,19 @@ func (r *Report) Exceeded() []*Backend {
 	return out
 }
 
+// Regressions lists the backends worse than their history says is usual
+// (budget.Rank.Regression), the worst rank first.
+func (r *Report) Regressions() []*Backend {
+	var out []*Backend
+	for _, b := range r.Backends {
+		if b.Result.Rank != nil && b.Result.Rank.Regression {
+			out = append(out, b)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *Backend) int { return cmp.Compare(b.Result.Rank.Percentile, a.Result.Rank.Percentile) })
+	return out
+}
+
 // OutagesOf returns the backend's outages (observer ones left out).
 func (r *Report) OutagesOf(b *Backend) []Outage {
 	return r.byBackend[[2]string{b.Backend, b.Connection}]
@@ -474,6 +487,19 @@ func (s *Summary) DropsExceeded() []Held {
 			out = append(out, h)
 		}
 	}
+	return out
+}
+
+// Regressions lists the backends worse than their history says is usual,
+// the worst rank first.
+func (s *Summary) Regressions() []BackendSummary {
+	var out []BackendSummary
+	for _, b := range s.Backends {
+		if b.Rank != nil && b.Rank.Regression {
+			out = append(out, b)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b BackendSummary) int { return cmp.Compare(b.Rank.Percentile, a.Rank.Percentile) })
 	return out
 }
 

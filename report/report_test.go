@@ -222,3 +222,40 @@ func TestSeenByAllFollowsProbing(t *testing.T) {
 		t.Fatalf("seen by all %s, want 60s (before 60 s only a probed)", got)
 	}
 }
+
+// A budget file listing past upgrades' figures ranks the run among them;
+// a regression is named at the top of the page and in the JUnit case,
+// though the budget (with its grace) holds.
+func TestRankedAgainstHistory(t *testing.T) {
+	f, err := budget.Parse([]byte(`budgets:
+  - backend: api
+    connection: new
+    history: {p50: 300ms, p95: 500ms, p99: 500ms, upgrades: 5, past: [100ms, 200ms, 300ms, 400ms, 500ms]}
+  - backend: quiet
+    history: {p50: 0s, p95: 0s, p99: 0s, upgrades: 5, past: [0s, 0s, 0s, 0s, 0s]}
+`), "history.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testReport(t, f)
+	regs := r.Regressions()
+	if len(regs) != 1 || regs[0].Backend != "api" || regs[0].Connection != "new" || regs[0].Result.Verdict != budget.Pass {
+		t.Fatalf("regressions %v, want api/new alone, within its budget (3s ≤ 6s)", regs)
+	}
+	const api = "worse than 5 of 5 past upgrades (a regression)"
+	var html, junit bytes.Buffer
+	if err := r.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteJUnit(&junit); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`id="regressions">Worse than history: api over new connections, 3.000s, ` + api, "as every one of 5 past upgrades"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	if !strings.Contains(junit.String(), "against history: "+api+" (percentile rank 100)") {
+		t.Errorf("junit.xml lacks the rank of api/new:\n%s", junit.String())
+	}
+}

@@ -419,8 +419,12 @@ func (r *Result) WriteBudgetFile(w io.Writer) error {
 			past[i] = u.Name() + " " + dur(u.Disruption)
 		}
 		fmt.Fprintf(&b, "  # %d upgrades, from %s: %s", len(s.Upgrades), strings.Join(s.Sources, " and "), strings.Join(past, ", "))
-		fmt.Fprintf(&b, "\n  - backend: %q\n    connection: %q\n    history: {p50: %s, p95: %s, p99: %s, upgrades: %d}\n",
-			s.Backend, s.Connection, dur(s.P50), dur(s.P95), dur(s.P99), len(s.Upgrades))
+		figures := make([]string, len(s.Upgrades))
+		for i, u := range s.Upgrades {
+			figures[i] = dur(u.Disruption)
+		}
+		fmt.Fprintf(&b, "\n  - backend: %q\n    connection: %q\n    history: {p50: %s, p95: %s, p99: %s, upgrades: %d, past: [%s]}\n",
+			s.Backend, s.Connection, dur(s.P50), dur(s.P95), dur(s.P99), len(s.Upgrades), strings.Join(figures, ", "))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

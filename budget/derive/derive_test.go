@@ -243,6 +243,16 @@ func TestDeriveFromPrometheus(t *testing.T) {
 	if !ok || b.Allowed != ms(9.7) || b.Limit != ms(14.7) || b.History.Upgrades != 5 {
 		t.Errorf("db/new from the derived file: %+v, want allowed 9.7s, limit 14.7s, 5 upgrades", b)
 	}
+	// The file lists each past upgrade's figure: a run is ranked among
+	// them.
+	judged, _ := budget.Judge(f, []budget.Measured{{Backend: "db", Connection: "new", Disruption: 11 * time.Second},
+		{Backend: "web", Connection: "new", Disruption: 2500 * time.Millisecond}})
+	if k := judged[0].Rank; k == nil || k.String() != "worse than 5 of 5 past upgrades (a regression)" {
+		t.Errorf("db/new at 11s against its history: %v, want worse than 5 of 5, a regression", k)
+	}
+	if k := judged[1].Rank; k == nil || k.String() != "worse than 2 of 5 past upgrades" {
+		t.Errorf("web/new at 2.5s against its history: %v, want worse than 2 of 5", k)
+	}
 	if b, _ := f.For("web", "reused"); b.Allowed != time.Second {
 		t.Errorf("web/reused: allowed %s, want 1s (the floor above a p99 of 0.24s)", b.Allowed)
 	}

@@ -446,9 +446,12 @@ func holdAll(cfg *config.Config, n int) {
 	}
 }
 
-// verdictExit prints the backends over budget and returns exitBudget if
-// there are any.
+// verdictExit prints the backends worse than their history (regressions,
+// first) and over budget, and returns exitBudget if any is over budget.
 func verdictExit(s *report.Summary, stderr io.Writer) int {
+	for _, b := range s.Regressions() {
+		fmt.Fprintf(stderr, "worse than history: %s over %s connections was disrupted for %.3fs, %s\n", b.Backend, b.Connection, b.Disruption, b.Rank)
+	}
 	over := s.Exceeded()
 	for _, b := range over {
 		fmt.Fprintf(stderr, "budget exceeded: %s over %s connections was disrupted for %.3fs, over its limit of %.3fs (allowed %.3fs, %s)\n",

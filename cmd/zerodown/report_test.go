@@ -30,12 +30,17 @@ func TestReportCommand(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "n2.jsonl"), []byte(n2), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	budgets := writeFile(t, "budgets.yaml", "budgets:\n  - backend: api\n    history: {p50: 0s, p95: 1s, p99: 2s, upgrades: 3}\n    grace: {add: 1s, factor: 1}\n")
+	budgets := writeFile(t, "budgets.yaml", "budgets:\n  - backend: api\n    history: {p50: 0s, p95: 1s, p99: 2s, upgrades: 5, past: [0s, 0s, 500ms, 1s, 2s]}\n    grace: {add: 1s, factor: 1}\n")
 	out := filepath.Join(t.TempDir(), "report")
 
 	code, stdout, stderr := runArgs(t, "report", "--budgets", budgets, "--out", out, dir)
 	if code != exitBudget {
 		t.Fatalf("exit %d, want %d (3.5s over a limit of 3s)\nstdout:\n%s\nstderr:\n%s", code, exitBudget, stdout, stderr)
+	}
+	// The regression against history first, then the budget.
+	const regression = "worse than history: api over new connections was disrupted for 3.500s, worse than 5 of 5 past upgrades (a regression)\nbudget exceeded: "
+	if !strings.Contains(stderr, regression) {
+		t.Errorf("stderr lacks the regression before the budget:\n%s", stderr)
 	}
 	for _, want := range []string{"budget exceeded: api over new connections was disrupted for 3.500s, over its limit of 3.000s (allowed 2.000s, " + budgets + ":2)",
 		"n2.jsonl: the last line is torn"} {
@@ -48,7 +53,8 @@ func TestReportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &s); err != nil || s.Verdict != "exceeded" || len(s.Backends) != 1 || s.Backends[0].SeenByAll != 1 || len(s.Warnings) != 1 {
+	if err := json.Unmarshal(b, &s); err != nil || s.Verdict != "exceeded" || len(s.Backends) != 1 || s.Backends[0].SeenByAll != 1 || len(s.Warnings) != 1 ||
+		s.Backends[0].Rank == nil || s.Backends[0].Rank.Percentile != 100 {
 		t.Fatalf("summary.json (err %v):\n%s", err, b)
 	}
 
