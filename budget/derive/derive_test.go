@@ -5,9 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -166,30 +163,6 @@ func (h *history) family(b *strings.Builder, family string) {
 	}
 }
 
-// startPrometheus backfills the exposition into blocks with promtool and
-// starts Debian's prometheus on them, on a loopback port.
-func startPrometheus(t *testing.T, exposition string) string {
-	promtool, prom := testtool.Path(t, "prometheus", "promtool"), testtool.Path(t, "prometheus", "prometheus")
-	dir := t.TempDir()
-	in, data := filepath.Join(dir, "history.om"), filepath.Join(dir, "data")
-	if err := os.WriteFile(in, []byte(exposition), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", in, data).CombinedOutput(); err != nil {
-		t.Fatalf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte("global: {scrape_interval: 1m}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := testtool.FreeAddr(t)
-	testtool.Start(t, prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=30d",
-		"--web.listen-address="+addr)
-	testtool.WaitReady(t, addr)
-	url := "http://" + addr
-	return url
-}
-
 // The history of five upgrades, backfilled into a real Prometheus: the
 // percentiles come from the per-upgrade rule where it exists (web) and
 // from the counters where it does not (db); the running upgrade is left
@@ -197,7 +170,7 @@ func startPrometheus(t *testing.T, exposition string) string {
 // budget file with the history in it.
 func TestDeriveFromPrometheus(t *testing.T) {
 	h := newHistory(time.Now())
-	url := startPrometheus(t, h.openMetrics())
+	url := testtool.BackfilledPrometheus(t, h.openMetrics())
 	res, err := Derive(context.Background(), Options{URL: url, Since: 5 * 24 * time.Hour, Until: h.to, Chunk: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +254,7 @@ func TestDeriveFleet(t *testing.T) {
 		"db/reused":  {0, 0, 0, 0, 0, 100},
 	}
 	west.restart = west.starts[2].Add(15 * time.Minute)
-	url := startPrometheus(t, openMetrics(east, west))
+	url := testtool.BackfilledPrometheus(t, openMetrics(east, west))
 
 	ms := func(f float64) time.Duration { return time.Duration(math.Round(f*1000)) * time.Millisecond }
 	type want struct{ p50, p95, p99 float64 }

@@ -71,20 +71,67 @@ func runBudget(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
+// historyFlags say where the history of past upgrades is: budget
+// derive's flags, and report's (its time flags under "history.", as
+// report has a --since of its own).
+type historyFlags struct {
+	prom, token, since, until, chunk, labels, cluster string
+	timeout                                          time.Duration
+	prefix                                           string
+}
+
+func (h *historyFlags) register(fs *flag.FlagSet, prefix, promUsage string) {
+	h.prefix = prefix
+	fs.StringVar(&h.prom, "prometheus", "", promUsage)
+	fs.StringVar(&h.token, "prometheus.bearer-token-file", "", "file with a bearer token for Prometheus (read for every request)")
+	fs.DurationVar(&h.timeout, "query.timeout", 2*time.Minute, "timeout of one query to Prometheus")
+	fs.StringVar(&h.since, prefix+"since", "90d", "how far back the history goes (Prometheus durations: 90d, 12w, 1y)")
+	fs.StringVar(&h.until, prefix+"until", "", "end of the history, RFC 3339 (default now)")
+	fs.StringVar(&h.chunk, prefix+"chunk", "7d", "longest window one query covers: long histories are read window by window")
+	fs.StringVar(&h.labels, "cluster-labels", "cluster", "the labels that tell clusters apart in a store holding several (Thanos, Mimir, a federated Prometheus), comma-separated: each cluster's upgrade is one upgrade; absent labels are harmless on a single Prometheus")
+	fs.StringVar(&h.cluster, "cluster", "", "the history of this cluster alone (the values of --cluster-labels, comma-separated); default: fleet-wide, every cluster's upgrades")
+}
+
+// options checks the flags (h.prom given) and returns derive's options.
+func (h *historyFlags) options() (derive.Options, error) {
+	o := derive.Options{URL: h.prom, BearerTokenFile: h.token, Timeout: h.timeout}
+	if h.labels != "" {
+		o.ClusterLabels = strings.Split(h.labels, ",")
+	}
+	if h.cluster != "" {
+		o.Cluster = strings.Split(h.cluster, ",")
+	}
+	if err := o.Check(); err != nil {
+		return o, fmt.Errorf("--cluster-labels %q, --cluster %q: %w", h.labels, h.cluster, err)
+	}
+	for name, p := range map[string]struct {
+		s  string
+		to *time.Duration
+	}{h.prefix + "since": {h.since, &o.Since}, h.prefix + "chunk": {h.chunk, &o.Chunk}} {
+		d, err := model.ParseDuration(p.s)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("--%s: expected a positive duration such as 90d, got %q", name, p.s)
+		}
+		*p.to = time.Duration(d)
+	}
+	if h.until != "" {
+		t, err := time.Parse(time.RFC3339, h.until)
+		if err != nil {
+			return o, fmt.Errorf("--%suntil: expected an RFC 3339 time such as 2026-12-01T00:00:00Z, got %q", h.prefix, h.until)
+		}
+		o.Until = t
+	}
+	return o, nil
+}
+
 func runDerive(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("budget derive", flag.ContinueOnError)
 	var (
-		prom    = fs.String("prometheus", "", "URL of the Prometheus that holds the history, e.g. http://127.0.0.1:9090 (required)")
-		since   = fs.String("since", "90d", "how far back to read (Prometheus durations: 90d, 12w, 1y)")
-		until   = fs.String("until", "", "end of the history, RFC 3339 (default now)")
-		chunk   = fs.String("chunk", "7d", "longest window one query covers: long histories are read window by window")
-		out     = fs.String("out", "", "budget file to write (default stdout)")
-		token   = fs.String("prometheus.bearer-token-file", "", "file with a bearer token for Prometheus (read for every request)")
-		timeout = fs.Duration("query.timeout", 2*time.Minute, "timeout of one query")
-		labels  = fs.String("cluster-labels", "cluster", "the labels that tell clusters apart in a store holding several (Thanos, Mimir, a federated Prometheus), comma-separated: each cluster's upgrade is one upgrade; absent labels are harmless on a single Prometheus")
-		cluster = fs.String("cluster", "", "derive the budgets of this cluster alone (the values of --cluster-labels, comma-separated); default: fleet-wide, from every cluster's upgrades")
-		flags   common
+		out   = fs.String("out", "", "budget file to write (default stdout)")
+		hist  historyFlags
+		flags common
 	)
+	hist.register(fs, "", "URL of the Prometheus that holds the history, e.g. http://127.0.0.1:9090 (required)")
 	flags.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), budgetUsage+"\nFlags of derive:\n")
@@ -98,38 +145,15 @@ func runDerive(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zerodown budget derive: "+format+"\n", a...)
 		return exitUsage
 	}
-	if *prom == "" {
+	if hist.prom == "" {
 		return bad("--prometheus is required")
 	}
 	if len(flags.args) > 0 {
 		return bad("unexpected arguments %q", flags.args)
 	}
-	o := derive.Options{URL: *prom, BearerTokenFile: *token, Timeout: *timeout}
-	if *labels != "" {
-		o.ClusterLabels = strings.Split(*labels, ",")
-	}
-	if *cluster != "" {
-		o.Cluster = strings.Split(*cluster, ",")
-	}
-	if err := o.Check(); err != nil {
-		return bad("--cluster-labels %q, --cluster %q: %v", *labels, *cluster, err)
-	}
-	for name, p := range map[string]struct {
-		s  string
-		to *time.Duration
-	}{"since": {*since, &o.Since}, "chunk": {*chunk, &o.Chunk}} {
-		d, err := model.ParseDuration(p.s)
-		if err != nil || d <= 0 {
-			return bad("--%s: expected a positive duration such as 90d, got %q", name, p.s)
-		}
-		*p.to = time.Duration(d)
-	}
-	if *until != "" {
-		t, err := time.Parse(time.RFC3339, *until)
-		if err != nil {
-			return bad("--until: expected an RFC 3339 time such as 2026-12-01T00:00:00Z, got %q", *until)
-		}
-		o.Until = t
+	o, err := hist.options()
+	if err != nil {
+		return bad("%v", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -151,4 +175,25 @@ func runDerive(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "%d backends x connections, %d clusters, from %d queries\n", len(res.Series), res.Clusters, res.Queries)
 	return exitOK
+}
+
+// budgetsFromHistory derives budgets from the history in Prometheus, as
+// budget derive writes them; nil when the history holds no upgrade.
+func budgetsFromHistory(h *historyFlags) (*budget.File, *derive.Result, error) {
+	o, err := h.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := derive.Derive(ctx, o)
+	if err != nil || len(res.Series) == 0 {
+		return nil, res, err
+	}
+	var buf bytes.Buffer
+	if err := res.WriteBudgetFile(&buf); err != nil {
+		return nil, res, err
+	}
+	f, err := budget.Parse(buf.Bytes(), "the history in "+h.prom)
+	return f, res, err
 }

@@ -27,8 +27,10 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		title       = fs.String("title", "zerodown report", "title of report.html")
 		drainWithin = fs.Duration("node.drain-within", report.DefaultDrainWithin, "a node's JUnit case fails when it drained for longer than this")
 		src         clusterSource
+		hist        historyFlags
 		flags       common
 	)
+	hist.register(fs, "history.", "judge against the history of past upgrades in this Prometheus (as budget derive reads it, e.g. http://127.0.0.1:9090): budgets from it, and each backend ranked among the past upgrades")
 	fs.StringVar(&src.kubeconfig, "kubeconfig", "", "fetch the interval streams of every poller and controller of a cluster through the API server's pod proxy (needs list pods and get pods/proxy in --namespace)")
 	fs.StringVar(&src.namespace, "namespace", "zerodown", "namespace of the pods --kubeconfig fetches from")
 	fs.StringVar(&src.selector, "selector", "app.kubernetes.io/name in (zerodown-poller,zerodown-controller)", "label selector of the pods --kubeconfig fetches from")
@@ -58,6 +60,7 @@ Examples:
   zerodown report --budgets budgets.yaml --out artifacts/report zerodown-out/
   zerodown report --budget 5s poller-*.jsonl controller.jsonl
   zerodown report --kubeconfig ~/.kube/config --since 3h --budgets budgets.yaml --out artifacts/report
+  zerodown report --prometheus http://thanos-query:9090 --cluster prod-east zerodown-out/
 
 Flags:
 `)
@@ -80,10 +83,26 @@ Flags:
 		return exitUsage
 	}
 	var judge *budget.File
+	given := 0
+	for _, b := range []bool{*budgets != "", *flat > 0, hist.prom != ""} {
+		if b {
+			given++
+		}
+	}
 	switch {
-	case *budgets != "" && *flat > 0:
-		fmt.Fprintln(stderr, "zerodown report: give --budgets or --budget, not both")
+	case given > 1:
+		fmt.Fprintln(stderr, "zerodown report: give one of --budgets, --budget and --prometheus")
 		return exitUsage
+	case hist.prom != "":
+		f, res, err := budgetsFromHistory(&hist)
+		if err != nil {
+			fmt.Fprintln(stderr, "zerodown report:", err)
+			return exitFailure
+		}
+		if f == nil {
+			fmt.Fprintf(stderr, "zerodown report: no upgrade history in %s from %s to %s: nothing judged\n", hist.prom, res.From.UTC().Format(time.RFC3339), res.To.UTC().Format(time.RFC3339))
+		}
+		judge = f
 	case *budgets != "":
 		var err error
 		if judge, err = budget.Load(*budgets); err != nil {

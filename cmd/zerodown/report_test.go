@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/testtool"
 	"github.com/zerodown/zerodown/report"
 )
 
@@ -203,5 +205,51 @@ func TestWatchSaysItAppends(t *testing.T) {
 	}
 	if code, _, stderr := runArgs(t, args...); code != exitOK || !strings.Contains(stderr, "holds the intervals of an earlier run") {
 		t.Fatalf("second run: exit %d, want a warning that it appends\n%s", code, stderr)
+	}
+}
+
+// report --prometheus judges against the history there: budgets derived
+// from five past upgrades of api (0.1 s to 0.5 s), backfilled into
+// Debian's Prometheus; 3.5 s is within the budget's grace and a
+// regression.
+func TestReportAgainstPrometheus(t *testing.T) {
+	var om strings.Builder
+	now := time.Now().Truncate(time.Minute)
+	om.WriteString("# TYPE backend_connection:zerodown_upgrade_disruption_seconds:last gauge\n")
+	for i := range 5 {
+		at := now.Add(-time.Duration(5-i) * 12 * time.Hour)
+		for j := range 3 {
+			fmt.Fprintf(&om, "backend_connection:zerodown_upgrade_disruption_seconds:last{backend=\"api\",connection=\"new\",version=\"4.16.%d\"} %g %d\n",
+				i+1, 0.1*float64(i+1), at.Add(time.Duration(j)*time.Minute).Unix())
+		}
+	}
+	om.WriteString("# EOF\n")
+	url := testtool.BackfilledPrometheus(t, om.String())
+
+	dir := t.TempDir()
+	n1 := rec("1", "Probing", "api", "new", "n1", "", "00", "59") + rec("2", "Disruption", "api", "new", "n1", "reset", "01", "04.5")
+	if err := os.WriteFile(filepath.Join(dir, "n1.jsonl"), []byte(n1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "report")
+	code, _, stderr := runArgs(t, "report", "--prometheus", url, "--out", out, dir)
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0 (3.5s within max(1s + 5s, 1.2s))\n%s", code, stderr)
+	}
+	if want := "worse than history: api over new connections was disrupted for 3.500s, worse than 5 of 5 past upgrades (a regression)"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+	var s report.Summary
+	b, err := os.ReadFile(filepath.Join(out, report.SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil || len(s.Backends) != 1 || s.Backends[0].Rank == nil || s.Backends[0].History == nil ||
+		s.Backends[0].History.Upgrades != 5 || !strings.HasPrefix(s.Backends[0].Source, "the history in "+url) {
+		t.Fatalf("summary.json (err %v):\n%s", err, b)
+	}
+	if code, _, stderr := runArgs(t, "report", "--prometheus", url, "--budget", "1s", "--out", out, dir); code != exitUsage ||
+		!strings.Contains(stderr, "give one of --budgets, --budget and --prometheus") {
+		t.Errorf("--prometheus and --budget: exit %d\n%s", code, stderr)
 	}
 }

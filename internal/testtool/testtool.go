@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -95,4 +96,27 @@ func WaitReady(tb testing.TB, addr string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	tb.Fatalf("%s not ready within a minute: %s", addr, last)
+}
+
+// BackfilledPrometheus backfills an OpenMetrics exposition (with
+// timestamps) into blocks with promtool and starts Debian's prometheus on
+// them, on a loopback port; it returns its URL.
+func BackfilledPrometheus(tb testing.TB, exposition string) string {
+	promtool, prom := Path(tb, "prometheus", "promtool"), Path(tb, "prometheus", "prometheus")
+	dir := tb.TempDir()
+	in, data := filepath.Join(dir, "history.om"), filepath.Join(dir, "data")
+	if err := os.WriteFile(in, []byte(exposition), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", in, data).CombinedOutput(); err != nil {
+		tb.Fatalf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte("global: {scrape_interval: 1m}\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	addr := FreeAddr(tb)
+	Start(tb, prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=30d", "--web.listen-address="+addr)
+	WaitReady(tb, addr)
+	return "http://" + addr
 }
