@@ -76,8 +76,8 @@ func runBudget(args []string, stdout, stderr io.Writer) int {
 // report has a --since of its own).
 type historyFlags struct {
 	prom, token, since, until, chunk, labels, cluster string
-	timeout                                          time.Duration
-	prefix                                           string
+	timeout                                           time.Duration
+	prefix                                            string
 }
 
 func (h *historyFlags) register(fs *flag.FlagSet, prefix, promUsage string) {
