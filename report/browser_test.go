@@ -138,6 +138,25 @@ func TestReportInBrowser(t *testing.T) {
 		}
 	}
 
+	// Hover the outage of api/new on n2, attributed to worker-1's drain:
+	// worker-1's lane is highlighted, and the tooltip says why. Leaving
+	// the timeline clears it.
+	highlighted := `[...document.querySelectorAll("#timeline text.lbl.cause")].map(e => e.firstChild.textContent)`
+	caused := evalJS[[]float64](t, p, `(() => { const d = ZD.details.findIndex(s => s.includes("poller n2"));
+		const r = document.querySelector('#timeline rect[data-d="' + d + '"]').getBoundingClientRect();
+		return [r.left + r.width / 2, r.top + r.height / 2]; })()`)
+	p.do(t, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, caused[0], caused[1]))
+	if got := evalJS[[]string](t, p, highlighted); strings.Join(got, "|") != "worker-1" {
+		t.Errorf("lanes highlighted when hovering the outage caused by worker-1's drain: %q, want worker-1", got)
+	}
+	if tip := evalJS[string](t, p, `document.getElementById("tooltip").textContent`); !strings.Contains(tip, "cause: Node/worker-1 draining") {
+		t.Errorf("tooltip %q lacks the cause", tip)
+	}
+	p.do(t, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, box[0], box[1]))
+	if got := evalJS[[]string](t, p, highlighted); len(got) != 0 {
+		t.Errorf("lanes highlighted when hovering an outage of unknown cause: %q", got)
+	}
+
 	// The wheel over an outage zooms in around it (100 px of wheel by a
 	// sixth): the outage stays under the cursor and the visible window
 	// shrinks to 1.0015^-600 of the whole. Dragging pans by as much time

@@ -73,6 +73,9 @@ type timeline struct {
 	Classes []class  `json:"classes"`
 	Lanes   []lane   `json:"lanes"`
 	Details []string `json:"details"`
+	// Cause maps an outage's detail to the lane of the object its cause
+	// is (an index of Lanes): hovering the outage highlights that lane.
+	Cause map[int64]int `json:"cause,omitempty"`
 }
 
 type lane struct {
@@ -117,6 +120,7 @@ func (r *Report) timeline() timeline {
 	b.t.Start = r.Started.UnixMilli()
 	b.t.Span = max(r.Ended.UnixMilli()-b.t.Start, 1)
 	probed := b.classOf("probed", true)
+	causedBy := map[int64]string{} // an outage's detail → its cause's object
 	// Each lane's outages, the observer's own among them, grouped once.
 	byLane := map[[3]string][]Outage{}
 	for _, o := range r.Outages {
@@ -139,11 +143,15 @@ func (r *Report) timeline() timeline {
 					name = "observer (not counted)"
 				}
 				b.item(&l, o.From, o.To, b.classOf(name, false), o.detail())
+				if o.Cause != nil && !o.Observer {
+					causedBy[int64(len(b.t.Details)-1)] = o.Cause.Object
+				}
 			}
 			b.t.Lanes = append(b.t.Lanes, l)
 		}
 	}
 	r.heldLanes(b)
+	laneOf := map[string]int{} // an object's ID → its lane
 	for _, obj := range r.Objects {
 		l := lane{Group: groupOf(obj.Kind), Label: objName(obj)}
 		if l.Group == "Workloads" {
@@ -157,7 +165,16 @@ func (r *Report) timeline() timeline {
 			}
 		}
 		if len(l.Items) > 0 {
+			laneOf[obj.ID()] = len(b.t.Lanes)
 			b.t.Lanes = append(b.t.Lanes, l)
+		}
+	}
+	for d, id := range causedBy {
+		if i, ok := laneOf[id]; ok {
+			if b.t.Cause == nil {
+				b.t.Cause = map[int64]int{}
+			}
+			b.t.Cause[d] = i
 		}
 	}
 	alerts := map[string]*lane{}
@@ -259,6 +276,9 @@ func (o Outage) detail() string {
 	}
 	if o.Message != "" {
 		d.WriteString("\n" + o.Message)
+	}
+	if c := o.CauseText(); c != "" {
+		d.WriteString("\ncause: " + c)
 	}
 	return d.String()
 }

@@ -72,8 +72,9 @@
         continue;
       }
       const l = r.lane;
-      out.push('<rect class="row" x="' + LABEL + '" y="' + (r.y + 1) + '" width="' + plot + '" height="' + (ROW - 2) + '"/>');
-      out.push('<text class="lbl" x="12" y="' + (r.y + 12) + '">' + esc(l.l.length > 46 ? l.l.substring(0, 45) + "…" : l.l) + "<title>" + esc(l.l) + "</title></text>");
+      const li = ZD.lanes.indexOf(l);
+      out.push('<rect class="row" data-lane="' + li + '" x="' + LABEL + '" y="' + (r.y + 1) + '" width="' + plot + '" height="' + (ROW - 2) + '"/>');
+      out.push('<text class="lbl" data-lane="' + li + '" x="12" y="' + (r.y + 12) + '">' + esc(l.l.length > 46 ? l.l.substring(0, 45) + "…" : l.l) + "<title>" + esc(l.l) + "</title></text>");
       for (let k = 0; k < l.i.length; k++) {
         const it = l.i[k];
         if (it[1] < view.t0 || it[0] > view.t1) continue;
@@ -135,14 +136,25 @@
     render();
   });
 
+  // Hovering an outage highlights the lane of the change it is
+  // attributed to (ZD.cause), where that lane is drawn.
+  function highlightCause(d) {
+    for (const e of box.querySelectorAll(".cause")) e.classList.remove("cause");
+    const li = d === null || !ZD.cause ? undefined : ZD.cause[d];
+    if (li === undefined) return;
+    for (const e of box.querySelectorAll('[data-lane="' + li + '"]')) e.classList.add("cause");
+  }
+
   box.addEventListener("mouseover", (ev) => {
     const d = ev.target.getAttribute && ev.target.getAttribute("data-d");
     if (d === null || d === undefined) {
       tip.hidden = true;
+      highlightCause(null);
       return;
     }
     tip.textContent = ZD.details[+d];
     tip.hidden = false;
+    highlightCause(d);
   });
   box.addEventListener("mousemove", (ev) => {
     if (tip.hidden) return;
@@ -152,6 +164,7 @@
   });
   box.addEventListener("mouseleave", () => {
     tip.hidden = true;
+    highlightCause(null);
   });
 
   document.getElementById("zoom-in").addEventListener("click", () => zoom(0.5));
