@@ -364,6 +364,11 @@ func (s *Set) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Conditions is the set's condition tracker, for other sources of
+// conditions (discovery's endpoint conditions) to write their intervals
+// with the set's.
+func (s *Set) Conditions() *Conditions { return s.conds }
+
 // Collect implements prometheus.Collector.
 func (s *Set) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range s.kinds {

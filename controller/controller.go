@@ -191,6 +191,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Discovery != nil {
 		do := *o.Discovery
 		do.Logger, do.Client, do.Routes, do.APIs = log, kube, true, apis
+		do.Endpoints = set.Conditions()
 		if disco, err = discovery.New(do); err != nil {
 			return err
 		}

@@ -14,9 +14,11 @@ import (
 // unavailable, Degraded) only if it began at most CauseReach before it (a
 // node NotReady for days is no change), work under way (a rollout, a
 // drain, an upgrade) for as long as it lasts. Candidates rank by how close they are
-// to the backend: (1) its own workload (a Deployment, StatefulSet or
-// DaemonSet in the backend's namespace rolling out or unavailable; one of
-// the backend's own name first); (2) a node going NotReady, cordoned or
+// to the backend: (1) its own endpoints and workload: the endpoints of
+// its Service (or of the Route's Service) terminating, not ready or none
+// ready, as the controller records them from the EndpointSlices, then a
+// Deployment, StatefulSet or DaemonSet in the backend's namespace rolling
+// out or unavailable (one of the backend's own name first); (2) a node going NotReady, cordoned or
 // draining; (3) the path to it: the workloads of the cluster DNS, the
 // ingress routers and the node network (kube-system, openshift-dns,
 // openshift-ingress, openshift-sdn, openshift-ovn-kubernetes), first of
@@ -72,6 +74,7 @@ func (c *Cause) String(outageFrom time.Time) string {
 type change struct {
 	obj      *Object
 	what     string
+	standing bool // see standing
 	from, to time.Time
 }
 
@@ -108,6 +111,15 @@ func changeOf(kind, cond string, st State) string {
 		case cond == "Progressing" && st.Status == "True":
 			return "progressing"
 		}
+	case "Service":
+		switch {
+		case cond == "EndpointsTerminating" && st.Status == "True":
+			return "endpoints terminating"
+		case cond == "EndpointsNotReady" && st.Status == "True":
+			return "endpoints not ready"
+		case cond == "EndpointsAvailable" && st.Status != "True":
+			return "no ready endpoints"
+		}
 	case "MachineConfigPool":
 		switch {
 		case cond == "Updating" && st.Status == "True":
@@ -126,7 +138,7 @@ func changeOf(kind, cond string, st State) string {
 // candidates for as long as they last.
 func standing(what string) bool {
 	switch what {
-	case "NotReady", "unavailable", "Degraded":
+	case "NotReady", "unavailable", "Degraded", "endpoints not ready", "no ready endpoints":
 		return true
 	}
 	return false
@@ -143,6 +155,14 @@ func backendObject(backend string) (ns, name string) {
 	return "", ""
 }
 
+// Ties within RankWorkload, lower first: a Service's own endpoints, the
+// cluster DNS for a DNS backend (ranked with the workload, named the
+// path), then the backend's own workload (0) and its namespace's (1).
+const (
+	tieEndpoints = -2
+	tieDNSPath   = -1
+)
+
 // rank is how close c is to backend (0: not a candidate), and a
 // tie-breaker within the rank (lower first).
 func rank(c change, backend string) (int, int) {
@@ -154,10 +174,28 @@ func rank(c change, backend string) (int, int) {
 		case dns && pathNamespaces[c.obj.Namespace]:
 			// A name is answered by the cluster DNS, whatever the
 			// Service's pods do: for a DNS backend the path comes first.
-			return RankWorkload, -1
+			return RankWorkload, tieDNSPath
 		case ns != "" && c.obj.Namespace == ns && c.obj.Name == name:
 			return RankWorkload, 0
 		case ns != "" && c.obj.Namespace == ns:
+			return RankWorkload, 1
+		case pathNamespaces[c.obj.Namespace]:
+			return RankPath, 0
+		}
+	case "Service":
+		own := ns != "" && c.obj.Namespace == ns
+		switch {
+		case own && strings.HasPrefix(backend, "dns:") && c.obj.Name == name:
+			// Its name is answered whatever its pods do: after the
+			// cluster DNS, with its own workload.
+			return RankWorkload, 0
+		case own && (c.obj.Name == name || strings.HasPrefix(backend, "route:")):
+			// The Service's own endpoints, or (for a Route, named apart
+			// from its Service) a recorded Service of its namespace:
+			// the controller records only probed Services' and those
+			// behind probed Routes.
+			return RankWorkload, tieEndpoints
+		case own:
 			return RankWorkload, 1
 		case pathNamespaces[c.obj.Namespace]:
 			return RankPath, 0
@@ -181,7 +219,11 @@ func (r *Report) attribute() {
 					if to.IsZero() || to.Before(st.From) {
 						to = r.Ended
 					}
-					changes = append(changes, change{obj: obj, what: what, from: st.From, to: to})
+					c := change{obj: obj, what: what, standing: standing(what), from: st.From, to: to}
+					if _, detail, ok := strings.Cut(st.Message, ": "); ok && obj.Kind == "Service" {
+						c.what = detail // "2 of 4 endpoints terminating: web-a, web-b"
+					}
+					changes = append(changes, c)
 				}
 			}
 		}
@@ -198,7 +240,7 @@ func (r *Report) attribute() {
 			if c.from.After(o.To) || c.to.Before(o.From.Add(-CauseLead)) {
 				continue
 			}
-			if standing(c.what) && c.from.Before(o.From.Add(-CauseReach)) {
+			if c.standing && c.from.Before(o.From.Add(-CauseReach)) {
 				continue
 			}
 			rk, tie := rank(*c, o.Backend)
@@ -213,7 +255,7 @@ func (r *Report) attribute() {
 			}
 		}
 		if best != nil {
-			if bestTie < 0 {
+			if bestTie == tieDNSPath {
 				bestRank = RankPath // ordered first for a DNS backend, still the path
 			}
 			o.Cause = &Cause{Object: best.obj.ID(), Change: best.what, From: best.from, Rank: bestRank}

@@ -16,6 +16,14 @@ func nsCond(kind, ns, name, typ, status string, from, to float64) intervals.Inte
 	return iv
 }
 
+// endpoints is a condition of a Service's endpoints, as the controller
+// writes it.
+func endpoints(name, typ, status string, from, to float64, msg string) intervals.Interval {
+	iv := nsCond("Service", "shop", name, typ, status, from, to)
+	iv.Message.HumanMessage = "Service/shop/" + name + " " + typ + "=" + strings.ToLower(status) + ": " + msg
+	return iv
+}
+
 // Each outage goes to the closest change in reach, by the rule of
 // cause.go; none in reach is unknown.
 func TestAttribution(t *testing.T) {
@@ -30,6 +38,10 @@ func TestAttribution(t *testing.T) {
 		nsCond("Deployment", "shop", "sample", "Available", "True", -100, 400),       // healthy: never a cause
 		cond("Node", "old", "Ready", "False", -3600, 600),                            // NotReady for an hour: no change
 		nsCond("StatefulSet", "db", "pg", "RolloutComplete", "False", -1800, 2000),   // a long rollout: a cause for as long as it lasts
+		endpoints("sample", "EndpointsTerminating", "True", 8, 12, "2 of 4 endpoints terminating: sample-a, sample-b"),
+		endpoints("sample", "EndpointsTerminating", "True", 302, 305, "1 of 4 endpoints terminating: sample-c"), // not before the cluster DNS for a name
+		endpoints("cart", "EndpointsNotReady", "True", -3600, 4000, "1 of 3 endpoints not ready: cart-z"),     // for hours: no change
+		endpoints("front", "EndpointsAvailable", "False", 199, 202, "0 of 2 endpoints ready"),                 // the Service behind Route shop/web
 	}
 	n1 := []intervals.Interval{
 		outage("service:shop:sample:http", "new", "n1", "connect_refused", 10, 11), // its own Deployment, not cart's, nor the node's
@@ -39,13 +51,15 @@ func TestAttribution(t *testing.T) {
 		outage("web", "new", "n1", "timeout", 100, 101),                            // then only the upgrade
 		outage("web", "new", "n1", "timeout", 500, 501),                            // nothing in reach
 		outage("service:db:pg:5432", "new", "n1", "connect_refused", 900, 901),     // its StatefulSet, rolling for 45 minutes
+		outage("route:shop:web", "new", "n1", "http_status", 200, 201),             // its Service's endpoints
 	}
 	r := Build([]Input{{Path: "controller.jsonl", Intervals: ctl}, {Path: "n1.jsonl", Intervals: n1}}, Options{})
 	want := []string{
-		"Deployment/shop/sample rolling out, since 10s before",
+		"Service/shop/sample 2 of 4 endpoints terminating: sample-a, sample-b, since 2s before",
 		"Deployment/shop/cart rolling out, since 45s before",
 		"Node/n2 cordoned, since 45s before",
 		"Upgrade/kubernetes upgrading, since 2m40s before",
+		"Service/shop/front 0 of 2 endpoints ready, since 1s before",
 		"Deployment/kube-system/coredns rolling out, since 3s before",
 		"unknown: no recorded change in reach",
 		"StatefulSet/db/pg rolling out, since 45m0s before",

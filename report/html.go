@@ -57,7 +57,7 @@ var knownColors = map[string]string{
 	"dns_stale": "#6b6ecf", "body_mismatch": "#bcbd22", "protocol": "#7f7f7f", "other": "#444444",
 	"observer (not counted)": "#bbbbbb", "probed": "#e8f1fb",
 	"Unavailable": "#b2182b", "Degraded": "#ef8a62", "Failing": "#b2182b", "Progressing": "#67a9cf",
-	"Updating": "#67a9cf", "NotReady": "#b2182b", "Cordoned": "#f4d03f", "Draining": "#e67e22",
+	"Updating": "#67a9cf", "NotReady": "#b2182b", "Cordoned": "#f4d03f", "Draining": "#e67e22", "Terminating": "#f1948a",
 	"dropped: eof": "#ff9896", "dropped: reset": "#ff7f0e", "dropped: timeout": "#8c564b", "dropped: goaway": "#2ca02c",
 	"dropped: close": "#98df8a", "dropped: stream_end": "#c49c94", "dropped: error": "#444444",
 	"alert: critical": "#b2182b", "alert: warning": "#f39c12", "alert: info": "#3498db", "rollback": "#000000",
@@ -233,6 +233,8 @@ func groupOf(kind string) string {
 		return "MachineConfigPools"
 	case "Node":
 		return "Nodes"
+	case "Service": // the probed Services' endpoints
+		return "Service endpoints"
 	}
 	return "Workloads"
 }
@@ -259,6 +261,18 @@ func stateClass(cond, status string) string {
 	case "Unschedulable":
 		if status == "True" {
 			return "Cordoned"
+		}
+	case "EndpointsTerminating":
+		if status == "True" {
+			return "Terminating"
+		}
+	case "EndpointsNotReady":
+		if status == "True" {
+			return "NotReady"
+		}
+	case "EndpointsAvailable":
+		if status != "True" {
+			return "Unavailable"
 		}
 	}
 	return ""

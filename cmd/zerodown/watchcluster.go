@@ -86,7 +86,8 @@ func (w *watchCluster) Start(ctx context.Context, iw *intervals.Writer, reg prom
 		return err
 	}
 	go w.builtin.Run(ctx, 30*time.Second, func() bool { w.changed(); return true })
-	if w.disco, err = discovery.New(discovery.Options{Client: kc, Routes: true, Outside: true, APIs: apis, Logger: w.log}); err != nil {
+	if w.disco, err = discovery.New(discovery.Options{Client: kc, Routes: true, Outside: true, APIs: apis, Logger: w.log,
+		Endpoints: w.set.Conditions()}); err != nil {
 		return err
 	}
 	w.disco.Start(ctx)

@@ -138,6 +138,12 @@ type Options struct {
 	Outside bool
 	Resync  time.Duration
 	Logger  *slog.Logger
+	// Endpoints, if set, gets the endpoints of every chosen Service, and
+	// of the Services behind every chosen Route, as conditions of the
+	// Service (EndpointsTerminating, EndpointsNotReady,
+	// EndpointsAvailable; see endpoints.go): the controller records them
+	// as intervals, the changes the report ties Service outages to.
+	Endpoints *collectors.Conditions
 	// APIs asks whether Routes are served (see kube.NewAPIs).
 	APIs kube.APIs
 }
@@ -158,6 +164,9 @@ type Discovery struct {
 
 	mu      sync.Mutex
 	skipped map[string]string // object -> why it yields no target, logged once
+
+	epMu      sync.Mutex                    // one Service's endpoints observed at a time
+	epTracked map[collectors.ObjectRef]bool // Services whose endpoints are recorded
 }
 
 // New sets discovery up; Start starts it. Nothing asks the API server
@@ -180,7 +189,8 @@ func New(o Options) (*Discovery, error) {
 			return nil, fmt.Errorf("discovery label selector %q: %w", o.Selector, err)
 		}
 	}
-	d := &Discovery{o: o, log: o.Logger, sel: sel, changes: make(chan struct{}, 1), skipped: map[string]string{}}
+	d := &Discovery{o: o, log: o.Logger, sel: sel, changes: make(chan struct{}, 1), skipped: map[string]string{},
+		epTracked: map[collectors.ObjectRef]bool{}}
 	namespaces := collectors.Dedupe(o.Namespaces)
 	if len(namespaces) == 0 {
 		namespaces = []string{""}
@@ -205,6 +215,7 @@ func New(o Options) (*Discovery, error) {
 		d.services = append(d.services, svc.Lister)
 		d.slices = append(d.slices, eps.Lister)
 		d.starters = append(d.starters, svc.Start, eps.Start)
+		var routes cache.SharedIndexInformer
 		if d.rgate != nil {
 			ri := kube.NewInformer(o.Client.Routes(ns), kube.InformerOptions{Resync: o.Resync, Transform: collectors.Trim})
 			if _, err := ri.AddEventHandler(notify); err != nil {
@@ -213,6 +224,12 @@ func New(o Options) (*Discovery, error) {
 			d.rsynced = append(d.rsynced, ri.HasSynced)
 			d.routes = append(d.routes, ri.Lister)
 			d.rgate.OnServed(ri.Start)
+			routes = ri
+		}
+		if o.Endpoints != nil {
+			if err := d.watchEndpoints(len(d.services)-1, svc, eps, routes); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return d, nil
@@ -654,11 +671,11 @@ func portName(p corev1.ServicePort) string {
 
 // slim is the transform of discovery's informers: objects lose their
 // managedFields and kubectl's last-applied annotation (collectors.Trim),
-// and an EndpointSlice keeps only what readyAddresses reads (its name,
-// labels, address type, and each endpoint's addresses and ready
-// condition): every poller caches every EndpointSlice of the cluster, and
-// their target references, node names, zones, hints and ports are most of
-// their size.
+// and an EndpointSlice keeps only what readyAddresses and the endpoint
+// conditions read (its name, labels, address type, and each endpoint's
+// addresses, conditions and pod name): every poller caches every
+// EndpointSlice of the cluster, and the rest of their target references,
+// node names, zones, hints and ports are most of their size.
 func slim(obj any) (any, error) {
 	es, ok := obj.(*discoveryv1.EndpointSlice)
 	if !ok {
@@ -671,7 +688,11 @@ func slim(obj any) (any, error) {
 		Endpoints:   make([]discoveryv1.Endpoint, len(es.Endpoints)),
 	}
 	for i, ep := range es.Endpoints {
-		out.Endpoints[i] = discoveryv1.Endpoint{Addresses: ep.Addresses, Conditions: discoveryv1.EndpointConditions{Ready: ep.Conditions.Ready}}
+		out.Endpoints[i] = discoveryv1.Endpoint{Addresses: ep.Addresses, Conditions: ep.Conditions}
+		if r := ep.TargetRef; r != nil {
+			// The pod's name alone: what the endpoint conditions name.
+			out.Endpoints[i].TargetRef = &corev1.ObjectReference{Name: r.Name}
+		}
 	}
 	return out, nil
 }

@@ -221,8 +221,9 @@ func TestSlim(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.(*discoveryv1.EndpointSlice)
-	if s.Ports != nil || s.ManagedFields != nil || s.Endpoints[0].TargetRef != nil || s.Endpoints[0].NodeName != nil || s.Endpoints[0].Zone != nil {
-		t.Errorf("slimmed slice keeps more than it needs: %+v", s)
+	if s.Ports != nil || s.ManagedFields != nil || s.Endpoints[0].NodeName != nil || s.Endpoints[0].Zone != nil ||
+		*s.Endpoints[0].TargetRef != (corev1.ObjectReference{Name: "web-abc"}) {
+		t.Errorf("slimmed slice keeps more than it needs (the pod's name of the target reference): %+v", s)
 	}
 	svc := svc("web", "dns", corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone})
 	got := readyAddresses(svc, kubetest.Lister[*discoveryv1.EndpointSlice](t, discoveryv1.Resource("endpointslices"), s))

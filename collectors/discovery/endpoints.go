@@ -1,0 +1,198 @@
+package discovery
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	routev1 "github.com/openshift/api/route/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/listers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/intervals"
+)
+
+// The conditions of a probed Service's endpoints (Options.Endpoints):
+// the changes that most often explain a Service's outage, the pods behind
+// it going away. Each is written as an interval of the Service as it
+// changes, from the EndpointSlices discovery watches anyway: no watch of
+// its own.
+const (
+	// CondEndpointsTerminating is True while an endpoint is terminating
+	// (its pod deleted, still listed): requests sent to it fail when the
+	// pod stops before the data path forgets it.
+	CondEndpointsTerminating = "EndpointsTerminating"
+	// CondEndpointsNotReady is True while an endpoint is neither ready nor
+	// terminating (a pod starting, or failing its readiness probe).
+	CondEndpointsNotReady = "EndpointsNotReady"
+	// CondEndpointsAvailable is False while no endpoint is ready.
+	CondEndpointsAvailable = "EndpointsAvailable"
+)
+
+// KindService is the kind of the object the endpoint conditions belong to.
+const KindService = "Service"
+
+// watchEndpoints records the endpoint conditions of every chosen Service,
+// and of the Services behind every chosen Route, as their EndpointSlices,
+// the Services or the Routes change.
+func (d *Discovery) watchEndpoints(i int, svc, eps, routes cache.SharedIndexInformer) error {
+	on := func(fn func(metav1.Object)) cache.ResourceEventHandler {
+		each := func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if o, ok := obj.(metav1.Object); ok {
+				fn(o)
+			}
+		}
+		return cache.ResourceEventHandlerFuncs{AddFunc: each, UpdateFunc: func(_, o any) { each(o) }, DeleteFunc: each}
+	}
+	if _, err := eps.AddEventHandler(on(func(o metav1.Object) {
+		if name := o.GetLabels()[discoveryv1.LabelServiceName]; name != "" {
+			d.observeEndpoints(i, o.GetNamespace(), name)
+		}
+	})); err != nil {
+		return err
+	}
+	if _, err := svc.AddEventHandler(on(func(o metav1.Object) { d.observeEndpoints(i, o.GetNamespace(), o.GetName()) })); err != nil {
+		return err
+	}
+	if routes == nil {
+		return nil
+	}
+	_, err := routes.AddEventHandler(on(func(o metav1.Object) {
+		if r, ok := o.(*routev1.Route); ok {
+			for _, name := range routeServices(r) {
+				d.observeEndpoints(i, r.Namespace, name)
+			}
+		}
+	}))
+	return err
+}
+
+// routeServices are the Services a Route sends to.
+func routeServices(r *routev1.Route) []string {
+	var out []string
+	for _, b := range append([]routev1.RouteTargetReference{r.Spec.To}, r.Spec.AlternateBackends...) {
+		if b.Kind == "Service" && b.Name != "" {
+			out = append(out, b.Name)
+		}
+	}
+	return out
+}
+
+// endpointsWanted reports whether the Service ns/name is probed: chosen
+// itself, or behind a chosen Route.
+func (d *Discovery) endpointsWanted(i int, ns, name string) bool {
+	if s, err := listers.NewNamespaced(d.services[i], ns).Get(name); err == nil {
+		if _, ok := d.chosen(s.Annotations, s.Labels); ok {
+			return true
+		}
+	}
+	if i >= len(d.routes) || !d.routesOn() {
+		return false
+	}
+	rs, _ := listers.NewNamespaced(d.routes[i], ns).List(labels.Everything())
+	for _, r := range rs {
+		if _, ok := d.chosen(r.Annotations, r.Labels); ok && slices.Contains(routeServices(r), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// observeEndpoints records the endpoint conditions of the Service ns/name
+// if it is probed, and forgets it (ending its intervals) if it is not (any
+// more).
+func (d *Discovery) observeEndpoints(i int, ns, name string) {
+	ref := collectors.ObjectRef{Kind: KindService, Namespace: ns, Name: name}
+	d.epMu.Lock()
+	defer d.epMu.Unlock()
+	if !d.endpointsWanted(i, ns, name) {
+		if d.epTracked[ref] {
+			delete(d.epTracked, ref)
+			d.o.Endpoints.Delete(ref)
+		}
+		return
+	}
+	es, _ := listers.NewNamespaced(d.slices[i], ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
+	d.epTracked[ref] = true
+	d.o.Endpoints.Observe(ref, endpointConds(es))
+}
+
+// endpointConds reads the endpoint conditions of a Service from its
+// EndpointSlices. An endpoint is counted once, whatever the slices and
+// address families that list it; its ready condition unset means ready.
+func endpointConds(es []*discoveryv1.EndpointSlice) []collectors.Cond {
+	type ep struct{ ready, terminating bool }
+	seen := map[string]ep{}
+	for _, e := range es {
+		for _, p := range e.Endpoints {
+			key := strings.Join(p.Addresses, ",")
+			if p.TargetRef != nil && p.TargetRef.Name != "" {
+				key = p.TargetRef.Name
+			}
+			c := p.Conditions
+			seen[key] = ep{ready: c.Ready == nil || *c.Ready, terminating: c.Terminating != nil && *c.Terminating}
+		}
+	}
+	var terminating, notReady []string
+	ready := 0
+	for _, k := range slices.Sorted(maps.Keys(seen)) {
+		switch e := seen[k]; {
+		case e.terminating:
+			terminating = append(terminating, k)
+		case !e.ready:
+			notReady = append(notReady, k)
+		default:
+			ready++
+		}
+	}
+	n := len(seen)
+	status := func(b bool) collectors.Status {
+		if b {
+			return collectors.StatusTrue
+		}
+		return collectors.StatusFalse
+	}
+	say := func(what string, names []string) string {
+		if len(names) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%d of %d endpoints %s: %s", len(names), n, what, strings.Join(first(names, 5), ", "))
+	}
+	level := func(bad bool, l intervals.Level) intervals.Level {
+		if bad {
+			return l
+		}
+		return intervals.LevelInfo
+	}
+	return []collectors.Cond{
+		{Type: CondEndpointsTerminating, Status: status(len(terminating) > 0), Reason: reasonIf(len(terminating) > 0, "PodsTerminating"),
+			Message: say("terminating", terminating), Level: level(len(terminating) > 0, intervals.LevelWarning)},
+		{Type: CondEndpointsNotReady, Status: status(len(notReady) > 0), Reason: reasonIf(len(notReady) > 0, "PodsNotReady"),
+			Message: say("not ready", notReady), Level: level(len(notReady) > 0, intervals.LevelWarning)},
+		{Type: CondEndpointsAvailable, Status: status(ready > 0), Reason: reasonIf(ready == 0, "NoReadyEndpoints"),
+			Message: fmt.Sprintf("%d of %d endpoints ready", ready, n), Level: level(ready == 0, intervals.LevelError)},
+	}
+}
+
+func reasonIf(b bool, reason string) string {
+	if b {
+		return reason
+	}
+	return ""
+}
+
+// first is at most n of names, and how many more.
+func first(names []string, n int) []string {
+	if len(names) <= n {
+		return names
+	}
+	return append(slices.Clone(names[:n]), fmt.Sprintf("and %d more", len(names)-n))
+}

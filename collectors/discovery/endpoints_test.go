@@ -1,0 +1,106 @@
+package discovery
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	routev1 "github.com/openshift/api/route/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/intervals"
+)
+
+// recorder keeps the intervals a condition tracker writes.
+type recorder struct {
+	mu    sync.Mutex
+	begun []intervals.Interval
+	ended map[string]bool
+}
+
+func (r *recorder) Begin(iv intervals.Interval) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.begun = append(r.begun, iv)
+	return string(rune('a' + len(r.begun) - 1)), nil
+}
+
+func (r *recorder) End(id string, _ time.Time, _ *intervals.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended == nil {
+		r.ended = map[string]bool{}
+	}
+	r.ended[id] = true
+	return nil
+}
+
+// open lists the messages of the open intervals.
+func (r *recorder) open() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for i, iv := range r.begun {
+		if !r.ended[string(rune('a'+i))] {
+			out = append(out, iv.Message.HumanMessage)
+		}
+	}
+	return out
+}
+
+func podEP(pod string, ready, terminating bool, addr string) discoveryv1.Endpoint {
+	return discoveryv1.Endpoint{Addresses: []string{addr}, TargetRef: &corev1.ObjectReference{Name: pod},
+		Conditions: discoveryv1.EndpointConditions{Ready: &ready, Terminating: &terminating}}
+}
+
+// The endpoints of a chosen Service, and of the Service behind a chosen
+// Route, are recorded as the Service's conditions; an unchosen Service's
+// are not; a Service no longer chosen is forgotten.
+func TestEndpointConditions(t *testing.T) {
+	web := svc("web", "tcp", corev1.ServiceSpec{ClusterIP: "10.0.0.1"})
+	quiet := svc("quiet", "", corev1.ServiceSpec{ClusterIP: "10.0.0.2"})
+	back := svc("back", "", corev1.ServiceSpec{ClusterIP: "10.0.0.3"})
+	route := &routev1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "front", Annotations: map[string]string{DefaultAnnotation: "true"}},
+		Spec: routev1.RouteSpec{Host: "front.example", To: routev1.RouteTargetReference{Kind: "Service", Name: "back"}}}
+	// web: one pod ready, one terminating (in both address families), one
+	// starting; back: its only pod terminating; quiet: not probed.
+	d := newTestDiscovery(t, "", "", web, quiet, back, route,
+		slice("web-4", "web", discoveryv1.AddressTypeIPv4, podEP("web-a", true, false, "10.1.0.1"), podEP("web-b", false, true, "10.1.0.2"),
+			podEP("web-c", false, false, "10.1.0.3")),
+		slice("web-6", "web", discoveryv1.AddressTypeIPv6, podEP("web-b", false, true, "fd00::2")),
+		slice("back-4", "back", discoveryv1.AddressTypeIPv4, podEP("back-a", false, true, "10.1.1.1")),
+		slice("quiet-4", "quiet", discoveryv1.AddressTypeIPv4, podEP("quiet-a", false, true, "10.1.2.1")))
+	rec := &recorder{}
+	d.o.Endpoints = collectors.NewConditions(rec, nil)
+	d.epTracked = map[collectors.ObjectRef]bool{}
+	for _, name := range []string{"web", "quiet", "back"} {
+		d.observeEndpoints(0, "shop", name)
+	}
+	want := []string{
+		"Service/shop/web EndpointsTerminating=true: 1 of 3 endpoints terminating: web-b",
+		"Service/shop/web EndpointsNotReady=true: 1 of 3 endpoints not ready: web-c",
+		"Service/shop/web EndpointsAvailable=true: 1 of 3 endpoints ready",
+		"Service/shop/back EndpointsTerminating=true: 1 of 1 endpoints terminating: back-a",
+		"Service/shop/back EndpointsNotReady=false",
+		"Service/shop/back EndpointsAvailable=false: 0 of 1 endpoints ready",
+	}
+	if got := rec.open(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("open intervals:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// web is no longer chosen: its intervals end, and it is forgotten.
+	web.Annotations = nil // the cache holds this very object
+	d.observeEndpoints(0, "shop", "web")
+	for _, o := range rec.open() {
+		if strings.Contains(o, "/web ") {
+			t.Errorf("still open after web stopped being probed: %s", o)
+		}
+	}
+	if d.epTracked[collectors.ObjectRef{Kind: KindService, Namespace: "shop", Name: "web"}] {
+		t.Error("web still tracked")
+	}
+}
