@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
            -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: help build build-cluster build-lite image-binary image demo dashboards report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
+.PHONY: help build build-cluster build-lite image-binary image demo dashboards docs report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ rules-manifest: ## regenerate deploy/components/monitoring/prometheusrule.yaml f
 
 dashboards: ## regenerate dashboards/json/*.json and their ConfigMaps in deploy/ from dashboards/*.go
 	$(GO) run ./dashboards/gen
+
+docs: ## regenerate docs/metrics.md and docs/flags.md from the collectors' descriptions and the commands' flag sets
+	$(GO) test ./cmd/zerodown -run '^TestDocsUpToDate$$' -count=1 -args -update
 
 rules-test: ## check the shipped rules and run their unit tests with promtool (installs Debian's prometheus when missing)
 	./rules/test.sh

@@ -143,6 +143,9 @@ func plural(n int, noun string) string {
 // usage to stdout (code 0), a bad flag the error and the usage to stderr
 // (code 2).
 func parseInterspersed(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (pos []string, code int, ok bool) {
+	if seeFlags != nil {
+		seeFlags(fs)
+	}
 	fs.SetOutput(io.Discard)
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -162,6 +165,11 @@ func parseInterspersed(fs *flag.FlagSet, args []string, stdout, stderr io.Writer
 		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
 }
+
+// seeFlags, when set, is shown every command's flag set as it is about to
+// parse: the reference of the flags (docs/flags.md) is generated from them.
+// Nil in zerodown itself.
+var seeFlags func(*flag.FlagSet)
 
 // wantsHelp reports whether args ask for a command's help (-h, --help).
 func wantsHelp(args []string) bool {
@@ -531,8 +539,9 @@ func nonNegative(stderr io.Writer, fs *flag.FlagSet, values map[string]float64) 
 	return ok
 }
 
-// hostname is the machine's name, or "" when it has none.
-func hostname() string {
+// hostname is the machine's name, or "" when it has none (a variable, so
+// that the generated flag reference does not hold one machine's name).
+var hostname = func() string {
 	h, _ := os.Hostname()
 	return h
 }
