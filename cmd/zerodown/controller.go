@@ -81,7 +81,7 @@ func runController(args []string, stdout, stderr io.Writer) int {
 		namespaces = fs.String("workloads.namespaces", "", "comma-separated namespaces whose Deployments, DaemonSets, StatefulSets and PodDisruptionBudgets are collected (empty: all)")
 		selector   = fs.String("workloads.selector", "", "label selector for collected workloads, e.g. app.kubernetes.io/part-of=shop (empty: all)")
 		resync     = fs.Duration("resync", 10*time.Minute, "informer resync period")
-		discover   = fs.Bool("discovery", true, "run target discovery and export its inventory (zerodown_discovery_target_info): what the pollers are expected to probe")
+		discover   = fs.Bool("discovery", true, "run target discovery: export its inventory (zerodown_discovery_target_info), what the pollers are expected to probe, and record the endpoints of the probed Services (pods terminating, not ready, none ready) as intervals, the causes the report ties outages to")
 		annotation = fs.String("discovery.annotation", discovery.DefaultAnnotation, "annotation that chooses Routes and Services (as the pollers' flag)")
 		dselector  = fs.String("discovery.selector", "", "label selector that also chooses Routes and Services (as the pollers' flag)")
 		dnamespace = fs.String("discovery.namespaces", "", "comma-separated namespaces to discover in (empty: all)")
