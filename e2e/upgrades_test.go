@@ -566,8 +566,8 @@ func (b *upgradeBed) causes(t *testing.T) map[string]map[string]int {
 }
 
 // checkCause wants every outage of backends in the last measure
-// attributed to want ("": logged only), and logs the scenario's
-// attribution rows.
+// attributed to want (causes separated by " or "; "": logged only), and
+// logs the scenario's attribution rows.
 func (b *upgradeBed) checkCause(t *testing.T, scenario, want string, backends ...string) {
 	t.Helper()
 	found := b.causes(t)
@@ -580,7 +580,7 @@ func (b *upgradeBed) checkCause(t *testing.T, scenario, want string, backends ..
 		}
 		fmt.Fprintf(&tb, "| %s | %s | %s |\n", be, want, strings.Join(fs, ", "))
 		for c, n := range found[be] {
-			if want != "" && c != want {
+			if want != "" && !slices.Contains(strings.Split(want, " or "), c) {
 				t.Errorf("%s: %d outages of %s attributed to %s, want %s", scenario, n, be, c, want)
 			}
 		}
@@ -665,7 +665,10 @@ func TestNodesRollingUpdateUnsafe(t *testing.T) {
 	if !seen {
 		t.Errorf("the ground truth saw no disruption of the Service on any node: the unsafe rollout did not hurt (the scenario proves nothing)")
 	}
-	b.checkCause(t, "rolling update without readiness probe or preStop", "Deployment/shop/sample", "service", "nodeport")
+	// The Service's own endpoints terminating: the old pods exit on
+	// SIGTERM while still listed (before, with no endpoint conditions
+	// recorded, the Deployment's rollout).
+	b.checkCause(t, "rolling update without readiness probe or preStop", "Service/shop/sample", "service", "nodeport")
 }
 
 // TestNodesRollingUpdateSafe is scenario 2: the same rollout with a
@@ -748,11 +751,13 @@ func TestNodesCoreDNS(t *testing.T) {
 		kubectl(t, "-n", "kube-system", "rollout", "restart", "deployment/coredns")
 	}, rolled)
 	checkRows(t, slices.DeleteFunc(rows, func(r scenarioRow) bool { return r.backend == "dns" }))
-	// Logged, not held yet: in one run under two CPU burners zerodown's
-	// few DNS outages of the rollout were put on Deployment/shop/sample,
-	// a change of the bed's own setup still in reach (since then the
-	// cluster DNS comes first for a DNS backend; report/cause_test.go).
-	b.checkCause(t, "CoreDNS rolled out", "", "dns")
+	// The cluster DNS: its Deployment rolling out or its Service's
+	// endpoints (recorded though the Service is not probed). For a DNS
+	// backend the cluster DNS comes first (report/cause.go): before that
+	// rule, one run under two CPU burners put the rollout's few DNS
+	// outages on Deployment/shop/sample, a change of the bed's setup.
+	const clusterDNS = "Deployment/kube-system/coredns or Service/kube-system/kube-dns"
+	b.checkCause(t, "CoreDNS rolled out", clusterDNS, "dns")
 
 	// A CoreDNS pod (the rollout may have put both on one node), and its
 	// container's restarts so far.
@@ -779,9 +784,9 @@ func TestNodesCoreDNS(t *testing.T) {
 	}
 	rows = b.measure(t, "CoreDNS killed on "+pod.Spec.NodeName, kill, back)
 	checkRows(t, rows)
-	// Not held: a killed container is no change the controller records
-	// yet (the Deployment may or may not leave RolloutComplete).
-	b.checkCause(t, "CoreDNS killed", "", "dns")
+	// A killed container: its endpoint goes not ready (and the
+	// Deployment may leave RolloutComplete).
+	b.checkCause(t, "CoreDNS killed", clusterDNS, "dns")
 }
 
 // The kubelet the node-upgrade scenario starts from (e2e/controlplane/

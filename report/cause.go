@@ -197,6 +197,8 @@ func rank(c change, backend string) (int, int) {
 			return RankWorkload, tieEndpoints
 		case own:
 			return RankWorkload, 1
+		case pathNamespaces[c.obj.Namespace] && strings.HasPrefix(backend, "dns:"):
+			return RankWorkload, tieDNSPath // the cluster DNS's endpoints
 		case pathNamespaces[c.obj.Namespace]:
 			return RankPath, 0
 		}

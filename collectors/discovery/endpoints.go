@@ -38,8 +38,8 @@ const (
 const KindService = "Service"
 
 // watchEndpoints records the endpoint conditions of every chosen Service,
-// and of the Services behind every chosen Route, as their EndpointSlices,
-// the Services or the Routes change.
+// of the Services behind every chosen Route and of the PathServices, as
+// their EndpointSlices, the Services or the Routes change.
 func (d *Discovery) watchEndpoints(i int, svc, eps, routes cache.SharedIndexInformer) error {
 	on := func(fn func(metav1.Object)) cache.ResourceEventHandler {
 		each := func(obj any) {
@@ -86,9 +86,20 @@ func routeServices(r *routev1.Route) []string {
 	return out
 }
 
-// endpointsWanted reports whether the Service ns/name is probed: chosen
-// itself, or behind a chosen Route.
+// PathServices are the Services on the way to every backend whose
+// endpoints are recorded whether or not they are probed: the cluster
+// DNS's and the ingress routers' ("namespace/name").
+var PathServices = []string{"kube-system/kube-dns", "openshift-dns/dns-default",
+	"openshift-ingress/router-internal-default", "openshift-ingress/router-default"}
+
+// endpointsWanted reports whether the endpoints of the Service ns/name are
+// recorded: it is probed (chosen itself, or behind a chosen Route), or on
+// the path (PathServices).
 func (d *Discovery) endpointsWanted(i int, ns, name string) bool {
+	if slices.Contains(PathServices, ns+"/"+name) {
+		_, err := listers.NewNamespaced(d.services[i], ns).Get(name)
+		return err == nil
+	}
 	if s, err := listers.NewNamespaced(d.services[i], ns).Get(name); err == nil {
 		if _, ok := d.chosen(s.Annotations, s.Labels); ok {
 			return true

@@ -73,13 +73,19 @@ func TestEndpointConditions(t *testing.T) {
 			podEP("web-c", false, false, "10.1.0.3")),
 		slice("web-6", "web", discoveryv1.AddressTypeIPv6, podEP("web-b", false, true, "fd00::2")),
 		slice("back-4", "back", discoveryv1.AddressTypeIPv4, podEP("back-a", false, true, "10.1.1.1")),
-		slice("quiet-4", "quiet", discoveryv1.AddressTypeIPv4, podEP("quiet-a", false, true, "10.1.2.1")))
+		slice("quiet-4", "quiet", discoveryv1.AddressTypeIPv4, podEP("quiet-a", false, true, "10.1.2.1")),
+		// The cluster DNS: recorded though not probed.
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-dns"}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-dns-4",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "kube-dns"}}, AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints: []discoveryv1.Endpoint{podEP("coredns-a", true, false, "10.1.3.1"), podEP("coredns-b", false, false, "10.1.3.2")}})
 	rec := &recorder{}
 	d.o.Endpoints = collectors.NewConditions(rec, nil)
 	d.epTracked = map[collectors.ObjectRef]bool{}
 	for _, name := range []string{"web", "quiet", "back"} {
 		d.observeEndpoints(0, "shop", name)
 	}
+	d.observeEndpoints(0, "kube-system", "kube-dns")
 	want := []string{
 		"Service/shop/web EndpointsTerminating=true: 1 of 3 endpoints terminating: web-b",
 		"Service/shop/web EndpointsNotReady=true: 1 of 3 endpoints not ready: web-c",
@@ -87,6 +93,9 @@ func TestEndpointConditions(t *testing.T) {
 		"Service/shop/back EndpointsTerminating=true: 1 of 1 endpoints terminating: back-a",
 		"Service/shop/back EndpointsNotReady=false",
 		"Service/shop/back EndpointsAvailable=false: 0 of 1 endpoints ready",
+		"Service/kube-system/kube-dns EndpointsTerminating=false",
+		"Service/kube-system/kube-dns EndpointsNotReady=true: 1 of 2 endpoints not ready: coredns-b",
+		"Service/kube-system/kube-dns EndpointsAvailable=true: 1 of 2 endpoints ready",
 	}
 	if got := rec.open(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("open intervals:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
