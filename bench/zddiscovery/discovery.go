@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -52,7 +53,9 @@ func runDiscovery(args []string) error {
 		keep     = fs.Bool("keep", false, "keep the objects (a second run skips creating them)")
 		gogc     = fs.String("gogc", "", "GOGC for the poller (e.g. 10, so that RSS follows the live heap)")
 		heap     = fs.String("heapprofile", "", "write the poller's heap profile (its /debug/pprof/heap) here at the end")
+		cpuprof  = fs.String("cpuprofile", "", "write the role's CPU profile over the churn (its /debug/pprof/profile) here")
 		chosen   = fs.Int("chosen", 0, "of the Services, how many are annotated for DNS probing (headless, endpoint 127.0.0.1, asked of a loopback DNS server this command starts)")
+		role     = fs.String("role", "poller", "the role to measure: poller, or controller (which probes nothing: its chosen Services' endpoints are recorded as intervals, into a temporary folder)")
 	)
 	_ = fs.Parse(args)
 	kc := os.Getenv("KUBECONFIG")
@@ -97,6 +100,19 @@ func runDiscovery(args []string) error {
 	defer dnsSrv.Close()
 	cmd := exec.Command(*binary, "poller", "--kubeconfig", kc, "--listen", "127.0.0.1:0", "--log.level", "warn", "--log.format", "logfmt",
 		"--cluster-dns", dnsSrv.DNSAddr(), "--debug.pprof")
+	var out string
+	switch *role {
+	case "poller":
+	case "controller":
+		if out, err = os.MkdirTemp("", "zddiscovery-controller-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(out)
+		cmd = exec.Command(*binary, "controller", "--kubeconfig", kc, "--listen", "127.0.0.1:0", "--log.level", "warn", "--log.format", "logfmt",
+			"--leader-elect=false", "--builtin=false", "--out", out, "--debug.pprof")
+	default:
+		return fmt.Errorf("-role: want poller or controller, got %q", *role)
+	}
 	cmd.Env = append(os.Environ(), "NODE_NAME=")
 	if *gogc != "" {
 		cmd.Env = append(cmd.Env, "GOGC="+*gogc)
@@ -134,7 +150,7 @@ func runDiscovery(args []string) error {
 			}
 		}
 		if time.Since(started) > 5*time.Minute {
-			return fmt.Errorf("poller not ready within 5 minutes")
+			return fmt.Errorf("%s not ready within 5 minutes", *role)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -142,6 +158,14 @@ func runDiscovery(args []string) error {
 	memReady := proc.MemoryOf(cmd.Process.Pid)
 	cpu0 := proc.CPUOf(cmd.Process.Pid)
 
+	profiled := make(chan error, 1)
+	if *cpuprof != "" {
+		go func() {
+			profiled <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", a, int(duration.Seconds())), *cpuprof)
+		}()
+	} else {
+		profiled <- nil
+	}
 	// Churn: update EndpointSlices round-robin at the given rate.
 	tick := time.NewTicker(time.Second / time.Duration(max(*churn, 1)))
 	defer tick.Stop()
@@ -165,6 +189,9 @@ func runDiscovery(args []string) error {
 		}
 	}
 	cpu := proc.CPUOf(cmd.Process.Pid) - cpu0
+	if err := <-profiled; err != nil {
+		return err
+	}
 	if *heap != "" {
 		if err := fetch("http://"+a+"/debug/pprof/heap", *heap); err != nil {
 			return err
@@ -172,12 +199,19 @@ func runDiscovery(args []string) error {
 	}
 	mem := proc.MemoryOf(cmd.Process.Pid)
 	okN, failN := probeCounts(a)
-	fmt.Printf("discovery: %d Services (%d chosen: DNS probed at 1/s), %d EndpointSlices; poller ready in %s\n", *services, *chosen, *services**slices, ready.Round(time.Millisecond))
-	if *chosen > 0 {
+	if *role == "controller" {
+		fmt.Printf("discovery: %d Services (%d chosen: their endpoints recorded), %d EndpointSlices; controller ready in %s\n", *services, *chosen, *services**slices, ready.Round(time.Millisecond))
+		if fi, err := os.Stat(filepath.Join(out, "intervals.jsonl")); err == nil {
+			fmt.Printf("  intervals.jsonl: %.1f KiB\n", float64(fi.Size())/1024)
+		}
+	} else {
+		fmt.Printf("discovery: %d Services (%d chosen: DNS probed at 1/s), %d EndpointSlices; poller ready in %s\n", *services, *chosen, *services**slices, ready.Round(time.Millisecond))
+	}
+	if *chosen > 0 && *role == "poller" {
 		fmt.Printf("  probes since the start: %.0f answered, %.0f failed\n", okN, failN)
 	}
 	if *gogc != "" {
-		fmt.Printf("  (poller run with GOGC=%s)\n", *gogc)
+		fmt.Printf("  (%s run with GOGC=%s)\n", *role, *gogc)
 	}
 	fmt.Printf("  ready: RSS %.1f MiB (anonymous %.1f, file-backed %.1f)\n", memReady.RSS, memReady.Anon, memReady.File)
 	fmt.Printf("  after %d EndpointSlice updates in %s (%.0f/s): RSS %.1f MiB (anonymous %.1f, file-backed %.1f), CPU %.1f%% of a core\n",

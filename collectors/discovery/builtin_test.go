@@ -9,9 +9,7 @@ import (
 
 	routev1 "github.com/openshift/api/route/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/listers"
 	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -86,12 +84,12 @@ func TestOutside(t *testing.T) {
 	lb := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api"},
 		Spec:   corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ClusterIP: "10.0.0.1", Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}},
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "192.0.2.10"}}}}}
-	ts := d.serviceTargets(lb, "http", listers.ResourceIndexer[*discoveryv1.EndpointSlice]{}) // outside: no endpoints read
+	ts := d.serviceTargets(lb, "http", 0) // outside: no endpoints read
 	if len(ts) != 1 || ts[0].HTTP == nil || ts[0].HTTP.URL != "http://192.0.2.10:8080/" {
 		t.Errorf("LoadBalancer from outside: %+v, want one HTTP target at its ingress address", ts)
 	}
 	lb.Spec.Type, lb.Status = corev1.ServiceTypeClusterIP, corev1.ServiceStatus{}
-	if ts := d.serviceTargets(lb, "true", listers.ResourceIndexer[*discoveryv1.EndpointSlice]{}); len(ts) != 0 {
+	if ts := d.serviceTargets(lb, "true", 0); len(ts) != 0 {
 		t.Errorf("a ClusterIP Service from outside: %+v, want nothing (not reachable)", ts)
 	}
 }

@@ -226,7 +226,7 @@ func TestSlim(t *testing.T) {
 		t.Errorf("slimmed slice keeps more than it needs (the pod's name of the target reference): %+v", s)
 	}
 	svc := svc("web", "dns", corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone})
-	got := readyAddresses(svc, kubetest.Lister[*discoveryv1.EndpointSlice](t, discoveryv1.Resource("endpointslices"), s))
+	got := readyAddresses(svc, []*discoveryv1.EndpointSlice{s})
 	if want := []string{"10.1.0.1", "10.1.0.3"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ready addresses of the slimmed slice = %v, want %v", got, want)
 	}

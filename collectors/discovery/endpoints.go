@@ -131,9 +131,8 @@ func (d *Discovery) observeEndpoints(i int, ns, name string) {
 		}
 		return
 	}
-	es, _ := listers.NewNamespaced(d.slices[i], ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
 	d.epTracked[ref] = true
-	d.o.Endpoints.Observe(ref, endpointConds(es))
+	d.o.Endpoints.Observe(ref, endpointConds(d.slicesOf(i, ns, name)))
 }
 
 // endpointConds reads the endpoint conditions of a Service from its
