@@ -37,7 +37,11 @@ type (
 		Classname string        `xml:"classname,attr"`
 		Time      string        `xml:"time,attr"`
 		Failure   *junitFailure `xml:"failure"`
+		Skipped   *junitSkipped `xml:"skipped"`
 		SystemOut string        `xml:"system-out,omitempty"`
+	}
+	junitSkipped struct {
+		Message string `xml:"message,attr"`
 	}
 	junitFailure struct {
 		Message string `xml:"message,attr"`
@@ -90,6 +94,11 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			c.Failure = &junitFailure{Type: "DisruptionBudgetExceeded", Message: msg, Text: out.String()}
 		} else {
 			c.SystemOut = out.String()
+			if b.Result.Verdict == budget.Unbudgeted {
+				// Not judged: shown as skipped, where a CI system shows
+				// it, with what was measured.
+				c.Skipped = &junitSkipped{Message: fmt.Sprintf("no budget applies: disrupted for %s, not judged (give --budgets, --budget or --prometheus)", fsec(b.Disruption))}
+			}
 		}
 		dis.add(c)
 	}
@@ -147,6 +156,9 @@ func (s *junitSuite) add(c junitCase) {
 	s.Tests++
 	if c.Failure != nil {
 		s.Failures++
+	}
+	if c.Skipped != nil {
+		s.Skipped++
 	}
 	s.Cases = append(s.Cases, c)
 }

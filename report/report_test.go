@@ -259,3 +259,32 @@ func TestRankedAgainstHistory(t *testing.T) {
 		t.Errorf("junit.xml lacks the rank of api/new:\n%s", junit.String())
 	}
 }
+
+// Without budgets nothing is judged, and junit.xml says so where CI shows
+// it: every backend's case is skipped, with what was measured.
+func TestJUnitUnbudgetedSkipped(t *testing.T) {
+	r := testReport(t, nil)
+	var buf bytes.Buffer
+	if err := r.WriteJUnit(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var got junitSuites
+	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	dis := got.Suites[0]
+	if dis.Name != SuiteDisruption || dis.Skipped != len(r.Backends) || dis.Failures != 0 {
+		t.Fatalf("suite %s: %d skipped, %d failures; want %d skipped (every backend), none failed", dis.Name, dis.Skipped, dis.Failures, len(r.Backends))
+	}
+	if c := dis.Cases[0]; c.Skipped == nil || c.Skipped.Message != "no budget applies: disrupted for 3.000s, not judged (give --budgets, --budget or --prometheus)" {
+		t.Errorf("api/new's case: %+v", c.Skipped)
+	}
+	// Judged, nothing is skipped.
+	buf.Reset()
+	if err := testReport(t, budget.Flat(time.Hour)).WriteJUnit(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "<skipped") {
+		t.Errorf("a judged run has skipped cases:\n%s", buf.String())
+	}
+}

@@ -317,6 +317,8 @@ At the end --out gets the report: summary.json (the verdict), junit.xml,
 report.html (a self-contained timeline) and disruption.csv.
 Exit codes: 0 done, 1 runtime error, 2 bad flags, configuration or budget
 file, 3 budget exceeded (--budget, --budgets or the targets' own budget).
+A backend no budget applies to is not judged: its junit.xml case is
+skipped, with the disruption measured, and it never fails the run.
 
 Examples:
   zerodown watch --interval 100ms https://api.example.com:6443/readyz tcp://db:5432

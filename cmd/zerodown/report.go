@@ -54,7 +54,8 @@ poller saw it down at once.
 
 Exit codes: 0 every budget held (or none applied), 2 bad flags, budgets or
 interval files (the report is still written from every good record),
-3 a budget was exceeded.
+3 a budget was exceeded. A backend no budget applies to is not judged:
+its junit.xml case is skipped, with the disruption measured.
 
 Examples:
   zerodown report --budgets budgets.yaml --out artifacts/report zerodown-out/
