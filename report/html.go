@@ -58,7 +58,7 @@ var knownColors = map[string]string{
 	"observer (not counted)": "#bbbbbb", "probed": "#e8f1fb",
 	"Unavailable": "#b2182b", "Degraded": "#ef8a62", "Failing": "#b2182b", "Progressing": "#67a9cf",
 	"Updating": "#67a9cf", "NotReady": "#b2182b", "Cordoned": "#f4d03f", "Draining": "#e67e22", "Terminating": "#f1948a",
-	"dropped: eof": "#ff9896", "dropped: reset": "#ff7f0e", "dropped: timeout": "#8c564b", "dropped: goaway": "#2ca02c",
+	"dropped: eof": "#ff9896", "dropped: reset": "#ffbb78", "dropped: timeout": "#c49c94", "dropped: goaway": "#2ca02c",
 	"dropped: close": "#98df8a", "dropped: stream_end": "#c49c94", "dropped: error": "#444444",
 	"alert: critical": "#b2182b", "alert: warning": "#f39c12", "alert: info": "#3498db", "rollback": "#000000",
 }
