@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +34,7 @@ import (
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/netmatrix"
 	"github.com/zerodown/zerodown/probes"
+	"github.com/zerodown/zerodown/targets"
 )
 
 // Options configures a poller.
@@ -131,11 +131,28 @@ type state struct {
 	mu          sync.Mutex
 	impaired    string
 	static      int
-	discovered  int
-	builtin     int
-	network     int
+	bySource    map[string]int // targets running, by source
 	applyOK     uint64
 	applyFailed uint64
+}
+
+// applied counts what an apply of the target set did (targets.Manager's
+// OnApply).
+func (s *state) applied(a targets.Applied) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(a.Failed) > 0 {
+		s.applyFailed++
+	} else {
+		s.applyOK++
+	}
+	s.static, s.bySource = a.Static, a.BySource
+}
+
+func (s *state) setStatic(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.static = n
 }
 
 func (s *state) Describe(ch chan<- *prometheus.Desc) {
@@ -157,9 +174,9 @@ func (s *state) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.static), "static")
-	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.discovered), "discovered")
-	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.builtin), "builtin")
-	ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.network), "network")
+	for _, from := range []string{sourceDiscovered, sourceBuiltin, sourceNetwork} {
+		ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(s.bySource[from]), from)
+	}
 	ch <- prometheus.MustNewConstMetric(applyDesc, prometheus.CounterValue, float64(s.applyOK), "success")
 	ch <- prometheus.MustNewConstMetric(applyDesc, prometheus.CounterValue, float64(s.applyFailed), "error")
 }
@@ -242,19 +259,22 @@ func Run(ctx context.Context, o Options) error {
 			PortName: o.Network.PortName, Service: o.Network.Service, Self: o.NodeName, Logger: log})
 	}
 
-	set := &targetSet{cfg: o.Config, disco: disco, builtin: builtin, st: st, log: log}
 	sink := probes.NewIntervalSink(iw, log, extra)
 	defer sink.Close() // after the engine stopped, before the file closes
 	eo := probes.EngineOptions{Logger: log, Sink: sink, Observing: o.NodeName != "",
 		MaxProbesPerSecond: o.MaxProbesPerSecond, NativeHistogramsOnly: o.NativeHistogramsOnly}
+	exp := &expected{disco: disco}
 	if disco != nil {
-		eo.Expect = set
+		eo.Expect = exp
 	}
 	engine := probes.NewEngine(eo)
-	set.engine = engine
-	if err := set.start(); err != nil {
+	set := targets.New(targets.Options{Engine: engine, Config: o.Config, Sources: []string{sourceBuiltin, sourceDiscovered, sourceNetwork},
+		Logger: log, OnApply: st.applied})
+	exp.set = set
+	if err := set.Start(); err != nil {
 		return err
 	}
+	st.setStatic(len(o.Config.Targets))
 	reloads := serve.NewReloadGauges()
 
 	reg := base.Registry
@@ -311,7 +331,7 @@ func Run(ctx context.Context, o Options) error {
 			}
 			synced.Store(true)
 			log.Info("discovery synced")
-			follow(ctx, o.Settle, disco, set.applyDiscovered)
+			targets.Follow(ctx, o.Settle, disco.Changes(), func() bool { return set.Set(sourceDiscovered, disco.Targets()) })
 		}()
 	}
 
@@ -326,7 +346,7 @@ func Run(ctx context.Context, o Options) error {
 				return
 			}
 			log.Info("network peers synced")
-			followPeers(ctx, o.Settle, mesh, *o.Network, o.NodeName, set.applyNetwork)
+			followPeers(ctx, o.Settle, mesh, *o.Network, o.NodeName, func(ts []config.Target) bool { return set.Set(sourceNetwork, ts) })
 		}()
 	}
 
@@ -336,7 +356,7 @@ func Run(ctx context.Context, o Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			builtin.Run(ctx, builtinRefresh, set.applyBuiltin)
+			builtin.Run(ctx, builtinRefresh, func() bool { return set.Set(sourceBuiltin, builtin.Targets()) })
 		}()
 	}
 
@@ -362,7 +382,7 @@ func Run(ctx context.Context, o Options) error {
 			if o.Reload == nil {
 				continue
 			}
-			if err := set.reload(o.Reload); err != nil {
+			if err := set.Reload(o.Reload); err != nil {
 				reloads.Failed()
 				log.Error("configuration reload failed; the running targets stay", "err", err)
 				continue
@@ -372,72 +392,26 @@ func Run(ctx context.Context, o Options) error {
 	}
 }
 
-// targetSet is what the engine runs: the configuration's static targets
-// plus, once discovery synced, the discovered ones. Discovery changes and
-// reloads take turns.
-type targetSet struct {
-	disco   *discovery.Discovery // nil: static targets only
-	builtin *discovery.Builtin   // nil: no built-in backends
-	engine  *probes.Engine
-	st      *state
-	log     *slog.Logger
+// The poller's target sources, in the order they win a name after the
+// static targets.
+const (
+	sourceBuiltin    = "builtin"
+	sourceDiscovered = "discovered"
+	sourceNetwork    = "network"
+)
 
-	mu       sync.Mutex
-	cfg      *config.Config
-	synced   bool // discovery has synced: its targets join the set
-	builtins bool // the built-in backends were found: they join the set
-	network  []config.Target
-	failed   []string // targets the last apply left out
-
-	// static names the static targets, for Expected (read by probes).
-	static atomic.Pointer[map[string]bool]
+// expected gives a discovered DNS target's answers as discovery sees them
+// now (probes.Expectations). A static target keeps its configuration.
+type expected struct {
+	disco *discovery.Discovery
+	set   *targets.Manager
 }
 
-// Expected gives a discovered DNS target's answers as discovery sees them
-// now (probes.Expectations). A static target keeps its configuration.
-func (s *targetSet) Expected(backend string) ([]string, bool) {
-	if m := s.static.Load(); m != nil && (*m)[backend] {
+func (e *expected) Expected(backend string) ([]string, bool) {
+	if e.set == nil || e.set.IsStatic(backend) {
 		return nil, false
 	}
-	return s.disco.Expected(backend)
-}
-
-func (s *targetSet) setStaticLocked() {
-	m := make(map[string]bool, len(s.cfg.Targets))
-	for _, t := range s.cfg.Targets {
-		m[t.Name] = true
-	}
-	s.static.Store(&m)
-	s.st.mu.Lock()
-	s.st.static = len(s.cfg.Targets)
-	s.st.mu.Unlock()
-}
-
-// start applies the static targets; any that cannot be built is an error.
-func (s *targetSet) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, _, err := s.engine.Apply(s.cfg.Targets); err != nil {
-		return err
-	}
-	s.setStaticLocked()
-	return nil
-}
-
-// applyDiscovered applies the discovered targets (follow calls it).
-func (s *targetSet) applyDiscovered() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.synced = true
-	return s.applyLocked()
-}
-
-// applyNetwork makes ts the network targets (followPeers calls it).
-func (s *targetSet) applyNetwork(ts []config.Target) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.network = ts
-	return s.applyLocked()
+	return e.disco.Expected(backend)
 }
 
 // followPeers applies the network targets once the peers synced, then
@@ -469,7 +443,7 @@ func followPeers(ctx context.Context, settle time.Duration, w *peers.Watcher, o 
 		case <-w.Changes():
 		}
 		next.Stop()
-		if !settled(ctx, settle, w.Changes()) {
+		if !targets.Settled(ctx, settle, w.Changes()) {
 			return
 		}
 	}
@@ -478,170 +452,6 @@ func followPeers(ctx context.Context, settle time.Duration, w *peers.Watcher, o 
 // builtinRefresh is how often the cluster is asked again which built-in
 // backends it has (an OpenShift API may appear late, a Route move).
 const builtinRefresh = 30 * time.Second
-
-// applyBuiltin applies the built-in backends (their Run calls it).
-func (s *targetSet) applyBuiltin() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.builtins = true
-	return s.applyLocked()
-}
-
-// reload reads the configuration again. A configuration that does not
-// load, or one of whose targets cannot be built, changes nothing.
-func (s *targetSet) reload(load func() (*config.Config, error)) error {
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for i := range cfg.Targets {
-		if err := probes.Check(&cfg.Targets[i]); err != nil {
-			errs = append(errs, fmt.Errorf("target %q: %w", cfg.Targets[i].Name, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg = cfg
-	s.setStaticLocked()
-	s.applyLocked()
-	if left := s.leftOutStaticLocked(); len(left) > 0 {
-		return fmt.Errorf("configuration applied without static targets %s: they could not be built", strings.Join(left, ", "))
-	}
-	s.log.Info("configuration reloaded", "static_targets", len(cfg.Targets))
-	return nil
-}
-
-// leftOutStaticLocked names the static targets the last apply left out.
-func (s *targetSet) leftOutStaticLocked() []string {
-	static := *s.static.Load()
-	var out []string
-	for _, name := range s.failed {
-		if static[name] {
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
-// retryFailed is how soon targets that could not be applied are tried
-// again when nothing else changes.
-const retryFailed = 30 * time.Second
-
-// follow applies at once, then after every burst of discovery changes,
-// once they settled for settle; after an apply that left targets out, it
-// tries again every retryFailed.
-func follow(ctx context.Context, settle time.Duration, d *discovery.Discovery, apply func() bool) {
-	for {
-		var retry <-chan time.Time
-		if !apply() {
-			retry = time.After(retryFailed)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-retry:
-			continue
-		case <-d.Changes():
-		}
-		if !settled(ctx, settle, d.Changes()) {
-			return
-		}
-	}
-}
-
-// settled gathers the changes that come within settle of the first (so
-// a steady churn still applies every settle); false when ctx ended first.
-func settled(ctx context.Context, settle time.Duration, changes <-chan struct{}) bool {
-	timer := time.NewTimer(settle)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-changes:
-		case <-timer.C:
-			return true
-		}
-	}
-}
-
-// applyLocked makes the static plus the discovered targets the engine's
-// set. A discovered target that is invalid, cannot be built (an unreadable
-// CA file) or has the name of a static target is left out with a log line;
-// the others apply. It reports whether none was left out for a reason that
-// may go away.
-func (s *targetSet) applyLocked() bool {
-	static := s.cfg.Targets
-	names := map[string]bool{}
-	for _, t := range static {
-		names[t.Name] = true
-	}
-	all := append([]config.Target(nil), static...)
-	// Built-in backends first: a discovered target of the same name is
-	// left out.
-	source := map[string]string{} // backend -> builtin or discovered
-	add := func(ts []config.Target, from string) {
-		for _, t := range ts {
-			r := t.Resolved(s.cfg.Defaults)
-			if names[r.Name] {
-				s.log.Warn(from+" target skipped: another target has its name", "backend", r.Name)
-				continue
-			}
-			if err := r.Validate(); err != nil {
-				s.log.Warn(from+" target skipped", "backend", r.Name, "err", err)
-				continue
-			}
-			names[r.Name] = true
-			source[r.Name] = from
-			all = append(all, r)
-		}
-	}
-	if s.builtins && s.builtin != nil {
-		add(s.builtin.Targets(), "builtin")
-	}
-	if s.synced && s.disco != nil {
-		add(s.disco.Targets(), "discovered")
-	}
-	add(s.network, "network")
-	added, removed, failed := s.engine.ApplyEach(all)
-	s.failed = s.failed[:0]
-	leftOut := map[string]bool{}
-	for _, err := range failed {
-		s.log.Error("target left out; retrying later", "err", err)
-		if !leftOut[err.Target] {
-			leftOut[err.Target] = true
-			s.failed = append(s.failed, err.Target)
-			delete(source, err.Target)
-		}
-	}
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	if len(failed) > 0 {
-		s.st.applyFailed++
-	} else {
-		s.st.applyOK++
-	}
-	s.st.discovered, s.st.builtin, s.st.network = 0, 0, 0
-	for _, from := range source {
-		switch from {
-		case "builtin":
-			s.st.builtin++
-		case "network":
-			s.st.network++
-		default:
-			s.st.discovered++
-		}
-	}
-	if added > 0 || removed > 0 {
-		s.log.Info("targets changed", "discovered", s.st.discovered, "builtin", s.st.builtin, "network", s.st.network, "static", len(static),
-			"series_added", added, "series_removed", removed)
-	}
-	return len(failed) == 0
-}
 
 // watchNode follows this poller's Node and tells the engine when it is
 // impaired. It returns whether the Node's cache has synced.

@@ -25,6 +25,7 @@ import (
 	"github.com/zerodown/zerodown/report"
 	"github.com/zerodown/zerodown/rules/alert"
 	"github.com/zerodown/zerodown/rules/notify"
+	"github.com/zerodown/zerodown/targets"
 )
 
 // Options configures a watch run.
@@ -169,8 +170,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	started := time.Now()
-	set := &runTargets{cfg: o.Config, cluster: o.Cluster, log: log}
-	if _, _, err := engine.Apply(set.all()); err != nil {
+	set := targets.New(targets.Options{Engine: engine, Config: o.Config, Sources: []string{sourceCluster}, Logger: log})
+	if err := set.Start(); err != nil {
 		sink.Close()
 		if alerts != nil {
 			_, _ = alerts.stop(started)
@@ -232,9 +233,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			case <-tick.C:
 				view.draw(engine.Statuses())
 			case <-o.ReloadRequests:
-				set.reload(o.Reload, engine, reloads)
+				reload(set, o.Reload, reloads, log)
 			case <-clusterChanges:
-				set.apply(engine)
+				set.Set(sourceCluster, o.Cluster.Targets())
 			}
 		}
 	}()
@@ -266,7 +267,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	sum := newSummary(started, ended, statuses)
 	sum.addAlerts(fired)
-	drops := set.dropBudgets()
+	drops := set.DropBudgets()
 	// The verdict: from the report of the run's intervals, or without
 	// them from the series' own totals.
 	if o.OutDir != "" {
@@ -296,107 +297,25 @@ func writeReport(o Options, sum *Summary, runStart time.Time, drops map[string]i
 	return errors.Join(err, r.Write(o.OutDir, sum))
 }
 
-// runTargets is what the engine runs: the configuration's targets and
-// the cluster's built-in backends (a static target wins a name).
-type runTargets struct {
-	mu      sync.Mutex
-	cfg     *config.Config
-	cluster Cluster
-	log     *slog.Logger
-}
-
-func (r *runTargets) all() []config.Target {
-	out := append([]config.Target(nil), r.cfg.Targets...)
-	if r.cluster == nil {
-		return out
-	}
-	names := map[string]bool{}
-	for _, t := range out {
-		names[t.Name] = true
-	}
-	for _, t := range r.cluster.Targets() {
-		t = t.Resolved(r.cfg.Defaults)
-		if names[t.Name] {
-			continue
-		}
-		if err := t.Validate(); err != nil {
-			r.log.Warn("built-in backend skipped", "backend", t.Name, "err", err)
-			continue
-		}
-		names[t.Name] = true
-		out = append(out, t)
-	}
-	return out
-}
-
-// dropBudgets are the targets' hold.budget, by backend.
-func (r *runTargets) dropBudgets() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]int{}
-	for _, t := range r.cfg.Targets {
-		if t.Hold != nil && t.Hold.Budget > 0 {
-			out[t.Name] = t.Hold.Budget
-		}
-	}
-	return out
-}
-
-// applyLocked applies the set, target by target: a built-in backend that
-// cannot be built is left out (logged, tried again at the next change);
-// it returns the static targets left out.
-func (r *runTargets) applyLocked(engine *probes.Engine) (added, removed int, static []string) {
-	added, removed, failed := engine.ApplyEach(r.all())
-	mine := map[string]bool{}
-	for _, t := range r.cfg.Targets {
-		mine[t.Name] = true
-	}
-	for _, f := range failed {
-		if mine[f.Target] {
-			static = append(static, f.Error())
-		} else {
-			r.log.Warn("built-in backend left out", "err", f)
-		}
-	}
-	return added, removed, static
-}
-
-// apply applies the set after the cluster's backends changed.
-func (r *runTargets) apply(engine *probes.Engine) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if added, removed, _ := r.applyLocked(engine); added > 0 || removed > 0 {
-		r.log.Info("built-in backends changed", "series_added", added, "series_removed", removed)
-	}
-}
+// sourceCluster is the source of the cluster's targets (watch
+// --kubeconfig: its built-in backends and discovered Routes and Services),
+// after the static targets.
+const sourceCluster = "cluster"
 
 // reload loads the configuration again (SIGHUP) and applies it with the
-// cluster's backends. A configuration that does not load, or a static
-// target of it that cannot be built, keeps the running set.
-func (r *runTargets) reload(load func() (*config.Config, error), engine *probes.Engine, g *serve.ReloadGauges) {
+// cluster's targets (targets.Manager's rules: a configuration that does
+// not load, or a static target of it that cannot be built, keeps the
+// running set, and every problem is named).
+func reload(set *targets.Manager, load func() (*config.Config, error), g *serve.ReloadGauges, log *slog.Logger) {
 	if load == nil {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cfg, err := load()
-	if err == nil {
-		for i := range cfg.Targets {
-			if err = probes.Check(&cfg.Targets[i]); err != nil {
-				err = fmt.Errorf("target %q: %w", cfg.Targets[i].Name, err)
-				break
-			}
-		}
-	}
-	if err == nil {
-		r.cfg = cfg
-		added, removed, _ := r.applyLocked(engine)
-		g.Succeeded(time.Now())
-		r.log.Info("configuration reloaded", "series_added", added, "series_removed", removed)
+	if err := set.Reload(load); err != nil {
+		g.Failed()
+		log.Error("configuration reload failed; keeping the running targets", "err", err)
 		return
 	}
-	g.Failed()
-	r.log.Error("configuration reload failed; keeping the running targets", "err", err)
+	g.Succeeded(time.Now())
 }
 
 // IsTerminal reports whether f is a character device (a terminal).
