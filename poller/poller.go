@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -181,90 +182,42 @@ func (s *state) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(applyDesc, prometheus.CounterValue, float64(s.applyFailed), "error")
 }
 
-// Run runs the poller until ctx ends.
+// Run runs the poller until ctx ends. Its parts are made first (the
+// cluster's clients and target sources, the engine, the target manager,
+// the HTTP server); then they run as one group of actors (oklog/run, as
+// Prometheus runs its parts): each source's follower, the node watcher,
+// the reload loop. The first actor to end stops the others; the engine
+// stops once none of them can apply any more.
 func Run(ctx context.Context, o Options) error {
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Settle <= 0 {
 		o.Settle = 250 * time.Millisecond
 	}
-	// Everything started here ends with this context, also when Run
-	// returns early with an error.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	log := o.Logger
 	base, err := role.Start(o.OutDir, log)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = base.Close(time.Now()) }()
-	iw := base.Intervals
+	c, err := newCluster(o)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+
 	var extra map[string]string
 	if o.NodeName != "" {
 		extra = map[string]string{"node": o.NodeName}
 	}
 	st := &state{node: o.NodeName}
-
-	var (
-		kube    *kubeutil.Client
-		disco   *discovery.Discovery
-		builtin *discovery.Builtin
-	)
-	if o.REST != nil {
-		var err error
-		if kube, err = kubeutil.NewClient(o.REST); err != nil {
-			return fmt.Errorf("kubernetes client: %w", err)
-		}
-		apis, err := kubeutil.NewAPIs(o.REST)
-		if err != nil {
-			return fmt.Errorf("discovery client: %w", err)
-		}
-		if o.Discover {
-			do := o.Discovery
-			do.Logger, do.Client, do.Routes, do.APIs = log, kube, true, apis
-			if disco, err = discovery.New(do); err != nil {
-				return err
-			}
-		}
-		if o.Builtin {
-			off := map[string]bool{}
-			for _, n := range o.BuiltinDisabled {
-				off[n] = true
-			}
-			// Inline credentials of the client become files in a folder of
-			// its own. A pod's are files already: nothing is written (its
-			// root filesystem is read-only, and /tmp with it).
-			var creds string
-			if discovery.InlineCredentials(o.REST) {
-				if creds, err = os.MkdirTemp("", "zerodown-credentials-"); err != nil {
-					return err
-				}
-				defer os.RemoveAll(creds)
-			}
-			if builtin, err = discovery.NewBuiltin(discovery.BuiltinOptions{REST: o.REST, InCluster: o.InCluster, Disabled: off,
-				Router: o.Discovery, CredentialsDir: creds, Logger: log}, kube, apis); err != nil {
-				return err
-			}
-		}
-	} else if o.Discover || o.NodeName != "" || o.Builtin || o.Network != nil {
-		return errors.New("discovery, built-in backends, node watching and the network matrix need a Kubernetes client configuration")
-	}
-	var mesh *peers.Watcher
-	if o.Network != nil {
-		if o.NodeName == "" {
-			return errors.New("the network matrix needs this poller's node (--node-name)")
-		}
-		mesh = peers.New(peers.Options{Client: kube, Namespace: o.Network.Namespace, PeersService: o.Network.PeersService,
-			PortName: o.Network.PortName, Service: o.Network.Service, Self: o.NodeName, Logger: log})
-	}
-
-	sink := probes.NewIntervalSink(iw, log, extra)
+	sink := probes.NewIntervalSink(base.Intervals, log, extra)
 	defer sink.Close() // after the engine stopped, before the file closes
 	eo := probes.EngineOptions{Logger: log, Sink: sink, Observing: o.NodeName != "",
 		MaxProbesPerSecond: o.MaxProbesPerSecond, NativeHistogramsOnly: o.NativeHistogramsOnly}
-	exp := &expected{disco: disco}
-	if disco != nil {
+	exp := &expected{disco: c.disco}
+	if c.disco != nil {
 		eo.Expect = exp
 	}
 	engine := probes.NewEngine(eo)
@@ -276,97 +229,29 @@ func Run(ctx context.Context, o Options) error {
 	}
 	st.setStatic(len(o.Config.Targets))
 	reloads := serve.NewReloadGauges()
-
 	reg := base.Registry
 	reg.MustRegister(engine, st, reloads)
-	if mesh != nil {
+	if c.mesh != nil {
 		reg.MustRegister(&netmatrix.Collector{Self: o.NodeName, Path: cmp.Or(o.Network.Path, netmatrix.PathPod), Statuses: engine.Statuses})
 	}
-	// /readyz says what it waits for; /healthz and /metrics answer, and
-	// static targets are probed, from the start, whatever the API server
-	// does.
-	var (
-		ready       []func() bool
-		discoSynced atomic.Bool
-	)
-	readyFn := func() error {
-		var pending []string
-		for _, r := range ready {
-			if !r() {
-				pending = append(pending, "this node's informer cache not synced")
-			}
-		}
-		if mesh != nil && !mesh.Synced() {
-			pending = append(pending, "the network peers' caches not synced")
-		}
-		if disco != nil && !discoSynced.Load() {
-			if p := disco.Pending(); len(p) > 0 {
-				pending = append(pending, p...)
-			} else {
-				pending = append(pending, "discovery caches not synced")
-			}
-		}
-		return serve.Waiting(pending)
-	}
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	engine.Start(ctx)
+	// Stopped when Run returns, after g.Run: once every actor stopped
+	// applying.
 	defer engine.Stop()
-
-	if kube != nil && o.NodeName != "" {
-		synced := watchNode(ctx, kube, o.NodeName, engine, st, log)
-		ready = append(ready, synced)
+	var nodeSynced func() bool
+	if c.kube != nil && o.NodeName != "" {
+		nodeSynced = watchNode(ctx, c.kube, o.NodeName, engine, st, log)
 	}
-	if disco != nil {
-		disco.Start(ctx)
-		synced := &discoSynced
-		// Done before the engine stops (defers run last first), so no
-		// Apply races with the stop.
-		var wg sync.WaitGroup
-		defer func() { cancel(); wg.Wait() }()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !disco.WaitForSync(ctx) {
-				return
-			}
-			synced.Store(true)
-			log.Info("discovery synced")
-			targets.Follow(ctx, o.Settle, disco.Changes(), func() bool { return set.Set(sourceDiscovered, disco.Targets()) })
-		}()
-	}
-
-	if mesh != nil {
-		mesh.Start(ctx)
-		var wg sync.WaitGroup
-		defer func() { cancel(); wg.Wait() }()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !mesh.WaitForSync(ctx) {
-				return
-			}
-			log.Info("network peers synced")
-			followPeers(ctx, o.Settle, mesh, *o.Network, o.NodeName, func(ts []config.Target) bool { return set.Set(sourceNetwork, ts) })
-		}()
-	}
-
-	if builtin != nil {
-		var wg sync.WaitGroup
-		defer func() { cancel(); wg.Wait() }()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			builtin.Run(ctx, builtinRefresh, func() bool { return set.Set(sourceBuiltin, builtin.Targets()) })
-		}()
-	}
-
-	so := serve.Options{Addr: o.Listen, Gatherer: reg, Ready: readyFn, Logger: log, OnListen: o.OnListen, Pprof: o.Pprof, WebConfigFile: o.WebConfigFile,
-		Intervals: base.IntervalsPath}
+	so := serve.Options{Addr: o.Listen, Gatherer: reg, Ready: func() error { return c.pending(nodeSynced) }, Logger: log, OnListen: o.OnListen,
+		Pprof: o.Pprof, WebConfigFile: o.WebConfigFile, Intervals: base.IntervalsPath}
 	if o.KubernetesAuth {
-		if kube == nil {
+		if c.kube == nil {
 			return errors.New("--web.kubernetes-auth needs a cluster (in a pod, or --kubeconfig)")
 		}
-		so.Guard = kubeutil.NewDelegated(kube).Wrap
+		so.Guard = kubeutil.NewDelegated(c.kube).Wrap
 	}
 	srv, err := serve.Start(so)
 	if err != nil {
@@ -374,22 +259,158 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer srv.Close()
 
+	return runActors(ctx, o, c, set, reloads)
+}
+
+// runActors runs the sources' followers and the reload loop as one group
+// until ctx ends or one of them returns.
+func runActors(ctx context.Context, o Options, c *cluster, set *targets.Manager, reloads *serve.ReloadGauges) error {
+	log := o.Logger
+	var g run.Group
+	actor := func(fn func(context.Context)) {
+		actx, stop := context.WithCancel(ctx)
+		g.Add(func() error { fn(actx); return nil }, func(error) { stop() })
+	}
+	actor(func(ctx context.Context) { <-ctx.Done() }) // the caller's end ends the group
+	if d := c.disco; d != nil {
+		d.Start(ctx)
+		actor(func(ctx context.Context) {
+			if !d.WaitForSync(ctx) {
+				return
+			}
+			c.discoSynced.Store(true)
+			log.Info("discovery synced")
+			targets.Follow(ctx, o.Settle, d.Changes(), func() bool { return set.Set(sourceDiscovered, d.Targets()) })
+		})
+	}
+	if m := c.mesh; m != nil {
+		m.Start(ctx)
+		actor(func(ctx context.Context) {
+			if !m.WaitForSync(ctx) {
+				return
+			}
+			log.Info("network peers synced")
+			followPeers(ctx, o.Settle, m, *o.Network, o.NodeName, func(ts []config.Target) bool { return set.Set(sourceNetwork, ts) })
+		})
+	}
+	if b := c.builtin; b != nil {
+		actor(func(ctx context.Context) {
+			b.Run(ctx, builtinRefresh, func() bool { return set.Set(sourceBuiltin, b.Targets()) })
+		})
+	}
+	actor(func(ctx context.Context) { reloadLoop(ctx, o, set, reloads) })
+	return g.Run()
+}
+
+// reloadLoop reloads the configuration at every request (SIGHUP).
+func reloadLoop(ctx context.Context, o Options, set *targets.Manager, reloads *serve.ReloadGauges) {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-o.ReloadRequests:
 			if o.Reload == nil {
 				continue
 			}
 			if err := set.Reload(o.Reload); err != nil {
 				reloads.Failed()
-				log.Error("configuration reload failed; the running targets stay", "err", err)
+				o.Logger.Error("configuration reload failed; the running targets stay", "err", err)
 				continue
 			}
 			reloads.Succeeded(time.Now())
 		}
 	}
+}
+
+// cluster is what the poller reads of its cluster: the clients and the
+// target sources (nil where not asked for or without a cluster).
+type cluster struct {
+	kube        *kubeutil.Client
+	disco       *discovery.Discovery
+	builtin     *discovery.Builtin
+	mesh        *peers.Watcher
+	discoSynced atomic.Bool
+	creds       string // the folder of inline credentials written, if any
+}
+
+func newCluster(o Options) (*cluster, error) {
+	c := &cluster{}
+	if o.REST == nil {
+		if o.Discover || o.NodeName != "" || o.Builtin || o.Network != nil {
+			return nil, errors.New("discovery, built-in backends, node watching and the network matrix need a Kubernetes client configuration")
+		}
+		return c, nil
+	}
+	var err error
+	if c.kube, err = kubeutil.NewClient(o.REST); err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	apis, err := kubeutil.NewAPIs(o.REST)
+	if err != nil {
+		return nil, fmt.Errorf("discovery client: %w", err)
+	}
+	if o.Discover {
+		do := o.Discovery
+		do.Logger, do.Client, do.Routes, do.APIs = o.Logger, c.kube, true, apis
+		if c.disco, err = discovery.New(do); err != nil {
+			return nil, err
+		}
+	}
+	if o.Builtin {
+		off := map[string]bool{}
+		for _, n := range o.BuiltinDisabled {
+			off[n] = true
+		}
+		// Inline credentials of the client become files in a folder of
+		// its own. A pod's are files already: nothing is written (its
+		// root filesystem is read-only, and /tmp with it).
+		if discovery.InlineCredentials(o.REST) {
+			if c.creds, err = os.MkdirTemp("", "zerodown-credentials-"); err != nil {
+				return nil, err
+			}
+		}
+		if c.builtin, err = discovery.NewBuiltin(discovery.BuiltinOptions{REST: o.REST, InCluster: o.InCluster, Disabled: off,
+			Router: o.Discovery, CredentialsDir: c.creds, Logger: o.Logger}, c.kube, apis); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	if o.Network != nil {
+		if o.NodeName == "" {
+			c.close()
+			return nil, errors.New("the network matrix needs this poller's node (--node-name)")
+		}
+		c.mesh = peers.New(peers.Options{Client: c.kube, Namespace: o.Network.Namespace, PeersService: o.Network.PeersService,
+			PortName: o.Network.PortName, Service: o.Network.Service, Self: o.NodeName, Logger: o.Logger})
+	}
+	return c, nil
+}
+
+func (c *cluster) close() {
+	if c.creds != "" {
+		_ = os.RemoveAll(c.creds)
+	}
+}
+
+// pending says what /readyz waits for; /healthz and /metrics answer, and
+// static targets are probed, from the start, whatever the API server
+// does.
+func (c *cluster) pending(nodeSynced func() bool) error {
+	var pending []string
+	if nodeSynced != nil && !nodeSynced() {
+		pending = append(pending, "this node's informer cache not synced")
+	}
+	if c.mesh != nil && !c.mesh.Synced() {
+		pending = append(pending, "the network peers' caches not synced")
+	}
+	if c.disco != nil && !c.discoSynced.Load() {
+		if p := c.disco.Pending(); len(p) > 0 {
+			pending = append(pending, p...)
+		} else {
+			pending = append(pending, "discovery caches not synced")
+		}
+	}
+	return serve.Waiting(pending)
 }
 
 // The poller's target sources, in the order they win a name after the
