@@ -328,21 +328,56 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, failed []error) {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
-	want := map[string]*series{}
-	var fresh []*series
-	var updates []func()
-	var pairs [][]*series // each target's series, for their siblings
+	e.mu.Lock()
+	p, err := e.plan(targets, each)
+	e.mu.Unlock()
+	if err != nil {
+		return 0, 0, []error{err}
+	}
+	// Stop the old series before the new ones start, so a changed target
+	// never has two series with the same labels. e.mu is not held
+	// meanwhile, so scrapes and views go on; applyMu keeps other Apply
+	// calls out.
+	finals := e.retire(p)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.install(p, finals)
+	return len(p.fresh), len(p.gone), p.failed
+}
+
+// applyPlan is what an apply changes: the series and holders wanted (the
+// running ones kept, new ones built), and those to go.
+type applyPlan struct {
+	want      map[string]*series
+	fresh     []*series
+	pairs     [][]*series // each target's series, for their siblings
+	gone      []*series
+	wantHold  map[string]*holder
+	freshHold []*holder
+	goneHold  []*holder
+	failed    []error // targets left out (each)
+}
+
+// plan builds what targets need that is not running (e.mu held). A target
+// that cannot be built is left out (each) or fails the whole apply, whose
+// new series and holders are then closed; the running ones are untouched
+// until the plan is installed, except for what their key leaves out (a
+// DNS target's answers_equal), updated once the whole set built.
+func (e *Engine) plan(targets []config.Target, each bool) (*applyPlan, error) {
+	p := &applyPlan{want: map[string]*series{}, wantHold: map[string]*holder{}}
+	var updates []func()
 	// abort records a target that cannot be built and reports whether the
-	// whole apply fails (then the series built so far are closed).
+	// whole apply fails.
 	abort := func(err error) bool {
 		if each {
-			failed = append(failed, err)
+			p.failed = append(p.failed, err)
 			return false
 		}
-		for _, f := range fresh {
+		for _, f := range p.fresh {
 			f.prober.Close()
+		}
+		for _, h := range p.freshHold {
+			h.stop()
 		}
 		return true
 	}
@@ -353,32 +388,26 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 		for _, c := range t.Connections {
 			k := key + "|" + string(c)
 			if old, ok := e.series[k]; ok {
-				// Same key, same probe: only what the key leaves out
-				// (a DNS target's answers_equal) may have changed.
-				// Applied once the whole set is known to build.
 				if u, ok := old.prober.(updater); ok {
 					updates = append(updates, func() { u.Update(t) })
 				}
-				want[k] = old
+				p.want[k] = old
 				mine = append(mine, old)
 				continue
 			}
 			s, err := e.newSeries(t, c)
 			if err != nil {
-				err = &ApplyError{Target: t.Name, Connection: c, Err: err}
-				if abort(err) {
-					return 0, 0, []error{err}
+				if err = (&ApplyError{Target: t.Name, Connection: c, Err: err}); abort(err) {
+					return nil, err
 				}
 				continue
 			}
-			want[k] = s
-			fresh = append(fresh, s)
+			p.want[k] = s
+			p.fresh = append(p.fresh, s)
 			mine = append(mine, s)
 		}
-		pairs = append(pairs, mine)
+		p.pairs = append(p.pairs, mine)
 	}
-	wantHold := map[string]*holder{}
-	var freshHold []*holder
 	for i := range targets {
 		t := &targets[i]
 		hk := t.HoldKey()
@@ -386,47 +415,45 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 			continue
 		}
 		if old, ok := e.holders[hk]; ok {
-			wantHold[hk] = old
+			p.wantHold[hk] = old
 			continue
 		}
 		h, err := newHolder(t, e.lifetime, e.sink, e.log)
 		if err != nil {
-			err = &ApplyError{Target: t.Name, Connection: "hold", Err: err}
-			if abort(err) {
-				return 0, 0, []error{err}
+			if err = (&ApplyError{Target: t.Name, Connection: "hold", Err: err}); abort(err) {
+				return nil, err
 			}
 			continue
 		}
-		wantHold[hk] = h
-		freshHold = append(freshHold, h)
+		p.wantHold[hk] = h
+		p.freshHold = append(p.freshHold, h)
 	}
 	for _, u := range updates {
 		u()
 	}
-	var goneHold []*holder
 	for k, h := range e.holders {
-		if _, ok := wantHold[k]; !ok {
-			goneHold = append(goneHold, h)
+		if _, ok := p.wantHold[k]; !ok {
+			p.goneHold = append(p.goneHold, h)
 		}
 	}
-	var gone []*series
 	for k, s := range e.series {
-		if _, ok := want[k]; !ok {
-			gone = append(gone, s)
+		if _, ok := p.want[k]; !ok {
+			p.gone = append(p.gone, s)
 		}
 	}
-	// Stop the old series before the new ones start, so a changed target
-	// never has two series with the same labels. An outage in progress
-	// ends at the removal; the final status is kept for the summary.
-	// (e.mu is let go meanwhile, so scrapes and views go on; applyMu
-	// keeps other Apply calls out.)
-	e.mu.Unlock()
-	for _, h := range goneHold {
+	return p, nil
+}
+
+// retire stops the holders and series that go (e.mu not held). An outage
+// in progress ends at the removal; the final status is kept for the
+// summary (keepRemoved).
+func (e *Engine) retire(p *applyPlan) []Status {
+	for _, h := range p.goneHold {
 		h.stop()
 	}
 	now := time.Now()
 	var finals []Status
-	for _, s := range gone {
+	for _, s := range p.gone {
 		e.stopSeries(s)
 		s.retire(now, "removed")
 		if e.keepRemoved {
@@ -435,41 +462,46 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 			finals = append(finals, st)
 		}
 	}
-	e.mu.Lock()
+	return finals
+}
+
+// install makes the plan the running set and starts what is new (e.mu
+// held).
+func (e *Engine) install(p *applyPlan, finals []Status) {
 	e.removed = append(e.removed, finals...)
-	for _, p := range pairs {
+	for _, pair := range p.pairs {
 		// The same target over its other connection mode hints at its
 		// recovery (see series.hint).
-		for i, s := range p {
+		for i, s := range pair {
 			var sib *series
-			if len(p) == 2 {
-				sib = p[1-i]
+			if len(pair) == 2 {
+				sib = pair[1-i]
 			}
 			s.sibling.Store(sib)
 		}
 	}
-	e.holders = wantHold
+	e.holders = p.wantHold
 	// A new slice (Collect and Stop read the old one unlocked).
-	e.holdOrder = make([]*holder, 0, len(wantHold))
+	e.holdOrder = make([]*holder, 0, len(p.wantHold))
 	held := map[string]bool{}
-	for _, h := range wantHold {
+	for _, h := range p.wantHold {
 		e.holdOrder = append(e.holdOrder, h)
 		held[h.backend] = true
 	}
 	sort.Slice(e.holdOrder, func(i, j int) bool { return e.holdOrder[i].backend < e.holdOrder[j].backend })
-	for _, h := range goneHold {
+	for _, h := range p.goneHold {
 		if !held[h.backend] {
 			e.lifetime.DeletePartialMatch(prometheus.Labels{"backend": h.backend})
 		}
 	}
 	if e.ctx != nil {
-		for _, h := range freshHold {
+		for _, h := range p.freshHold {
 			h.start(e.ctx)
 		}
 	}
-	e.series = want
+	e.series = p.want
 	e.order = e.order[:0]
-	for _, s := range want {
+	for _, s := range p.want {
 		e.order = append(e.order, s)
 	}
 	sort.Slice(e.order, func(i, j int) bool {
@@ -480,9 +512,8 @@ func (e *Engine) apply(targets []config.Target, each bool) (added, removed int, 
 		return a.Connection < b.Connection
 	})
 	if e.ctx != nil {
-		e.startAll(fresh)
+		e.startAll(p.fresh)
 	}
-	return len(fresh), len(gone), failed
 }
 
 func (e *Engine) newSeries(t *config.Target, c config.Connection) (*series, error) {
