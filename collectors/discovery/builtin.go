@@ -234,31 +234,54 @@ const requestTimeout = 5 * time.Second
 // is what is being measured) keeps the backend as it was.
 func (b *Builtin) Refresh(ctx context.Context) bool {
 	b.mu.Lock()
-	prev := map[string]BuiltinItem{}
+	s := &survey{ctx: ctx, b: b, prev: map[string]BuiltinItem{}}
 	for _, it := range b.items {
-		prev[it.Backend] = it
+		s.prev[it.Backend] = it
 	}
 	lastExternal, lastInternal := b.external, b.internal
 	b.mu.Unlock()
-	call := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, requestTimeout) }
-	var items []BuiltinItem
-	off := func(name, object, why string) {
-		items = append(items, BuiltinItem{Backend: name, Object: object, Off: why})
-	}
-	// kept keeps what a backend was when the cluster could not say; false
-	// for a backend not seen before.
-	kept := func(name string) bool {
-		if it, ok := prev[name]; ok {
-			items = append(items, it)
-			return true
-		}
-		return false
-	}
+	external, internal := s.kubeAPIs(lastExternal, lastInternal)
+	s.aggregatedAPIs(external)
+	s.routes()
+	s.registry()
+	return b.keep(s.items, external, internal)
+}
 
-	// The Kubernetes API: through the client's address, or the
-	// Infrastructure's URLs on OpenShift.
-	external, internal := b.o.REST.Host, ""
-	rctx, cancel := call()
+// survey is one Refresh's look at the cluster: the backends found so far,
+// and the last look's, kept where the cluster cannot say now.
+type survey struct {
+	ctx   context.Context
+	b     *Builtin
+	prev  map[string]BuiltinItem
+	items []BuiltinItem
+}
+
+// call bounds one request to the API server.
+func (s *survey) call() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.ctx, requestTimeout)
+}
+
+func (s *survey) off(name, object, why string) {
+	s.items = append(s.items, BuiltinItem{Backend: name, Object: object, Off: why})
+}
+
+// kept keeps what a backend was when the cluster could not say; false
+// for a backend not seen before.
+func (s *survey) kept(name string) bool {
+	if it, ok := s.prev[name]; ok {
+		s.items = append(s.items, it)
+		return true
+	}
+	return false
+}
+
+// kubeAPIs finds the Kubernetes API: through the client's address, or the
+// Infrastructure's URLs on OpenShift (the last ones while the API server
+// is away), and the kubernetes Service in a pod.
+func (s *survey) kubeAPIs(lastExternal, lastInternal string) (external, internal string) {
+	b := s.b
+	external = b.o.REST.Host
+	rctx, cancel := s.call()
 	infra, err := b.kube.Infrastructures().Get(rctx, "cluster", metav1.GetOptions{})
 	cancel()
 	switch {
@@ -273,95 +296,107 @@ func (b *Builtin) Refresh(ctx context.Context) bool {
 	default:
 		b.o.Logger.Debug("built-in backends: reading the Infrastructure", "err", err)
 	}
-	items = append(items, b.apiTargets(KubeAPI, CacheKubeAPI, external)...)
+	s.items = append(s.items, b.apiTargets(KubeAPI, CacheKubeAPI, external)...)
 	switch {
 	case internal != "" && internal != external && b.o.RoutesByHost:
-		off(KubeAPIInternal, internal, "outside the cluster: the internal API address is the cluster's own")
-		off(CacheKubeAPIInternal, internal, "outside the cluster: the internal API address is the cluster's own")
+		s.off(KubeAPIInternal, internal, "outside the cluster: the internal API address is the cluster's own")
+		s.off(CacheKubeAPIInternal, internal, "outside the cluster: the internal API address is the cluster's own")
 	case internal != "" && internal != external:
-		items = append(items, b.apiTargets(KubeAPIInternal, CacheKubeAPIInternal, internal)...)
+		s.items = append(s.items, b.apiTargets(KubeAPIInternal, CacheKubeAPIInternal, internal)...)
 	default:
-		off(KubeAPIInternal, "", "no Infrastructure with an apiServerInternalURL of its own (not OpenShift)")
-		off(CacheKubeAPIInternal, "", "no Infrastructure with an apiServerInternalURL of its own (not OpenShift)")
+		s.off(KubeAPIInternal, "", "no Infrastructure with an apiServerInternalURL of its own (not OpenShift)")
+		s.off(CacheKubeAPIInternal, "", "no Infrastructure with an apiServerInternalURL of its own (not OpenShift)")
 	}
 	if b.o.InCluster {
-		items = append(items, b.apiTargets(KubeAPIService, CacheKubeAPIService, "https://"+kubeServiceHost+":443")...)
+		s.items = append(s.items, b.apiTargets(KubeAPIService, CacheKubeAPIService, "https://"+kubeServiceHost+":443")...)
 	} else {
-		off(KubeAPIService, "", "not in a pod: the kubernetes Service is not reachable")
-		off(CacheKubeAPIService, "", "not in a pod: the kubernetes Service is not reachable")
+		s.off(KubeAPIService, "", "not in a pod: the kubernetes Service is not reachable")
+		s.off(CacheKubeAPIService, "", "not in a pod: the kubernetes Service is not reachable")
 	}
+	return external, internal
+}
 
-	// Aggregated OpenShift APIs: their discovery documents.
+// aggregatedAPIs reads the aggregated OpenShift APIs' discovery documents.
+func (s *survey) aggregatedAPIs(external string) {
 	for _, x := range []struct{ name, gv string }{{OpenShiftAPI, "image.openshift.io/v1"}, {OAuthAPI, "oauth.openshift.io/v1"}} {
-		if _, err := b.apis.ServerResourcesForGroupVersion(x.gv); err != nil {
-			if !apierrors.IsNotFound(err) && kept(x.name) {
+		if _, err := s.b.apis.ServerResourcesForGroupVersion(x.gv); err != nil {
+			if !apierrors.IsNotFound(err) && s.kept(x.name) {
 				continue // served before, failing now: that is disruption, measured
 			}
-			off(x.name, "apis/"+x.gv, fmt.Sprintf("the cluster does not serve %s", x.gv))
+			s.off(x.name, "apis/"+x.gv, fmt.Sprintf("the cluster does not serve %s", x.gv))
 			continue
 		}
-		items = append(items, b.apiRead(x.name, strings.TrimSuffix(external, "/")+"/apis/"+x.gv, "apis/"+x.gv))
+		s.items = append(s.items, s.b.apiRead(x.name, strings.TrimSuffix(external, "/")+"/apis/"+x.gv, "apis/"+x.gv))
 	}
+}
 
-	// Routes, through the router.
+// routes probes OpenShift's own Routes through the router.
+func (s *survey) routes() {
+	b := s.b
 	for _, x := range []struct{ name, ns, route, path string }{
 		{IngressToOAuthServer, "openshift-authentication", "oauth-openshift", "/healthz"},
 		{IngressToConsole, "openshift-console", "console", "/healthz"},
 		{IngressCanary, "openshift-ingress-canary", "canary", "/"},
 	} {
 		obj := "route/" + x.ns + "/" + x.route
-		rctx, cancel := call()
+		rctx, cancel := s.call()
 		r, err := b.kube.Routes(x.ns).Get(rctx, x.route, metav1.GetOptions{})
 		cancel()
 		if err != nil {
-			if !apierrors.IsNotFound(err) && kept(x.name) {
+			if !apierrors.IsNotFound(err) && s.kept(x.name) {
 				continue
 			}
-			off(x.name, obj, whyMissing(err, "the route"))
+			s.off(x.name, obj, whyMissing(err, "the route"))
 			continue
 		}
 		router := b.o.Router
 		router.Outside = router.Outside || b.o.RoutesByHost
 		t, why := RouteTarget(r, router, x.name, x.path, b.o.InventoryOnly)
 		if why != "" {
-			off(x.name, obj, why)
+			s.off(x.name, obj, why)
 			continue
 		}
-		items = append(items, BuiltinItem{Backend: x.name, Object: obj, Target: t})
+		s.items = append(s.items, BuiltinItem{Backend: x.name, Object: obj, Target: t})
 	}
+}
 
-	// The image registry's Service.
+// registry probes the image registry's Service.
+func (s *survey) registry() {
 	const regNS, regName = "openshift-image-registry", "image-registry"
 	obj := "service/" + regNS + "/" + regName
-	rctx, cancel = call()
-	s, err := b.kube.Services(regNS).Get(rctx, regName, metav1.GetOptions{})
+	rctx, cancel := s.call()
+	svc, err := s.b.kube.Services(regNS).Get(rctx, regName, metav1.GetOptions{})
 	cancel()
-	if b.o.RoutesByHost {
-		off(ImageRegistry, obj, "outside the cluster: a cluster IP is not reachable")
-	} else if err != nil {
-		if apierrors.IsNotFound(err) || !kept(ImageRegistry) {
-			off(ImageRegistry, obj, whyMissing(err, "the service"))
+	switch {
+	case s.b.o.RoutesByHost:
+		s.off(ImageRegistry, obj, "outside the cluster: a cluster IP is not reachable")
+	case err != nil:
+		if apierrors.IsNotFound(err) || !s.kept(ImageRegistry) {
+			s.off(ImageRegistry, obj, whyMissing(err, "the service"))
 		}
-	} else if s.Spec.ClusterIP == "" || s.Spec.ClusterIP == "None" || len(s.Spec.Ports) == 0 {
-		off(ImageRegistry, obj, "the service has no cluster IP and port")
-	} else {
+	case svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == "None" || len(svc.Spec.Ports) == 0:
+		s.off(ImageRegistry, obj, "the service has no cluster IP and port")
+	default:
 		tls := config.TLS{ServerName: regName + "." + regNS + ".svc"}
 		if _, err := os.Stat(serviceCAFile); err == nil {
 			tls.CAFile = serviceCAFile
 		} else {
 			tls.InsecureSkipVerify = true // outside a pod: no service CA to verify with
 		}
-		u := url.URL{Scheme: "https", Host: net.JoinHostPort(s.Spec.ClusterIP, strconv.Itoa(int(s.Spec.Ports[0].Port))), Path: "/healthz"}
-		items = append(items, BuiltinItem{Backend: ImageRegistry, Object: obj,
+		u := url.URL{Scheme: "https", Host: net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(svc.Spec.Ports[0].Port))), Path: "/healthz"}
+		s.items = append(s.items, BuiltinItem{Backend: ImageRegistry, Object: obj,
 			Target: config.Target{Name: ImageRegistry, HTTP: &config.HTTPProbe{URL: u.String(), TLS: tls}}})
 	}
+}
 
+// keep makes items the built-in backends (those turned off by the user
+// off, the others on their steady and fast intervals), logs what changed,
+// and reports whether anything did.
+func (b *Builtin) keep(items []BuiltinItem, external, internal string) bool {
 	for i := range items {
 		if b.o.Disabled[items[i].Backend] {
 			items[i].Off, items[i].Target = "turned off (--builtin.disable or builtin.disable)", config.Target{}
 		}
-	}
-	for i := range items {
 		if items[i].Off == "" {
 			items[i].Target.Interval = config.Duration(BuiltinInterval)
 			items[i].Target.FastInterval = config.Duration(BuiltinFastInterval)
