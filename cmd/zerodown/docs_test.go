@@ -384,7 +384,7 @@ it. Histograms are exposed with native buckets and with classic ones
 (` + "`_bucket`, `_sum`, `_count`" + `); with ` + "`--probe.native-histograms-only`" + `
 the probe duration keeps its native buckets only. Every role also exports
 client_golang's Go runtime (` + "`go_*`" + `) and process (` + "`process_*`" + `) metrics.
-The README's [Metrics](../README.md#metrics) section tells what the probe
+The [metrics guide](metrics-guide.md) tells what the probe
 metrics mean together; the flags are in [flags.md](flags.md).
 `)
 	for i, g := range groups {
@@ -532,7 +532,7 @@ The flags of every zerodown command, as ` + "`zerodown COMMAND -h`" + ` prints t
 Flags may come before or after arguments; ` + "`--flag`" + ` and ` + "`-flag`" + ` are the
 same; a boolean flag is turned on with ` + "`--flag`" + ` and off with ` + "`--flag=false`" + `.
 Defaults taken from the environment are shown with it unset. The commands and what
-they do are in the README's [Command line](../README.md#command-line); the
+they do are in [Command line](watch.md#command-line); the
 metrics in [metrics.md](metrics.md).
 `)
 	b.WriteString("\nCommands without flags: ")
