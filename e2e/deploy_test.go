@@ -68,7 +68,7 @@ current-context: e2e
 }
 
 // applyOpenShift applies an OpenShift overlay by server-side apply, as
-// the README says, after creating openshift-config-managed, which an
+// docs/cluster.md says, after creating openshift-config-managed, which an
 // OpenShift cluster has and this control plane does not.
 func applyOpenShift(t *testing.T, c *clients, dir string) {
 	t.Helper()

@@ -211,7 +211,7 @@ func TestStaggerHalfInterval(t *testing.T) {
 
 // The series a target exports per connection mode, in the text format:
 // 37 with classic buckets, 23 with the native histogram only (an http://
-// target at an IP address, new connections; README "Series per target").
+// target at an IP address, new connections; docs/metrics-guide.md "Series per target").
 func TestSeriesPerTarget(t *testing.T) {
 	for _, tc := range []struct {
 		native bool
