@@ -40,8 +40,8 @@ func TestAttribution(t *testing.T) {
 		nsCond("StatefulSet", "db", "pg", "RolloutComplete", "False", -1800, 2000),   // a long rollout: a cause for as long as it lasts
 		endpoints("sample", "EndpointsTerminating", "True", 8, 12, "2 of 4 endpoints terminating: sample-a, sample-b"),
 		endpoints("sample", "EndpointsTerminating", "True", 302, 305, "1 of 4 endpoints terminating: sample-c"), // not before the cluster DNS for a name
-		endpoints("cart", "EndpointsNotReady", "True", -3600, 4000, "1 of 3 endpoints not ready: cart-z"),     // for hours: no change
-		endpoints("front", "EndpointsAvailable", "False", 199, 202, "0 of 2 endpoints ready"),                 // the Service behind Route shop/web
+		endpoints("cart", "EndpointsNotReady", "True", -3600, 4000, "1 of 3 endpoints not ready: cart-z"),       // for hours: no change
+		endpoints("front", "EndpointsAvailable", "False", 199, 202, "0 of 2 endpoints ready"),                   // the Service behind Route shop/web
 	}
 	n1 := []intervals.Interval{
 		outage("service:shop:sample:http", "new", "n1", "connect_refused", 10, 11), // its own Deployment, not cart's, nor the node's
@@ -70,6 +70,20 @@ func TestAttribution(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("causes, in outage order:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Each backend's main cause: web's three outages, one second each,
+	// one to each cause: the first in order of names wins the tie.
+	causes := map[string]string{}
+	for _, b := range r.Backends {
+		causes[b.Backend] = b.Cause
+	}
+	for be, want := range map[string]string{
+		"service:shop:sample:http": "Service/shop/sample (its one outage, 1.000s)",
+		"web":                      "Node/n2 (1 of 3 outages, 1.000s)",
+	} {
+		if causes[be] != want {
+			t.Errorf("%s mostly caused by %q, want %q", be, causes[be], want)
+		}
 	}
 }
 

@@ -60,10 +60,12 @@ type DropSummary struct {
 // what each poller saw.
 type BackendSummary struct {
 	budget.Result
-	Protocol  string          `json:"protocol,omitempty"`
-	SeenByAll float64         `json:"seen_by_all_pollers_seconds"`
-	Outages   int             `json:"outages"`
-	Pollers   []PollerSummary `json:"pollers"`
+	Protocol  string  `json:"protocol,omitempty"`
+	SeenByAll float64 `json:"seen_by_all_pollers_seconds"`
+	Outages   int     `json:"outages"`
+	// Cause is the change most of its disruption is attributed to.
+	Cause   string          `json:"cause,omitempty"`
+	Pollers []PollerSummary `json:"pollers"`
 }
 
 // PollerSummary is one poller's view of a backend.
@@ -99,7 +101,7 @@ func (r *Report) Summary() *Summary {
 	s := &Summary{Started: r.Started.UTC(), Ended: r.Ended.UTC(), Duration: r.Ended.Sub(r.Started).Seconds(),
 		Verdict: r.Verdict(), Budgets: r.BudgetsFrom, Backends: []BackendSummary{}, Outages: []OutageSummary{}, Warnings: r.Warnings}
 	for _, b := range r.Backends {
-		bs := BackendSummary{Result: b.Result, Protocol: b.Protocol, SeenByAll: b.SeenByAll.Seconds(), Outages: b.Outages}
+		bs := BackendSummary{Result: b.Result, Protocol: b.Protocol, SeenByAll: b.SeenByAll.Seconds(), Outages: b.Outages, Cause: b.Cause}
 		for _, p := range b.Pollers {
 			bs.Pollers = append(bs.Pollers, PollerSummary{Poller: p.Poller, Disruption: p.Disruption.Seconds(),
 				Observed: p.Observed.Seconds(), Outages: p.Outages})

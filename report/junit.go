@@ -79,6 +79,9 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		if k := b.Result.Rank; k != nil {
 			fmt.Fprintf(&out, "against history: %s (percentile rank %.0f)\n", k, k.Percentile)
 		}
+		if b.Cause != "" {
+			fmt.Fprintf(&out, "mostly caused by: %s\n", b.Cause)
+		}
 		for _, o := range r.OutagesOf(b) {
 			fmt.Fprintf(&out, "%s\n", o.line())
 		}
