@@ -106,7 +106,7 @@ type process struct {
 
 var listenRE = regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)
 
-// start runs zerodown with args (and --listen 127.0.0.1:0), waits until
+// start runs zerodown with args (and --web.listen-address 127.0.0.1:0), waits until
 // it serves metrics and stops it when the test ends. Its log is printed
 // when the test fails.
 func start(t *testing.T, args ...string) *process {
@@ -119,7 +119,7 @@ func start(t *testing.T, args ...string) *process {
 func startIn(t *testing.T, netns, listen string, args ...string) *process {
 	t.Helper()
 	p := &process{done: make(chan struct{})}
-	args = append(args, "--listen", listen, "--log.format", "logfmt")
+	args = append(args, "--web.listen-address", listen, "--log.format", "logfmt")
 	if netns == "" {
 		p.cmd = exec.Command(binary, args...)
 	} else {

@@ -59,7 +59,7 @@ func startAlerting(o Options, reg *prometheus.Registry, iw *intervals.Writer, lo
 		// told apart by the receiver label.
 		reg.MustRegister(senderMetrics{a})
 	}
-	eo := eval.Options{Files: o.RuleFiles, Gatherer: reg, Interval: o.RulesInterval, ExternalURL: o.ExternalURL,
+	eo := eval.Options{Files: o.RuleFiles, Gatherer: reg, Registerer: reg, Interval: o.RulesInterval, ExternalURL: o.ExternalURL,
 		Logger: log, OnAlert: a.changed}
 	if a.am != nil {
 		eo.Notify = a.am.Send

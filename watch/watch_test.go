@@ -586,7 +586,7 @@ func TestLogLinesAboveTheTable(t *testing.T) {
 }
 
 // TestRunListenInUse: an address in use fails the run with an error about
-// --listen and leaves the output folder usable by the next run.
+// --web.listen-address and leaves the output folder usable by the next run.
 func TestRunListenInUse(t *testing.T) {
 	tt := targettest.Start(t, testtarget.Options{})
 	cfg := httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "web")
@@ -598,8 +598,8 @@ func TestRunListenInUse(t *testing.T) {
 	out := t.TempDir()
 
 	_, err = Run(context.Background(), Options{Config: cfg, Duration: time.Second, Listen: busy.Addr().String(), OutDir: out})
-	if err == nil || !strings.Contains(err.Error(), "--listen") {
-		t.Fatalf("Run with %s in use: err = %v, want an error about --listen", busy.Addr(), err)
+	if err == nil || !strings.Contains(err.Error(), "--web.listen-address") {
+		t.Fatalf("Run with %s in use: err = %v, want an error about --web.listen-address", busy.Addr(), err)
 	}
 	if _, err := os.Stat(filepath.Join(out, IntervalsFile)); err == nil {
 		if _, err := intervals.ReadFile(filepath.Join(out, IntervalsFile)); err != nil {
@@ -831,6 +831,23 @@ func TestRunAlerts(t *testing.T) {
 	// Down again, and still firing when the run ends.
 	go tt.Window(testtarget.Refuse, 10*time.Second)
 	testwait.Until(t, "the alert fired again", func() bool { return len(statuses()) == 3 })
+	// The evaluator's own metrics, as a Prometheus exports its rule
+	// manager's, and the alerts by state.
+	group := map[string]string{"rule_group": rulesFile + ";test"}
+	testwait.Until(t, "zerodown_rule_alerts says WebDown fires", func() bool {
+		n, ok := value(metrics(t, addr), "zerodown_rule_alerts", map[string]string{"rule_group": group["rule_group"], "alertname": "WebDown", "alertstate": "firing"})
+		return ok && n == 1
+	})
+	mfs := metrics(t, addr)
+	if n, ok := value(mfs, "prometheus_rule_evaluations_total", group); !ok || n == 0 {
+		t.Errorf("prometheus_rule_evaluations_total%v = %v (%v), want evaluations", group, n, ok)
+	}
+	if n, ok := value(mfs, "prometheus_rule_evaluation_failures_total", group); !ok || n != 0 {
+		t.Errorf("prometheus_rule_evaluation_failures_total%v = %v (%v), want 0", group, n, ok)
+	}
+	if _, ok := value(mfs, "prometheus_rule_group_last_duration_seconds", group); !ok {
+		t.Errorf("/metrics has no prometheus_rule_group_last_duration_seconds%v", group)
+	}
 	cancel()
 	res := waitRun(t, done)
 	if res.err != nil {

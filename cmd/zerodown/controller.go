@@ -46,7 +46,7 @@ func (c *common) parseInCluster(fs *flag.FlagSet, args []string, kubeconfig *str
 		fmt.Fprintf(stderr, "zerodown %s: unexpected arguments: %s\n", fs.Name(), strings.Join(c.args, " "))
 		return nil, nil, exitUsage, false
 	}
-	if l := fs.Lookup("listen"); l != nil && !checkListen(stderr, fs.Name(), l.Value.String()) {
+	if l := fs.Lookup("web.listen-address"); l != nil && !checkListen(stderr, fs, l.Value.String()) {
 		return nil, nil, exitUsage, false
 	}
 	kube.RouteKlog(log)
@@ -76,7 +76,7 @@ func runController(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var (
 		kubeconfig = fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account)")
-		listen     = fs.String("listen", ":9948", "address for /metrics, /healthz and /readyz")
+		listen     = registerListen(fs, ":9948", "address for /metrics, /healthz and /readyz")
 		out        = fs.String("out", "", "folder for intervals.jsonl (condition changes); empty writes none")
 		namespaces = fs.String("workloads.namespaces", "", "comma-separated namespaces whose Deployments, DaemonSets, StatefulSets and PodDisruptionBudgets are collected (empty: all)")
 		selector   = fs.String("workloads.selector", "", "label selector for collected workloads, e.g. app.kubernetes.io/part-of=shop (empty: all)")

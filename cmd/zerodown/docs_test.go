@@ -28,7 +28,9 @@ package main
 // holds the collectors' tests to). The source scan fails on what it cannot
 // type (a constant histogram or summary, an Opts whose name is not a
 // literal), and the types are checked against what the collectors that can
-// collect when idle really expose.
+// collect when idle really expose. Metrics of other modules' collectors
+// (the embedded evaluator's Prometheus rules manager's prometheus_rule_*)
+// have the types an idle evaluator exposes them with.
 
 import (
 	"bytes"
@@ -60,6 +62,8 @@ import (
 	"github.com/zerodown/zerodown/poller"
 	"github.com/zerodown/zerodown/probes"
 	"github.com/zerodown/zerodown/rollback"
+	"github.com/zerodown/zerodown/rules/eval"
+	"github.com/zerodown/zerodown/rules/eval/evalmetrics"
 	"github.com/zerodown/zerodown/rules/notify"
 )
 
@@ -140,6 +144,7 @@ func metricGroups() []metricGroup {
 		{"Cluster state", "controller, and watch --kubeconfig", describeClusterState},
 		{"Rollback", "controller with --rollback.policy (the webhook), watch with --rollback.policy", describeFunc(rollback.Describe)},
 		{"Controller", "controller", controller.Describe},
+		{"Rule evaluation", "watch: the embedded rule evaluator (--rules.interval above 0); the prometheus_rule_* metrics are its Prometheus rules manager's own, as a Prometheus exports them", describeFunc(evalmetrics.Describe)},
 		{"Alert notifications", "watch: the embedded rule evaluator, with --alertmanager.url or --alert.webhook", describeFunc(notify.Describe)},
 	}
 }
@@ -336,11 +341,54 @@ func metricType(name string, opts map[string]string) string {
 	return "gauge"
 }
 
-// groupFamilies returns each group's families, zerodown's own only (the Go
-// and process collectors' go_* and process_* are client_golang's), each
-// listed once and sorted by name.
+// evaluatorKinds are the types of the metrics an idle embedded evaluator
+// (the shipped rules loaded, none evaluated) exposes.
+func evaluatorKinds() (map[string]string, error) {
+	reg := prometheus.NewPedanticRegistry()
+	ev, err := eval.New(eval.Options{Gatherer: reg, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	defer ev.Close()
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	types := map[dto.MetricType]string{dto.MetricType_COUNTER: "counter", dto.MetricType_GAUGE: "gauge",
+		dto.MetricType_HISTOGRAM: "histogram", dto.MetricType_SUMMARY: "summary", dto.MetricType_UNTYPED: "untyped"}
+	kinds := map[string]string{}
+	for _, mf := range mfs {
+		kinds[mf.GetName()] = types[mf.GetType()]
+	}
+	return kinds, nil
+}
+
+// metricKinds are the types known beyond the naming rule: of the metrics
+// built from *Opts in the module's source, and of the evaluator's metrics
+// of other modules.
+func metricKinds() (map[string]string, error) {
+	kinds, err := optsKinds(moduleRoot)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := evaluatorKinds()
+	if err != nil {
+		return nil, fmt.Errorf("the embedded evaluator's metrics: %w", err)
+	}
+	for name, k := range ev {
+		if _, ok := kinds[name]; !ok {
+			kinds[name] = k
+		}
+	}
+	return kinds, nil
+}
+
+// groupFamilies returns each group's families, zerodown's own and the
+// evaluator's prometheus_rule_* (not the Go and process collectors' go_*
+// and process_*, which are client_golang's), each listed once and sorted
+// by name.
 func groupFamilies() ([]metricGroup, [][]family, error) {
-	opts, err := optsKinds(moduleRoot)
+	opts, err := metricKinds()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -357,7 +405,7 @@ func groupFamilies() ([]metricGroup, [][]family, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			if !strings.HasPrefix(f.name, "zerodown_") || seen[f.name] {
+			if strings.HasPrefix(f.name, "go_") || strings.HasPrefix(f.name, "process_") || seen[f.name] {
 				continue
 			}
 			seen[f.name] = true
@@ -450,12 +498,14 @@ func TestDocsMetricsAreTheContract(t *testing.T) {
 // The types the page gives are those of what the collectors that can
 // collect while idle really expose.
 func TestDocsMetricTypes(t *testing.T) {
-	opts, err := optsKinds(moduleRoot)
+	opts, err := metricKinds()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]string{"zerodown_probe_duration_seconds": "histogram",
-		"zerodown_connection_lifetime_seconds": "histogram", "zerodown_config_last_reload_successful": "gauge"} {
+		"zerodown_connection_lifetime_seconds": "histogram", "zerodown_config_last_reload_successful": "gauge",
+		"prometheus_rule_evaluation_duration_seconds": "summary", "prometheus_rule_group_duration_histogram_seconds": "histogram",
+		"prometheus_rule_group_last_restore_duration_seconds": "gauge", "zerodown_rule_alerts": "gauge"} {
 		if got := metricType(name, opts); got != want {
 			t.Errorf("%s: type %s, want %s", name, got, want)
 		}

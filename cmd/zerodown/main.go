@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -29,6 +28,7 @@ import (
 	"github.com/zerodown/zerodown/config"
 	"github.com/zerodown/zerodown/demo"
 	"github.com/zerodown/zerodown/internal/memlimit"
+	"github.com/zerodown/zerodown/internal/role"
 	"github.com/zerodown/zerodown/internal/serve"
 	"github.com/zerodown/zerodown/report"
 	"github.com/zerodown/zerodown/rules/notify"
@@ -41,14 +41,13 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// setVersionFromBuildInfo fills the version that "make build" sets with
-// -ldflags from the module's build info when a plain "go build" or
-// "go install" left it empty (prometheus/common/version finds the
-// revision there itself).
+// setVersionFromBuildInfo fills the version and revision that "make
+// build" sets with -ldflags from the binary's build info when a plain "go
+// build" or "go install" left them empty, as zerodown_build_info has them
+// (role.CurrentBuild), so that "zerodown version" says the same.
 func setVersionFromBuildInfo() {
-	if bi, ok := debug.ReadBuildInfo(); ok && version.Version == "" {
-		version.Version = bi.Main.Version // "(devel)" for a plain go build
-	}
+	b := role.CurrentBuild()
+	version.Version, version.Revision = b.Version, b.Revision
 }
 
 // Exit codes.
@@ -195,7 +194,7 @@ type common struct {
 // registerWeb adds --web.config.file, for the commands that serve
 // endpoints.
 func (c *common) registerWeb(fs *flag.FlagSet) {
-	fs.StringVar(&c.webConfig, "web.config.file", "", "exporter-toolkit web configuration for every endpoint of --listen: TLS, client certificates (mTLS), basic auth (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md); read again for every new connection")
+	fs.StringVar(&c.webConfig, "web.config.file", "", "exporter-toolkit web configuration for every endpoint of --web.listen-address: TLS, client certificates (mTLS), basic auth (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md); read again for every new connection")
 }
 
 // registerKubeAuth adds --web.kubernetes-auth, for the in-cluster roles.
@@ -216,7 +215,7 @@ func (c *common) registerView(fs *flag.FlagSet) {
 
 // registerPprof adds --debug.pprof, for the commands that serve.
 func (c *common) registerPprof(fs *flag.FlagSet) {
-	fs.BoolVar(&c.pprof, "debug.pprof", false, "serve Go's profiles on /debug/pprof/ of the --listen address")
+	fs.BoolVar(&c.pprof, "debug.pprof", false, "serve Go's profiles on /debug/pprof/ of --web.listen-address")
 }
 
 // parse parses args and builds the logger and the view. When ok is false
@@ -278,7 +277,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		fast       = fs.Duration("fast-interval", 0, "probe interval while a target fails, to pin down the end of an outage (default 10ms)")
 		timeout    = fs.Duration("timeout", 0, "timeout of one probe (default 1s); a slower probe fails with reason timeout")
 		duration   = fs.Duration("duration", 0, "how long to watch; 0 watches until SIGINT or SIGTERM")
-		listen     = fs.String("listen", "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
+		listen     = registerListen(fs, "127.0.0.1:9947", "address for /metrics (Prometheus and OpenMetrics); empty disables it")
 		out        = fs.String("out", "zerodown-out", "folder for intervals.jsonl (streamed while running) and, at the end, the report: summary.json, junit.xml, report.html, disruption.csv")
 		flatBdgt   = fs.Duration("budget", 0, "exit 3 if any backend's disruption exceeds this, no grace (0 = no budget; targets' own budget fields count too)")
 		budgets    = fs.String("budgets", "", "budget file (per backend and connection, with globs, history and grace; see budget/testdata/example.yaml): exit 3 if one is exceeded")
@@ -340,7 +339,7 @@ Flags:
 	if !ok {
 		return code
 	}
-	if !checkListen(stderr, "watch", *listen) {
+	if !checkListen(stderr, fs, *listen) {
 		return exitUsage
 	}
 	if !nonNegative(stderr, fs, map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
@@ -502,9 +501,30 @@ func budgetsOf(file string, flat time.Duration, cfgFile string, cfg *config.Conf
 	return nil, nil
 }
 
-// checkListen reports a --listen value that cannot be a listen address
-// (empty is fine: no server).
-func checkListen(stderr io.Writer, role, addr string) bool {
+// registerListen adds --web.listen-address, as Prometheus and its
+// exporters name it, and its alias --listen: two names of one value.
+func registerListen(fs *flag.FlagSet, def, usage string) *string {
+	addr := new(string)
+	fs.StringVar(addr, "web.listen-address", def, usage)
+	fs.StringVar(addr, "listen", def, "alias of --web.listen-address")
+	return addr
+}
+
+// listenFlag is the listen address flag of fs as the user named it, for
+// errors: --listen when only the alias was given, else
+// --web.listen-address.
+func listenFlag(fs *flag.FlagSet) string {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["listen"] && !given["web.listen-address"] {
+		return "--listen"
+	}
+	return "--web.listen-address"
+}
+
+// checkListen reports a --web.listen-address value that cannot be a
+// listen address (empty is fine: no server), naming the flag as given.
+func checkListen(stderr io.Writer, fs *flag.FlagSet, addr string) bool {
 	if addr == "" {
 		return true
 	}
@@ -515,7 +535,7 @@ func checkListen(stderr io.Writer, role, addr string) bool {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "zerodown %s: --listen %q: expected [HOST]:PORT, such as 127.0.0.1:9947 or :9949: %v\n", role, addr, err)
+		fmt.Fprintf(stderr, "zerodown %s: %s %q: expected [HOST]:PORT, such as 127.0.0.1:9947 or :9949: %v\n", fs.Name(), listenFlag(fs), addr, err)
 		return false
 	}
 	return true
@@ -670,7 +690,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	var (
 		out      = fs.String("out", "zerodown-demo", "folder for intervals.jsonl, summary.json and the test target's CA")
 		interval = fs.Duration("interval", 100*time.Millisecond, "steady probe interval")
-		listen   = fs.String("listen", "127.0.0.1:9947", "address for /metrics while the demo runs; empty disables it")
+		listen   = registerListen(fs, "127.0.0.1:9947", "address for /metrics while the demo runs; empty disables it")
 		flags    common
 	)
 	flags.register(fs)
@@ -684,7 +704,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	if !checkListen(stderr, "demo", *listen) {
+	if !checkListen(stderr, fs, *listen) {
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,6 +59,17 @@ clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
 users: [{name: u, user: {token: t}}]
 contexts: [{name: c, context: {cluster: c, user: u}}]
 current-context: c
+`)
+	// Rules on the embedded evaluator's own metrics: Prometheus's rules
+	// manager's, and the alerts by state.
+	evalRules := writeFile(t, "eval.rules.yaml", `groups:
+- name: evaluator
+  rules:
+  - alert: RuleEvaluationFailing
+    expr: increase(prometheus_rule_evaluation_failures_total[5m]) > 0 or prometheus_rule_group_last_duration_seconds > 1
+    for: 5m
+  - record: zerodown:rule_alerts_firing:sum
+    expr: sum by (alertname) (zerodown_rule_alerts{alertstate="firing"})
 `)
 	badTargets := writeFile(t, "bad-targets.yaml", `targets:
   - name: web
@@ -132,6 +144,18 @@ current-context: c
 			stderr: []string{`zerodown demo: --listen "127.0.0.1:http-nope"`}, noStdout: true},
 		{name: "garbage listen address of the poller", args: []string{"poller", "--kubeconfig", kubeconfig, "--listen", "9949"}, code: exitUsage,
 			stderr: []string{`zerodown poller: --listen "9949"`}, noStdout: true},
+		// The error names the flag as the user gave it: the alias above,
+		// Prometheus's name here.
+		{name: "garbage --web.listen-address", args: []string{"watch", "--web.listen-address", "garbage", "http://127.0.0.1:1/"}, code: exitUsage,
+			stderr: []string{`zerodown watch: --web.listen-address "garbage": expected [HOST]:PORT`}, noStdout: true, noStderrIn: []string{`--listen "`}},
+		{name: "garbage --web.listen-address of the demo", args: []string{"demo", "--web.listen-address", "127.0.0.1:http-nope"}, code: exitUsage,
+			stderr: []string{`zerodown demo: --web.listen-address "127.0.0.1:http-nope"`}, noStdout: true},
+		{name: "garbage --web.listen-address of the controller", args: []string{"controller", "--kubeconfig", kubeconfig, "--web.listen-address", "9948"}, code: exitUsage,
+			stderr: []string{`zerodown controller: --web.listen-address "9948"`}, noStdout: true},
+		{name: "--listen and --web.listen-address are one value", args: []string{"poller", "--kubeconfig", kubeconfig, "--web.listen-address", ":9949", "--listen", "9949"}, code: exitUsage,
+			stderr: []string{`zerodown poller: --web.listen-address "9949"`}, noStdout: true},
+		{name: "rules check of the evaluator's own metrics", args: []string{"rules", "check", evalRules}, code: exitOK,
+			stdout: []string{"SUCCESS: 2 rules found"}},
 		{name: "rules test help", args: []string{"rules", "test", "-h"}, code: exitOK, stdout: []string{"zerodown rules test"}},
 		{name: "rules check help", args: []string{"rules", "check", "--help"}, code: exitOK, stdout: []string{"zerodown rules check"}},
 		{name: "budget check help", args: []string{"budget", "check", "-h"}, code: exitOK, stdout: []string{"zerodown budget check"}},
@@ -356,6 +380,34 @@ func TestWatch(t *testing.T) {
 			t.Errorf("no summary after exceeding the budget: %v", err)
 		}
 	})
+}
+
+// Every role that serves takes --web.listen-address, as Prometheus and its
+// exporters name it, and --listen as its alias: the same default, and a
+// value given to either is the value of both.
+func TestListenFlags(t *testing.T) {
+	defer func() { seeFlags = nil }()
+	for _, role := range []string{"watch", "demo", "poller", "controller"} {
+		var fs *flag.FlagSet
+		seeFlags = func(f *flag.FlagSet) { fs = f }
+		if code, _, stderr := runArgs(t, role, "-h"); code != exitOK || fs == nil {
+			t.Fatalf("zerodown %s -h: exit %d, %s", role, code, stderr)
+		}
+		main, alias := fs.Lookup("web.listen-address"), fs.Lookup("listen")
+		if main == nil || alias == nil {
+			t.Errorf("zerodown %s: --web.listen-address %v, --listen %v: want both", role, main != nil, alias != nil)
+			continue
+		}
+		if main.DefValue == "" || alias.DefValue != main.DefValue {
+			t.Errorf("zerodown %s: defaults %q and %q, want one", role, main.DefValue, alias.DefValue)
+		}
+		if alias.Usage != "alias of --web.listen-address" {
+			t.Errorf("zerodown %s: --listen says %q", role, alias.Usage)
+		}
+		if err := fs.Set("listen", "127.0.0.1:1"); err != nil || main.Value.String() != "127.0.0.1:1" {
+			t.Errorf("zerodown %s: --listen 127.0.0.1:1 left --web.listen-address at %q (%v)", role, main.Value, err)
+		}
+	}
 }
 
 // A plain go build has no -ldflags: the version comes from the build info.

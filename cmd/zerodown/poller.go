@@ -28,7 +28,7 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		cfgFile     = fs.String("config", "", "YAML file of static targets and the defaults every target takes (optional)")
 		kubeconfig  = fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account)")
 		node        = fs.String("node-name", os.Getenv("NODE_NAME"), "the node this poller runs on (downward API: spec.nodeName); default $NODE_NAME. Failures while it is cordoned, draining or not Ready count as reason observer")
-		listen      = fs.String("listen", ":9949", "address for /metrics, /healthz and /readyz")
+		listen      = registerListen(fs, ":9949", "address for /metrics, /healthz and /readyz")
 		out         = fs.String("out", "", "folder for intervals.jsonl (outages); empty writes none")
 		discover    = fs.Bool("discovery", true, "probe annotated (or selected) Routes and Services")
 		annotation  = fs.String("discovery.annotation", discovery.DefaultAnnotation, "annotation that chooses Routes and Services to probe (on a Service its value lists kinds: tcp,http,https,dns; \"true\" is tcp,dns)")

@@ -40,6 +40,7 @@ func Metrics() (names map[string]bool, complete bool, err error) {
 	e := probes.NewEngine(probes.EngineOptions{})
 	e.Describe(ch)
 	notify.Describe(ch)
+	describeEvaluator(ch)
 	(&netmatrix.Collector{}).Describe(ch)
 	complete, err = describeRoles(ch)
 	close(ch)

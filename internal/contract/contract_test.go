@@ -19,6 +19,9 @@ func TestMetrics(t *testing.T) {
 		"zerodown_poller_node_impaired", "zerodown_alert_notifications_total", "zerodown_slo_objective",
 		"zerodown_cluster_operator_condition", "zerodown_machine_config_pool_condition", "zerodown_node_condition",
 		"zerodown_upgrade_in_progress", "zerodown_collector_synced", "zerodown_controller_leader", "zerodown_rollback_actions_total", "zerodown_discovery_target_info",
+		// watch's embedded rule evaluator: Prometheus's rules manager's own, and the alerts.
+		"zerodown_rule_alerts", "prometheus_rule_evaluation_failures_total", "prometheus_rule_group_last_duration_seconds",
+		"prometheus_rule_evaluation_duration_seconds_count",
 	} {
 		if !Exported(names, n) {
 			t.Errorf("%s missing from the contract", n)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 
 	"github.com/zerodown/zerodown/intervals"
 )
@@ -62,9 +61,9 @@ func Start(outDir string, log *slog.Logger) (*Base, error) {
 }
 
 // Collectors are the collectors every role's registry starts with: build
-// info, Go runtime and process.
+// info (of CurrentBuild), Go runtime and process.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{versioncollector.NewCollector("zerodown"),
+	return []prometheus.Collector{NewBuildInfo(CurrentBuild()),
 		promcollectors.NewGoCollector(),
 		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{})}
 }

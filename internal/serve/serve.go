@@ -1,6 +1,7 @@
 // Package serve runs the HTTP endpoints every zerodown role has: /metrics
 // (Prometheus text and OpenMetrics), /healthz (the process is alive),
-// /readyz (it has what it needs to do its job) and /intervals (its
+// /readyz (it has what it needs to do its job), the same two under
+// Prometheus's names /-/healthy and /-/ready, and /intervals (its
 // interval stream).
 package serve
 
@@ -30,11 +31,12 @@ type Server struct {
 
 // Options configures Start.
 type Options struct {
-	// Addr to listen on (the --listen flag; port 0 picks one).
+	// Addr to listen on (the --web.listen-address flag, alias --listen;
+	// port 0 picks one).
 	Addr     string
 	Gatherer prometheus.Gatherer
-	// Ready answers /readyz (nil: always ready): nil means ready, an error
-	// says what is missing.
+	// Ready answers /readyz and /-/ready (nil: always ready): nil means
+	// ready, an error says what is missing.
 	Ready  func() error
 	Logger *slog.Logger
 	// OnListen, if set, is told the address once the server listens.
@@ -62,8 +64,6 @@ type Options struct {
 	Guard func(http.Handler) http.Handler
 }
 
-// Start listens on o.Addr and serves o.Gatherer on /metrics, /healthz and
-// /readyz. Its error names the --listen flag.
 // ValidateWebConfig reads and checks an exporter-toolkit web
 // configuration file, as a command checks its flags before it starts.
 func ValidateWebConfig(path string) error {
@@ -73,10 +73,13 @@ func ValidateWebConfig(path string) error {
 	return nil
 }
 
+// Start listens on o.Addr and serves o.Gatherer on /metrics, health on
+// /healthz and /-/healthy, readiness on /readyz and /-/ready. Its error
+// names the --web.listen-address flag.
 func Start(o Options) (*Server, error) {
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %s: %w", o.Addr, err)
+		return nil, fmt.Errorf("--web.listen-address %s: %w", o.Addr, err)
 	}
 	guard := o.Guard
 	if guard == nil {
@@ -87,8 +90,8 @@ func Start(o Options) (*Server, error) {
 		EnableOpenMetrics: true,
 		ErrorHandling:     promhttp.ContinueOnError,
 	})))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+	healthy := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	ready := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if o.Ready != nil {
 			if err := o.Ready(); err != nil {
 				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
@@ -97,6 +100,11 @@ func Start(o Options) (*Server, error) {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	// Kubernetes's names and Prometheus's.
+	mux.Handle("/healthz", healthy)
+	mux.Handle("/-/healthy", healthy)
+	mux.Handle("/readyz", ready)
+	mux.Handle("/-/ready", ready)
 	if o.Intervals != "" {
 		mux.Handle("/intervals", intervals.Handler(o.Intervals))
 	}

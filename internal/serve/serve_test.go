@@ -5,10 +5,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,5 +93,65 @@ func TestWebConfigInvalid(t *testing.T) {
 	_, err := Start(Options{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), WebConfigFile: cfg})
 	if err == nil || !strings.Contains(err.Error(), "--web.config.file "+cfg) {
 		t.Fatalf("Start with a web configuration naming missing files: %v, want an error naming --web.config.file", err)
+	}
+}
+
+// Health and readiness answer under Kubernetes's names and Prometheus's
+// (/-/healthy, /-/ready) alike: the same handlers.
+func TestHealthAndReadiness(t *testing.T) {
+	var missing atomic.Pointer[[]string]
+	missing.Store(&[]string{"caches"})
+	addrc := make(chan string, 1)
+	s, err := Start(Options{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), OnListen: func(a string) { addrc <- a },
+		Ready: func() error { return Waiting(*missing.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := <-addrc
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, tc := range []struct {
+		ready bool
+		path  string
+		code  int
+		body  string
+	}{
+		{false, "/healthz", http.StatusOK, "ok\n"},
+		{false, "/-/healthy", http.StatusOK, "ok\n"},
+		{false, "/readyz", http.StatusServiceUnavailable, "not ready: waiting for: caches\n"},
+		{false, "/-/ready", http.StatusServiceUnavailable, "not ready: waiting for: caches\n"},
+		{true, "/healthz", http.StatusOK, "ok\n"},
+		{true, "/-/healthy", http.StatusOK, "ok\n"},
+		{true, "/readyz", http.StatusOK, "ok\n"},
+		{true, "/-/ready", http.StatusOK, "ok\n"},
+	} {
+		if tc.ready {
+			missing.Store(&[]string{})
+		}
+		if code, body := get(tc.path); code != tc.code || body != tc.body {
+			t.Errorf("%s (ready %v): %d %q, want %d %q", tc.path, tc.ready, code, body, tc.code, tc.body)
+		}
+	}
+}
+
+// A listen address in use is an error that names the flag.
+func TestListenError(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, err = Start(Options{Addr: busy.Addr().String(), Gatherer: prometheus.NewRegistry()})
+	if err == nil || !strings.HasPrefix(err.Error(), "--web.listen-address "+busy.Addr().String()+": ") {
+		t.Fatalf("Start on a busy address: %v, want an error naming --web.listen-address", err)
 	}
 }

@@ -45,6 +45,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunks"
 
 	"github.com/zerodown/zerodown/rules"
+	"github.com/zerodown/zerodown/rules/eval/evalmetrics"
 	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/rules/rulecheck"
 )
@@ -91,7 +92,13 @@ type Options struct {
 	// Retention of the stored samples (default 31d, the longest window of
 	// the shipped rules, plus a day).
 	Retention time.Duration
-	Logger    *slog.Logger
+	// Registerer, if set, gets the evaluator's own metrics (see
+	// evalmetrics): the rules manager's, named as a Prometheus exports
+	// them (prometheus_rule_evaluation_failures_total,
+	// prometheus_rule_group_last_duration_seconds, ...), and
+	// zerodown_rule_alerts. Close unregisters them.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Evaluator holds the TSDB, the PromQL engine and the rule groups.
@@ -117,6 +124,9 @@ type Evaluator struct {
 	lastStep time.Time
 	tracker  *tracker
 	nextEval map[*promrules.Group]time.Time
+
+	alerts     *alertCounts
+	registered []prometheus.Collector // in o.Registerer
 }
 
 // New loads the rule files (errors name the file, line and rule) and
@@ -163,7 +173,9 @@ func New(o Options) (*Evaluator, error) {
 		Logger: o.Logger.With("component", "eval-promql"), MaxSamples: 50_000_000, Timeout: time.Minute,
 		LookbackDelta: 5 * time.Minute, EnableAtModifier: true, EnableNegativeOffset: true,
 	})
+	metrics, collectors := evalmetrics.RuleManager()
 	mgr := promrules.NewManager(&promrules.ManagerOptions{
+		Metrics:     metrics,
 		QueryFunc:   promrules.EngineQueryFunc(e.engine, db),
 		Appendable:  db,
 		Queryable:   db,
@@ -216,6 +228,16 @@ func New(o Options) (*Evaluator, error) {
 			e.every[name] = 0
 		}
 	}
+	e.alerts = newAlertCounts(e.groups)
+	if o.Registerer != nil {
+		for _, c := range append(collectors, e.alerts) {
+			if err := o.Registerer.Register(c); err != nil {
+				e.Close()
+				return nil, fmt.Errorf("eval: registering the evaluator's metrics: %w", err)
+			}
+			e.registered = append(e.registered, c)
+		}
+	}
 	return e, nil
 }
 
@@ -258,12 +280,15 @@ func (e *Evaluator) Step(ctx context.Context, now time.Time) error {
 		if now.Before(e.nextEval[g]) {
 			continue
 		}
-		g.Eval(ctx, now)
+		// Eval, and the group's metrics as the manager's own schedule
+		// keeps them (iterations, last duration, last evaluation).
+		promrules.DefaultEvalIterationFunc(ctx, g, now)
 		// Steps are late by a little, not early: a step 1 ms short of the
 		// interval counts, or a 15 s group would run every 16 s.
 		e.nextEval[g] = now.Add(g.Interval() - e.o.Interval/2)
 	}
 	e.tracker.observe(now, e.groups)
+	e.alerts.count(e.groups)
 	return err
 }
 
@@ -470,8 +495,13 @@ func (e *Evaluator) RuleErrors() map[string]error {
 	return out
 }
 
-// Close stops the engine and removes the storage.
+// Close unregisters the evaluator's metrics, stops the engine and removes
+// the storage.
 func (e *Evaluator) Close() error {
+	for _, c := range e.registered {
+		e.o.Registerer.Unregister(c)
+	}
+	e.registered = nil
 	var errs []error
 	if e.engine != nil {
 		errs = append(errs, e.engine.Close())

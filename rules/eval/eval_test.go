@@ -2,12 +2,16 @@ package eval
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // metrics is a registry with what the shipped rules read, as one watch
@@ -229,5 +233,90 @@ func TestNativeHistogram(t *testing.T) {
 	v, err := e.Query(context.Background(), `histogram_quantile(0.95, rate(zerodown_probe_duration_seconds{backend="api"}[1m]))`, t0.Add(120*time.Second))
 	if err != nil || len(v) != 1 || v[0].F < 0.85 || v[0].F > 0.95 {
 		t.Fatalf("p95 from the native histogram: %v %v, want about 0.9", v, err)
+	}
+}
+
+// With a Registerer the evaluator exports its own metrics: the rules
+// manager's, as a Prometheus names them (evaluations, failures, group
+// durations), and zerodown_rule_alerts, zero for every alerting rule and
+// state until an alert is pending, then firing. Close takes them away.
+func TestEvaluatorMetrics(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "m.rules.yaml")
+	if err := os.WriteFile(file, []byte(`groups:
+- name: g
+  rules:
+  - alert: Down
+    expr: zerodown_backend_up == 0
+    for: 2s
+  - record: backend:zerodown_backend_up:fails
+    expr: zerodown_backend_up + on() zerodown_backend_up # many-to-many: fails with two backends
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	up := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zerodown_backend_up", Help: "up"}, []string{"backend"})
+	reg.MustRegister(up)
+	up.WithLabelValues("api").Set(0)
+	up.WithLabelValues("web").Set(1)
+	e, err := New(Options{Files: []string{file}, Gatherer: reg, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := New(Options{Files: []string{file}, Gatherer: reg, Registerer: reg}); err == nil || !strings.Contains(err.Error(), "registering the evaluator's metrics") {
+		t.Errorf("a second evaluator on the same registry: %v, want an error", err)
+	}
+	group := file + ";g"
+	want := func(evaluations, pending, firing int) string {
+		return fmt.Sprintf(`# HELP prometheus_rule_evaluation_failures_total The total number of rule evaluation failures.
+# TYPE prometheus_rule_evaluation_failures_total counter
+prometheus_rule_evaluation_failures_total{rule_group=%[1]q} %[2]d
+# HELP prometheus_rule_evaluations_total The total number of rule evaluations.
+# TYPE prometheus_rule_evaluations_total counter
+prometheus_rule_evaluations_total{rule_group=%[1]q} %[3]d
+# HELP prometheus_rule_group_iterations_total The total number of scheduled rule group evaluations, whether executed or missed.
+# TYPE prometheus_rule_group_iterations_total counter
+prometheus_rule_group_iterations_total{rule_group=%[1]q} %[2]d
+# HELP zerodown_rule_alerts Alerts of the embedded rule evaluator's alerting rules after its latest evaluation, by state (pending, firing): the ALERTS series counted. Zero for every alerting rule and state until one is active.
+# TYPE zerodown_rule_alerts gauge
+zerodown_rule_alerts{alertname="Down",alertstate="firing",rule_group=%[1]q} %[5]d
+zerodown_rule_alerts{alertname="Down",alertstate="pending",rule_group=%[1]q} %[4]d
+`, group, evaluations, 2*evaluations, pending, firing)
+	}
+	names := []string{"prometheus_rule_evaluation_failures_total", "prometheus_rule_evaluations_total",
+		"prometheus_rule_group_iterations_total", "zerodown_rule_alerts"}
+	t0 := time.Now().Truncate(time.Second)
+	for s, w := range []string{want(0, 0, 0), want(1, 1, 0), want(2, 1, 0), want(3, 0, 1)} {
+		if s > 0 {
+			if err := e.Step(context.Background(), t0.Add(time.Duration(s-1)*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(w), names...); err != nil {
+			t.Errorf("after %d steps: %v", s, err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] = m.GetGauge().GetValue()
+		}
+	}
+	// The last evaluation is when it ran (the wall clock), as in Prometheus.
+	if d, at := got["prometheus_rule_group_last_duration_seconds"], got["prometheus_rule_group_last_evaluation_timestamp_seconds"]; d <= 0 || at < float64(t0.Unix()-1) {
+		t.Errorf("last duration %v, last evaluation %v: want the last step's", d, at)
+	}
+	if problems, err := testutil.GatherAndLint(reg, "zerodown_rule_alerts"); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := testutil.GatherAndCount(reg, names...); err != nil || n != 0 {
+		t.Errorf("after Close: %d series of the evaluator's metrics (%v)", n, err)
 	}
 }
