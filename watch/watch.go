@@ -24,7 +24,6 @@ import (
 	"github.com/zerodown/zerodown/probes"
 	"github.com/zerodown/zerodown/report"
 	"github.com/zerodown/zerodown/rules/alert"
-	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/targets"
 )
 
@@ -71,24 +70,10 @@ type Options struct {
 	// NativeHistogramsOnly drops the classic buckets of the probe duration
 	// histogram (see probes.EngineOptions).
 	NativeHistogramsOnly bool
-	// RulesInterval is the step of the embedded evaluator; 0 evaluates
-	// no rules.
-	RulesInterval time.Duration
-	// RuleFiles to evaluate (see rules/eval's Options.Files; empty: the shipped
-	// rules).
-	RuleFiles []string
-	// AlertmanagerURL, if set, receives the alerts (its v2 API).
-	AlertmanagerURL string
-	// AlertWebhook, if set, receives Alertmanager's webhook payload for
-	// every alert that fires or resolves.
-	AlertWebhook string
-	// ExternalURL is the base of the alerts' generator URLs.
-	ExternalURL string
-	// AlertHook, if set, gets the webhook message (as Alertmanager would
-	// send it) of every alert that fires or resolves, during the
-	// evaluation step: it must not block (the rollback receiver of watch
-	// --rollback.policy queues and returns).
-	AlertHook func(notify.Message)
+	// Alerting, if set, starts the run's embedded rule evaluator (package
+	// watch/alerting: Start, its Options bound): its metrics go to reg,
+	// its alerts' intervals to iw. Nil evaluates no rules.
+	Alerting func(reg *prometheus.Registry, iw *intervals.Writer, log *slog.Logger) (Alerting, error)
 	// Collectors are registered next to the run's own (the rollback
 	// receiver's metrics).
 	Collectors []prometheus.Collector
@@ -101,6 +86,18 @@ type Options struct {
 	// Cluster, if set, adds a cluster's state and built-in backends
 	// (watch --kubeconfig).
 	Cluster Cluster
+}
+
+// Alerting is a run's embedded rule evaluator (watch/alerting.Alerting):
+// watch does not link the PromQL engine itself.
+type Alerting interface {
+	// Active returns the alerts pending or firing now.
+	Active() []alert.Alert
+	// Run evaluates until ctx ends.
+	Run(ctx context.Context)
+	// Stop resolves what still fires at now, sends what is queued and
+	// releases the evaluator; it returns every alert episode that fired.
+	Stop(now time.Time) ([]alert.Alert, error)
 }
 
 // Cluster is what watch --kubeconfig adds to a run: the controller's
@@ -161,9 +158,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	reg.MustRegister(engine, reloads)
 	reg.MustRegister(o.Collectors...)
 
-	var alerts *alerting
-	if o.RulesInterval > 0 {
-		if alerts, err = startAlerting(o, reg, iw, log); err != nil {
+	var alerts Alerting
+	if o.Alerting != nil {
+		if alerts, err = o.Alerting(reg, iw, log); err != nil {
 			sink.Close()
 			_ = base.Close(time.Now())
 			return nil, fmt.Errorf("%w: %w", ErrSetup, err)
@@ -174,7 +171,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := set.Start(); err != nil {
 		sink.Close()
 		if alerts != nil {
-			_, _ = alerts.stop(started)
+			_, _ = alerts.Stop(started)
 		}
 		_ = base.Close(time.Now())
 		return nil, err
@@ -189,7 +186,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			engine.Stop()
 			sink.Close()
 			if alerts != nil {
-				_, _ = alerts.stop(time.Now())
+				_, _ = alerts.Stop(time.Now())
 			}
 			_ = base.Close(time.Now())
 			return nil, err
@@ -210,11 +207,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	var wg sync.WaitGroup
 	if alerts != nil {
-		view.alerts = alerts.active
+		view.alerts = alerts.Active
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			alerts.run(ctx)
+			alerts.Run(ctx)
 		}()
 	}
 	if o.TTY {
@@ -252,7 +249,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	var fired []alert.Alert
 	if alerts != nil {
 		var err error
-		if fired, err = alerts.stop(ended); err != nil {
+		if fired, err = alerts.Stop(ended); err != nil {
 			errs = append(errs, err)
 		}
 		view.alerts = nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -30,6 +32,7 @@ import (
 	"github.com/zerodown/zerodown/probes"
 	"github.com/zerodown/zerodown/testtarget"
 	"github.com/zerodown/zerodown/testtarget/targettest"
+	"github.com/zerodown/zerodown/watch/alerting"
 )
 
 // httpConfig is a configuration of HTTP targets named names, all probing
@@ -810,7 +813,10 @@ func TestRunAlerts(t *testing.T) {
 	o := Options{
 		Config: httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "web"),
 		Listen: "127.0.0.1:0", OutDir: out,
-		RulesInterval: 50 * time.Millisecond, RuleFiles: []string{rulesFile}, AlertWebhook: hook.URL, AlertmanagerURL: am.URL,
+		Alerting: func(reg *prometheus.Registry, iw *intervals.Writer, log *slog.Logger) (Alerting, error) {
+			return alerting.Start(alerting.Options{Interval: 50 * time.Millisecond, RuleFiles: []string{rulesFile}, Webhook: hook.URL, AlertmanagerURL: am.URL},
+				reg, iw, log)
+		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -875,7 +881,7 @@ func TestRunAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts := intervals.Filter(ivs, AlertSource)
+	alerts := intervals.Filter(ivs, alerting.AlertSource)
 	if len(alerts) != 2 || alerts[0].Locator.Keys["alertname"] != "WebDown" || alerts[0].Level != intervals.LevelError ||
 		!alerts[0].From.Equal(first.FiredAt) || !alerts[0].To.Equal(first.ResolvedAt) {
 		t.Errorf("alert intervals %+v, want two, the first from %s to %s", alerts, first.FiredAt, first.ResolvedAt)

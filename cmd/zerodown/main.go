@@ -426,7 +426,7 @@ Flags:
 		Config: cfg, Reload: load, ReloadRequests: reloads, Duration: *duration,
 		Listen: *listen, OutDir: *out, View: view, TTY: tty, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native,
 		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty), Pprof: flags.pprof, WebConfigFile: flags.webConfig,
-		RulesInterval: *ruleStep, RuleFiles: ruleFiles, AlertmanagerURL: *amURL, AlertWebhook: *webhook, ExternalURL: *extURL, AlertHook: hook,
+		Alerting:   alertingOf(*ruleStep, ruleFiles, *amURL, *webhook, *extURL, hook),
 		Collectors: extra, Budgets: judge, ReportTitle: *title, Cluster: cluster, Extra: observerKey(*observer),
 	})
 	if errors.Is(err, watch.ErrSetup) {

@@ -3,9 +3,30 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerodown/zerodown/intervals"
+	"github.com/zerodown/zerodown/rules/notify"
+	"github.com/zerodown/zerodown/watch"
 )
+
+// alertingOf: no embedded evaluator in this build. Rules, Alertmanager or
+// a webhook asked for are an error at the start of the run; by default
+// nothing is evaluated (Prometheus evaluates the rules in a cluster).
+func alertingOf(step time.Duration, files []string, amURL, webhook, _ string, hook func(notify.Message)) func(*prometheus.Registry, *intervals.Writer, *slog.Logger) (watch.Alerting, error) {
+	if len(files) == 0 && amURL == "" && webhook == "" && hook == nil {
+		return nil
+	}
+	return func(*prometheus.Registry, *intervals.Writer, *slog.Logger) (watch.Alerting, error) {
+		return nil, errors.New("this zerodown was built without the rule evaluator (-tags noeval): --rules, --alertmanager.url and --alert.webhook need the full build")
+	}
+}
 
 // Built with -tags noeval (the in-cluster image): without Prometheus's
 // PromQL engine and rules manager, so without zerodown rules.

@@ -1,6 +1,9 @@
-//go:build !noeval
-
-package watch
+// Package alerting is the embedded rule evaluator of a zerodown watch run
+// and where its alerts go: the run's interval stream, its log, an
+// Alertmanager and a webhook. It is apart from package watch so that a
+// build without the PromQL engine (the in-cluster binary) does not link
+// it: watch takes it as a watch.Alerting.
+package alerting
 
 import (
 	"context"
@@ -21,9 +24,31 @@ import (
 // AlertSource is the interval source of the evaluator's alerts.
 const AlertSource = "Alert"
 
-// alerting is the embedded evaluator of a run and where its alerts go:
-// the interval stream, the log, an Alertmanager and a webhook.
-type alerting struct {
+// Options say which rules to evaluate and where the alerts go.
+type Options struct {
+	// Interval is the evaluation step.
+	Interval time.Duration
+	// RuleFiles to evaluate (see rules/eval's Options.Files; empty: the
+	// shipped rules).
+	RuleFiles []string
+	// AlertmanagerURL, if set, receives the alerts (its v2 API).
+	AlertmanagerURL string
+	// Webhook, if set, receives Alertmanager's webhook payload for every
+	// alert that fires or resolves.
+	Webhook string
+	// ExternalURL is the base of the alerts' generator URLs.
+	ExternalURL string
+	// Hook, if set, gets the webhook message (as Alertmanager would send
+	// it) of every alert that fires or resolves, during the evaluation
+	// step: it must not block (the rollback receiver of watch
+	// --rollback.policy queues and returns).
+	Hook func(notify.Message)
+}
+
+// Alerting is the embedded evaluator of a run and where its alerts go:
+// the interval stream, the log, an Alertmanager and a webhook. It is a
+// watch.Alerting.
+type Alerting struct {
 	ev  *eval.Evaluator
 	am  *notify.Alertmanager
 	wh  *notify.Webhook
@@ -38,9 +63,11 @@ type alerting struct {
 	ids map[string]string // alert key → open interval ID
 }
 
-// startAlerting loads the rules; nothing is evaluated before run.
-func startAlerting(o Options, reg *prometheus.Registry, iw *intervals.Writer, log *slog.Logger) (*alerting, error) {
-	a := &alerting{iw: iw, log: log, ids: map[string]string{}, hook: o.AlertHook, externalURL: o.ExternalURL}
+// Start loads the rules; nothing is evaluated before Run. The evaluator's
+// and the senders' metrics go to reg, the alerts' intervals to iw (nil:
+// none).
+func Start(o Options, reg *prometheus.Registry, iw *intervals.Writer, log *slog.Logger) (*Alerting, error) {
+	a := &Alerting{iw: iw, log: log, ids: map[string]string{}, hook: o.Hook, externalURL: o.ExternalURL}
 	nopts := notify.Options{Logger: log}
 	var err error
 	if o.AlertmanagerURL != "" {
@@ -48,8 +75,8 @@ func startAlerting(o Options, reg *prometheus.Registry, iw *intervals.Writer, lo
 			return nil, err
 		}
 	}
-	if o.AlertWebhook != "" {
-		if a.wh, err = notify.NewWebhook(o.AlertWebhook, o.ExternalURL, nopts); err != nil {
+	if o.Webhook != "" {
+		if a.wh, err = notify.NewWebhook(o.Webhook, o.ExternalURL, nopts); err != nil {
 			a.closeSenders(context.Background())
 			return nil, err
 		}
@@ -59,7 +86,7 @@ func startAlerting(o Options, reg *prometheus.Registry, iw *intervals.Writer, lo
 		// told apart by the receiver label.
 		reg.MustRegister(senderMetrics{a})
 	}
-	eo := eval.Options{Files: o.RuleFiles, Gatherer: reg, Registerer: reg, Interval: o.RulesInterval, ExternalURL: o.ExternalURL,
+	eo := eval.Options{Files: o.RuleFiles, Gatherer: reg, Registerer: reg, Interval: o.Interval, ExternalURL: o.ExternalURL,
 		Logger: log, OnAlert: a.changed}
 	if a.am != nil {
 		eo.Notify = a.am.Send
@@ -69,12 +96,12 @@ func startAlerting(o Options, reg *prometheus.Registry, iw *intervals.Writer, lo
 		return nil, err
 	}
 	groups, rules := a.ev.Groups()
-	log.Info("evaluating rules", "groups", groups, "rules", rules, "interval", o.RulesInterval)
+	log.Info("evaluating rules", "groups", groups, "rules", rules, "interval", o.Interval)
 	return a, nil
 }
 
 // changed is told of every alert that begins or stops firing.
-func (a *alerting) changed(al eval.Alert) {
+func (a *Alerting) changed(al eval.Alert) {
 	key := al.Key()
 	summary := al.Annotations["summary"]
 	if al.State == eval.StateFiring {
@@ -107,7 +134,7 @@ func (a *alerting) changed(al eval.Alert) {
 // webhook tells the webhook and the hook (the rollback receiver of
 // watch --rollback.policy) of an alert that fires (endsAt zero) or
 // resolves, and returns it as Alertmanager takes it.
-func (a *alerting) webhook(al eval.Alert, endsAt time.Time) notify.Alert {
+func (a *Alerting) webhook(al eval.Alert, endsAt time.Time) notify.Alert {
 	n := notify.Alert{Labels: al.Labels, Annotations: al.Annotations, StartsAt: al.FiredAt, EndsAt: endsAt,
 		GeneratorURL: a.ev.GeneratorURL(al.Expr)}
 	if a.wh != nil {
@@ -119,7 +146,7 @@ func (a *alerting) webhook(al eval.Alert, endsAt time.Time) notify.Alert {
 	return n
 }
 
-func (a *alerting) endInterval(key string, at time.Time) {
+func (a *Alerting) endInterval(key string, at time.Time) {
 	a.mu.Lock()
 	id, ok := a.ids[key]
 	delete(a.ids, key)
@@ -141,16 +168,16 @@ func alertLevel(severity string) intervals.Level {
 	return intervals.LevelInfo
 }
 
-// active returns the alerts pending or firing now.
-func (a *alerting) active() []alert.Alert { return a.ev.Active() }
+// Active returns the alerts pending or firing now.
+func (a *Alerting) Active() []alert.Alert { return a.ev.Active() }
 
-// run evaluates until ctx ends.
-func (a *alerting) run(ctx context.Context) { a.ev.Run(ctx) }
+// Run evaluates until ctx ends.
+func (a *Alerting) Run(ctx context.Context) { a.ev.Run(ctx) }
 
-// stop resolves what still fires at now (Alertmanager and the webhook are
+// Stop resolves what still fires at now (Alertmanager and the webhook are
 // told, intervals end), sends what is queued (for up to 10 s), and
 // releases the evaluator. It returns every alert episode that fired.
-func (a *alerting) stop(now time.Time) ([]alert.Alert, error) {
+func (a *Alerting) Stop(now time.Time) ([]alert.Alert, error) {
 	fired := a.ev.Fired()
 	var resolved []notify.Alert
 	for _, al := range a.ev.Active() {
@@ -169,7 +196,7 @@ func (a *alerting) stop(now time.Time) ([]alert.Alert, error) {
 	return fired, errors.Join(errs...)
 }
 
-func (a *alerting) closeSenders(ctx context.Context) error {
+func (a *Alerting) closeSenders(ctx context.Context) error {
 	var errs []error
 	if a.am != nil {
 		errs = append(errs, a.am.Close(ctx))
@@ -181,7 +208,7 @@ func (a *alerting) closeSenders(ctx context.Context) error {
 }
 
 // senderMetrics exports the notifications of the alerting's senders.
-type senderMetrics struct{ a *alerting }
+type senderMetrics struct{ a *Alerting }
 
 func (m senderMetrics) Describe(ch chan<- *prometheus.Desc) { notify.Describe(ch) }
 
