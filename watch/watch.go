@@ -71,9 +71,9 @@ type Options struct {
 	// histogram (see probes.EngineOptions).
 	NativeHistogramsOnly bool
 	// Alerting, if set, starts the run's embedded rule evaluator (package
-	// watch/alerting: Start, its Options bound): its metrics go to reg,
-	// its alerts' intervals to iw. Nil evaluates no rules.
-	Alerting func(reg *prometheus.Registry, iw *intervals.Writer, log *slog.Logger) (Alerting, error)
+	// watch/alerting: Start, its Options bound) in the run's environment.
+	// Nil evaluates no rules.
+	Alerting func(AlertingEnv) (Alerting, error)
 	// Collectors are registered next to the run's own (the rollback
 	// receiver's metrics).
 	Collectors []prometheus.Collector
@@ -86,6 +86,20 @@ type Options struct {
 	// Cluster, if set, adds a cluster's state and built-in backends
 	// (watch --kubeconfig).
 	Cluster Cluster
+}
+
+// AlertingEnv is what a run gives its evaluator: the registry of its
+// metrics, the interval stream of its alerts (nil: none), the log, and
+// the cause of a backend's latest outage so far.
+type AlertingEnv struct {
+	Registry  *prometheus.Registry
+	Intervals *intervals.Writer
+	Logger    *slog.Logger
+	// Cause names the change the latest outage of the backend (and
+	// connection, where the labels have one) that the alert's labels
+	// name is attributed to, as the report would; "" when there is
+	// none or no backend label.
+	Cause func(labels map[string]string) string
 }
 
 // Alerting is a run's embedded rule evaluator (watch/alerting.Alerting):
@@ -160,7 +174,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	var alerts Alerting
 	if o.Alerting != nil {
-		if alerts, err = o.Alerting(reg, iw, log); err != nil {
+		env := AlertingEnv{Registry: reg, Intervals: iw, Logger: log, Cause: func(labels map[string]string) string {
+			return causeSoFar(base.IntervalsPath, runStart, labels)
+		}}
+		if alerts, err = o.Alerting(env); err != nil {
 			sink.Close()
 			_ = base.Close(time.Now())
 			return nil, fmt.Errorf("%w: %w", ErrSetup, err)
@@ -275,6 +292,38 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		sum.judge(o.Budgets, engine.HoldStatuses(), drops)
 	}
 	return sum, errors.Join(errs...)
+}
+
+// causeSoFar attributes the latest outage so far of the backend (and
+// connection) the labels name, from the run's intervals (path; "" when
+// the run writes none), as the report does at the end.
+func causeSoFar(path string, runStart time.Time, labels map[string]string) string {
+	backend := labels["backend"]
+	if path == "" || backend == "" {
+		return ""
+	}
+	all, _, _ := intervals.ReadFileWarn(path)
+	own := all[:0:0]
+	for _, iv := range all {
+		if !iv.From.Before(runStart) {
+			own = append(own, iv)
+		}
+	}
+	r := report.Build([]report.Input{{Path: path, Intervals: own}}, report.Options{})
+	var latest *report.Outage
+	for i := range r.Outages {
+		o := &r.Outages[i]
+		if o.Observer || o.Backend != backend || (labels["connection"] != "" && o.Connection != labels["connection"]) {
+			continue
+		}
+		if latest == nil || o.From.After(latest.From) {
+			latest = o
+		}
+	}
+	if latest == nil {
+		return ""
+	}
+	return latest.CauseText()
 }
 
 // writeReport reports the run's intervals (the file may hold earlier

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +20,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -813,9 +811,9 @@ func TestRunAlerts(t *testing.T) {
 	o := Options{
 		Config: httpConfig(t, "http://"+tt.HTTPAddr()+"/", []string{"new"}, "web"),
 		Listen: "127.0.0.1:0", OutDir: out,
-		Alerting: func(reg *prometheus.Registry, iw *intervals.Writer, log *slog.Logger) (Alerting, error) {
-			return alerting.Start(alerting.Options{Interval: 50 * time.Millisecond, RuleFiles: []string{rulesFile}, Webhook: hook.URL, AlertmanagerURL: am.URL},
-				reg, iw, log)
+		Alerting: func(env AlertingEnv) (Alerting, error) {
+			return alerting.Start(alerting.Options{Interval: 50 * time.Millisecond, RuleFiles: []string{rulesFile}, Webhook: hook.URL, AlertmanagerURL: am.URL,
+				Cause: env.Cause}, env.Registry, env.Intervals, env.Logger)
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -885,6 +883,67 @@ func TestRunAlerts(t *testing.T) {
 	if len(alerts) != 2 || alerts[0].Locator.Keys["alertname"] != "WebDown" || alerts[0].Level != intervals.LevelError ||
 		!alerts[0].From.Equal(first.FiredAt) || !alerts[0].To.Equal(first.ResolvedAt) {
 		t.Errorf("alert intervals %+v, want two, the first from %s to %s", alerts, first.FiredAt, first.ResolvedAt)
+	}
+	// Each alert carries the cause of web's outage as the report gives it:
+	// nothing of a cluster is recorded here, so unknown, and said so.
+	const unknown = "unknown: no recorded change in reach"
+	for _, iv := range alerts {
+		if c := iv.Message.Annotations[alerting.CauseAnnotation]; c != unknown {
+			t.Errorf("alert interval's cause %q, want %q", c, unknown)
+		}
+	}
+	mu.Lock()
+	for _, m := range msgs {
+		a := m["alerts"].([]any)[0].(map[string]any)
+		if c := a["annotations"].(map[string]any)[alerting.CauseAnnotation]; c != unknown {
+			t.Errorf("webhook message %v: cause %v, want %q", m["status"], c, unknown)
+		}
+	}
+	mu.Unlock()
+}
+
+// The cause of an alert is the report's cause of the latest outage of
+// the backend (and connection) its labels name, from the run's stream so
+// far; nothing without a backend label or before the run.
+func TestCauseSoFar(t *testing.T) {
+	path := filepath.Join(t.TempDir(), IntervalsFile)
+	var lines bytes.Buffer
+	start := time.Now().Add(-2 * time.Minute).Truncate(time.Millisecond)
+	at := func(s float64) intervals.Time { return intervals.Time{Time: start.Add(time.Duration(s * float64(time.Second)))} }
+	for _, iv := range []intervals.Interval{
+		{From: at(1), To: at(30), State: intervals.StateClosed, Level: intervals.LevelInfo, Source: "Deployment",
+			Locator: intervals.Locator{Type: "Deployment", Keys: map[string]string{"kind": "Deployment", "namespace": "shop", "name": "web", "condition": "RolloutComplete"}},
+			Message: intervals.Message{Reason: "RolloutCompleteFalse", Annotations: map[string]string{"condition": "RolloutComplete", "status": "false"}}},
+		{From: at(10), To: at(12), State: intervals.StateClosed, Level: intervals.LevelError, Source: "Disruption",
+			Locator: intervals.Locator{Type: "Disruption", Keys: map[string]string{"backend": "service:shop:web:http", "connection": "new"}},
+			Message: intervals.Message{Reason: "DisruptionBegan", Cause: "connect_refused"}},
+		{From: at(65), To: at(66), State: intervals.StateClosed, Level: intervals.LevelError, Source: "Disruption",
+			Locator: intervals.Locator{Type: "Disruption", Keys: map[string]string{"backend": "service:shop:web:http", "connection": "reused"}},
+			Message: intervals.Message{Reason: "DisruptionBegan", Cause: "reset"}},
+	} {
+		iv.ID = fmt.Sprint(lines.Len())
+		b, err := json.Marshal(iv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines.Write(append(b, '\n'))
+	}
+	if err := os.WriteFile(path, lines.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		labels map[string]string
+		since  time.Time
+		want   string
+	}{
+		{map[string]string{"backend": "service:shop:web:http", "connection": "new"}, start, "Deployment/shop/web rolling out, since 9s before"},
+		{map[string]string{"backend": "service:shop:web:http"}, start, "unknown: no recorded change in reach"}, // the latest: 35 s after the rollout
+		{map[string]string{"alertname": "ZerodownConfigReloadFailed"}, start, ""},
+		{map[string]string{"backend": "service:shop:web:http", "connection": "new"}, time.Now(), ""}, // an earlier run's
+	} {
+		if got := causeSoFar(path, c.since, c.labels); got != c.want {
+			t.Errorf("causeSoFar(%v) = %q, want %q", c.labels, got, c.want)
+		}
 	}
 }
 

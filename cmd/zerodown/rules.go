@@ -5,13 +5,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/zerodown/zerodown/internal/contract"
-	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/rules/rulecheck"
 	"github.com/zerodown/zerodown/rules/ruletest"
@@ -21,13 +17,14 @@ import (
 
 // alertingOf starts watch's embedded evaluator with these options; nil
 // (no rules evaluated) for a step of 0.
-func alertingOf(step time.Duration, files []string, amURL, webhook, extURL string, hook func(notify.Message)) func(*prometheus.Registry, *intervals.Writer, *slog.Logger) (watch.Alerting, error) {
+func alertingOf(step time.Duration, files []string, amURL, webhook, extURL string, hook func(notify.Message)) func(watch.AlertingEnv) (watch.Alerting, error) {
 	if step <= 0 {
 		return nil
 	}
 	o := alerting.Options{Interval: step, RuleFiles: files, AlertmanagerURL: amURL, Webhook: webhook, ExternalURL: extURL, Hook: hook}
-	return func(reg *prometheus.Registry, iw *intervals.Writer, log *slog.Logger) (watch.Alerting, error) {
-		return alerting.Start(o, reg, iw, log)
+	return func(env watch.AlertingEnv) (watch.Alerting, error) {
+		o.Cause = env.Cause
+		return alerting.Start(o, env.Registry, env.Intervals, env.Logger)
 	}
 }
 

@@ -6,12 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/zerodown/zerodown/intervals"
 	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/watch"
 )
@@ -19,11 +15,11 @@ import (
 // alertingOf: no embedded evaluator in this build. Rules, Alertmanager or
 // a webhook asked for are an error at the start of the run; by default
 // nothing is evaluated (Prometheus evaluates the rules in a cluster).
-func alertingOf(step time.Duration, files []string, amURL, webhook, _ string, hook func(notify.Message)) func(*prometheus.Registry, *intervals.Writer, *slog.Logger) (watch.Alerting, error) {
+func alertingOf(_ time.Duration, files []string, amURL, webhook, _ string, hook func(notify.Message)) func(watch.AlertingEnv) (watch.Alerting, error) {
 	if len(files) == 0 && amURL == "" && webhook == "" && hook == nil {
 		return nil
 	}
-	return func(*prometheus.Registry, *intervals.Writer, *slog.Logger) (watch.Alerting, error) {
+	return func(watch.AlertingEnv) (watch.Alerting, error) {
 		return nil, errors.New("this zerodown was built without the rule evaluator (-tags noeval): --rules, --alertmanager.url and --alert.webhook need the full build")
 	}
 }

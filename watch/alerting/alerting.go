@@ -43,7 +43,14 @@ type Options struct {
 	// step: it must not block (the rollback receiver of watch
 	// --rollback.policy queues and returns).
 	Hook func(notify.Message)
+	// Cause, if set, names the change that caused what an alert fires
+	// about (watch.AlertingEnv's Cause): asked once when it fires, and
+	// added to its annotations as "cause" wherever the alert goes.
+	Cause func(labels map[string]string) string
 }
+
+// CauseAnnotation is the annotation that carries an alert's cause.
+const CauseAnnotation = "cause"
 
 // Alerting is the embedded evaluator of a run and where its alerts go:
 // the interval stream, the log, an Alertmanager and a webhook. It is a
@@ -59,15 +66,18 @@ type Alerting struct {
 	hook        func(notify.Message)
 	externalURL string
 
-	mu  sync.Mutex
-	ids map[string]string // alert key → open interval ID
+	cause func(map[string]string) string
+
+	mu     sync.Mutex
+	ids    map[string]string // alert key → open interval ID
+	causes map[string]string // alert key → its cause, while it fires
 }
 
 // Start loads the rules; nothing is evaluated before Run. The evaluator's
 // and the senders' metrics go to reg, the alerts' intervals to iw (nil:
 // none).
 func Start(o Options, reg *prometheus.Registry, iw *intervals.Writer, log *slog.Logger) (*Alerting, error) {
-	a := &Alerting{iw: iw, log: log, ids: map[string]string{}, hook: o.Hook, externalURL: o.ExternalURL}
+	a := &Alerting{iw: iw, log: log, ids: map[string]string{}, hook: o.Hook, externalURL: o.ExternalURL, cause: o.Cause, causes: map[string]string{}}
 	nopts := notify.Options{Logger: log}
 	var err error
 	if o.AlertmanagerURL != "" {
@@ -89,7 +99,7 @@ func Start(o Options, reg *prometheus.Registry, iw *intervals.Writer, log *slog.
 	eo := eval.Options{Files: o.RuleFiles, Gatherer: reg, Registerer: reg, Interval: o.Interval, ExternalURL: o.ExternalURL,
 		Logger: log, OnAlert: a.changed}
 	if a.am != nil {
-		eo.Notify = a.am.Send
+		eo.Notify = func(alerts []notify.Alert) { a.am.Send(a.withCauses(alerts)) }
 	}
 	if a.ev, err = eval.New(eo); err != nil {
 		a.closeSenders(context.Background())
@@ -105,7 +115,15 @@ func (a *Alerting) changed(al eval.Alert) {
 	key := al.Key()
 	summary := al.Annotations["summary"]
 	if al.State == eval.StateFiring {
-		a.log.Warn("alert firing", "alertname", al.Name, "severity", al.Labels["severity"], "summary", summary)
+		if a.cause != nil {
+			if c := a.cause(al.Labels); c != "" {
+				a.mu.Lock()
+				a.causes[key] = c
+				a.mu.Unlock()
+			}
+		}
+		al.Annotations = a.annotated(key, al.Annotations)
+		a.log.Warn("alert firing", "alertname", al.Name, "severity", al.Labels["severity"], "summary", summary, "cause", al.Annotations[CauseAnnotation])
 		a.webhook(al, time.Time{})
 		if a.iw == nil {
 			return
@@ -128,14 +146,43 @@ func (a *Alerting) changed(al eval.Alert) {
 	}
 	a.log.Info("alert resolved", "alertname", al.Name, "firing_for", al.ResolvedAt.Sub(al.FiredAt).Round(time.Millisecond))
 	a.webhook(al, al.ResolvedAt)
+	a.mu.Lock()
+	delete(a.causes, key)
+	a.mu.Unlock()
 	a.endInterval(key, al.ResolvedAt)
+}
+
+// annotated returns the annotations with the alert's cause, if it has
+// one.
+func (a *Alerting) annotated(key string, ann map[string]string) map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c, ok := a.causes[key]
+	if !ok || ann[CauseAnnotation] == c {
+		return ann
+	}
+	ann = maps.Clone(ann)
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[CauseAnnotation] = c
+	return ann
+}
+
+// withCauses adds the cause of every alert that has one to its
+// annotations (the alerts are Alertmanager's copies, sent every step).
+func (a *Alerting) withCauses(alerts []notify.Alert) []notify.Alert {
+	for i, n := range alerts {
+		alerts[i].Annotations = a.annotated(alertKey(n.Labels), n.Annotations)
+	}
+	return alerts
 }
 
 // webhook tells the webhook and the hook (the rollback receiver of
 // watch --rollback.policy) of an alert that fires (endsAt zero) or
 // resolves, and returns it as Alertmanager takes it.
 func (a *Alerting) webhook(al eval.Alert, endsAt time.Time) notify.Alert {
-	n := notify.Alert{Labels: al.Labels, Annotations: al.Annotations, StartsAt: al.FiredAt, EndsAt: endsAt,
+	n := notify.Alert{Labels: al.Labels, Annotations: a.annotated(al.Key(), al.Annotations), StartsAt: al.FiredAt, EndsAt: endsAt,
 		GeneratorURL: a.ev.GeneratorURL(al.Expr)}
 	if a.wh != nil {
 		a.wh.Notify(n)
@@ -220,3 +267,6 @@ func (m senderMetrics) Collect(ch chan<- prometheus.Metric) {
 		m.a.wh.Collect(ch)
 	}
 }
+
+// alertKey is the key of the alert with these labels (alert.Alert.Key).
+func alertKey(labels map[string]string) string { return alert.Alert{Labels: labels}.Key() }
