@@ -62,7 +62,12 @@ func runFootprint(args []string) error {
 			return fmt.Errorf("-binary: %w (make build build-lite builds the defaults)", err)
 		}
 		for _, r := range strings.Split(*rules, ",") {
-			m, cpu, err := watchFootprint(bin, cfg, filepath.Join(dir, "out"), r, *duration)
+			// A fresh --out per run: each run's report is its own.
+			out, err := os.MkdirTemp(dir, "out-")
+			if err != nil {
+				return err
+			}
+			m, cpu, err := watchFootprint(bin, cfg, out, r, *duration)
 			if err != nil {
 				return fmt.Errorf("%s --rules.interval %s: %w", bin, r, err)
 			}
