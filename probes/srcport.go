@@ -2,6 +2,8 @@ package probes
 
 import (
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -20,6 +22,27 @@ import (
 // application was healthy again. So zerodown picks the ports itself,
 // walking the whole ephemeral range (as the ground-truth witness of the
 // e2e scenarios does), and a port comes back only after every other one.
+
+// walkLoopback makes connections to loopback walk too (tests of the walk).
+var walkLoopback = false
+
+// walks reports whether a connection to address ("ip:port") takes its
+// source port from the walk. Not to loopback: no address translation lies
+// on that way (the conntrack trap above is the Services' and NodePorts'),
+// and a port bound by an explicit bind() keeps a local server from
+// listening on it again (a test target's refuse window, a node's service
+// restarting), where the kernel's own choice at connect does not.
+func walks(address string) bool {
+	if walkLoopback {
+		return true
+	}
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err != nil || !ip.Unmap().IsLoopback()
+}
 
 // portRange is the walk: the ports from lo to hi that are not reserved.
 type portRange struct {

@@ -54,6 +54,19 @@ func TestParsePortList(t *testing.T) {
 	}
 }
 
+// Connections to loopback are left to the kernel: an explicitly bound
+// port keeps a local server from listening on it again.
+func TestWalks(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": false, "127.3.4.5:80": false, "[::1]:443": false, "[::ffff:127.0.0.1]:80": false,
+		"10.0.0.1:80": true, "[fd00::1]:80": true, "example.com:80": true, "bad": true,
+	} {
+		if got := walks(addr); got != want {
+			t.Errorf("walks(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
 // New connections come from the walk's ports, one after the other, and a
 // port in use is passed over.
 func TestNewConnectionsWalkTheSourcePorts(t *testing.T) {
@@ -88,6 +101,8 @@ func TestNewConnectionsWalkTheSourcePorts(t *testing.T) {
 	sourcePorts.next.Store(b - lo - 2) // the walk reaches the busy port second (no port reserved: index = port - lo)
 	defer func() { sourcePorts = old }()
 
+	walkLoopback = true
+	defer func() { walkLoopback = false }()
 	d := net.Dialer{Control: spreadPorts}
 	var got []int
 	for range 4 {

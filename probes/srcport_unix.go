@@ -11,9 +11,10 @@ import (
 // next port of the walk before it connects. A port in use (by another
 // socket, or one in TIME_WAIT) is skipped for the next; after a few, or on
 // any other error, the socket stays unbound and the kernel chooses at
-// connect, as usual.
-func spreadPorts(network, _ string, c syscall.RawConn) error {
-	if network != "tcp4" && network != "tcp6" {
+// connect, as usual. Connections to loopback are left to the kernel
+// (walks).
+func spreadPorts(network, address string, c syscall.RawConn) error {
+	if network != "tcp4" && network != "tcp6" || !walks(address) {
 		return nil
 	}
 	return c.Control(func(fd uintptr) {
