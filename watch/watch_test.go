@@ -909,7 +909,9 @@ func TestCauseSoFar(t *testing.T) {
 	path := filepath.Join(t.TempDir(), IntervalsFile)
 	var lines bytes.Buffer
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Millisecond)
-	at := func(s float64) intervals.Time { return intervals.Time{Time: start.Add(time.Duration(s * float64(time.Second)))} }
+	at := func(s float64) intervals.Time {
+		return intervals.Time{Time: start.Add(time.Duration(s * float64(time.Second)))}
+	}
 	for _, iv := range []intervals.Interval{
 		{From: at(1), To: at(30), State: intervals.StateClosed, Level: intervals.LevelInfo, Source: "Deployment",
 			Locator: intervals.Locator{Type: "Deployment", Keys: map[string]string{"kind": "Deployment", "namespace": "shop", "name": "web", "condition": "RolloutComplete"}},
