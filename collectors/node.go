@@ -90,18 +90,19 @@ func nodeConditions(node *corev1.Node) []Cond {
 	if len(node.Status.Conditions) == 0 || ready.Reason == "" && ready.Since.IsZero() {
 		ready.Reason = "ConditionMissing"
 	}
-	cordon := Cond{Type: CondUnschedulable, Status: boolStatus(st.Unschedulable), Level: intervals.LevelInfo}
+	cordon := Cond{Type: CondUnschedulable, Status: BoolStatus(st.Unschedulable), Level: intervals.LevelInfo}
 	if st.Unschedulable {
 		cordon.Since, cordon.Level = st.UnschedulableSince, intervals.LevelWarning
 	}
-	drain := Cond{Type: CondDraining, Status: boolStatus(st.Draining), Level: intervals.LevelInfo}
+	drain := Cond{Type: CondDraining, Status: BoolStatus(st.Draining), Level: intervals.LevelInfo}
 	if st.Draining {
 		drain.Level = intervals.LevelWarning
 	}
 	return []Cond{ready, cordon, drain}
 }
 
-func boolStatus(b bool) Status {
+// BoolStatus is StatusTrue for true, StatusFalse for false.
+func BoolStatus(b bool) Status {
 	if b {
 		return StatusTrue
 	}

@@ -42,7 +42,7 @@ func (r rollout) complete() bool {
 
 // withRolloutComplete appends the RolloutComplete pseudo-condition.
 func (r rollout) withRolloutComplete() rollout {
-	c := Cond{Type: CondRolloutComplete, Status: boolStatus(r.complete()), Level: intervals.LevelInfo}
+	c := Cond{Type: CondRolloutComplete, Status: BoolStatus(r.complete()), Level: intervals.LevelInfo}
 	if !r.complete() {
 		c.Reason = "RollingOut"
 	}

@@ -1,8 +1,6 @@
 package report
 
 import (
-	"bytes"
-	"encoding/xml"
 	"strings"
 	"testing"
 
@@ -53,14 +51,7 @@ func TestHeldConnections(t *testing.T) {
 		t.Errorf("DropsExceeded = %+v, want router", got)
 	}
 
-	var buf bytes.Buffer
-	if err := r.WriteJUnit(&buf); err != nil {
-		t.Fatal(err)
-	}
-	var got junitSuites
-	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
-		t.Fatal(err)
-	}
+	got, _ := junitOf(t, r)
 	var suite *junitSuite
 	for i := range got.Suites {
 		if got.Suites[i].Name == SuiteConnections {

@@ -103,8 +103,9 @@ func TestOverlapsWarnedAndCountedOnce(t *testing.T) {
 	}
 }
 
-func TestJUnit(t *testing.T) {
-	r := testReport(t, budget.Flat(2500*time.Millisecond))
+// junitOf writes the report's junit.xml and parses it back.
+func junitOf(t *testing.T, r *Report) (junitSuites, string) {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := r.WriteJUnit(&buf); err != nil {
 		t.Fatal(err)
@@ -113,6 +114,12 @@ func TestJUnit(t *testing.T) {
 	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatalf("junit.xml does not parse back: %v\n%s", err, buf.String())
 	}
+	return got, buf.String()
+}
+
+func TestJUnit(t *testing.T) {
+	r := testReport(t, budget.Flat(2500*time.Millisecond))
+	got, xmlText := junitOf(t, r)
 	failed := map[string]bool{}
 	total, failures := 0, 0
 	for _, s := range got.Suites {
@@ -164,8 +171,8 @@ func TestJUnit(t *testing.T) {
 			t.Errorf("case %q failed=%v, want %v", name, failed[name], fails)
 		}
 	}
-	if !strings.Contains(buf.String(), "over its limit of 2.500s") {
-		t.Errorf("the failure does not give the limit:\n%s", buf.String())
+	if !strings.Contains(xmlText, "over its limit of 2.500s") {
+		t.Errorf("the failure does not give the limit:\n%s", xmlText)
 	}
 }
 
@@ -264,14 +271,7 @@ func TestRankedAgainstHistory(t *testing.T) {
 // it: every backend's case is skipped, with what was measured.
 func TestJUnitUnbudgetedSkipped(t *testing.T) {
 	r := testReport(t, nil)
-	var buf bytes.Buffer
-	if err := r.WriteJUnit(&buf); err != nil {
-		t.Fatal(err)
-	}
-	var got junitSuites
-	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
-		t.Fatal(err)
-	}
+	got, _ := junitOf(t, r)
 	dis := got.Suites[0]
 	if dis.Name != SuiteDisruption || dis.Skipped != len(r.Backends) || dis.Failures != 0 {
 		t.Fatalf("suite %s: %d skipped, %d failures; want %d skipped (every backend), none failed", dis.Name, dis.Skipped, dis.Failures, len(r.Backends))
@@ -280,11 +280,7 @@ func TestJUnitUnbudgetedSkipped(t *testing.T) {
 		t.Errorf("api/new's case: %+v", c.Skipped)
 	}
 	// Judged, nothing is skipped.
-	buf.Reset()
-	if err := testReport(t, budget.Flat(time.Hour)).WriteJUnit(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(buf.String(), "<skipped") {
-		t.Errorf("a judged run has skipped cases:\n%s", buf.String())
+	if _, judged := junitOf(t, testReport(t, budget.Flat(time.Hour))); strings.Contains(judged, "<skipped") {
+		t.Errorf("a judged run has skipped cases:\n%s", judged)
 	}
 }

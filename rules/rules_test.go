@@ -55,49 +55,29 @@ func TestManifestUpToDate(t *testing.T) {
 // description and a runbook_url into rules/runbooks/ whose file exists;
 // every runbook belongs to an alert.
 func TestAlertsHaveRunbooks(t *testing.T) {
-	names, _ := filepath.Glob("*.rules.yaml")
 	alerts := map[string]bool{}
-	for _, name := range names {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
+	for _, r := range shippedRules(t) {
+		if r.Alert == "" {
+			continue
 		}
-		var f struct {
-			Groups []struct {
-				Rules []struct {
-					Alert       string
-					Labels      map[string]string
-					Annotations map[string]string
-				}
+		name := r.file
+		alerts[r.Alert] = true
+		switch r.Labels["severity"] {
+		case "critical", "warning", "info":
+		default:
+			t.Errorf("%s: %s: severity %q, want critical, warning or info", name, r.Alert, r.Labels["severity"])
+		}
+		for _, a := range []string{"summary", "description"} {
+			if r.Annotations[a] == "" {
+				t.Errorf("%s: %s has no %s", name, r.Alert, a)
 			}
 		}
-		if err := yaml.Unmarshal(data, &f); err != nil {
-			t.Fatalf("%s: %v", name, err)
+		want := "https://github.com/zerodown/zerodown/blob/main/rules/runbooks/" + r.Alert + ".md"
+		if r.Annotations["runbook_url"] != want {
+			t.Errorf("%s: %s: runbook_url %q, want %q", name, r.Alert, r.Annotations["runbook_url"], want)
 		}
-		for _, g := range f.Groups {
-			for _, r := range g.Rules {
-				if r.Alert == "" {
-					continue
-				}
-				alerts[r.Alert] = true
-				switch r.Labels["severity"] {
-				case "critical", "warning", "info":
-				default:
-					t.Errorf("%s: %s: severity %q, want critical, warning or info", name, r.Alert, r.Labels["severity"])
-				}
-				for _, a := range []string{"summary", "description"} {
-					if r.Annotations[a] == "" {
-						t.Errorf("%s: %s has no %s", name, r.Alert, a)
-					}
-				}
-				want := "https://github.com/zerodown/zerodown/blob/main/rules/runbooks/" + r.Alert + ".md"
-				if r.Annotations["runbook_url"] != want {
-					t.Errorf("%s: %s: runbook_url %q, want %q", name, r.Alert, r.Annotations["runbook_url"], want)
-				}
-				if _, err := os.Stat(filepath.Join("runbooks", r.Alert+".md")); err != nil {
-					t.Errorf("%s: %s: no runbook: %v", name, r.Alert, err)
-				}
-			}
+		if _, err := os.Stat(filepath.Join("runbooks", r.Alert+".md")); err != nil {
+			t.Errorf("%s: %s: no runbook: %v", name, r.Alert, err)
 		}
 	}
 	books, _ := filepath.Glob("runbooks/*.md")
@@ -120,38 +100,53 @@ func TestAlertsHaveRunbooks(t *testing.T) {
 // is absent and "by (cluster)" is no grouping at all. The two-cluster
 // behaviour is tested with promtool in tests/fleet.test.yaml.
 func TestRulesKeepCluster(t *testing.T) {
-	const label = "cluster"
-	names, _ := filepath.Glob("*.rules.yaml")
 	checked := 0
+	for _, r := range shippedRules(t) {
+		rule := r.file + ": " + r.Record + r.Alert
+		expr, err := parser.ParseExpr(r.Expr)
+		if err != nil {
+			t.Errorf("%s: %v", rule, err)
+			continue
+		}
+		checked++
+		for _, p := range rulecheck.LabelLosses(expr, "cluster") {
+			t.Errorf("%s: %s", rule, p)
+		}
+	}
+	if checked < 50 {
+		t.Errorf("checked %d expressions, want every rule's", checked)
+	}
+}
+
+// shippedRule is one rule of the shipped files, with its file.
+type shippedRule struct {
+	file                string
+	Record, Alert, Expr string
+	Labels, Annotations map[string]string
+}
+
+// shippedRules reads every rule of the shipped rule files.
+func shippedRules(t *testing.T) []shippedRule {
+	t.Helper()
+	names, _ := filepath.Glob("*.rules.yaml")
+	var out []shippedRule
 	for _, name := range names {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var f struct {
-			Groups []struct {
-				Rules []struct{ Record, Alert, Expr string }
-			}
+			Groups []struct{ Rules []shippedRule }
 		}
 		if err := yaml.Unmarshal(data, &f); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		for _, g := range f.Groups {
 			for _, r := range g.Rules {
-				rule := name + ": " + r.Record + r.Alert
-				expr, err := parser.ParseExpr(r.Expr)
-				if err != nil {
-					t.Errorf("%s: %v", rule, err)
-					continue
-				}
-				checked++
-				for _, p := range rulecheck.LabelLosses(expr, label) {
-					t.Errorf("%s: %s", rule, p)
-				}
+				r.file = name
+				out = append(out, r)
 			}
 		}
 	}
-	if checked < 50 {
-		t.Errorf("checked %d expressions, want every rule's", checked)
-	}
+	return out
 }

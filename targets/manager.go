@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -222,7 +221,6 @@ func (m *Manager) applyLocked() bool {
 		m.log.Info("targets changed", args...)
 	}
 	if m.o.OnApply != nil {
-		a.BySource = maps.Clone(a.BySource)
 		m.o.OnApply(a)
 	}
 	return len(failed) == 0

@@ -259,14 +259,19 @@ func (d *deriver) matchers(values []string) string {
 	return "{" + strings.Join(ms, ", ") + "}"
 }
 
-// clusterOf names the cluster of a series: its cluster labels' values,
-// joined by "/".
-func (d *deriver) clusterOf(m model.Metric) string {
+// clusterValues are the values of a series' cluster labels, in order.
+func (d *deriver) clusterValues(m model.Metric) []string {
 	vs := make([]string, len(d.o.ClusterLabels))
 	for i, l := range d.o.ClusterLabels {
 		vs[i] = string(m[model.LabelName(l)])
 	}
-	return strings.Join(vs, "/")
+	return vs
+}
+
+// clusterOf names the cluster of a series: its cluster labels' values,
+// joined by "/".
+func (d *deriver) clusterOf(m model.Metric) string {
+	return strings.Join(d.clusterValues(m), "/")
 }
 
 // running returns the upgrades in progress at Until: their figures are
@@ -313,11 +318,7 @@ func (d *deriver) fromCounters(ctx context.Context, running map[upgrade]bool) (m
 		if err := d.overWindows(ctx, "max by ("+d.by("version")+") (max_over_time("+d.sel(q)+"[%s]))", func(s *model.Sample) {
 			u := upgrade{d.clusterOf(s.Metric), string(s.Metric["version"])}
 			into[u] = max(into[u], float64(s.Value))
-			vs := make([]string, len(d.o.ClusterLabels))
-			for i, l := range d.o.ClusterLabels {
-				vs[i] = string(s.Metric[model.LabelName(l)])
-			}
-			labels[u.cluster] = vs
+			labels[u.cluster] = d.clusterValues(s.Metric)
 		}); err != nil {
 			return nil, err
 		}

@@ -164,39 +164,25 @@ func endpointConds(es []*discoveryv1.EndpointSlice) []collectors.Cond {
 		}
 	}
 	n := len(seen)
-	status := func(b bool) collectors.Status {
-		if b {
-			return collectors.StatusTrue
-		}
-		return collectors.StatusFalse
-	}
 	say := func(what string, names []string) string {
 		if len(names) == 0 {
 			return ""
 		}
 		return fmt.Sprintf("%d of %d endpoints %s: %s", len(names), n, what, strings.Join(first(names, 5), ", "))
 	}
-	level := func(bad bool, l intervals.Level) intervals.Level {
+	// cond is a condition in status; bad gives it its reason and level.
+	cond := func(typ string, status, bad bool, reason string, level intervals.Level, msg string) collectors.Cond {
+		c := collectors.Cond{Type: typ, Status: collectors.BoolStatus(status), Message: msg, Level: intervals.LevelInfo}
 		if bad {
-			return l
+			c.Reason, c.Level = reason, level
 		}
-		return intervals.LevelInfo
+		return c
 	}
 	return []collectors.Cond{
-		{Type: CondEndpointsTerminating, Status: status(len(terminating) > 0), Reason: reasonIf(len(terminating) > 0, "PodsTerminating"),
-			Message: say("terminating", terminating), Level: level(len(terminating) > 0, intervals.LevelWarning)},
-		{Type: CondEndpointsNotReady, Status: status(len(notReady) > 0), Reason: reasonIf(len(notReady) > 0, "PodsNotReady"),
-			Message: say("not ready", notReady), Level: level(len(notReady) > 0, intervals.LevelWarning)},
-		{Type: CondEndpointsAvailable, Status: status(ready > 0), Reason: reasonIf(ready == 0, "NoReadyEndpoints"),
-			Message: fmt.Sprintf("%d of %d endpoints ready", ready, n), Level: level(ready == 0, intervals.LevelError)},
+		cond(CondEndpointsTerminating, len(terminating) > 0, len(terminating) > 0, "PodsTerminating", intervals.LevelWarning, say("terminating", terminating)),
+		cond(CondEndpointsNotReady, len(notReady) > 0, len(notReady) > 0, "PodsNotReady", intervals.LevelWarning, say("not ready", notReady)),
+		cond(CondEndpointsAvailable, ready > 0, ready == 0, "NoReadyEndpoints", intervals.LevelError, fmt.Sprintf("%d of %d endpoints ready", ready, n)),
 	}
-}
-
-func reasonIf(b bool, reason string) string {
-	if b {
-		return reason
-	}
-	return ""
 }
 
 // first is at most n of names, and how many more.
