@@ -206,6 +206,9 @@ func New(o Options) (*Discovery, error) {
 	}
 	for _, ns := range namespaces {
 		opts := kube.InformerOptions{Resync: o.Resync, Transform: slim}
+		if o.Endpoints != nil {
+			opts.Transform = slimForEndpoints
+		}
 		svc, eps := kube.NewInformer(o.Client.Services(ns), opts), kube.NewInformer(o.Client.EndpointSlices(ns), opts)
 		for _, inf := range []cache.SharedIndexInformer{svc, eps} {
 			if _, err := inf.AddEventHandler(notify); err != nil {
@@ -676,12 +679,17 @@ func portName(p corev1.ServicePort) string {
 
 // slim is the transform of discovery's informers: objects lose their
 // managedFields and kubectl's last-applied annotation (collectors.Trim),
-// and an EndpointSlice keeps only what readyAddresses and the endpoint
-// conditions read (its name, labels, address type, and each endpoint's
-// addresses, conditions and pod name): every poller caches every
-// EndpointSlice of the cluster, and the rest of their target references,
-// node names, zones, hints and ports are most of their size.
-func slim(obj any) (any, error) {
+// and an EndpointSlice keeps only what readyAddresses reads (its name,
+// labels, address type, and each endpoint's addresses and ready
+// condition): every poller caches every EndpointSlice of the cluster, and
+// their target references, node names, zones, hints and ports are most of
+// their size. slimForEndpoints keeps what the endpoint conditions read too
+// (every condition and the pod's name), where they are recorded.
+func slim(obj any) (any, error) { return slimSlice(obj, false) }
+
+func slimForEndpoints(obj any) (any, error) { return slimSlice(obj, true) }
+
+func slimSlice(obj any, pods bool) (any, error) {
 	es, ok := obj.(*discoveryv1.EndpointSlice)
 	if !ok {
 		return collectors.Trim(obj)
@@ -693,10 +701,12 @@ func slim(obj any) (any, error) {
 		Endpoints:   make([]discoveryv1.Endpoint, len(es.Endpoints)),
 	}
 	for i, ep := range es.Endpoints {
-		out.Endpoints[i] = discoveryv1.Endpoint{Addresses: ep.Addresses, Conditions: ep.Conditions}
-		if r := ep.TargetRef; r != nil {
-			// The pod's name alone: what the endpoint conditions name.
-			out.Endpoints[i].TargetRef = &corev1.ObjectReference{Name: r.Name}
+		out.Endpoints[i] = discoveryv1.Endpoint{Addresses: ep.Addresses, Conditions: discoveryv1.EndpointConditions{Ready: ep.Conditions.Ready}}
+		if pods {
+			out.Endpoints[i].Conditions = ep.Conditions
+			if r := ep.TargetRef; r != nil {
+				out.Endpoints[i].TargetRef = &corev1.ObjectReference{Name: r.Name}
+			}
 		}
 	}
 	return out, nil

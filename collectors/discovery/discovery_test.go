@@ -221,9 +221,16 @@ func TestSlim(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.(*discoveryv1.EndpointSlice)
-	if s.Ports != nil || s.ManagedFields != nil || s.Endpoints[0].NodeName != nil || s.Endpoints[0].Zone != nil ||
-		*s.Endpoints[0].TargetRef != (corev1.ObjectReference{Name: "web-abc"}) {
-		t.Errorf("slimmed slice keeps more than it needs (the pod's name of the target reference): %+v", s)
+	if s.Ports != nil || s.ManagedFields != nil || s.Endpoints[0].TargetRef != nil || s.Endpoints[0].NodeName != nil || s.Endpoints[0].Zone != nil {
+		t.Errorf("slimmed slice keeps more than it needs: %+v", s)
+	}
+	// Where endpoint conditions are recorded, the pod's name stays.
+	withPods, err := slimForEndpoints(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := withPods.(*discoveryv1.EndpointSlice).Endpoints[0]; p.TargetRef == nil || *p.TargetRef != (corev1.ObjectReference{Name: "web-abc"}) || p.NodeName != nil {
+		t.Errorf("slimmed for endpoint conditions: %+v, want the pod's name alone", p)
 	}
 	svc := svc("web", "dns", corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone})
 	got := readyAddresses(svc, []*discoveryv1.EndpointSlice{s})
