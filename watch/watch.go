@@ -302,13 +302,7 @@ func causeSoFar(path string, runStart time.Time, labels map[string]string) strin
 	if path == "" || backend == "" {
 		return ""
 	}
-	all, _, _ := intervals.ReadFileWarn(path)
-	own := all[:0:0]
-	for _, iv := range all {
-		if !iv.From.Before(runStart) {
-			own = append(own, iv)
-		}
-	}
+	own, _, _ := runIntervals(path, runStart)
 	r := report.Build([]report.Input{{Path: path, Intervals: own}}, report.Options{})
 	var latest *report.Outage
 	for i := range r.Outages {
@@ -326,10 +320,9 @@ func causeSoFar(path string, runStart time.Time, labels map[string]string) strin
 	return latest.CauseText()
 }
 
-// writeReport reports the run's intervals (the file may hold earlier
-// runs' too) into OutDir, with summary.json.
-func writeReport(o Options, sum *Summary, runStart time.Time, drops map[string]int) error {
-	path := filepath.Join(o.OutDir, IntervalsFile)
+// runIntervals reads the intervals of this run (begun at runStart or
+// later) from path, which may hold earlier runs' too.
+func runIntervals(path string, runStart time.Time) ([]intervals.Interval, []string, error) {
 	all, warns, err := intervals.ReadFileWarn(path)
 	own := all[:0:0]
 	for _, iv := range all {
@@ -337,6 +330,14 @@ func writeReport(o Options, sum *Summary, runStart time.Time, drops map[string]i
 			own = append(own, iv)
 		}
 	}
+	return own, warns, err
+}
+
+// writeReport reports the run's intervals (the file may hold earlier
+// runs' too) into OutDir, with summary.json.
+func writeReport(o Options, sum *Summary, runStart time.Time, drops map[string]int) error {
+	path := filepath.Join(o.OutDir, IntervalsFile)
+	own, warns, err := runIntervals(path, runStart)
 	r := report.Build([]report.Input{{Path: path, Intervals: own}}, report.Options{Title: o.ReportTitle, Budgets: o.Budgets, DropBudgets: drops})
 	r.Warnings = append(r.Warnings, warns...)
 	sum.fromReport(r)
