@@ -53,7 +53,8 @@ type SeriesInfo struct {
 type entry struct {
 	start   time.Time
 	dur     time.Duration
-	aborted bool // cancelled by a stop: not a sample
+	gap     time.Duration // to the probe due after it when it was launched (Sample.Gap)
+	aborted bool          // cancelled by a stop: not a sample
 	done    bool
 	// impaired: the observer was impaired at the request's start or end.
 	impaired bool
@@ -177,7 +178,18 @@ const recentN = 256
 func (s *series) tick(now, due time.Time) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.launchLocked(now, due)
+	launched := s.launchLocked(now, due)
+	next := s.nextLocked(now)
+	if launched {
+		// The probe that follows this one whatever it finds: how much
+		// time this one stands for (Sample.Gap).
+		s.pending[len(s.pending)-1].gap = next.Sub(now)
+	}
+	return next
+}
+
+// nextLocked is when the probe after one launched at now is due.
+func (s *series) nextLocked(now time.Time) time.Time {
 	if s.failingLocked(now) {
 		return now.Add(s.reprobeStepLocked(now))
 	}
@@ -274,23 +286,26 @@ func (s *series) failingLocked(now time.Time) bool {
 	return len(s.pending) > 0 && now.Sub(s.pending[0].start) > s.slowAfterLocked()
 }
 
-func (s *series) launchLocked(now, due time.Time) {
+// launchLocked starts a probe, unless the series, the engine's rate or
+// its load forbids, and reports whether it did.
+func (s *series) launchLocked(now, due time.Time) bool {
 	if s.inFlight >= s.maxInFlight {
 		s.skipped++
-		return
+		return false
 	}
 	if s.limiter != nil && !s.limiter.take(now, !s.failSince.IsZero()) {
-		return // counted by the limiter
+		return false // counted by the limiter
 	}
 	if !s.load.start(!s.failSince.IsZero()) {
 		s.skipped++
-		return
+		return false
 	}
 	seq := s.base + uint64(len(s.pending))
 	s.pending = append(s.pending, entry{start: now})
 	s.inFlight++
 	s.lastLaunch = now
 	s.pool.run(job{s: s, ctx: s.ctx, seq: seq, due: due})
+	return true
 }
 
 // probe runs one probe on a worker. The sample's time is when the request
@@ -435,7 +450,7 @@ func (s *series) completeLocked(seq uint64, r *Result, impaired, excused bool) (
 	}
 
 	i := int(seq - s.base)
-	s.pending[i] = entry{start: r.Start, dur: r.Duration, done: true, reason: r.Reason, err: r.Err, impaired: impaired, excused: excused}
+	s.pending[i] = entry{start: r.Start, dur: r.Duration, gap: s.pending[i].gap, done: true, reason: r.Reason, err: r.Err, impaired: impaired, excused: excused}
 	wasDown, _ := s.tracker.Down()
 	s.settleLocked()
 	down, _ := s.tracker.Down()
@@ -489,7 +504,11 @@ func (s *series) settleLocked() {
 		if e.aborted {
 			continue
 		}
-		smp := Sample{Start: e.start, Reason: e.reason, Err: e.err}
+		smp := Sample{Start: e.start, Reason: e.reason, Err: e.err, Gap: e.gap}
+		if ev, ok := s.tracker.Flush(smp.Start); ok {
+			// An end that waited for its last failure's share of time.
+			s.endSinkLocked(ev)
+		}
 		if smp.Reason == ReasonNone && e.dur > s.recoverWithinLocked() && !e.excused {
 			if down, _ := s.tracker.Down(); down {
 				// Recovery takes an answer at the usual speed: a slow one
