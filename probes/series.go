@@ -232,6 +232,15 @@ func (s *series) hint(now time.Time) bool {
 		return false
 	}
 	s.failSince, s.step = now, s.fastStep
+	// The next probe comes now, brought by the sibling's answer, not by
+	// this series' own: the last probe launched stands for the time until
+	// now only (Sample.Gap), so the end is pinned down as before.
+	if n := len(s.pending); n > 0 {
+		e := &s.pending[n-1]
+		e.gap = max(min(e.gap, now.Sub(e.start)), 0)
+	} else {
+		s.tracker.Reschedule(now)
+	}
 	return true
 }
 

@@ -183,6 +183,15 @@ func (t *Tracker) End(at time.Time, why string) (Event, bool) {
 	return t.end(at, why), true
 }
 
+// Reschedule says the probe after the last failure comes at at, earlier
+// than planned, for a reason other than that failure (its sibling's
+// recovery): the failure stands for the time until then only.
+func (t *Tracker) Reschedule(at time.Time) {
+	if t.down && t.endAt.IsZero() {
+		t.lastGap = max(min(t.lastGap, at.Sub(t.lastFail)), 0)
+	}
+}
+
 // Flush ends an outage whose end is pending (a success came within its last
 // failure's share of time) if that end is at or before at, the start of the
 // next sample. Observe flushes too, but returns only the edge the sample

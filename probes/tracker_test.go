@@ -459,3 +459,29 @@ func TestTrackerTotalOutagesExact(t *testing.T) {
 		t.Errorf("mean error per outage %s over %d outages (truth %s, counted %s), want within 3ms", bias, len(windows), truth, tr.TotalDisruption())
 	}
 }
+
+// A probe brought early by something else than the failure itself (the
+// sibling's recovery) shortens the failure's share: the end is pinned
+// down by it, as before shares.
+func TestTrackerRescheduleShortensShare(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	var tr Tracker
+	tr.Observe(Sample{Start: at(0), Gap: time.Second})
+	tr.Observe(Sample{Start: at(1000), Reason: ReasonConnectRefused, Gap: time.Second})
+	tr.Reschedule(at(1300))
+	ev, ok := tr.Observe(Sample{Start: at(1300), Gap: 10 * time.Millisecond})
+	if !ok || ev.Kind != OutageEnded || !ev.End.Equal(at(1150)) {
+		t.Fatalf("got %+v %v, want the outage ended at 1150 ms", ev, ok)
+	}
+	// Without the reschedule, the end waits for the failure's share.
+	var tr2 Tracker
+	tr2.Observe(Sample{Start: at(0), Gap: time.Second})
+	tr2.Observe(Sample{Start: at(1000), Reason: ReasonConnectRefused, Gap: time.Second})
+	if _, ok := tr2.Observe(Sample{Start: at(1300), Gap: 10 * time.Millisecond}); ok {
+		t.Fatal("ended before the failure's share")
+	}
+	if ev, ok := tr2.Flush(at(1500)); !ok || !ev.End.Equal(at(1500)) {
+		t.Fatalf("flush: %+v %v, want the end at 1500 ms", ev, ok)
+	}
+}
