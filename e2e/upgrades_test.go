@@ -380,8 +380,9 @@ func (b *upgradeBed) witness(t *testing.T, node string, from time.Time) map[stri
 }
 
 // zerodownSeconds is a poller's disruption of each sample backend over
-// new connections, observer failures left out, its outages begun, and the
-// time it put down to itself (reason observer: its node or its own CPU).
+// new connections (observer failures are not in it), its outages begun,
+// and the time it put down to itself (its node impaired, or its own CPU
+// starved), which is counted apart.
 func (b *upgradeBed) zerodownSeconds(t *testing.T, node string) map[string][3]float64 {
 	t.Helper()
 	m := podMetrics(t, b.c, "zerodown", b.pollers[node], "9949")
@@ -402,14 +403,13 @@ func (b *upgradeBed) zerodownSeconds(t *testing.T, node string) map[string][3]fl
 				continue
 			}
 			cur := out[be.gt]
-			switch observer := strings.Contains(rest, `reason="observer"`); {
-			case name == "zerodown_disruption_seconds_total" && observer:
-				cur[2] += v
-			case observer:
-			case name == "zerodown_disruption_seconds_total":
+			switch name {
+			case "zerodown_disruption_seconds_total":
 				cur[0] += v
-			case name == "zerodown_disruptions_total":
+			case "zerodown_disruptions_total":
 				cur[1] += v
+			case "zerodown_observer_disruption_seconds_total":
+				cur[2] += v
 			}
 			out[be.gt] = cur
 		}
