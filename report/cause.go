@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,6 +27,9 @@ import (
 // Service's pods do; (4) the cluster as a whole: an upgrade, the
 // ClusterVersion, a ClusterOperator, a MachineConfigPool. Within a rank the change that began last before
 // the outage ended wins. No candidate: the cause is unknown, and says so.
+// When the cause is a Service's endpoints and a node they ran on was being
+// drained (cordoned or draining) or was NotReady in reach of the outage,
+// the cause says during what: "during the drain of node worker-2".
 
 // CauseLead is how long before an outage a change may have ended and
 // still be its candidate cause; CauseReach how long before it a change
@@ -41,6 +45,9 @@ type Cause struct {
 	Change string    // "rolling out", "cordoned", "upgrading"
 	From   time.Time // when the change began
 	Rank   int       // 1 the backend's workload, 2 a node, 3 the path, 4 the cluster
+	// During is what the endpoints' change came with: "the drain of node
+	// worker-2" (DuringObject "Node/worker-2"), or "".
+	During, DuringObject string
 }
 
 // Causes' ranks, in order.
@@ -67,6 +74,9 @@ func (c *Cause) String(outageFrom time.Time) string {
 	if lead < 0 {
 		when = fmt.Sprintf("from %s into it", -lead)
 	}
+	if c.During != "" {
+		return fmt.Sprintf("%s %s, during %s, %s", c.Object, c.Change, c.During, when)
+	}
 	return fmt.Sprintf("%s %s, %s", c.Object, c.Change, when)
 }
 
@@ -76,6 +86,47 @@ type change struct {
 	what     string
 	standing bool // see standing
 	from, to time.Time
+	nodes    []string // a Service's endpoints': the nodes they ran on
+}
+
+// nodesOf reads the nodes an endpoint condition's message names at its
+// end, " (node a)" or " (nodes a, b)", as collectors/discovery writes it.
+func nodesOf(msg string) []string {
+	if !strings.HasSuffix(msg, ")") {
+		return nil
+	}
+	for _, p := range []string{" (node ", " (nodes "} {
+		if i := strings.LastIndex(msg, p); i >= 0 {
+			return strings.Split(msg[i+len(p):len(msg)-1], ", ")
+		}
+	}
+	return nil
+}
+
+// inReach says whether c is a candidate cause of an outage from from to to.
+func (c *change) inReach(from, to time.Time) bool {
+	if c.from.After(to) || c.to.Before(from.Add(-CauseLead)) {
+		return false
+	}
+	return !c.standing || !c.from.Before(from.Add(-CauseReach))
+}
+
+// during is the node change in reach of the outage that a Service's
+// endpoints' change came with: the drain of a node they ran on before its
+// NotReady, the latest first; nil when none.
+func during(changes []change, c *change, from, to time.Time) *change {
+	var best *change
+	order := map[string]int{"draining": 0, "cordoned": 1, "NotReady": 2}
+	for i := range changes {
+		n := &changes[i]
+		if n.obj.Kind != "Node" || !slices.Contains(c.nodes, n.obj.Name) || !n.inReach(from, to) {
+			continue
+		}
+		if best == nil || order[n.what] < order[best.what] || order[n.what] == order[best.what] && n.from.After(best.from) {
+			best = n
+		}
+	}
+	return best
 }
 
 // changeOf names the state st of condition cond of a kind as a change, or
@@ -223,7 +274,8 @@ func (r *Report) attribute() {
 					}
 					c := change{obj: obj, what: what, standing: standing(what), from: st.From, to: to}
 					if _, detail, ok := strings.Cut(st.Message, ": "); ok && obj.Kind == "Service" {
-						c.what = detail // "2 of 4 endpoints terminating: web-a, web-b"
+						c.what = detail // "2 of 4 endpoints terminating: web-a, web-b (node n2)"
+						c.nodes = nodesOf(detail)
 					}
 					changes = append(changes, c)
 				}
@@ -239,10 +291,7 @@ func (r *Report) attribute() {
 		bestRank, bestTie := 0, 0
 		for j := range changes {
 			c := &changes[j]
-			if c.from.After(o.To) || c.to.Before(o.From.Add(-CauseLead)) {
-				continue
-			}
-			if c.standing && c.from.Before(o.From.Add(-CauseReach)) {
+			if !c.inReach(o.From, o.To) {
 				continue
 			}
 			rk, tie := rank(*c, o.Backend)
@@ -261,6 +310,13 @@ func (r *Report) attribute() {
 				bestRank = RankPath // ordered first for a DNS backend, still the path
 			}
 			o.Cause = &Cause{Object: best.obj.ID(), Change: best.what, From: best.from, Rank: bestRank}
+			if n := during(changes, best, o.From, o.To); n != nil {
+				o.Cause.DuringObject = n.obj.ID()
+				o.Cause.During = "node " + n.obj.Name + " NotReady"
+				if n.what != "NotReady" {
+					o.Cause.During = "the drain of node " + n.obj.Name
+				}
+			}
 		}
 	}
 }

@@ -101,3 +101,37 @@ func TestJUnitFailureNamesTheCause(t *testing.T) {
 		t.Errorf("junit.xml has no %q:\n%s", want, b.String())
 	}
 }
+
+// A Service's endpoints terminating on a node being drained: the cause
+// is the endpoints, during the drain of that node; on a node that is not
+// drained, the endpoints alone; a NotReady node says so.
+func TestAttributionDuringDrain(t *testing.T) {
+	ctl := []intervals.Interval{
+		cond("Node", "n2", "Unschedulable", "True", 5, 60),
+		cond("Node", "n3", "Ready", "False", 100, 130),
+		endpoints("web", "EndpointsTerminating", "True", 8, 12, "1 of 2 endpoints terminating: web-a (node n2)"),
+		endpoints("web", "EndpointsTerminating", "True", 70, 72, "1 of 2 endpoints terminating: web-b (node n1)"),
+		endpoints("web", "EndpointsNotReady", "True", 101, 110, "2 of 2 endpoints not ready: web-b, web-c (nodes n1, n3)"),
+	}
+	n1 := []intervals.Interval{
+		outage("service:shop:web:http", "new", "n1", "connect_refused", 9, 10),
+		outage("service:shop:web:http", "new", "n1", "connect_refused", 71, 72),
+		outage("service:shop:web:http", "new", "n1", "connect_refused", 102, 104),
+	}
+	r := Build([]Input{{Path: "controller.jsonl", Intervals: ctl}, {Path: "n1.jsonl", Intervals: n1}}, Options{})
+	want := []string{
+		"Service/shop/web 1 of 2 endpoints terminating: web-a (node n2), during the drain of node n2, since 1s before",
+		"Service/shop/web 1 of 2 endpoints terminating: web-b (node n1), since 1s before",
+		"Service/shop/web 2 of 2 endpoints not ready: web-b, web-c (nodes n1, n3), during node n3 NotReady, since 1s before",
+	}
+	var got []string
+	for _, o := range r.Outages {
+		got = append(got, o.CauseText())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("causes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if s := r.Summary(); len(s.Outages) != 3 || s.Outages[0].CauseDuring != "Node/n2" || s.Outages[1].CauseDuring != "" {
+		t.Errorf("summary's cause_during: %+v", s.Outages)
+	}
+}

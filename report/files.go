@@ -94,6 +94,9 @@ type OutageSummary struct {
 	Cause       string `json:"cause,omitempty"`
 	CauseObject string `json:"cause_object,omitempty"`
 	CauseRank   int    `json:"cause_rank,omitempty"`
+	// CauseDuring names the node whose drain (or NotReady) the cause came
+	// with: "Node/worker-2".
+	CauseDuring string `json:"cause_during,omitempty"`
 }
 
 // Summary returns what summary.json holds.
@@ -113,7 +116,8 @@ func (r *Report) Summary() *Summary {
 			From: o.From.UTC(), To: o.To.UTC(), Duration: o.Duration().Seconds(), Reason: o.Reason,
 			Observer: o.Observer, Ended: o.Ended, Message: o.Message, Cause: o.CauseText()})
 		if c := o.Cause; c != nil {
-			s.Outages[len(s.Outages)-1].CauseObject, s.Outages[len(s.Outages)-1].CauseRank = c.Object, c.Rank
+			last := &s.Outages[len(s.Outages)-1]
+			last.CauseObject, last.CauseRank, last.CauseDuring = c.Object, c.Rank, c.DuringObject
 		}
 	}
 	s.Held = r.Held

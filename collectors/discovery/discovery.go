@@ -707,6 +707,7 @@ func slimSlice(obj any, pods bool) (any, error) {
 			if r := ep.TargetRef; r != nil {
 				out.Endpoints[i].TargetRef = &corev1.ObjectReference{Name: r.Name}
 			}
+			out.Endpoints[i].NodeName = ep.NodeName
 		}
 	}
 	return out, nil

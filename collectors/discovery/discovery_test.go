@@ -224,13 +224,15 @@ func TestSlim(t *testing.T) {
 	if s.Ports != nil || s.ManagedFields != nil || s.Endpoints[0].TargetRef != nil || s.Endpoints[0].NodeName != nil || s.Endpoints[0].Zone != nil {
 		t.Errorf("slimmed slice keeps more than it needs: %+v", s)
 	}
-	// Where endpoint conditions are recorded, the pod's name stays.
+	// Where endpoint conditions are recorded, the pod's name and its
+	// node stay.
 	withPods, err := slimForEndpoints(full)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := withPods.(*discoveryv1.EndpointSlice).Endpoints[0]; p.TargetRef == nil || *p.TargetRef != (corev1.ObjectReference{Name: "web-abc"}) || p.NodeName != nil {
-		t.Errorf("slimmed for endpoint conditions: %+v, want the pod's name alone", p)
+	if p := withPods.(*discoveryv1.EndpointSlice).Endpoints[0]; p.TargetRef == nil || *p.TargetRef != (corev1.ObjectReference{Name: "web-abc"}) ||
+		p.NodeName == nil || *p.NodeName != node || p.Zone != nil {
+		t.Errorf("slimmed for endpoint conditions: %+v, want the pod's name and node alone", p)
 	}
 	svc := svc("web", "dns", corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone})
 	got := readyAddresses(svc, []*discoveryv1.EndpointSlice{s})

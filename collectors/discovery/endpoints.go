@@ -139,7 +139,10 @@ func (d *Discovery) observeEndpoints(i int, ns, name string) {
 // EndpointSlices. An endpoint is counted once, whatever the slices and
 // address families that list it; its ready condition unset means ready.
 func endpointConds(es []*discoveryv1.EndpointSlice) []collectors.Cond {
-	type ep struct{ ready, terminating bool }
+	type ep struct {
+		ready, terminating bool
+		node               string
+	}
 	seen := map[string]ep{}
 	for _, e := range es {
 		for _, p := range e.Endpoints {
@@ -148,27 +151,33 @@ func endpointConds(es []*discoveryv1.EndpointSlice) []collectors.Cond {
 				key = p.TargetRef.Name
 			}
 			c := p.Conditions
-			seen[key] = ep{ready: c.Ready == nil || *c.Ready, terminating: c.Terminating != nil && *c.Terminating}
+			seen[key] = ep{ready: c.Ready == nil || *c.Ready, terminating: c.Terminating != nil && *c.Terminating,
+				node: deref(p.NodeName)}
 		}
 	}
 	var terminating, notReady []string
+	nodes := [2]map[string]bool{{}, {}} // of the terminating, of the not ready
 	ready := 0
 	for _, k := range slices.Sorted(maps.Keys(seen)) {
 		switch e := seen[k]; {
 		case e.terminating:
 			terminating = append(terminating, k)
+			nodes[0][e.node] = e.node != ""
 		case !e.ready:
 			notReady = append(notReady, k)
+			nodes[1][e.node] = e.node != ""
 		default:
 			ready++
 		}
 	}
 	n := len(seen)
-	say := func(what string, names []string) string {
+	// say names the endpoints, and the nodes they run on, which the
+	// report reads to tell a node's drain behind them (report.nodesOf).
+	say := func(what string, names []string, on map[string]bool) string {
 		if len(names) == 0 {
 			return ""
 		}
-		return fmt.Sprintf("%d of %d endpoints %s: %s", len(names), n, what, strings.Join(first(names, 5), ", "))
+		return fmt.Sprintf("%d of %d endpoints %s: %s", len(names), n, what, strings.Join(first(names, 5), ", ")) + nodesSuffix(on)
 	}
 	// cond is a condition in status; bad gives it its reason and level.
 	cond := func(typ string, status, bad bool, reason string, level intervals.Level, msg string) collectors.Cond {
@@ -179,10 +188,36 @@ func endpointConds(es []*discoveryv1.EndpointSlice) []collectors.Cond {
 		return c
 	}
 	return []collectors.Cond{
-		cond(CondEndpointsTerminating, len(terminating) > 0, len(terminating) > 0, "PodsTerminating", intervals.LevelWarning, say("terminating", terminating)),
-		cond(CondEndpointsNotReady, len(notReady) > 0, len(notReady) > 0, "PodsNotReady", intervals.LevelWarning, say("not ready", notReady)),
+		cond(CondEndpointsTerminating, len(terminating) > 0, len(terminating) > 0, "PodsTerminating", intervals.LevelWarning, say("terminating", terminating, nodes[0])),
+		cond(CondEndpointsNotReady, len(notReady) > 0, len(notReady) > 0, "PodsNotReady", intervals.LevelWarning, say("not ready", notReady, nodes[1])),
 		cond(CondEndpointsAvailable, ready > 0, ready == 0, "NoReadyEndpoints", intervals.LevelError, fmt.Sprintf("%d of %d endpoints ready", ready, n)),
 	}
+}
+
+// nodesSuffix is " (node a)" or " (nodes a, b)" for the nodes marked in
+// on, every one of them; "" when none is known.
+func nodesSuffix(on map[string]bool) string {
+	var names []string
+	for n, known := range on {
+		if known {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return " (node " + names[0] + ")"
+	}
+	return " (nodes " + strings.Join(names, ", ") + ")"
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // first is at most n of names, and how many more.

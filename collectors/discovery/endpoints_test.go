@@ -57,6 +57,12 @@ func podEP(pod string, ready, terminating bool, addr string) discoveryv1.Endpoin
 		Conditions: discoveryv1.EndpointConditions{Ready: &ready, Terminating: &terminating}}
 }
 
+// on puts an endpoint on a node.
+func on(node string, ep discoveryv1.Endpoint) discoveryv1.Endpoint {
+	ep.NodeName = &node
+	return ep
+}
+
 // The endpoints of a chosen Service, and of the Service behind a chosen
 // Route, are recorded as the Service's conditions; an unchosen Service's
 // are not; a Service no longer chosen is forgotten.
@@ -69,10 +75,11 @@ func TestEndpointConditions(t *testing.T) {
 	// web: one pod ready, one terminating (in both address families), one
 	// starting; back: its only pod terminating; quiet: not probed.
 	d := newTestDiscovery(t, "", "", web, quiet, back, route,
-		slice("web-4", "web", discoveryv1.AddressTypeIPv4, podEP("web-a", true, false, "10.1.0.1"), podEP("web-b", false, true, "10.1.0.2"),
+		slice("web-4", "web", discoveryv1.AddressTypeIPv4, podEP("web-a", true, false, "10.1.0.1"), on("n2", podEP("web-b", false, true, "10.1.0.2")),
 			podEP("web-c", false, false, "10.1.0.3")),
-		slice("web-6", "web", discoveryv1.AddressTypeIPv6, podEP("web-b", false, true, "fd00::2")),
-		slice("back-4", "back", discoveryv1.AddressTypeIPv4, podEP("back-a", false, true, "10.1.1.1")),
+		slice("web-6", "web", discoveryv1.AddressTypeIPv6, on("n2", podEP("web-b", false, true, "fd00::2"))),
+		slice("back-4", "back", discoveryv1.AddressTypeIPv4, on("n1", podEP("back-a", false, true, "10.1.1.1")),
+			on("n2", podEP("back-b", false, true, "10.1.1.2"))),
 		slice("quiet-4", "quiet", discoveryv1.AddressTypeIPv4, podEP("quiet-a", false, true, "10.1.2.1")),
 		// The cluster DNS: recorded though not probed.
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-dns"}},
@@ -87,12 +94,12 @@ func TestEndpointConditions(t *testing.T) {
 	}
 	d.observeEndpoints(0, "kube-system", "kube-dns")
 	want := []string{
-		"Service/shop/web EndpointsTerminating=true: 1 of 3 endpoints terminating: web-b",
+		"Service/shop/web EndpointsTerminating=true: 1 of 3 endpoints terminating: web-b (node n2)",
 		"Service/shop/web EndpointsNotReady=true: 1 of 3 endpoints not ready: web-c",
 		"Service/shop/web EndpointsAvailable=true: 1 of 3 endpoints ready",
-		"Service/shop/back EndpointsTerminating=true: 1 of 1 endpoints terminating: back-a",
+		"Service/shop/back EndpointsTerminating=true: 2 of 2 endpoints terminating: back-a, back-b (nodes n1, n2)",
 		"Service/shop/back EndpointsNotReady=false",
-		"Service/shop/back EndpointsAvailable=false: 0 of 1 endpoints ready",
+		"Service/shop/back EndpointsAvailable=false: 0 of 2 endpoints ready",
 		"Service/kube-system/kube-dns EndpointsTerminating=false",
 		"Service/kube-system/kube-dns EndpointsNotReady=true: 1 of 2 endpoints not ready: coredns-b",
 		"Service/kube-system/kube-dns EndpointsAvailable=true: 1 of 2 endpoints ready",
