@@ -553,6 +553,7 @@ func (b *upgradeBed) causes(t *testing.T) map[string]map[string]int {
 			From        time.Time `json:"from"`
 			Observer    bool      `json:"observer"`
 			CauseObject string    `json:"cause_object"`
+			CauseDuring string    `json:"cause_during"`
 			Cause       string    `json:"cause"`
 		} `json:"outages"`
 	}
@@ -573,15 +574,20 @@ func (b *upgradeBed) causes(t *testing.T) map[string]map[string]int {
 		if found[be] == nil {
 			found[be] = map[string]int{}
 		}
-		found[be][cmp.Or(o.CauseObject, "unknown")]++
+		c := cmp.Or(o.CauseObject, "unknown")
+		if o.CauseDuring != "" {
+			c += " during " + o.CauseDuring
+		}
+		found[be][c]++
 	}
 	return found
 }
 
 // checkCause wants every outage of backends in the last measure
-// attributed to want (causes separated by " or "; "": logged only), and
-// logs the scenario's attribution rows.
-func (b *upgradeBed) checkCause(t *testing.T, scenario, want string, backends ...string) {
+// attributed to want (causes separated by " or "; "": logged only; a
+// cause that came with a node's drain reads "OBJECT during Node/NAME"),
+// logs the scenario's attribution rows, and returns the causes found.
+func (b *upgradeBed) checkCause(t *testing.T, scenario, want string, backends ...string) map[string]map[string]int {
 	t.Helper()
 	found := b.causes(t)
 	var tb strings.Builder
@@ -599,6 +605,7 @@ func (b *upgradeBed) checkCause(t *testing.T, scenario, want string, backends ..
 		}
 	}
 	logTable(t, tb.String())
+	return found
 }
 
 // reportScenario logs a scenario's table (logTable).
@@ -802,6 +809,60 @@ func TestNodesCoreDNS(t *testing.T) {
 	b.checkCause(t, "CoreDNS killed", clusterDNS, "dns")
 }
 
+// fragileOn runs an application with one replica and no
+// PodDisruptionBudget, preferably on node, behind a Service zerodown
+// probes (removed when the test ends), waits until every poller sees it
+// up, and returns its backend's name.
+func (b *upgradeBed) fragileOn(t *testing.T, node string) string {
+	t.Helper()
+	const name, backend = "fragile", "service:shop:fragile:http"
+	labels := map[string]string{"app": name}
+	d := sampleDeployment(true)
+	d.Name = name
+	d.Spec.Replicas = ptr.To[int32](1)
+	d.Spec.Selector.MatchLabels, d.Spec.Template.Labels = labels, labels
+	d.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 100,
+			Preference: corev1.NodeSelectorTerm{MatchFields: []corev1.NodeSelectorRequirement{{
+				Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}}}}},
+	}}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNS, Annotations: map[string]string{
+			"zerodown.io/probe": "http", "zerodown.io/interval": zdInterval.String()}},
+		Spec: corev1.ServiceSpec{Selector: labels,
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+	}
+	cleanup := func() {
+		kubectl(t, "-n", shopNS, "delete", "deployment,service", name, "--ignore-not-found", "--wait=true", "--timeout=120s")
+	}
+	cleanup()
+	t.Cleanup(cleanup)
+	if _, err := b.c.kube.AppsV1().Deployments(shopNS).Create(ctxT(t), d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.c.kube.CoreV1().Services(shopNS).Create(ctxT(t), svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "the fragile application Ready on "+node, func() (bool, string) {
+		l, err := b.c.kube.CoreV1().Pods(shopNS).List(ctxT(t), metav1.ListOptions{LabelSelector: "app=" + name})
+		if err != nil || len(l.Items) != 1 {
+			return false, fmt.Sprint(err)
+		}
+		p := l.Items[0]
+		ready := slices.ContainsFunc(p.Status.Conditions, func(c corev1.PodCondition) bool {
+			return c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue
+		})
+		return ready && p.Spec.NodeName == node, fmt.Sprintf("pod %s on %q, ready %v", p.Name, p.Spec.NodeName, ready)
+	})
+	for _, n := range b.nodes {
+		want := fmt.Sprintf("\nzerodown_backend_up{backend=%q,connection=\"new\"} 1\n", backend)
+		eventually(t, 2*time.Minute, "the poller on "+n+" sees the fragile application up", throttled(func() (bool, string) {
+			return strings.Contains(podMetrics(t, b.c, "zerodown", b.pollers[n], "9949"), want), "not up yet"
+		}))
+	}
+	return backend
+}
+
 // The kubelet the node-upgrade scenario starts from (e2e/controlplane/
 // build.sh builds it next to the cluster's binaries), and the cluster's.
 const (
@@ -905,6 +966,11 @@ func TestNodesNodeUpgrade(t *testing.T) {
 		`zerodown_upgrade_start_timestamp_seconds{name="kubernetes",version="v1.34.4"} `,
 		`zerodown_kubernetes_version_info{component="kubelet",version="v1.33.13"} 1`)
 
+	// An application the drain hurts: one replica, no
+	// PodDisruptionBudget, on the drained node. Its outage must be put
+	// down to its own endpoints terminating, during the drain of the node.
+	fragile := b.fragileOn(t, node)
+
 	var impaired string
 	upgrade := func() {
 		kubectl(t, "cordon", node)
@@ -928,6 +994,10 @@ func TestNodesNodeUpgrade(t *testing.T) {
 	checkRows(t, slices.DeleteFunc(rows, func(r scenarioRow) bool { return r.node == node || r.backend == "dns" }))
 	if slices.ContainsFunc(rows, func(r scenarioRow) bool { return r.gt > 0 }) {
 		b.checkCause(t, "node upgrade", "", "service", "nodeport", "dns")
+	}
+	causes := b.checkCause(t, "node drained (one replica, no PodDisruptionBudget)", "Service/shop/fragile during Node/"+node, fragile)
+	if len(causes[fragile]) == 0 {
+		t.Errorf("no outage of %s in the drain: the unprotected application was not hurt (the row proves nothing)", fragile)
 	}
 
 	// Every component on v1.34.4: the upgrade completed.

@@ -112,14 +112,22 @@ func (c *change) inReach(from, to time.Time) bool {
 }
 
 // during is the node change in reach of the outage that a Service's
-// endpoints' change came with: the drain of a node they ran on before its
-// NotReady, the latest first; nil when none.
+// endpoints' change came with: the drain of a node that any of the
+// Service's endpoints in reach ran on (the pod evicted from it, when the
+// cause is its replacement not ready yet elsewhere), before a NotReady,
+// the latest first; nil when none.
 func during(changes []change, c *change, from, to time.Time) *change {
+	var nodes []string
+	for i := range changes {
+		if e := &changes[i]; e.obj == c.obj && e.inReach(from, to) {
+			nodes = append(nodes, e.nodes...)
+		}
+	}
 	var best *change
 	order := map[string]int{"draining": 0, "cordoned": 1, "NotReady": 2}
 	for i := range changes {
 		n := &changes[i]
-		if n.obj.Kind != "Node" || !slices.Contains(c.nodes, n.obj.Name) || !n.inReach(from, to) {
+		if n.obj.Kind != "Node" || !slices.Contains(nodes, n.obj.Name) || !n.inReach(from, to) {
 			continue
 		}
 		if best == nil || order[n.what] < order[best.what] || order[n.what] == order[best.what] && n.from.After(best.from) {

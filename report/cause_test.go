@@ -112,15 +112,21 @@ func TestAttributionDuringDrain(t *testing.T) {
 		endpoints("web", "EndpointsTerminating", "True", 8, 12, "1 of 2 endpoints terminating: web-a (node n2)"),
 		endpoints("web", "EndpointsTerminating", "True", 70, 72, "1 of 2 endpoints terminating: web-b (node n1)"),
 		endpoints("web", "EndpointsNotReady", "True", 101, 110, "2 of 2 endpoints not ready: web-b, web-c (nodes n1, n3)"),
+		// db's only pod evicted from n2, its replacement not ready on n1:
+		// the replacement is the cause, the drain of n2 what it came with.
+		endpoints("db", "EndpointsTerminating", "True", 20, 21, "1 of 1 endpoints terminating: db-a (node n2)"),
+		endpoints("db", "EndpointsNotReady", "True", 20.5, 23, "1 of 1 endpoints not ready: db-b (node n1)"),
 	}
 	n1 := []intervals.Interval{
 		outage("service:shop:web:http", "new", "n1", "connect_refused", 9, 10),
 		outage("service:shop:web:http", "new", "n1", "connect_refused", 71, 72),
 		outage("service:shop:web:http", "new", "n1", "connect_refused", 102, 104),
+		outage("service:shop:db:5432", "new", "n1", "connect_refused", 20.2, 22),
 	}
 	r := Build([]Input{{Path: "controller.jsonl", Intervals: ctl}, {Path: "n1.jsonl", Intervals: n1}}, Options{})
 	want := []string{
 		"Service/shop/web 1 of 2 endpoints terminating: web-a (node n2), during the drain of node n2, since 1s before",
+		"Service/shop/db 1 of 1 endpoints not ready: db-b (node n1), during the drain of node n2, from 300ms into it",
 		"Service/shop/web 1 of 2 endpoints terminating: web-b (node n1), since 1s before",
 		"Service/shop/web 2 of 2 endpoints not ready: web-b, web-c (nodes n1, n3), during node n3 NotReady, since 1s before",
 	}
@@ -131,7 +137,7 @@ func TestAttributionDuringDrain(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("causes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if s := r.Summary(); len(s.Outages) != 3 || s.Outages[0].CauseDuring != "Node/n2" || s.Outages[1].CauseDuring != "" {
+	if s := r.Summary(); len(s.Outages) != 4 || s.Outages[0].CauseDuring != "Node/n2" || s.Outages[2].CauseDuring != "" {
 		t.Errorf("summary's cause_during: %+v", s.Outages)
 	}
 }
