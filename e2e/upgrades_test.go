@@ -817,7 +817,10 @@ func (b *upgradeBed) fragileOn(t *testing.T, node string) string {
 	t.Helper()
 	const name, backend = "fragile", "service:shop:fragile:http"
 	labels := map[string]string{"app": name}
-	d := sampleDeployment(true)
+	// No readiness probe and no preStop: the pod stops on SIGTERM (with
+	// them, kube-proxy would keep sending to the terminating pod, still
+	// serving, until its replacement is ready, and nobody would notice).
+	d := sampleDeployment(false)
 	d.Name = name
 	d.Spec.Replicas = ptr.To[int32](1)
 	d.Spec.Selector.MatchLabels, d.Spec.Template.Labels = labels, labels
