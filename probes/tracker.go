@@ -174,8 +174,16 @@ func (t *Tracker) End(at time.Time, why string) (Event, bool) {
 		return Event{}, false
 	}
 	if !t.endAt.IsZero() {
-		// A success came: the outage ends where it was to.
-		return t.end(t.endAt, ""), true
+		// A success came: the outage ends where it was to, or at the
+		// stop if that comes first (no time is claimed after it).
+		end := t.endAt
+		if at.Before(end) {
+			end = at
+			if end.Before(t.lastFail) {
+				end = t.lastFail
+			}
+		}
+		return t.end(end, ""), true
 	}
 	if at.Before(t.lastFail) {
 		at = t.lastFail

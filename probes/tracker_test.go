@@ -485,3 +485,20 @@ func TestTrackerRescheduleShortensShare(t *testing.T) {
 		t.Fatalf("flush: %+v %v, want the end at 1500 ms", ev, ok)
 	}
 }
+
+// Stopped while an end is pending: the outage ends at the stop if that
+// comes first, never after it.
+func TestTrackerEndWhilePending(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	for _, tc := range []struct{ stop, want int }{{115, 115}, {200, 150}} {
+		var tr Tracker
+		tr.Observe(Sample{Start: at(0), Gap: 100 * time.Millisecond})
+		tr.Observe(Sample{Start: at(100), Reason: ReasonReset, Gap: 100 * time.Millisecond})
+		tr.Observe(Sample{Start: at(110), Gap: 10 * time.Millisecond})
+		ev, ok := tr.End(at(tc.stop), "stopped")
+		if !ok || !ev.End.Equal(at(tc.want)) || ev.Ended != "" {
+			t.Errorf("stopped at %d ms: %+v %v, want an outage ended by its success at %d ms", tc.stop, ev, ok, tc.want)
+		}
+	}
+}
