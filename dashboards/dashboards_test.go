@@ -14,7 +14,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/zerodown/zerodown/internal/contract"
+	"github.com/zerodown/zerodown/internal/contract/incluster"
 	"github.com/zerodown/zerodown/rules"
+	"github.com/zerodown/zerodown/rules/eval/evalmetrics"
 	"github.com/zerodown/zerodown/rules/rulecheck"
 )
 
@@ -79,7 +81,7 @@ func recorded(t *testing.T) map[string]bool {
 // ($__rate_interval, $__range) rather than hard-coding one, and uses the
 // dashboard's variables. Every panel says how to read it and has a unit.
 func TestQueries(t *testing.T) {
-	exported, complete, err := contract.Metrics()
+	exported, complete, err := contract.Metrics(contract.Parts{Roles: incluster.Describe, Evaluator: evalmetrics.Describe})
 	if err != nil || !complete {
 		t.Fatalf("the metric contract: complete %v, %v", complete, err)
 	}

@@ -22,9 +22,14 @@ import (
 	"github.com/zerodown/zerodown/collectors"
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/controller"
+	"github.com/zerodown/zerodown/internal/contract/incluster"
 	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/rollback"
 )
+
+// describeRoles describes the in-cluster roles' metrics for the metric
+// contract of rules check.
+var describeRoles = incluster.Describe
 
 // envOr returns the environment variable name, or def when it is unset.
 func envOr(name, def string) string {

@@ -30,6 +30,9 @@ func watchRollback(string, string, string, bool, *slog.Logger) (func(notify.Mess
 
 func runMark(_ []string, _, stderr io.Writer) int { return withoutKube("mark", stderr) }
 
+// describeRoles: no in-cluster roles, so an incomplete metric contract.
+var describeRoles func(chan<- *prometheus.Desc) error
+
 func withoutKube(role string, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "zerodown %s: this zerodown was built without Kubernetes support (-tags nokube); use the full build\n", role)
 	return exitUsage

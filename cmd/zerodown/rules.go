@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zerodown/zerodown/internal/contract"
+	"github.com/zerodown/zerodown/rules/eval/evalmetrics"
 	"github.com/zerodown/zerodown/rules/notify"
 	"github.com/zerodown/zerodown/rules/rulecheck"
 	"github.com/zerodown/zerodown/rules/ruletest"
@@ -66,7 +67,7 @@ func runRules(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, "zerodown rules check: give one or more rule files\n\n"+rulesUsage)
 			return exitUsage
 		}
-		names, complete, err := contract.Metrics()
+		names, complete, err := contract.Metrics(contract.Parts{Roles: describeRoles, Evaluator: evalmetrics.Describe})
 		if err != nil {
 			fmt.Fprintln(stderr, "zerodown rules check:", err)
 			return exitFailure

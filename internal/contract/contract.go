@@ -15,11 +15,26 @@ import (
 	"github.com/zerodown/zerodown/rules/notify"
 )
 
-// Metrics returns the names of the metric families zerodown exports; for
-// histograms and summaries, their _bucket, _sum and _count series too.
-// complete is false in a build that lacks some roles (nokube): then
-// zerodown_* names it does not know may still be exported.
-func Metrics() (names map[string]bool, complete bool, err error) {
+// Parts are the parts of zerodown a binary may lack, each as the
+// description of its metrics: nil where the binary lacks the part. The
+// rest (every role's metrics, the probe engine's, the reload gauges, the
+// network matrix's, the alert notifications') every binary has.
+type Parts struct {
+	// Roles describes the in-cluster roles' metrics, the poller's and the
+	// controller's (incluster.Describe; they link client-go). Without it
+	// the contract is incomplete: zerodown_* names it does not know may
+	// still be exported, by another binary.
+	Roles func(chan<- *prometheus.Desc) error
+	// Evaluator describes the metrics of watch's embedded rule evaluator
+	// (evalmetrics.Describe; it links PromQL).
+	Evaluator func(chan<- *prometheus.Desc)
+}
+
+// Metrics returns the names of the metric families a binary with the
+// parts p exports; for histograms and summaries, their _bucket, _sum and
+// _count series too. complete is false without p.Roles: then zerodown_*
+// names it does not know may still be exported.
+func Metrics(p Parts) (names map[string]bool, complete bool, err error) {
 	ch := make(chan *prometheus.Desc, 64)
 	done := make(chan struct{})
 	names = map[string]bool{}
@@ -40,9 +55,13 @@ func Metrics() (names map[string]bool, complete bool, err error) {
 	e := probes.NewEngine(probes.EngineOptions{})
 	e.Describe(ch)
 	notify.Describe(ch)
-	describeEvaluator(ch)
+	if p.Evaluator != nil {
+		p.Evaluator(ch)
+	}
 	(&netmatrix.Collector{}).Describe(ch)
-	complete, err = describeRoles(ch)
+	if p.Roles != nil {
+		complete, err = true, p.Roles(ch)
+	}
 	close(ch)
 	<-done
 	return names, complete, err

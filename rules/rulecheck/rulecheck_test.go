@@ -7,10 +7,12 @@ import (
 	"testing"
 
 	"github.com/zerodown/zerodown/internal/contract"
+	"github.com/zerodown/zerodown/internal/contract/incluster"
+	"github.com/zerodown/zerodown/rules/eval/evalmetrics"
 )
 
 func options(t *testing.T) Options {
-	names, complete, err := contract.Metrics()
+	names, complete, err := contract.Metrics(contract.Parts{Roles: incluster.Describe, Evaluator: evalmetrics.Describe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ testdata/missing.rules.yaml: open testdata/missing.rules.yaml: no such file or d
 	}
 }
 
-// Without the poller and controller (a nokube build) an unknown zerodown_*
+// Without the poller and controller (zerodown-lite) an unknown zerodown_*
 // name is a warning; recorded names still count across files.
 func TestIncompleteContractWarns(t *testing.T) {
 	res := Check(Options{Exported: func(string) bool { return false }}, "testdata/invalid-metrics.rules.yaml")
