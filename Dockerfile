@@ -1,7 +1,7 @@
-# zerodown's image: one static binary (every in-cluster role, without the
-# embedded rule evaluator: in a cluster Prometheus evaluates the rules), on
-# distroless, as a non-root user; the manifests in deploy/ run it with a
-# read-only root filesystem.
+# zerodown's image: one static binary, cmd/zerodown-cluster (every
+# in-cluster role, without the embedded rule evaluator: in a cluster
+# Prometheus evaluates the rules), on distroless, as a non-root user; the
+# manifests in deploy/ run it with a read-only root filesystem.
 #
 #   docker build -t zerodown:dev --build-arg VERSION=$(git describe --always) .
 #

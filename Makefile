@@ -6,24 +6,26 @@ LDFLAGS := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
            -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: help build build-cluster build-lite image-binary image demo dashboards docs report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
+.PHONY: help build build-cluster build-lite build-static image-binary image demo dashboards docs report-screenshot test rules-test rules-manifest unit vet fmt-check bench bench-go clean cluster-up cluster-down e2e
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/zerodown
+build: ## build bin/zerodown (cmd/zerodown): every command, the in-cluster roles and the embedded rule evaluator
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/zerodown
 
-build-cluster: ## build bin/zerodown-cluster: every role without the embedded rule evaluator (in a cluster Prometheus evaluates the rules), 10 MB smaller and lighter in memory
-	$(GO) build -tags noeval -trimpath -ldflags '$(LDFLAGS)' -o bin/zerodown-cluster ./cmd/zerodown
+build-cluster: ## build bin/zerodown-cluster (cmd/zerodown-cluster): every role without the embedded rule evaluator (in a cluster Prometheus evaluates the rules), 10 MB smaller and lighter in memory
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/zerodown-cluster ./cmd/zerodown-cluster
 
-build-lite: ## build bin/zerodown-lite: watch, demo and rules only, without client-go (27 MB against 42, about 10 MiB less resident)
-	$(GO) build -tags nokube -trimpath -ldflags '$(LDFLAGS)' -o bin/zerodown-lite ./cmd/zerodown
+build-lite: ## build bin/zerodown-lite (cmd/zerodown-lite): watch, demo and rules only, without client-go (27 MB against 42, about 10 MiB less resident)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/zerodown-lite ./cmd/zerodown-lite
 
-image-binary: ## build bin/zerodown-static: the container image's binary (the cluster build, static: no cgo, pure-Go resolver) and check it links nothing
-	CGO_ENABLED=0 $(GO) build -tags noeval,netgo,osusergo -trimpath -ldflags '$(LDFLAGS)' -o bin/zerodown-static ./cmd/zerodown
+build-static: ## build bin/zerodown-static: the container image's binary (cmd/zerodown-cluster, static: no cgo, pure-Go resolver) and check it links nothing
+	CGO_ENABLED=0 $(GO) build -tags netgo,osusergo -trimpath -ldflags '$(LDFLAGS)' -o bin/zerodown-static ./cmd/zerodown-cluster
 	@if ldd bin/zerodown-static >/dev/null 2>&1; then echo "bin/zerodown-static is dynamically linked"; ldd bin/zerodown-static; exit 1; fi
 	@./bin/zerodown-static version | head -1
+
+image-binary: build-static ## build bin/zerodown-static, as build-static (what the Dockerfile runs)
 
 IMAGES ?= bin/images
 MKIMAGE = $(GO) -C images run ./mkimage
@@ -71,8 +73,6 @@ rules-test: ## check the shipped rules and run their unit tests with promtool (i
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
-	$(GO) vet -tags nokube ./cmd/zerodown
-	$(GO) vet -tags noeval ./cmd/zerodown
 	$(GO) -C images vet ./...
 
 fmt-check:

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/zerodown/zerodown/internal/cli"
 )
 
 // budget check and rollback check report every problem of a file at once,
@@ -61,8 +63,8 @@ rules:
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, "file.yaml", tc.file)
 			code, stdout, stderr := runArgs(t, tc.command, "check", path)
-			if code != exitUsage {
-				t.Errorf("exit code %d, want %d", code, exitUsage)
+			if code != cli.ExitUsage {
+				t.Errorf("exit code %d, want %d", code, cli.ExitUsage)
 			}
 			if stdout != "" {
 				t.Errorf("stdout is not empty:\n%s", stdout)

@@ -1,18 +1,15 @@
-//go:build !nokube && !noeval
-
 package main
 
 // The reference pages docs/metrics.md and docs/flags.md are generated here,
 // from the code itself, and TestDocsUpToDate fails when the committed pages
 // differ from what the code makes ("make docs" rewrites them: go test
 // ./cmd/zerodown -run TestDocsUpToDate -args -update). They are made from
-// the full build (neither nokube nor noeval), which has every role.
+// zerodown, the binary with every part.
 //
 // Flags: every command's real flag.FlagSet, caught as the command is run
-// with -h (seeFlags is shown each flag set before it parses; -h parses
-// nothing and starts nothing). Defaults are read with the environment that
-// feeds some of them unset and the host name replaced, so the page does not
-// depend on the machine that made it.
+// with -h (cli.FlagSet; -h parses nothing and starts nothing). Defaults are
+// read with the environment that feeds some of them unset and the host
+// name replaced, so the page does not depend on the machine that made it.
 //
 // Metrics: the descriptions (prometheus.Desc) of each part's collectors,
 // the same Describe functions internal/contract lists for "rules check":
@@ -39,7 +36,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -54,6 +50,7 @@ import (
 
 	"github.com/zerodown/zerodown/collectors"
 	"github.com/zerodown/zerodown/controller"
+	"github.com/zerodown/zerodown/internal/cli"
 	"github.com/zerodown/zerodown/internal/contract"
 	"github.com/zerodown/zerodown/internal/contract/incluster"
 	"github.com/zerodown/zerodown/internal/kube"
@@ -534,7 +531,7 @@ func TestDocsMetricTypes(t *testing.T) {
 
 // ---- flags
 
-// flagCommands are the commands with flags, as run takes them.
+// flagCommands are the commands with flags, as cli.Run takes them.
 var flagCommands = [][]string{{"watch"}, {"demo"}, {"poller"}, {"controller"}, {"report"}, {"budget", "derive"}, {"mark"}}
 
 // noFlagCommands are the commands without flags, with their arguments.
@@ -551,20 +548,13 @@ func flagSets(t *testing.T) ([]*flag.FlagSet, error) {
 	for _, e := range envDefaults {
 		t.Setenv(e, "")
 	}
-	oldHost := hostname
-	hostname = func() string { return "<host name>" }
-	defer func() { hostname, seeFlags = oldHost, nil }()
 	var sets []*flag.FlagSet
 	for _, cmd := range flagCommands {
-		var got *flag.FlagSet
-		seeFlags = func(fs *flag.FlagSet) { got = fs }
-		if code := run(append(slices.Clone(cmd), "-h"), io.Discard, io.Discard); code != exitOK {
-			return nil, fmt.Errorf("zerodown %s -h: exit %d", strings.Join(cmd, " "), code)
+		fs, err := cli.FlagSet(parts, cmd...)
+		if err != nil {
+			return nil, err
 		}
-		if got == nil || got.Name() != strings.Join(cmd, " ") {
-			return nil, fmt.Errorf("zerodown %s -h parsed no flag set of its name", strings.Join(cmd, " "))
-		}
-		sets = append(sets, got)
+		sets = append(sets, fs)
 	}
 	return sets, nil
 }
@@ -619,6 +609,10 @@ func TestDocsFlagsCoverEveryCommand(t *testing.T) {
 	}
 	for _, c := range noFlagCommands {
 		covered[strings.Fields(c)[0]] = true
+	}
+	code, usage, _ := runArgs(t, "help")
+	if code != cli.ExitOK {
+		t.Fatalf("zerodown help: exit %d", code)
 	}
 	n := 0
 	for _, line := range strings.Split(usage, "\n") {

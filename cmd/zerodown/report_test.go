@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/cli"
 	"github.com/zerodown/zerodown/internal/testtool"
 	"github.com/zerodown/zerodown/report"
 )
@@ -36,8 +36,8 @@ func TestReportCommand(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "report")
 
 	code, stdout, stderr := runArgs(t, "report", "--budgets", budgets, "--out", out, dir)
-	if code != exitBudget {
-		t.Fatalf("exit %d, want %d (3.5s over a limit of 3s)\nstdout:\n%s\nstderr:\n%s", code, exitBudget, stdout, stderr)
+	if code != cli.ExitBudget {
+		t.Fatalf("exit %d, want %d (3.5s over a limit of 3s)\nstdout:\n%s\nstderr:\n%s", code, cli.ExitBudget, stdout, stderr)
 	}
 	// The regression against history first, then the budget.
 	const regression = "worse than history: api over new connections was disrupted for 3.500s, worse than 5 of 5 past upgrades (a regression)\nbudget exceeded: "
@@ -61,7 +61,7 @@ func TestReportCommand(t *testing.T) {
 	}
 
 	// A passing budget: exit 0.
-	if code, _, stderr := runArgs(t, "report", "--budget", "4s", "--out", out, filepath.Join(dir, "n1.jsonl"), filepath.Join(dir, "n2.jsonl")); code != exitOK {
+	if code, _, stderr := runArgs(t, "report", "--budget", "4s", "--out", out, filepath.Join(dir, "n1.jsonl"), filepath.Join(dir, "n2.jsonl")); code != cli.ExitOK {
 		t.Fatalf("exit %d with a 4 s budget, want 0\n%s", code, stderr)
 	}
 }
@@ -75,7 +75,7 @@ func TestReportBadInput(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "report")
 	code, _, stderr := runArgs(t, "report", "--out", out, bad)
-	if code != exitUsage || !strings.Contains(stderr, bad+`:2: invalid record: missing "from"`) {
+	if code != cli.ExitUsage || !strings.Contains(stderr, bad+`:2: invalid record: missing "from"`) {
 		t.Fatalf("exit %d, stderr:\n%s\nwant 2 and the file, line and field", code, stderr)
 	}
 	if b, err := os.ReadFile(filepath.Join(out, report.CSVFile)); err != nil || !strings.Contains(string(b), "api,new,n1") {
@@ -83,44 +83,23 @@ func TestReportBadInput(t *testing.T) {
 	}
 	budgets := writeFile(t, "budgets.yaml", "default:\n  allowed: 5\n")
 	code, _, stderr = runArgs(t, "report", "--budgets", budgets, "--out", out, bad)
-	if code != exitUsage || !strings.Contains(stderr, budgets+`:2: default.allowed: expected a duration with a unit, like "5ms" or "5s", got "5"`) {
+	if code != cli.ExitUsage || !strings.Contains(stderr, budgets+`:2: default.allowed: expected a duration with a unit, like "5ms" or "5s", got "5"`) {
 		t.Fatalf("exit %d, stderr:\n%s\nwant 2 and the budget file's line", code, stderr)
 	}
 	for _, args := range [][]string{{"report"}, {"report", "--out", out, "--budget", "1s", "--budgets", budgets, bad},
 		{"report", "--out", out, "--budget", "-1s", bad}, {"report", "--out", out, filepath.Join(dir, "missing.jsonl")}} {
-		if code, _, _ := runArgs(t, args...); code != exitUsage {
-			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
+		if code, _, _ := runArgs(t, args...); code != cli.ExitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, cli.ExitUsage)
 		}
 	}
 }
 
-// The targets' own budgets judge a watch run next to --budget; a budget
-// file replaces both.
-func TestBudgetsOf(t *testing.T) {
-	cfg := &config.Config{Targets: []config.Target{{Name: "a"}, {Name: "b"}}}
-	cfg.Targets[0].Budget = config.Duration(2 * time.Second)
-	cfg.Targets[1].Budget = config.Duration(time.Second) // --budget's, applied as the default
-	f, err := budgetsOf("", time.Second, "zerodown.yaml", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := f.For("a", "new"); b.Limit != 2*time.Second || b.Source != "zerodown.yaml (a)" {
-		t.Errorf("a: %+v, want its own 2 s", b)
-	}
-	if b, _ := f.For("new-by-reload", "new"); b.Limit != time.Second || b.Source != "zerodown.yaml (default)" {
-		t.Errorf("a target added later: %+v, want --budget's 1 s", b)
-	}
-	if f, err := budgetsOf("", 0, "", &config.Config{Targets: []config.Target{{Name: "x"}}}); f != nil || err != nil {
-		t.Errorf("no budgets anywhere: %v, %v; want none", f, err)
-	}
-}
-
 func TestBudgetCommand(t *testing.T) {
-	if code, stdout, _ := runArgs(t, "budget", "check", "../../budget/testdata/example.yaml"); code != exitOK || !strings.Contains(stdout, "2 budgets, a default") {
+	if code, stdout, _ := runArgs(t, "budget", "check", "../../budget/testdata/example.yaml"); code != cli.ExitOK || !strings.Contains(stdout, "2 budgets, a default") {
 		t.Errorf("budget check of the example: exit %d, %q", code, stdout)
 	}
 	bad := writeFile(t, "b.yaml", "budgets:\n  - backend: a\n")
-	if code, _, stderr := runArgs(t, "budget", "check", bad); code != exitUsage || !strings.Contains(stderr, bad+":2: budgets[0]: expected allowed") {
+	if code, _, stderr := runArgs(t, "budget", "check", bad); code != cli.ExitUsage || !strings.Contains(stderr, bad+":2: budgets[0]: expected allowed") {
 		t.Errorf("budget check of a bad file: exit %d, %q", code, stderr)
 	}
 	for _, c := range []struct {
@@ -134,36 +113,13 @@ func TestBudgetCommand(t *testing.T) {
 		{[]string{"budget", "derive", "--prometheus", "http://127.0.0.1:9", "--cluster-labels", "k8s-cluster"}, `cluster label "k8s-cluster" is not a label name`},
 		{[]string{"budget", "frobnicate"}, `unknown subcommand "frobnicate"`},
 	} {
-		if code, _, stderr := runArgs(t, c.args...); code != exitUsage || !strings.Contains(stderr, c.want) {
+		if code, _, stderr := runArgs(t, c.args...); code != cli.ExitUsage || !strings.Contains(stderr, c.want) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
 		}
 	}
 	// Prometheus down: a runtime error, saying which query failed where.
-	if code, _, stderr := runArgs(t, "budget", "derive", "--prometheus", "http://127.0.0.1:9", "--since", "1d"); code != exitFailure || !strings.Contains(stderr, "querying http://127.0.0.1:9") {
+	if code, _, stderr := runArgs(t, "budget", "derive", "--prometheus", "http://127.0.0.1:9", "--since", "1d"); code != cli.ExitFailure || !strings.Contains(stderr, "querying http://127.0.0.1:9") {
 		t.Errorf("Prometheus down: exit %d, stderr %q", code, stderr)
-	}
-}
-
-// The schedule flags reach the targets of --config that set none (they
-// were applied after the file's targets had been resolved, and so to the
-// command line's targets only); a target's own field still wins.
-func TestFlagsReachConfigTargets(t *testing.T) {
-	file := writeFile(t, "z.yaml", "defaults: {timeout: 300ms}\ntargets:\n  - name: plain\n    http: {url: 'http://127.0.0.1:9/'}\n"+
-		"  - name: own\n    interval: 2s\n    http: {url: 'http://127.0.0.1:9/'}\n")
-	cfg, err := loadConfig(file, []string{"tcp://127.0.0.1:9"}, config.Schedule{Interval: config.Duration(50 * time.Millisecond),
-		Budget: config.Duration(time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tg := range cfg.Targets {
-		want := 50 * time.Millisecond
-		if tg.Name == "own" {
-			want = 2 * time.Second
-		}
-		if time.Duration(tg.Interval) != want || time.Duration(tg.Budget) != time.Second || time.Duration(tg.Timeout) != 300*time.Millisecond {
-			t.Errorf("%s: interval %s budget %s timeout %s; want %s, 1s (--budget) and 300ms (the file's)", tg.Name,
-				time.Duration(tg.Interval), time.Duration(tg.Budget), time.Duration(tg.Timeout), want)
-		}
 	}
 }
 
@@ -175,14 +131,14 @@ func TestReportOfTwoWatchRuns(t *testing.T) {
 		// A refused target: an outage in each run.
 		code, _, stderr := runArgs(t, "watch", "--node-name", runner, "--duration", "700ms", "--listen", "", "--view", "none",
 			"--interval", "100ms", "--out", filepath.Join(dir, runner), "http://127.0.0.1:1/")
-		if code != exitOK {
+		if code != cli.ExitOK {
 			t.Fatalf("watch on %s: exit %d\n%s", runner, code, stderr)
 		}
 	}
 	out := filepath.Join(t.TempDir(), "report")
 	code, _, stderr := runArgs(t, "report", "--out", out,
 		filepath.Join(dir, "runner-a", "intervals.jsonl"), filepath.Join(dir, "runner-b", "intervals.jsonl"))
-	if code != exitOK || strings.Contains(stderr, "two writers") {
+	if code != cli.ExitOK || strings.Contains(stderr, "two writers") {
 		t.Fatalf("report: exit %d\n%s", code, stderr)
 	}
 	b, err := os.ReadFile(filepath.Join(out, report.CSVFile))
@@ -200,10 +156,10 @@ func TestReportOfTwoWatchRuns(t *testing.T) {
 func TestWatchSaysItAppends(t *testing.T) {
 	out := t.TempDir()
 	args := []string{"watch", "--duration", "300ms", "--listen", "", "--view", "none", "--out", out, "http://127.0.0.1:1/"}
-	if code, _, stderr := runArgs(t, args...); code != exitOK || strings.Contains(stderr, "earlier run") {
+	if code, _, stderr := runArgs(t, args...); code != cli.ExitOK || strings.Contains(stderr, "earlier run") {
 		t.Fatalf("first run: exit %d\n%s", code, stderr)
 	}
-	if code, _, stderr := runArgs(t, args...); code != exitOK || !strings.Contains(stderr, "holds the intervals of an earlier run") {
+	if code, _, stderr := runArgs(t, args...); code != cli.ExitOK || !strings.Contains(stderr, "holds the intervals of an earlier run") {
 		t.Fatalf("second run: exit %d, want a warning that it appends\n%s", code, stderr)
 	}
 }
@@ -233,7 +189,7 @@ func TestReportAgainstPrometheus(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "report")
 	code, _, stderr := runArgs(t, "report", "--prometheus", url, "--out", out, dir)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, want 0 (3.5s within max(1s + 5s, 1.2s))\n%s", code, stderr)
 	}
 	if want := "worse than history: api over new connections was disrupted for 3.500s, worse than 5 of 5 past upgrades (a regression)"; !strings.Contains(stderr, want) {
@@ -248,7 +204,7 @@ func TestReportAgainstPrometheus(t *testing.T) {
 		s.Backends[0].History.Upgrades != 5 || !strings.HasPrefix(s.Backends[0].Source, "the history in "+url) {
 		t.Fatalf("summary.json (err %v):\n%s", err, b)
 	}
-	if code, _, stderr := runArgs(t, "report", "--prometheus", url, "--budget", "1s", "--out", out, dir); code != exitUsage ||
+	if code, _, stderr := runArgs(t, "report", "--prometheus", url, "--budget", "1s", "--out", out, dir); code != cli.ExitUsage ||
 		!strings.Contains(stderr, "give one of --budgets, --budget and --prometheus") {
 		t.Errorf("--prometheus and --budget: exit %d\n%s", code, stderr)
 	}

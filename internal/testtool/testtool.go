@@ -1,10 +1,11 @@
 // Package testtool finds and runs the outside programs tests use
-// (Debian's prometheus, promtool, alertmanager, chromium). Only tests
-// import it.
+// (Debian's prometheus, promtool, alertmanager, chromium; the go command).
+// Only tests import it.
 package testtool
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -119,4 +120,24 @@ func BackfilledPrometheus(tb testing.TB, exposition string) string {
 	Start(tb, prom, "--config.file="+cfg, "--storage.tsdb.path="+data, "--storage.tsdb.retention.time=30d", "--web.listen-address="+addr)
 	WaitReady(tb, addr)
 	return "http://" + addr
+}
+
+// Deps returns the import paths of the packages pkg (a pattern of the go
+// command, such as ".") depends on, itself included, as "go list -deps"
+// lists them for this platform. go test puts its own go command on PATH.
+func Deps(tb testing.TB, pkg string) map[string]bool {
+	tb.Helper()
+	out, err := exec.Command(Path(tb, "golang-go", "go"), "list", "-deps", pkg).Output()
+	if err != nil {
+		var stderr []byte
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+			stderr = ee.Stderr
+		}
+		tb.Fatalf("go list -deps %s: %v\n%s", pkg, err, stderr)
+	}
+	deps := map[string]bool{}
+	for _, p := range strings.Fields(string(out)) {
+		deps[p] = true
+	}
+	return deps
 }

@@ -1,6 +1,4 @@
-//go:build !nokube
-
-package main
+package kubecli
 
 import (
 	"context"
@@ -39,7 +37,7 @@ type watchCluster struct {
 
 // newWatchCluster reads the kubeconfig; nothing talks to the cluster
 // before Start.
-func newWatchCluster(kubeconfig, _ string, disabled []string, log *slog.Logger) (watch.Cluster, func(), error) {
+func newWatchCluster(kubeconfig string, disabled []string, log *slog.Logger) (watch.Cluster, func(), error) {
 	kube.RouteKlog(log)
 	rc, err := kube.RESTConfig(kubeconfig, "zerodown-watch")
 	if err != nil {

@@ -1,6 +1,4 @@
-//go:build !nokube
-
-package main
+package kubecli
 
 import (
 	"cmp"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/config"
+	"github.com/zerodown/zerodown/internal/cli"
 	"github.com/zerodown/zerodown/netmatrix"
 	"github.com/zerodown/zerodown/poller"
 )
@@ -28,7 +27,7 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		cfgFile     = fs.String("config", "", "YAML file of static targets and the defaults every target takes (optional)")
 		kubeconfig  = fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account)")
 		node        = fs.String("node-name", os.Getenv("NODE_NAME"), "the node this poller runs on (downward API: spec.nodeName); default $NODE_NAME. Failures while it is cordoned, draining or not Ready count as reason observer")
-		listen      = registerListen(fs, ":9949", "address for /metrics, /healthz and /readyz")
+		listen      = cli.RegisterListen(fs, ":9949", "address for /metrics, /healthz and /readyz")
 		out         = fs.String("out", "", "folder for intervals.jsonl (outages); empty writes none")
 		discover    = fs.Bool("discovery", true, "probe annotated (or selected) Routes and Services")
 		annotation  = fs.String("discovery.annotation", discovery.DefaultAnnotation, "annotation that chooses Routes and Services to probe (on a Service its value lists kinds: tcp,http,https,dns; \"true\" is tcp,dns)")
@@ -58,11 +57,10 @@ func runPoller(args []string, stdout, stderr io.Writer) int {
 		netRotate   = fs.Duration("network.rotate", 30*time.Minute, "how often the peers probed change (every poller at once, on the wall clock)")
 		netCA       = fs.String("network.tls.ca-file", "", "the pollers serve TLS (--web.config.file): probe them over https, verified with this CA bundle; empty: over http")
 		netName     = fs.String("network.tls.server-name", "", "with --network.tls.ca-file: the name the pollers' serving certificate carries (default PEERS-SERVICE.NAMESPACE.svc)")
-		flags       common
+		flags       cli.Common
 	)
-	flags.register(fs)
-	flags.registerPprof(fs)
-	flags.registerWeb(fs)
+	flags.Register(fs)
+	flags.RegisterServe(fs)
 	kubeAuth := registerKubeAuth(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown poller [flags]
@@ -85,34 +83,34 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	log, rc, code, ok := flags.parseInCluster(fs, args, kubeconfig, stdout, stderr)
+	log, rc, code, ok := parseInCluster(fs, &flags, args, kubeconfig, stdout, stderr)
 	if !ok {
 		return code
 	}
 	if !checkSelectors(stderr, "poller", map[string]string{"discovery.selector": *selector}) {
-		return exitUsage
+		return cli.ExitUsage
 	}
-	if !nonNegative(stderr, fs, map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
-		"timeout": timeout.Seconds(), "probe.max-rate": *maxRate}) || !atLeastMinInterval(stderr, fs, *interval) {
-		return exitUsage
+	if !cli.NonNegative(stderr, fs, map[string]float64{"interval": interval.Seconds(), "fast-interval": fast.Seconds(),
+		"timeout": timeout.Seconds(), "probe.max-rate": *maxRate}) || !cli.AtLeastMinInterval(stderr, fs, *interval) {
+		return cli.ExitUsage
 	}
 	if *netK < 1 || *netMesh < 1 || *netRotate < time.Minute {
 		fmt.Fprintf(stderr, "zerodown poller: --network.peers and --network.full-mesh-up-to must be at least 1, --network.rotate at least 1m (a rotation faster than scrapes hides the counters); got %d, %d, %s\n", *netK, *netMesh, *netRotate)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	var network *poller.NetworkOptions
 	if *netPeers != "" {
 		if *netPath != netmatrix.PathPod && *netPath != netmatrix.PathHost {
 			fmt.Fprintf(stderr, "zerodown poller: --network.path: want pod or host, got %q\n", *netPath)
-			return exitUsage
+			return cli.ExitUsage
 		}
 		if *netNS == "" {
 			fmt.Fprintln(stderr, "zerodown poller: --network.peers-service needs --network.namespace (or $POD_NAMESPACE)")
-			return exitUsage
+			return cli.ExitUsage
 		}
 		if *node == "" {
 			fmt.Fprintln(stderr, "zerodown poller: --network.peers-service needs --node-name (or $NODE_NAME)")
-			return exitUsage
+			return cli.ExitUsage
 		}
 		network = &poller.NetworkOptions{Namespace: *netNS, PeersService: *netPeers, Service: *netService, PortName: *netPort,
 			Path: *netPath, Select: netmatrix.SelectOptions{Peers: *netK, FullMeshUpTo: *netMesh}, Rotate: *netRotate}
@@ -122,7 +120,7 @@ Flags:
 	}
 	overrides := config.Schedule{Interval: config.Duration(*interval), FastInterval: config.Duration(*fast), Timeout: config.Duration(*timeout)}
 	load := func() (*config.Config, error) {
-		cfg, err := loadConfig(*cfgFile, nil, overrides)
+		cfg, err := cli.LoadConfig(*cfgFile, nil, overrides)
 		if err == nil && len(cfg.Targets) == 0 && !*discover && !*builtin && *netPeers == "" && !*empty {
 			return nil, errors.New("zerodown poller: no targets: --discovery=false, --builtin=false, no --network.peers-service and no targets in --config (--config.allow-empty accepts none)")
 		}
@@ -131,45 +129,35 @@ Flags:
 	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if *node == "" {
 		log.Warn("no --node-name (or $NODE_NAME): this poller's own node is not watched; its reboots will look like target outages")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	reloads, stopHUP := reloadOnHUP(ctx)
+	reloads, stopHUP := cli.ReloadOnHUP(ctx)
 	defer stopHUP()
-	off, ok := builtinDisabled(stderr, "poller", *builtinOff)
+	off, ok := cli.BuiltinDisabled(stderr, "poller", *builtinOff)
 	if !ok {
-		return exitUsage
+		return cli.ExitUsage
 	}
 	off = append(off, cfg.Builtin.Disable...)
 	err = poller.Run(ctx, poller.Options{
 		Config: cfg, REST: rc, NodeName: *node, Discover: *discover, Reload: load, ReloadRequests: reloads,
 		Builtin: *builtin, BuiltinDisabled: off, InCluster: inCluster(),
 		Discovery: discovery.Options{
-			Annotation: *annotation, Selector: *selector, Namespaces: splitList(*namespaces),
+			Annotation: *annotation, Selector: *selector, Namespaces: cli.SplitList(*namespaces),
 			RouterHTTP: *routerHTTP, RouterHTTPS: *routerHTTPS,
 			RouterTLS:  config.TLS{CAFile: *routerCA, InsecureSkipVerify: *routerSkip},
 			ClusterDNS: *clusterDNS, ClusterDomain: *domain,
 		},
-		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native, Pprof: flags.pprof, WebConfigFile: flags.webConfig, KubernetesAuth: *kubeAuth,
+		Listen: *listen, OutDir: *out, Logger: log, MaxProbesPerSecond: *maxRate, NativeHistogramsOnly: *native, Pprof: flags.Pprof, WebConfigFile: flags.WebConfigFile, KubernetesAuth: *kubeAuth,
 		Network: network,
 	})
 	if err != nil {
 		log.Error("poller failed", "err", err)
-		return exitFailure
+		return cli.ExitFailure
 	}
-	return exitOK
-}
-
-// inCluster says whether this process runs in a pod, where the
-// kubernetes Service and the ServiceAccount's files are.
-func inCluster() bool {
-	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
-		return false
-	}
-	_, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/token")
-	return err == nil
+	return cli.ExitOK
 }

@@ -1,6 +1,4 @@
-//go:build !nokube
-
-package main
+package kubecli
 
 import (
 	"context"

@@ -1,87 +1,28 @@
-//go:build !nokube
-
-package main
+package kubecli
 
 import (
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
-
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/rest"
 
 	"github.com/zerodown/zerodown/collectors"
 	"github.com/zerodown/zerodown/collectors/discovery"
 	"github.com/zerodown/zerodown/controller"
-	"github.com/zerodown/zerodown/internal/contract/incluster"
-	"github.com/zerodown/zerodown/internal/kube"
+	"github.com/zerodown/zerodown/internal/cli"
 	"github.com/zerodown/zerodown/rollback"
 )
-
-// describeRoles describes the in-cluster roles' metrics for the metric
-// contract of rules check.
-var describeRoles = incluster.Describe
-
-// envOr returns the environment variable name, or def when it is unset.
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// parseInCluster parses the flags of an in-cluster role (no arguments
-// allowed), routes klog into the logger and builds the client
-// configuration from the --kubeconfig flag's value (read after parsing).
-func (c *common) parseInCluster(fs *flag.FlagSet, args []string, kubeconfig *string, stdout, stderr io.Writer) (*slog.Logger, *rest.Config, int, bool) {
-	log, _, _, code, ok := c.parse(fs, args, stdout, stderr)
-	if !ok {
-		return nil, nil, code, false
-	}
-	if len(c.args) > 0 {
-		fmt.Fprintf(stderr, "zerodown %s: unexpected arguments: %s\n", fs.Name(), strings.Join(c.args, " "))
-		return nil, nil, exitUsage, false
-	}
-	if l := fs.Lookup("web.listen-address"); l != nil && !checkListen(stderr, fs, l.Value.String()) {
-		return nil, nil, exitUsage, false
-	}
-	kube.RouteKlog(log)
-	rc, err := kube.RESTConfig(*kubeconfig, "zerodown-"+fs.Name())
-	if err != nil {
-		fmt.Fprintf(stderr, "zerodown %s: %v\n", fs.Name(), err)
-		return nil, nil, exitUsage, false
-	}
-	return log, rc, exitOK, true
-}
-
-// checkSelectors parses label selector flags, so a bad one is a usage
-// error named by its flag.
-func checkSelectors(stderr io.Writer, cmd string, flags map[string]string) bool {
-	ok := true
-	for _, name := range slices.Sorted(maps.Keys(flags)) {
-		if _, err := labels.Parse(flags[name]); err != nil {
-			fmt.Fprintf(stderr, "zerodown %s: --%s %q: %v\n", cmd, name, flags[name], err)
-			ok = false
-		}
-	}
-	return ok
-}
 
 func runController(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		kubeconfig = fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the in-cluster service account)")
-		listen     = registerListen(fs, ":9948", "address for /metrics, /healthz and /readyz")
+		listen     = cli.RegisterListen(fs, ":9948", "address for /metrics, /healthz and /readyz")
 		out        = fs.String("out", "", "folder for intervals.jsonl (condition changes); empty writes none")
 		namespaces = fs.String("workloads.namespaces", "", "comma-separated namespaces whose Deployments, DaemonSets, StatefulSets and PodDisruptionBudgets are collected (empty: all)")
 		selector   = fs.String("workloads.selector", "", "label selector for collected workloads, e.g. app.kubernetes.io/part-of=shop (empty: all)")
@@ -106,11 +47,10 @@ func runController(args []string, stdout, stderr io.Writer) int {
 		kubeUpg    = fs.Bool("upgrade.kubernetes", true, "on clusters without OpenShift's ClusterVersion, read upgrades from the API server's and the kubelets' versions: one starts when a component changes version, and completes when all run one version")
 		settle     = fs.Duration("upgrade.settle", collectors.DefaultUpgradeSettle, "a Kubernetes upgrade whose versions still differ ends (as partial) after this long without a version change: skew left in place on purpose")
 		record     = fs.String("rollback.record", "zerodown-rollback", "ConfigMap, in the Lease's namespace, that records which alerts acted and the cooldowns, and holds the kill switch")
-		flags      common
+		flags      cli.Common
 	)
-	flags.register(fs)
-	flags.registerPprof(fs)
-	flags.registerWeb(fs)
+	flags.Register(fs)
+	flags.RegisterServe(fs)
 	kubeAuth := registerKubeAuth(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown controller [flags]
@@ -134,25 +74,25 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	log, rc, code, ok := flags.parseInCluster(fs, args, kubeconfig, stdout, stderr)
+	log, rc, code, ok := parseInCluster(fs, &flags, args, kubeconfig, stdout, stderr)
 	if !ok {
 		return code
 	}
 	if !checkSelectors(stderr, "controller", map[string]string{"workloads.selector": *selector, "discovery.selector": *dselector}) {
-		return exitUsage
+		return cli.ExitUsage
 	}
 	var rb *controller.Rollback
 	if *policy != "" {
 		p, err := rollback.LoadPolicy(*policy)
 		if err != nil {
 			fmt.Fprintln(stderr, "zerodown controller: --rollback.policy:", err)
-			return exitUsage
+			return cli.ExitUsage
 		}
 		rb = &controller.Rollback{Policy: p, TokenFile: *token, Disabled: *killed, Record: *record}
 		if *promURL != "" {
 			if rb.Samples, err = rollback.PrometheusSamples(*promURL, *promToken, 10*time.Second); err != nil {
 				fmt.Fprintln(stderr, "zerodown controller: --rollback.prometheus-url:", err)
-				return exitUsage
+				return cli.ExitUsage
 			}
 		} else {
 			log.Warn("no --rollback.prometheus-url: the policy's no_data rules cannot check for data, every alert counts as having some")
@@ -161,19 +101,19 @@ Flags:
 			log.Warn("the rollback webhook requires no token: any client that reaches the port can trigger rollbacks; give --rollback.token-file")
 		} else if _, err := rollback.ReadToken(*token); err != nil {
 			fmt.Fprintln(stderr, "zerodown controller: --rollback.token-file:", err)
-			return exitUsage
+			return cli.ExitUsage
 		}
 	}
 	var disco *discovery.Options
 	if *discover {
-		disco = &discovery.Options{Annotation: *annotation, Selector: *dselector, Namespaces: splitList(*dnamespace)}
+		disco = &discovery.Options{Annotation: *annotation, Selector: *dselector, Namespaces: cli.SplitList(*dnamespace)}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := controller.Run(ctx, controller.Options{
-		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.pprof, WebConfigFile: flags.webConfig, KubernetesAuth: *kubeAuth, Rollback: rb,
+		REST: rc, Logger: log, Listen: *listen, OutDir: *out, Resync: *resync, Discovery: disco, Pprof: flags.Pprof, WebConfigFile: flags.WebConfigFile, KubernetesAuth: *kubeAuth, Rollback: rb,
 		Builtin: *builtin, InCluster: inCluster(),
-		Workloads: collectors.WorkloadSelector{Namespaces: splitList(*namespaces), LabelSelector: *selector},
+		Workloads: collectors.WorkloadSelector{Namespaces: cli.SplitList(*namespaces), LabelSelector: *selector},
 		// Markers (zerodown mark) live next to the Lease.
 		Upgrades: collectors.UpgradeOptions{IgnoreVersions: !*kubeUpg, Settle: *settle, MarkerNamespace: *leaseNS},
 		Election: controller.Election{
@@ -183,9 +123,9 @@ Flags:
 	})
 	if err != nil {
 		log.Error("controller failed", "err", err)
-		return exitFailure
+		return cli.ExitFailure
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 const rollbackUsage = `Usage:
@@ -197,23 +137,23 @@ Exit codes: 0 valid, 2 invalid or bad usage.
 // runRollback checks rollback policies.
 func runRollback(args []string, stdout, stderr io.Writer) int {
 	switch {
-	case len(args) == 1 && args[0] == "help", wantsHelp(args):
+	case len(args) == 1 && args[0] == "help", cli.WantsHelp(args):
 		fmt.Fprint(stdout, rollbackUsage)
-		return exitOK
+		return cli.ExitOK
 	case len(args) == 0:
 		fmt.Fprint(stderr, rollbackUsage)
-		return exitUsage
+		return cli.ExitUsage
 	case args[0] != "check":
 		fmt.Fprintf(stderr, "zerodown rollback: unknown subcommand %q\n\n%s", args[0], rollbackUsage)
-		return exitUsage
+		return cli.ExitUsage
 	case len(args) != 2:
 		fmt.Fprint(stderr, "zerodown rollback check: give one policy file\n\n"+rollbackUsage)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	p, err := rollback.LoadPolicy(args[1])
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	actions := 0
 	for i := range p.Rules {
@@ -222,5 +162,5 @@ func runRollback(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "policy valid: %d rules, %d actions\n", len(p.Rules), actions)
-	return exitOK
+	return cli.ExitOK
 }

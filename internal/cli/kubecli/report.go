@@ -1,6 +1,4 @@
-//go:build !nokube
-
-package main
+package kubecli
 
 import (
 	"context"
@@ -10,15 +8,16 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/zerodown/zerodown/internal/cli"
 	"github.com/zerodown/zerodown/internal/kube"
 	"github.com/zerodown/zerodown/report/collect"
 )
 
 // collectFromCluster fetches the interval streams of the pods src selects
-// through the API server's pod proxy into src.dir; it returns their files.
-func collectFromCluster(src clusterSource, log *slog.Logger) ([]string, []string, error) {
+// through the API server's pod proxy into src.Dir; it returns their files.
+func collectFromCluster(src cli.ClusterSource, log *slog.Logger) ([]string, []string, error) {
 	kube.RouteKlog(log)
-	rc, err := kube.RESTConfig(src.kubeconfig, "zerodown-report")
+	rc, err := kube.RESTConfig(src.Kubeconfig, "zerodown-report")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -28,7 +27,7 @@ func collectFromCluster(src clusterSource, log *slog.Logger) ([]string, []string
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	got, warns, err := collect.Collect(ctx, cs, collect.Options{Namespace: src.namespace, Selector: src.selector, Since: src.since, Scheme: src.scheme, Dir: src.dir})
+	got, warns, err := collect.Collect(ctx, cs, collect.Options{Namespace: src.Namespace, Selector: src.Selector, Since: src.Since, Scheme: src.Scheme, Dir: src.Dir})
 	var paths []string
 	for _, f := range got {
 		log.Info("fetched intervals", "pod", f.Pod, "bytes", f.Bytes, "file", f.Path)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"flag"
@@ -12,13 +12,18 @@ import (
 	"github.com/zerodown/zerodown/report"
 )
 
-// clusterSource says which pods' interval streams report --kubeconfig
+// ClusterSource says which pods' interval streams report --kubeconfig
 // fetches, and into which folder.
-type clusterSource struct {
-	kubeconfig, namespace, selector, since, scheme, dir string
+type ClusterSource struct {
+	Kubeconfig string // --kubeconfig
+	Namespace  string // --namespace
+	Selector   string // --selector: a label selector
+	Since      string // --since: an RFC 3339 time or a duration back from now; "": everything
+	Scheme     string // --pod-scheme: http, https or auto
+	Dir        string // the folder the streams are written into
 }
 
-func runReport(args []string, stdout, stderr io.Writer) int {
+func runReport(args []string, stdout, stderr io.Writer, p Parts) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	var (
 		out         = fs.String("out", "zerodown-report", "folder to write junit.xml, report.html, disruption.csv and summary.json into")
@@ -26,16 +31,16 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		flat        = fs.Duration("budget", 0, "one budget for every backend and connection, no grace (0 = none)")
 		title       = fs.String("title", "zerodown report", "title of report.html")
 		drainWithin = fs.Duration("node.drain-within", report.DefaultDrainWithin, "a node's JUnit case fails when it drained for longer than this")
-		src         clusterSource
+		src         ClusterSource
 		hist        historyFlags
-		flags       common
+		flags       Common
 	)
 	hist.register(fs, "history.", "judge against the history of past upgrades in this Prometheus (as budget derive reads it, e.g. http://127.0.0.1:9090): budgets from it, and each backend ranked among the past upgrades")
-	fs.StringVar(&src.kubeconfig, "kubeconfig", "", "fetch the interval streams of every poller and controller of a cluster through the API server's pod proxy (needs list pods and get pods/proxy in --namespace)")
-	fs.StringVar(&src.namespace, "namespace", "zerodown", "namespace of the pods --kubeconfig fetches from")
-	fs.StringVar(&src.selector, "selector", "app.kubernetes.io/name in (zerodown-poller,zerodown-controller)", "label selector of the pods --kubeconfig fetches from")
-	fs.StringVar(&src.scheme, "pod-scheme", "auto", "scheme the API server's pod proxy speaks to the roles: http, https where they serve TLS (--web.config.file), or auto: http, then https")
-	fs.StringVar(&src.since, "since", "", "with --kubeconfig, fetch only what reaches this time (RFC 3339) or duration back from now (2h)")
+	fs.StringVar(&src.Kubeconfig, "kubeconfig", "", "fetch the interval streams of every poller and controller of a cluster through the API server's pod proxy (needs list pods and get pods/proxy in --namespace)")
+	fs.StringVar(&src.Namespace, "namespace", "zerodown", "namespace of the pods --kubeconfig fetches from")
+	fs.StringVar(&src.Selector, "selector", "app.kubernetes.io/name in (zerodown-poller,zerodown-controller)", "label selector of the pods --kubeconfig fetches from")
+	fs.StringVar(&src.Scheme, "pod-scheme", "auto", "scheme the API server's pod proxy speaks to the roles: http, https where they serve TLS (--web.config.file), or auto: http, then https")
+	fs.StringVar(&src.Since, "since", "", "with --kubeconfig, fetch only what reaches this time (RFC 3339) or duration back from now (2h)")
 	flags.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: zerodown report [flags] FILE|DIR...
@@ -71,17 +76,17 @@ Flags:
 	if !ok {
 		return code
 	}
-	if len(flags.args) == 0 && src.kubeconfig == "" {
+	if len(flags.args) == 0 && src.Kubeconfig == "" {
 		fmt.Fprintln(stderr, "zerodown report: name at least one interval file or folder, or --kubeconfig")
 		fs.Usage()
-		return exitUsage
+		return ExitUsage
 	}
-	if src.scheme != "http" && src.scheme != "https" && src.scheme != "auto" {
-		fmt.Fprintf(stderr, "zerodown report: --pod-scheme: want http, https or auto, got %q\n", src.scheme)
-		return exitUsage
+	if src.Scheme != "http" && src.Scheme != "https" && src.Scheme != "auto" {
+		fmt.Fprintf(stderr, "zerodown report: --pod-scheme: want http, https or auto, got %q\n", src.Scheme)
+		return ExitUsage
 	}
-	if !nonNegative(stderr, fs, map[string]float64{"budget": flat.Seconds(), "node.drain-within": drainWithin.Seconds()}) {
-		return exitUsage
+	if !NonNegative(stderr, fs, map[string]float64{"budget": flat.Seconds(), "node.drain-within": drainWithin.Seconds()}) {
+		return ExitUsage
 	}
 	var judge *budget.File
 	given := 0
@@ -93,12 +98,12 @@ Flags:
 	switch {
 	case given > 1:
 		fmt.Fprintln(stderr, "zerodown report: give one of --budgets, --budget and --prometheus")
-		return exitUsage
+		return ExitUsage
 	case hist.prom != "":
 		f, res, err := budgetsFromHistory(&hist)
 		if err != nil {
 			fmt.Fprintln(stderr, "zerodown report:", err)
-			return exitFailure
+			return ExitFailure
 		}
 		if f == nil {
 			fmt.Fprintf(stderr, "zerodown report: no upgrade history in %s from %s to %s: nothing judged\n", hist.prom, res.From.UTC().Format(time.RFC3339), res.To.UTC().Format(time.RFC3339))
@@ -108,21 +113,21 @@ Flags:
 		var err error
 		if judge, err = budget.Load(*budgets); err != nil {
 			fmt.Fprintln(stderr, err)
-			return exitUsage
+			return ExitUsage
 		}
 	case *flat > 0:
 		judge = budget.Flat(*flat)
 	}
 	files := flags.args
 	var warns []string
-	if src.kubeconfig != "" {
-		src.dir = filepath.Join(*out, "intervals")
-		fetched, w, err := collectFromCluster(src, log)
+	if src.Kubeconfig != "" {
+		src.Dir = filepath.Join(*out, "intervals")
+		fetched, w, err := p.collectFromCluster(src, log)
 		warns = append(warns, w...)
 		if err != nil {
 			fmt.Fprintln(stderr, "zerodown report:", err)
 			if len(fetched) == 0 && len(files) == 0 {
-				return exitFailure
+				return ExitFailure
 			}
 		}
 		files = append(files, fetched...)
@@ -132,7 +137,7 @@ Flags:
 	if loadErr != nil && !slices.ContainsFunc(inputs, func(in report.Input) bool { return len(in.Intervals) > 0 }) {
 		// Nothing to report on: no report "from 0001-01-01".
 		fmt.Fprintf(stderr, "zerodown report: %v\nnothing read, no report written\n", loadErr)
-		return exitUsage
+		return ExitUsage
 	}
 	r := report.Build(inputs, report.Options{Title: *title, Budgets: judge, DrainWithin: *drainWithin})
 	r.Warnings = append(warns, r.Warnings...)
@@ -146,13 +151,13 @@ Flags:
 	}
 	if err := r.Write(*out, nil); err != nil {
 		log.Error("writing the report", "err", err)
-		return exitFailure
+		return ExitFailure
 	}
 	fmt.Fprintf(stdout, "%d files, %d backends x connections, %d outages from %s to %s (%s); verdict: %s\nreport: %s\n",
 		len(inputs), len(r.Backends), len(r.Outages), r.Started.UTC().Format(time.RFC3339), r.Ended.UTC().Format(time.RFC3339),
 		r.Ended.Sub(r.Started).Round(time.Millisecond), r.Verdict(), filepath.Join(*out, report.HTMLFile))
 	if loadErr != nil {
-		return exitUsage
+		return ExitUsage
 	}
 	return verdictExit(r.Summary(), stderr)
 }

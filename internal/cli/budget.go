@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -38,37 +38,37 @@ check validates a budget file: exit 0 valid, 2 invalid (file:line: field).
 func runBudget(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, budgetUsage)
-		return exitUsage
+		return ExitUsage
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, budgetUsage)
-		return exitOK
+		return ExitOK
 	case "check":
-		if wantsHelp(args[1:]) {
+		if WantsHelp(args[1:]) {
 			fmt.Fprint(stdout, budgetUsage)
-			return exitOK
+			return ExitOK
 		}
 		if len(args) != 2 {
 			fmt.Fprint(stderr, "zerodown budget check: give one budget file\n\n"+budgetUsage)
-			return exitUsage
+			return ExitUsage
 		}
 		f, err := budget.Load(args[1])
 		if err != nil {
 			fmt.Fprintln(stderr, err)
-			return exitUsage
+			return ExitUsage
 		}
 		def := "no default"
 		if f.Default != nil {
 			def = "a default"
 		}
 		fmt.Fprintf(stdout, "budget file valid: %d budgets, %s\n", len(f.Budgets), def)
-		return exitOK
+		return ExitOK
 	case "derive":
 		return runDerive(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "zerodown budget: unknown subcommand %q\n\n%s", args[0], budgetUsage)
-	return exitUsage
+	return ExitUsage
 }
 
 // historyFlags say where the history of past upgrades is: budget
@@ -129,7 +129,7 @@ func runDerive(args []string, stdout, stderr io.Writer) int {
 	var (
 		out   = fs.String("out", "", "budget file to write (default stdout)")
 		hist  historyFlags
-		flags common
+		flags Common
 	)
 	hist.register(fs, "", "URL of the Prometheus that holds the history, e.g. http://127.0.0.1:9090 (required)")
 	flags.register(fs)
@@ -143,7 +143,7 @@ func runDerive(args []string, stdout, stderr io.Writer) int {
 	}
 	bad := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "zerodown budget derive: "+format+"\n", a...)
-		return exitUsage
+		return ExitUsage
 	}
 	if hist.prom == "" {
 		return bad("--prometheus is required")
@@ -160,21 +160,21 @@ func runDerive(args []string, stdout, stderr io.Writer) int {
 	res, err := derive.Derive(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "zerodown budget derive:", err)
-		return exitFailure
+		return ExitFailure
 	}
 	var buf bytes.Buffer
 	if err := res.WriteBudgetFile(&buf); err != nil {
 		fmt.Fprintln(stderr, "zerodown budget derive:", err)
-		return exitFailure
+		return ExitFailure
 	}
 	if *out == "" {
 		_, _ = stdout.Write(buf.Bytes())
 	} else if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(stderr, "zerodown budget derive:", err)
-		return exitFailure
+		return ExitFailure
 	}
 	fmt.Fprintf(stderr, "%d backends x connections, %d clusters, from %d queries\n", len(res.Series), res.Clusters, res.Queries)
-	return exitOK
+	return ExitOK
 }
 
 // budgetsFromHistory derives budgets from the history in Prometheus, as

@@ -1,6 +1,4 @@
-//go:build !nokube
-
-package main
+package kubecli
 
 import (
 	"context"
@@ -16,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/zerodown/zerodown/collectors"
+	"github.com/zerodown/zerodown/internal/cli"
 	"github.com/zerodown/zerodown/internal/kube"
 )
 
@@ -54,60 +53,60 @@ func runMark(args []string, stdout, stderr io.Writer) int {
 		at         = fs.String("at", "", "the time of the mark, RFC 3339 (default: now)")
 	)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), markUsage); fs.PrintDefaults() }
-	pos, code, ok := parseInterspersed(fs, args, stdout, stderr)
+	pos, code, ok := cli.ParseInterspersed(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
 	if len(pos) != 2 || pos[0] != "start" && pos[0] != "end" {
 		fmt.Fprintf(stderr, "zerodown mark: want start|end NAME, got %q (zerodown mark -h: the flags and examples)\n", strings.Join(pos, " "))
-		return exitUsage
+		return cli.ExitUsage
 	}
 	verb, name := pos[0], pos[1]
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		fmt.Fprintf(stderr, "zerodown mark: NAME %q: %s\n", name, strings.Join(errs, "; "))
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if collectors.ReservedUpgradeName(name) {
 		fmt.Fprintf(stderr, "zerodown mark: NAME %q is reserved: the upgrades read from the Kubernetes versions and the ClusterVersion are named so\n", name)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if verb == "end" && *ver != "" {
 		fmt.Fprintln(stderr, "zerodown mark: --version goes with start")
-		return exitUsage
+		return cli.ExitUsage
 	}
 	when := time.Now()
 	if *at != "" {
 		t, err := time.Parse(time.RFC3339Nano, *at)
 		if err != nil {
 			fmt.Fprintf(stderr, "zerodown mark: --at %q: want an RFC 3339 time (2026-12-07T10:00:00Z)\n", *at)
-			return exitUsage
+			return cli.ExitUsage
 		}
 		// A mark of the future would count the upgrade as running now.
 		if t.After(when.Add(time.Minute)) {
 			fmt.Fprintf(stderr, "zerodown mark: --at %s is in the future: mark when it happens\n", *at)
-			return exitUsage
+			return cli.ExitUsage
 		}
 		when = t
 	}
 	rc, err := kube.RESTConfig(*kubeconfig, "zerodown-mark")
 	if err != nil {
 		fmt.Fprintln(stderr, "zerodown mark:", err)
-		return exitFailure
+		return cli.ExitFailure
 	}
 	kc, err := kube.NewClient(rc)
 	if err != nil {
 		fmt.Fprintln(stderr, "zerodown mark:", err)
-		return exitFailure
+		return cli.ExitFailure
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	msg, err := mark(ctx, kc.ConfigMaps(*namespace), verb, name, *ver, when)
 	if err != nil {
 		fmt.Fprintf(stderr, "zerodown mark %s %s: %v\n", verb, name, err)
-		return exitFailure
+		return cli.ExitFailure
 	}
 	fmt.Fprintln(stdout, msg)
-	return exitOK
+	return cli.ExitOK
 }
 
 // mark writes the start or the end of the upgrade name into its ConfigMap.
