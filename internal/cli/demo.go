@@ -20,9 +20,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	var (
 		out      = fs.String("out", "zerodown-demo", "folder for intervals.jsonl, summary.json and the test target's CA")
 		interval = fs.Duration("interval", 100*time.Millisecond, "steady probe interval")
-		listen   = RegisterListen(fs, "127.0.0.1:9947", "address for /metrics while the demo runs; empty disables it")
+		listen   string
 		flags    Common
 	)
+	RegisterListen(fs, &listen, "127.0.0.1:9947", "address for /metrics while the demo runs; empty disables it")
 	flags.register(fs)
 	flags.registerView(fs)
 	flags.registerPprof(fs)
@@ -34,13 +35,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	if !CheckListen(stderr, fs, *listen) {
+	if !CheckListen(stderr, fs, listen) {
 		return ExitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := demo.Run(ctx, demo.Options{
-		Interval: *interval, OutDir: *out, Listen: *listen, View: view, TTY: tty, Logger: log, Report: stdout,
+		Interval: *interval, OutDir: *out, Listen: listen, View: view, TTY: tty, Logger: log, Report: stdout,
 		Width: terminalWidth(stdout), Logs: flags.sharedLogs(stderr, tty),
 	})
 	if err != nil {

@@ -21,12 +21,10 @@ import (
 )
 
 // RegisterListen adds --web.listen-address, as Prometheus and its
-// exporters name it, and its alias --listen: two names of one value.
-func RegisterListen(fs *flag.FlagSet, def, usage string) *string {
-	addr := new(string)
+// exporters name it, and its alias --listen: two names of one value, addr.
+func RegisterListen(fs *flag.FlagSet, addr *string, def, usage string) {
 	fs.StringVar(addr, "web.listen-address", def, usage)
 	fs.StringVar(addr, "listen", def, "alias of --web.listen-address")
-	return addr
 }
 
 // listenFlag is the listen address flag of fs as the user named it, for

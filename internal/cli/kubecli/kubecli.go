@@ -34,8 +34,8 @@ func Part() *cli.Kube {
 }
 
 // registerKubeAuth adds --web.kubernetes-auth, for the in-cluster roles.
-func registerKubeAuth(fs *flag.FlagSet) *bool {
-	return fs.Bool("web.kubernetes-auth", false, "guard /metrics and /debug/pprof/ as kube-rbac-proxy does: a bearer token reviewed by the API server (TokenReview; none or unknown: 401) whose user may get the path as a non-resource URL (SubjectAccessReview; else 403). Answers are cached for 1m, and an allow is kept for up to 1h while the API server cannot answer (its upgrade loses no scrape). Needs create on tokenreviews and subjectaccessreviews (system:auth-delegator)")
+func registerKubeAuth(fs *flag.FlagSet, on *bool) {
+	fs.BoolVar(on, "web.kubernetes-auth", false, "guard /metrics and /debug/pprof/ as kube-rbac-proxy does: a bearer token reviewed by the API server (TokenReview; none or unknown: 401) whose user may get the path as a non-resource URL (SubjectAccessReview; else 403). Answers are cached for 1m, and an allow is kept for up to 1h while the API server cannot answer (its upgrade loses no scrape). Needs create on tokenreviews and subjectaccessreviews (system:auth-delegator)")
 }
 
 // parseInCluster parses the flags of an in-cluster role (no arguments
