@@ -18,7 +18,7 @@ type Build struct {
 	GoVersion string
 	GoOS      string
 	GoArch    string
-	Tags      string // the build tags (-tags), comma-separated: "" for the full build, "noeval", "nokube"
+	Tags      string // the build tags (-tags), comma-separated: "", or "netgo,osusergo" (make build-static)
 }
 
 // CurrentBuild is this binary's build: what -ldflags gave

@@ -31,20 +31,20 @@ func TestBuildOf(t *testing.T) {
 		{name: "plain go build of the full build in a clean checkout",
 			bi:   info("(devel)", "-compiler", "gc", "GOARCH", "amd64", "GOOS", "linux", "vcs", "git", "vcs.revision", rev, "vcs.modified", "false"),
 			want: Build{Version: "(devel)", Revision: rev, GoVersion: "go1.26.0", GoOS: "linux", GoArch: "amd64", Tags: ""}},
-		{name: "go build -tags noeval of a modified tree",
-			bi:   info("v0.0.0-20261201100000-dc8b461d0a5c+dirty", "-tags", "noeval", "GOARCH", "arm64", "GOOS", "linux", "vcs.revision", rev, "vcs.modified", "true"),
-			want: Build{Version: "v0.0.0-20261201100000-dc8b461d0a5c+dirty", Revision: rev + "-modified", GoVersion: "go1.26.0", GoOS: "linux", GoArch: "arm64", Tags: "noeval"}},
-		{name: "the lite build",
-			bi:   info("(devel)", "-tags", "nokube", "vcs.revision", rev),
-			want: Build{Version: "(devel)", Revision: rev, GoVersion: "go1.26.0", Tags: "nokube"}},
+		{name: "go build -tags netgo of a modified tree",
+			bi:   info("v0.0.0-20261201100000-dc8b461d0a5c+dirty", "-tags", "netgo", "GOARCH", "arm64", "GOOS", "linux", "vcs.revision", rev, "vcs.modified", "true"),
+			want: Build{Version: "v0.0.0-20261201100000-dc8b461d0a5c+dirty", Revision: rev + "-modified", GoVersion: "go1.26.0", GoOS: "linux", GoArch: "arm64", Tags: "netgo"}},
+		{name: "go build -tags osusergo",
+			bi:   info("(devel)", "-tags", "osusergo", "vcs.revision", rev),
+			want: Build{Version: "(devel)", Revision: rev, GoVersion: "go1.26.0", Tags: "osusergo"}},
 		{name: "go install module@version: no VCS",
 			bi:   info("v0.4.0", "-trimpath", "true", "GOOS", "darwin", "GOARCH", "arm64"),
 			want: Build{Version: "v0.4.0", GoVersion: "go1.26.0", GoOS: "darwin", GoArch: "arm64"}},
 		{name: "make build: -ldflags win, the tags and the platform come from the build info",
 			ld: Build{Version: "v0.4.0-3-gdc8b461", Revision: "dc8b461", Branch: "main", GoVersion: "go1.26.0", GoOS: "linux", GoArch: "amd64"},
-			bi: info("(devel)", "-tags", "noeval,netgo,osusergo", "-ldflags", "-s -w -X ...", "GOOS", "linux", "GOARCH", "amd64", "vcs.revision", rev, "vcs.modified", "true"),
+			bi: info("(devel)", "-tags", "netgo,osusergo", "-ldflags", "-s -w -X ...", "GOOS", "linux", "GOARCH", "amd64", "vcs.revision", rev, "vcs.modified", "true"),
 			want: Build{Version: "v0.4.0-3-gdc8b461", Revision: "dc8b461", Branch: "main", GoVersion: "go1.26.0", GoOS: "linux", GoArch: "amd64",
-				Tags: "noeval,netgo,osusergo"}},
+				Tags: "netgo,osusergo"}},
 		{name: "no build info",
 			ld:   Build{GoVersion: "go1.26.0", GoOS: "linux", GoArch: "amd64"},
 			want: Build{GoVersion: "go1.26.0", GoOS: "linux", GoArch: "amd64"}},
@@ -58,10 +58,10 @@ func TestBuildOf(t *testing.T) {
 }
 
 func TestBuildInfoMetric(t *testing.T) {
-	c := NewBuildInfo(Build{Version: "v0.4.0", Revision: "dc8b461", Branch: "main", GoVersion: "go1.26.0", GoOS: "linux", GoArch: "amd64", Tags: "nokube"})
+	c := NewBuildInfo(Build{Version: "v0.4.0", Revision: "dc8b461", Branch: "main", GoVersion: "go1.26.0", GoOS: "linux", GoArch: "amd64", Tags: "netgo,osusergo"})
 	want := `# HELP zerodown_build_info A metric with a constant '1' value labeled by version, revision, branch, goversion from which zerodown was built, and the goos, goarch and build tags of the build.
 # TYPE zerodown_build_info gauge
-zerodown_build_info{branch="main",goarch="amd64",goos="linux",goversion="go1.26.0",revision="dc8b461",tags="nokube",version="v0.4.0"} 1
+zerodown_build_info{branch="main",goarch="amd64",goos="linux",goversion="go1.26.0",revision="dc8b461",tags="netgo,osusergo",version="v0.4.0"} 1
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)
