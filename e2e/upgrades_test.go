@@ -142,6 +142,9 @@ type upgradeBed struct {
 	gt      map[string]string // node -> ground-truth pod
 	// window is the span of the last measure.
 	window [2]time.Time
+	// causeTexts are the causes of each backend's outages in the window,
+	// in words, as the last causes call found them.
+	causeTexts map[string][]string
 }
 
 // backend pairs a ground-truth target with zerodown's backend name.
@@ -561,6 +564,7 @@ func (b *upgradeBed) causes(t *testing.T) map[string]map[string]int {
 		t.Fatal(err)
 	}
 	found := map[string]map[string]int{}
+	b.causeTexts = map[string][]string{}
 	for _, o := range sum.Outages {
 		if o.Observer || o.From.Before(b.window[0]) || o.From.After(b.window[1]) {
 			continue
@@ -579,6 +583,7 @@ func (b *upgradeBed) causes(t *testing.T) map[string]map[string]int {
 			c += " during " + o.CauseDuring
 		}
 		found[be][c]++
+		b.causeTexts[be] = append(b.causeTexts[be], o.Cause)
 	}
 	return found
 }
@@ -805,8 +810,15 @@ func TestNodesCoreDNS(t *testing.T) {
 	rows = b.measure(t, "CoreDNS killed on "+pod.Spec.NodeName, kill, back)
 	checkRows(t, rows)
 	// A killed container: its endpoint goes not ready (and the
-	// Deployment may leave RolloutComplete).
+	// Deployment may leave RolloutComplete), and the controller, reading
+	// the pod, says its container was restarted (exit 137). The outages
+	// that ended before it read the pod go to the endpoints not ready.
 	b.checkCause(t, "CoreDNS killed", clusterDNS, "dns")
+	if !slices.ContainsFunc(b.causeTexts["dns"], func(c string) bool { return strings.Contains(c, "restarted") && strings.Contains(c, "exit 137") }) {
+		t.Errorf("no DNS outage put down to the CoreDNS container's restart (exit 137): %q", b.causeTexts["dns"])
+	} else {
+		t.Logf("the CoreDNS kill's causes: %q", b.causeTexts["dns"])
+	}
 }
 
 // fragileOn runs an application with one replica and no

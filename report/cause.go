@@ -26,7 +26,9 @@ import (
 // all for a DNS backend, whose name the cluster DNS answers whatever the
 // Service's pods do; (4) the cluster as a whole: an upgrade, the
 // ClusterVersion, a ClusterOperator, a MachineConfigPool. Within a rank the change that began last before
-// the outage ended wins. No candidate: the cause is unknown, and says so.
+// the outage ended wins, a Service's endpoints restarted (their containers
+// just terminated) before the same endpoints not ready. No candidate: the
+// cause is unknown, and says so.
 // When the cause is a Service's endpoints and a node they ran on was being
 // drained (cordoned or draining) or was NotReady in reach of the outage,
 // the cause says during what: "during the drain of node worker-2".
@@ -87,6 +89,17 @@ type change struct {
 	standing bool // see standing
 	from, to time.Time
 	nodes    []string // a Service's endpoints': the nodes they ran on
+	// restart: a Service's endpoints not ready because their containers
+	// just terminated; it says more than their being not ready, and wins
+	// a tie with it.
+	restart bool
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // nodesOf reads the nodes an endpoint condition's message names at its
@@ -176,6 +189,8 @@ func changeOf(kind, cond string, st State) string {
 			return "endpoints terminating"
 		case cond == "EndpointsNotReady" && st.Status == "True":
 			return "endpoints not ready"
+		case cond == "EndpointsRestarted" && st.Status == "True":
+			return "endpoints restarted"
 		case cond == "EndpointsAvailable" && st.Status != "True":
 			return "no ready endpoints"
 		}
@@ -197,7 +212,7 @@ func changeOf(kind, cond string, st State) string {
 // candidates for as long as they last.
 func standing(what string) bool {
 	switch what {
-	case "NotReady", "unavailable", "Degraded", "endpoints not ready", "no ready endpoints":
+	case "NotReady", "unavailable", "Degraded", "endpoints not ready", "endpoints restarted", "no ready endpoints":
 		return true
 	}
 	return false
@@ -280,7 +295,7 @@ func (r *Report) attribute() {
 					if to.IsZero() || to.Before(st.From) {
 						to = r.Ended
 					}
-					c := change{obj: obj, what: what, standing: standing(what), from: st.From, to: to}
+					c := change{obj: obj, what: what, standing: standing(what), from: st.From, to: to, restart: what == "endpoints restarted"}
 					if _, detail, ok := strings.Cut(st.Message, ": "); ok && obj.Kind == "Service" {
 						c.what = detail // "2 of 4 endpoints terminating: web-a, web-b (node n2)"
 						c.nodes = nodesOf(detail)
@@ -307,8 +322,8 @@ func (r *Report) attribute() {
 				continue
 			}
 			better := best == nil || rk < bestRank || rk == bestRank && tie < bestTie ||
-				rk == bestRank && tie == bestTie && cmp.Or(c.from.Compare(best.from), strings.Compare(best.obj.ID(), c.obj.ID()),
-					strings.Compare(best.what, c.what)) > 0
+				rk == bestRank && tie == bestTie && cmp.Or(cmp.Compare(b2i(c.restart), b2i(best.restart)), c.from.Compare(best.from),
+					strings.Compare(best.obj.ID(), c.obj.ID()), strings.Compare(best.what, c.what)) > 0
 			if better {
 				best, bestRank, bestTie = c, rk, tie
 			}

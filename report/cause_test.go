@@ -116,12 +116,17 @@ func TestAttributionDuringDrain(t *testing.T) {
 		// the replacement is the cause, the drain of n2 what it came with.
 		endpoints("db", "EndpointsTerminating", "True", 20, 21, "1 of 1 endpoints terminating: db-a (node n2)"),
 		endpoints("db", "EndpointsNotReady", "True", 20.5, 23, "1 of 1 endpoints not ready: db-b (node n1)"),
+		// web-c's container killed on n3: its restart is the cause, though
+		// its not ready began later.
+		endpoints("web", "EndpointsRestarted", "True", 150, 155, "1 of 2 endpoints restarted: web-c (app: OOMKilled, exit 137) (node n4)"),
+		endpoints("web", "EndpointsNotReady", "True", 150.2, 155, "1 of 2 endpoints not ready: web-c (node n4)"),
 	}
 	n1 := []intervals.Interval{
 		outage("service:shop:web:http", "new", "n1", "connect_refused", 9, 10),
 		outage("service:shop:web:http", "new", "n1", "connect_refused", 71, 72),
 		outage("service:shop:web:http", "new", "n1", "connect_refused", 102, 104),
 		outage("service:shop:db:5432", "new", "n1", "connect_refused", 20.2, 22),
+		outage("service:shop:web:http", "new", "n1", "connect_refused", 151, 152),
 	}
 	r := Build([]Input{{Path: "controller.jsonl", Intervals: ctl}, {Path: "n1.jsonl", Intervals: n1}}, Options{})
 	want := []string{
@@ -129,6 +134,7 @@ func TestAttributionDuringDrain(t *testing.T) {
 		"Service/shop/db 1 of 1 endpoints not ready: db-b (node n1), during the drain of node n2, from 300ms into it",
 		"Service/shop/web 1 of 2 endpoints terminating: web-b (node n1), since 1s before",
 		"Service/shop/web 2 of 2 endpoints not ready: web-b, web-c (nodes n1, n3), during node n3 NotReady, since 1s before",
+		"Service/shop/web 1 of 2 endpoints restarted: web-c (app: OOMKilled, exit 137) (node n4), since 1s before",
 	}
 	var got []string
 	for _, o := range r.Outages {
@@ -137,7 +143,7 @@ func TestAttributionDuringDrain(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("causes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if s := r.Summary(); len(s.Outages) != 4 || s.Outages[0].CauseDuring != "Node/n2" || s.Outages[2].CauseDuring != "" {
+	if s := r.Summary(); len(s.Outages) != 5 || s.Outages[0].CauseDuring != "Node/n2" || s.Outages[2].CauseDuring != "" {
 		t.Errorf("summary's cause_during: %+v", s.Outages)
 	}
 }

@@ -142,7 +142,10 @@ type Options struct {
 	// of the Services behind every chosen Route, as conditions of the
 	// Service (EndpointsTerminating, EndpointsNotReady,
 	// EndpointsAvailable; see endpoints.go): the controller records them
-	// as intervals, the changes the report ties Service outages to.
+	// as intervals, the changes the report ties Service outages to. A pod
+	// whose endpoint goes not ready is read once (get pods, at most 5 a
+	// second) to say if its container just terminated
+	// (EndpointsRestarted; restarts.go).
 	Endpoints *collectors.Conditions
 	// APIs asks whether Routes are served (see kube.NewAPIs).
 	APIs kube.APIs
@@ -168,6 +171,16 @@ type Discovery struct {
 
 	epMu      sync.Mutex                    // one Service's endpoints observed at a time
 	epTracked map[collectors.ObjectRef]bool // Services whose endpoints are recorded
+	// notReady are the pods of a recorded Service's endpoints that were
+	// not ready when last observed; restarts why some of them went not
+	// ready (restarts.go). Both guarded by epMu.
+	notReady     map[collectors.ObjectRef]map[string]bool
+	restarts     map[collectors.ObjectRef]map[string]string
+	restartDrops uint64
+	lookups      chan podLookup // nil: restarts are not looked up
+	// restartsForbidden: reading pods was refused (logged once); read by
+	// readRestarts alone.
+	restartsForbidden bool
 }
 
 // New sets discovery up; Start starts it. Nothing asks the API server
@@ -191,7 +204,11 @@ func New(o Options) (*Discovery, error) {
 		}
 	}
 	d := &Discovery{o: o, log: o.Logger, sel: sel, changes: make(chan struct{}, 1), skipped: map[string]string{},
-		epTracked: map[collectors.ObjectRef]bool{}}
+		epTracked: map[collectors.ObjectRef]bool{}, notReady: map[collectors.ObjectRef]map[string]bool{},
+		restarts: map[collectors.ObjectRef]map[string]string{}}
+	if o.Endpoints != nil {
+		d.lookups = make(chan podLookup, restartQueue)
+	}
 	namespaces := collectors.Dedupe(o.Namespaces)
 	if len(namespaces) == 0 {
 		namespaces = []string{""}
@@ -255,6 +272,9 @@ func (d *Discovery) changed() {
 func (d *Discovery) Start(ctx context.Context) {
 	for _, s := range d.starters {
 		s(ctx.Done())
+	}
+	if d.lookups != nil {
+		go d.readRestarts(ctx)
 	}
 	if d.rgate != nil {
 		go d.rgate.Run(ctx, d.o.APIs, d.log, func(st collectors.GateState) {

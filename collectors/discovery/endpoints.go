@@ -33,6 +33,8 @@ const (
 	// CondEndpointsAvailable is False while no endpoint is ready.
 	CondEndpointsAvailable = "EndpointsAvailable"
 )
+// (CondEndpointsRestarted, in restarts.go, says why an endpoint is not
+// ready when its container just terminated.)
 
 // KindService is the kind of the object the endpoint conditions belong to.
 const KindService = "Service"
@@ -127,36 +129,58 @@ func (d *Discovery) observeEndpoints(i int, ns, name string) {
 	if !d.endpointsWanted(i, ns, name) {
 		if d.epTracked[ref] {
 			delete(d.epTracked, ref)
+			delete(d.notReady, ref)
+			delete(d.restarts, ref)
 			d.o.Endpoints.Delete(ref)
 		}
 		return
 	}
 	d.epTracked[ref] = true
-	d.o.Endpoints.Observe(ref, endpointConds(d.slicesOf(i, ns, name)))
+	if d.notReady == nil {
+		d.notReady, d.restarts = map[collectors.ObjectRef]map[string]bool{}, map[collectors.ObjectRef]map[string]string{}
+	}
+	conds, notReady := endpointConds(d.slicesOf(i, ns, name), d.restarts[ref])
+	was := d.notReady[ref]
+	now := map[string]bool{}
+	for _, p := range notReady {
+		now[p] = true
+		if !was[p] {
+			d.lookUp(i, ref, p) // newly not ready: why?
+		}
+	}
+	for p := range d.restarts[ref] {
+		if !now[p] {
+			delete(d.restarts[ref], p) // ready again, or gone
+		}
+	}
+	d.notReady[ref] = now
+	d.o.Endpoints.Observe(ref, conds)
 }
 
 // endpointConds reads the endpoint conditions of a Service from its
-// EndpointSlices. An endpoint is counted once, whatever the slices and
-// address families that list it; its ready condition unset means ready.
-func endpointConds(es []*discoveryv1.EndpointSlice) []collectors.Cond {
+// EndpointSlices, and the pods of the endpoints that are not ready and not
+// terminating. An endpoint is counted once, whatever the slices
+// and address families that list it; its ready condition unset means
+// ready. restarted says why some pods went not ready (restarts.go).
+func endpointConds(es []*discoveryv1.EndpointSlice, restarted map[string]string) ([]collectors.Cond, []string) {
 	type ep struct {
-		ready, terminating bool
-		node               string
+		ready, terminating, pod bool
+		node                    string
 	}
 	seen := map[string]ep{}
 	for _, e := range es {
 		for _, p := range e.Endpoints {
-			key := strings.Join(p.Addresses, ",")
-			if p.TargetRef != nil && p.TargetRef.Name != "" {
+			key, pod := strings.Join(p.Addresses, ","), p.TargetRef != nil && p.TargetRef.Name != ""
+			if pod {
 				key = p.TargetRef.Name
 			}
 			c := p.Conditions
 			seen[key] = ep{ready: c.Ready == nil || *c.Ready, terminating: c.Terminating != nil && *c.Terminating,
-				node: deref(p.NodeName)}
+				pod: pod, node: deref(p.NodeName)}
 		}
 	}
-	var terminating, notReady []string
-	nodes := [2]map[string]bool{{}, {}} // of the terminating, of the not ready
+	var terminating, notReady, restarts, notReadyPods []string
+	nodes := [3]map[string]bool{{}, {}, {}} // of the terminating, the not ready, the restarted
 	ready := 0
 	for _, k := range slices.Sorted(maps.Keys(seen)) {
 		switch e := seen[k]; {
@@ -166,6 +190,13 @@ func endpointConds(es []*discoveryv1.EndpointSlice) []collectors.Cond {
 		case !e.ready:
 			notReady = append(notReady, k)
 			nodes[1][e.node] = e.node != ""
+			if e.pod {
+				notReadyPods = append(notReadyPods, k)
+			}
+			if why := restarted[k]; why != "" {
+				restarts = append(restarts, k+" ("+why+")")
+				nodes[2][e.node] = e.node != ""
+			}
 		default:
 			ready++
 		}
@@ -190,8 +221,9 @@ func endpointConds(es []*discoveryv1.EndpointSlice) []collectors.Cond {
 	return []collectors.Cond{
 		cond(CondEndpointsTerminating, len(terminating) > 0, len(terminating) > 0, "PodsTerminating", intervals.LevelWarning, say("terminating", terminating, nodes[0])),
 		cond(CondEndpointsNotReady, len(notReady) > 0, len(notReady) > 0, "PodsNotReady", intervals.LevelWarning, say("not ready", notReady, nodes[1])),
+		cond(CondEndpointsRestarted, len(restarts) > 0, len(restarts) > 0, "ContainersRestarted", intervals.LevelWarning, say("restarted", restarts, nodes[2])),
 		cond(CondEndpointsAvailable, ready > 0, ready == 0, "NoReadyEndpoints", intervals.LevelError, fmt.Sprintf("%d of %d endpoints ready", ready, n)),
-	}
+	}, notReadyPods
 }
 
 // nodesSuffix is " (node a)" or " (nodes a, b)" for the nodes marked in

@@ -96,12 +96,15 @@ func TestEndpointConditions(t *testing.T) {
 	want := []string{
 		"Service/shop/web EndpointsTerminating=true: 1 of 3 endpoints terminating: web-b (node n2)",
 		"Service/shop/web EndpointsNotReady=true: 1 of 3 endpoints not ready: web-c",
+		"Service/shop/web EndpointsRestarted=false",
 		"Service/shop/web EndpointsAvailable=true: 1 of 3 endpoints ready",
 		"Service/shop/back EndpointsTerminating=true: 2 of 2 endpoints terminating: back-a, back-b (nodes n1, n2)",
 		"Service/shop/back EndpointsNotReady=false",
+		"Service/shop/back EndpointsRestarted=false",
 		"Service/shop/back EndpointsAvailable=false: 0 of 2 endpoints ready",
 		"Service/kube-system/kube-dns EndpointsTerminating=false",
 		"Service/kube-system/kube-dns EndpointsNotReady=true: 1 of 2 endpoints not ready: coredns-b",
+		"Service/kube-system/kube-dns EndpointsRestarted=false",
 		"Service/kube-system/kube-dns EndpointsAvailable=true: 1 of 2 endpoints ready",
 	}
 	if got := rec.open(); strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -118,5 +121,94 @@ func TestEndpointConditions(t *testing.T) {
 	}
 	if d.epTracked[collectors.ObjectRef{Kind: KindService, Namespace: "shop", Name: "web"}] {
 		t.Error("web still tracked")
+	}
+}
+
+// An endpoint going not ready has its pod looked up once; a container
+// that just terminated is written as EndpointsRestarted until the endpoint
+// is ready again.
+func TestEndpointRestarts(t *testing.T) {
+	web := svc("web", "tcp", corev1.ServiceSpec{ClusterIP: "10.0.0.1"})
+	b := on("n2", podEP("web-b", true, false, "10.1.0.2"))
+	sl := slice("web-4", "web", discoveryv1.AddressTypeIPv4, podEP("web-a", true, false, "10.1.0.1"), b,
+		discoveryv1.Endpoint{Addresses: []string{"10.1.0.9"}, Conditions: discoveryv1.EndpointConditions{Ready: new(bool)}})
+	d := newTestDiscovery(t, "", "", web, sl)
+	rec := &recorder{}
+	d.o.Endpoints = collectors.NewConditions(rec, nil)
+	d.epTracked = map[collectors.ObjectRef]bool{}
+	d.lookups = make(chan podLookup, 8)
+	ref := collectors.ObjectRef{Kind: KindService, Namespace: "shop", Name: "web"}
+	queued := func() []string {
+		var out []string
+		for len(d.lookups) > 0 {
+			out = append(out, (<-d.lookups).pod)
+		}
+		return out
+	}
+	restarted := func() string {
+		for _, o := range rec.open() {
+			if strings.Contains(o, CondEndpointsRestarted) {
+				return o
+			}
+		}
+		return ""
+	}
+
+	d.observeEndpoints(0, "shop", "web")
+	if got := queued(); len(got) != 0 {
+		t.Fatalf("looked up %v, though no pod went not ready (an endpoint without a pod is never looked up)", got)
+	}
+	// web-b goes not ready: its pod is looked up, once.
+	sl.Endpoints[1].Conditions.Ready = new(bool)
+	d.observeEndpoints(0, "shop", "web")
+	d.observeEndpoints(0, "shop", "web")
+	if got := queued(); strings.Join(got, ",") != "web-b" {
+		t.Fatalf("looked up %v, want web-b once", got)
+	}
+	// What the lookup found (readRestarts).
+	d.restarts[ref] = map[string]string{"web-b": "app: OOMKilled, exit 137"}
+	d.observeEndpoints(0, "shop", "web")
+	if got, want := restarted(), "Service/shop/web EndpointsRestarted=true: 1 of 3 endpoints restarted: web-b (app: OOMKilled, exit 137) (node n2)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// Ready again: the restart is forgotten.
+	sl.Endpoints[1].Conditions.Ready = nil
+	d.observeEndpoints(0, "shop", "web")
+	if got := restarted(); got != "Service/shop/web EndpointsRestarted=false" {
+		t.Errorf("ready again: %q", got)
+	}
+	if len(d.restarts[ref]) != 0 {
+		t.Errorf("restarts kept: %v", d.restarts[ref])
+	}
+}
+
+// A container that terminated lately is a restart; one long ago, or none,
+// is not.
+func TestRestartOf(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	term := func(reason string, code int32, ago time.Duration) *corev1.ContainerStateTerminated {
+		return &corev1.ContainerStateTerminated{Reason: reason, ExitCode: code, FinishedAt: metav1.NewTime(now.Add(-ago))}
+	}
+	pod := func(sts ...corev1.ContainerStatus) *corev1.Pod {
+		return &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: sts}}
+	}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		want string
+	}{
+		{"restarted, running again", pod(corev1.ContainerStatus{Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+			LastTerminationState: corev1.ContainerState{Terminated: term("OOMKilled", 137, 3*time.Second)}}), "app: OOMKilled, exit 137"},
+		{"terminated now", pod(corev1.ContainerStatus{Name: "app", State: corev1.ContainerState{Terminated: term("Error", 2, 0)}}), "app: Error, exit 2"},
+		{"two containers, one restarted", pod(corev1.ContainerStatus{Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+			corev1.ContainerStatus{Name: "proxy", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+				LastTerminationState: corev1.ContainerState{Terminated: term("", 1, time.Minute)}}), "proxy: terminated, exit 1"},
+		{"restarted an hour ago", pod(corev1.ContainerStatus{Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+			LastTerminationState: corev1.ContainerState{Terminated: term("OOMKilled", 137, time.Hour)}}), ""},
+		{"never restarted", pod(corev1.ContainerStatus{Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}), ""},
+	} {
+		if got := restartOf(tc.pod, now); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
