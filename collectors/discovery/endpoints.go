@@ -33,6 +33,7 @@ const (
 	// CondEndpointsAvailable is False while no endpoint is ready.
 	CondEndpointsAvailable = "EndpointsAvailable"
 )
+
 // (CondEndpointsRestarted, in restarts.go, says why an endpoint is not
 // ready when its container just terminated.)
 
