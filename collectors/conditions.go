@@ -56,6 +56,11 @@ type Cond struct {
 	// last seen (a user's mark of a past time): the interval keeps it;
 	// the counters, which cannot go back, count from the observation.
 	Exact bool
+	// Restate: a new Message in the same status begins a new interval
+	// (not a transition: the counters go on). For conditions whose message
+	// says which parts are in the state (a Service's endpoints: which
+	// pods), so that an interval names the parts of its own time.
+	Restate bool
 }
 
 // IntervalWriter is what the condition tracker needs of an interval
@@ -94,6 +99,7 @@ type condState struct {
 	interval    string    // ID of the open interval of the current status
 	ivFrom      time.Time // and its beginning
 	reason      string
+	message     string // of the open interval
 }
 
 // Conditions tracks the conditions of many objects as informers report
@@ -135,12 +141,17 @@ func (c *Conditions) Observe(obj ObjectRef, conds []Cond) {
 		if st == nil {
 			// First sight: counters start now; the interval starts when
 			// the object says the condition entered its state.
-			st = &condState{status: cd.Status, since: now, reason: cd.Reason, ivFrom: sinceOr(cd.Since, now)}
+			st = &condState{status: cd.Status, since: now, reason: cd.Reason, ivFrom: sinceOr(cd.Since, now), message: cd.Message}
 			states[cd.Type] = st
 			st.interval = c.begin(obj, cd, st.ivFrom)
 			continue
 		}
 		if st.status == cd.Status {
+			if cd.Restate && cd.Message != st.message {
+				at := maxTime(now, st.ivFrom)
+				c.end(obj, cd.Type, st.interval, at)
+				st.interval, st.ivFrom, st.message = c.begin(obj, cd, at), at, cd.Message
+			}
 			continue
 		}
 		// A transition. It happened at lastTransitionTime, which lies
@@ -161,7 +172,7 @@ func (c *Conditions) Observe(obj ObjectRef, conds []Cond) {
 			at = maxTime(cd.Since, st.ivFrom)
 		}
 		c.end(obj, cd.Type, st.interval, at)
-		st.interval, st.ivFrom = c.begin(obj, cd, at), at
+		st.interval, st.ivFrom, st.message = c.begin(obj, cd, at), at, cd.Message
 		c.log.Info("condition changed", "object", obj.String(), "condition", cd.Type,
 			"from", old.String(), "to", cd.Status.String(), "reason", cd.Reason,
 			"at", at.UTC().Format(time.RFC3339Nano))

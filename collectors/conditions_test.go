@@ -112,3 +112,43 @@ func TestConditionsExactTimes(t *testing.T) {
 		t.Errorf("the second interval ends at %s, before it began at %s", end, rec.begun[1].From)
 	}
 }
+
+// Restate: a new message in the same status begins a new interval, which
+// names the parts of its own time; the counters see no transition. Without
+// Restate the message of the interval's beginning stays.
+func TestConditionsRestate(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for _, restate := range []bool{true, false} {
+		clk := &fakeClock{t: t0}
+		var buf bytes.Buffer
+		c := NewConditions(intervals.NewWriter(&buf), nil)
+		c.now = clk.now
+		svc := ObjectRef{Kind: "Service", Namespace: "kube-system", Name: "kube-dns"}
+		say := func(msg string) {
+			c.Observe(svc, []Cond{{Type: "EndpointsNotReady", Status: StatusTrue, Message: msg, Restate: restate}})
+		}
+		say("1 of 4 endpoints not ready: coredns-a")
+		clk.advance(15 * time.Second)
+		say("1 of 2 endpoints not ready: coredns-b")
+		clk.advance(time.Second)
+		say("1 of 2 endpoints not ready: coredns-b") // the same: nothing
+		clk.advance(time.Second)
+		c.Delete(svc)
+		ivs, err := intervals.Read(&buf, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, iv := range ivs {
+			got = append(got, iv.From.Sub(t0).String()+"-"+iv.To.Sub(t0).String()+" "+iv.Message.HumanMessage)
+		}
+		want := []string{"0s-15s Service/kube-system/kube-dns EndpointsNotReady=true: 1 of 4 endpoints not ready: coredns-a",
+			"15s-17s Service/kube-system/kube-dns EndpointsNotReady=true: 1 of 2 endpoints not ready: coredns-b"}
+		if !restate {
+			want = []string{"0s-17s Service/kube-system/kube-dns EndpointsNotReady=true: 1 of 4 endpoints not ready: coredns-a"}
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("restate %v: intervals\n%s\nwant\n%s", restate, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}

@@ -213,7 +213,10 @@ func endpointConds(es []*discoveryv1.EndpointSlice, restarted map[string]string)
 	}
 	// cond is a condition in status; bad gives it its reason and level.
 	cond := func(typ string, status, bad bool, reason string, level intervals.Level, msg string) collectors.Cond {
-		c := collectors.Cond{Type: typ, Status: collectors.BoolStatus(status), Message: msg, Level: intervals.LevelInfo}
+		// Restate: which pods are in the state is the point; an interval
+		// names those of its own time (else the pods of a rollout a
+		// minute ago would be named for a container killed now).
+		c := collectors.Cond{Type: typ, Status: collectors.BoolStatus(status), Message: msg, Level: intervals.LevelInfo, Restate: true}
 		if bad {
 			c.Reason, c.Level = reason, level
 		}
