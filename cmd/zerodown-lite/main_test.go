@@ -82,7 +82,7 @@ func TestWithoutKubernetes(t *testing.T) {
 		// is a warning, not a failure.
 		{name: "rules check, an unknown metric", args: []string{"rules", "check", "../../rules/rulecheck/testdata/invalid-metrics.rules.yaml"}, code: cli.ExitFailure,
 			stdout: "zerodown_backend_upp is not a metric this build knows"},
-		{name: "rules test", args: []string{"rules", "test", "../../rules/tests/alerts.test.yaml"}, code: cli.ExitOK, stdout: "  SUCCESS"},
+		{name: "rules test", args: []string{"rules", "test", "../../rules/ruletest/testdata/pass.test.yaml"}, code: cli.ExitOK, stdout: "  SUCCESS"},
 		{name: "version", args: []string{"version"}, code: cli.ExitOK, stdout: "zerodown, version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
