@@ -426,6 +426,7 @@ type scenarioRow struct {
 	gt, zd         time.Duration
 	gt2            time.Duration // the second witness: the noise of sampling
 	observer       time.Duration // zerodown's time put down to itself, not in zd
+	stalled        int           // requests the witnesses could not judge: they themselves stalled
 	gtOuts, zdOuts int
 	requests       int
 	failed         int
@@ -461,10 +462,18 @@ func grossly(zd, gt, gt2 time.Duration) bool {
 	return zd < lo-max(500*time.Millisecond, lo/2) || zd > hi+max(500*time.Millisecond, hi/2)
 }
 
-// checkRows fails the test where zerodown is grossly off the ground truth.
+// checkRows fails the test where zerodown is grossly off the ground truth,
+// where there is one.
 func checkRows(t *testing.T, rows []scenarioRow) {
 	t.Helper()
 	for _, r := range rows {
+		if r.stalled > 0 {
+			// The witnesses could not run for part of the scenario (their
+			// node starved), so their figure leaves that time out: no
+			// ground truth to hold zerodown to.
+			t.Logf("%s on %s: the witnesses stalled (%d requests): zerodown's %s not held to them", r.backend, r.node, r.stalled, r.zd)
+			continue
+		}
 		if grossly(r.zd, r.gt, r.gt2) {
 			t.Errorf("%s on %s: zerodown measured %s, the witnesses %s and %s", r.backend, r.node, r.zd, r.gt, r.gt2)
 		}
@@ -502,10 +511,11 @@ func (b *upgradeBed) measure(t *testing.T, name string, change func(), settled f
 		for _, be := range sampleBackends {
 			rs := recs[be.gt]
 			gt, outs, reasons := disruption(rs)
-			gt2, _, _ := disruption(recs[be.gt+"-2"])
+			gt2, _, reasons2 := disruption(recs[be.gt+"-2"])
 			zd := time.Duration((after[be.gt][0] - before[n][be.gt][0]) * float64(time.Second))
 			observer := time.Duration((after[be.gt][2] - before[n][be.gt][2]) * float64(time.Second))
 			row := scenarioRow{node: n, backend: be.gt, gt: gt, gt2: gt2, zd: zd, observer: observer, gtOuts: outs,
+				stalled: reasons["witness stalled"] + reasons2["witness stalled"],
 				zdOuts: int(math.Round(after[be.gt][1] - before[n][be.gt][1])), requests: len(rs), reasons: reasons}
 			for _, r := range rs {
 				if !r.OK {

@@ -10,8 +10,9 @@ import (
 
 // Causes: each outage is tied to the change in the cluster that most
 // likely caused it, from the changes the controller recorded, by one
-// rule. A change is a candidate when it was in force during the outage, or
-// ended at most CauseLead before it; a standing state (NotReady,
+// rule. A change is a candidate when it was in force during the outage,
+// ended at most CauseLead before it, or (a standing state, which the API
+// hears of after the data path feels it) began at most CauseLag after it; a standing state (NotReady,
 // unavailable, Degraded) only if it began at most CauseReach before it (a
 // node NotReady for days is no change), work under way (a rollout, a
 // drain, an upgrade) for as long as it lasts. Candidates rank by how close they are
@@ -39,6 +40,14 @@ import (
 const (
 	CauseLead  = 30 * time.Second
 	CauseReach = 10 * time.Minute
+	// CauseLag is how long after an outage ended a standing state may
+	// have begun and still be its candidate: the API hears of a state
+	// after the data path feels it (a killed container's endpoint goes
+	// not ready a second or two after queries to it start failing: the
+	// kubelet's relist, the EndpointSlice controller, the watch). Work
+	// asked of the API (a rollout, a drain, a pod deleted) is heard of
+	// before it hurts, and gets no lag.
+	CauseLag = 3 * time.Second
 )
 
 // Cause is the change an outage is attributed to.
@@ -67,13 +76,16 @@ var pathNamespaces = map[string]bool{"kube-system": true, "openshift-dns": true,
 
 // String says it in one line, with the lead: "Deployment/shop/sample
 // rolling out, since 0.8 s before".
-func (c *Cause) String(outageFrom time.Time) string {
+func (c *Cause) String(outageFrom, outageTo time.Time) string {
 	if c == nil {
 		return "unknown: no recorded change in reach"
 	}
 	lead := outageFrom.Sub(c.From).Round(100 * time.Millisecond)
 	when := fmt.Sprintf("since %s before", lead)
-	if lead < 0 {
+	switch {
+	case c.From.After(outageTo):
+		when = fmt.Sprintf("seen %s after it", c.From.Sub(outageTo).Round(100*time.Millisecond))
+	case lead < 0:
 		when = fmt.Sprintf("from %s into it", -lead)
 	}
 	if c.During != "" {
@@ -118,7 +130,11 @@ func nodesOf(msg string) []string {
 
 // inReach says whether c is a candidate cause of an outage from from to to.
 func (c *change) inReach(from, to time.Time) bool {
-	if c.from.After(to) || c.to.Before(from.Add(-CauseLead)) {
+	lag := time.Duration(0)
+	if c.standing {
+		lag = CauseLag
+	}
+	if c.from.After(to.Add(lag)) || c.to.Before(from.Add(-CauseLead)) {
 		return false
 	}
 	return !c.standing || !c.from.Before(from.Add(-CauseReach))

@@ -147,3 +147,32 @@ func TestAttributionDuringDrain(t *testing.T) {
 		t.Errorf("summary's cause_during: %+v", s.Outages)
 	}
 }
+
+// A standing state the API heard of shortly after the outage (a killed
+// container's endpoint going not ready) is its candidate, up to CauseLag
+// after it; work asked of the API (a rollout) gets no lag.
+func TestAttributionLag(t *testing.T) {
+	ctl := []intervals.Interval{
+		endpoints("web", "EndpointsNotReady", "True", 11.5, 12, "1 of 2 endpoints not ready: web-b (node n2)"),
+		endpoints("web", "EndpointsNotReady", "True", 54, 60, "1 of 2 endpoints not ready: web-c (node n2)"),
+		nsCond("Deployment", "shop", "web", "RolloutComplete", "False", 101, 110),
+	}
+	n1 := []intervals.Interval{
+		outage("service:shop:web:http", "new", "n1", "connect_refused", 10, 10.5), // heard of 1 s later
+		outage("service:shop:web:http", "new", "n1", "connect_refused", 50, 50.5), // 3.5 s later: too late
+		outage("service:shop:web:http", "new", "n1", "connect_refused", 100, 100.5), // a rollout after it: no
+	}
+	r := Build([]Input{{Path: "controller.jsonl", Intervals: ctl}, {Path: "n1.jsonl", Intervals: n1}}, Options{})
+	want := []string{
+		"Service/shop/web 1 of 2 endpoints not ready: web-b (node n2), seen 1s after it",
+		"unknown: no recorded change in reach",
+		"unknown: no recorded change in reach",
+	}
+	var got []string
+	for _, o := range r.Outages {
+		got = append(got, o.CauseText())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("causes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -130,7 +130,7 @@ func (o Outage) CauseText() string {
 	if o.Observer {
 		return ""
 	}
-	return o.Cause.String(o.From)
+	return o.Cause.String(o.From, o.To)
 }
 
 // Duration is To - From.
