@@ -517,7 +517,7 @@ func (b *upgradeBed) measure(t *testing.T, name string, change func(), settled f
 			observer := time.Duration((after[be.gt][2] - before[n][be.gt][2]) * float64(time.Second))
 			row := scenarioRow{node: n, backend: be.gt, gt: gt, gt2: gt2, zd: zd, observer: observer, gtOuts: outs,
 				stalled: reasons["witness stalled"] + reasons2["witness stalled"],
-				zdOuts: int(math.Round(after[be.gt][1] - before[n][be.gt][1])), requests: len(rs), reasons: reasons}
+				zdOuts:  int(math.Round(after[be.gt][1] - before[n][be.gt][1])), requests: len(rs), reasons: reasons}
 			for _, r := range rs {
 				if !r.OK {
 					row.failed++

@@ -158,8 +158,8 @@ func TestAttributionLag(t *testing.T) {
 		nsCond("Deployment", "shop", "web", "RolloutComplete", "False", 101, 110),
 	}
 	n1 := []intervals.Interval{
-		outage("service:shop:web:http", "new", "n1", "connect_refused", 10, 10.5), // heard of 1 s later
-		outage("service:shop:web:http", "new", "n1", "connect_refused", 50, 50.5), // 3.5 s later: too late
+		outage("service:shop:web:http", "new", "n1", "connect_refused", 10, 10.5),   // heard of 1 s later
+		outage("service:shop:web:http", "new", "n1", "connect_refused", 50, 50.5),   // 3.5 s later: too late
 		outage("service:shop:web:http", "new", "n1", "connect_refused", 100, 100.5), // a rollout after it: no
 	}
 	r := Build([]Input{{Path: "controller.jsonl", Intervals: ctl}, {Path: "n1.jsonl", Intervals: n1}}, Options{})
