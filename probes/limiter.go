@@ -101,10 +101,9 @@ func (f *inFlight) spread(step, ceiling time.Duration) time.Duration {
 	if f == nil {
 		return step
 	}
-	limit := max(f.max/2, 1)
-	n := f.n.Load()
+	limit, n, ceiling := max(f.max/2, 1), f.n.Load(), max(step, ceiling)
 	if n >= limit {
-		return max(step, ceiling)
+		return ceiling
 	}
-	return min(max(step, time.Duration(float64(step)/(1-float64(n)/float64(limit)))), max(step, ceiling))
+	return min(max(step, time.Duration(float64(step)/(1-float64(n)/float64(limit)))), ceiling)
 }

@@ -173,20 +173,13 @@ func (t *Tracker) End(at time.Time, why string) (Event, bool) {
 	if !t.down {
 		return Event{}, false
 	}
+	if at.Before(t.lastFail) {
+		at = t.lastFail
+	}
 	if !t.endAt.IsZero() {
 		// A success came: the outage ends where it was to, or at the
 		// stop if that comes first (no time is claimed after it).
-		end := t.endAt
-		if at.Before(end) {
-			end = at
-			if end.Before(t.lastFail) {
-				end = t.lastFail
-			}
-		}
-		return t.end(end, ""), true
-	}
-	if at.Before(t.lastFail) {
-		at = t.lastFail
+		return t.end(minTime(t.endAt, at), ""), true
 	}
 	return t.end(at, why), true
 }
@@ -245,6 +238,13 @@ func (t *Tracker) add(reason Reason, until time.Time) {
 		t.split[reason] += d
 		t.countedUntil = until
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func midpoint(a, b time.Time) time.Time { return a.Add(b.Sub(a) / 2) }
